@@ -1,0 +1,16 @@
+//! The App: one mobile application whose bundles and releases the gateway serves.
+
+use chrono::{DateTime, Utc};
+
+use crate::ids::AppId;
+
+/// An application registered with the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct App {
+    /// Reverse-domain id, the `app_id` devices send.
+    pub id: AppId,
+    /// Human-readable name.
+    pub name: String,
+    /// When the app was created.
+    pub created_at: DateTime<Utc>,
+}

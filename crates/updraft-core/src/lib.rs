@@ -1,0 +1,30 @@
+//! Updraft's domain: apps, channels, bundles, devices, and the update selection rules.
+//!
+//! This crate only computes. It has no tokio, no sqlx, no actix and no HTTP: every rule here is a pure function of
+//! its inputs, so it can be tested with tables and reused by every protocol crate. Persistence is described by the
+//! [`MetadataStore`] trait and implemented in `updraft-store`; wire formats live in the protocol crates.
+#![warn(missing_docs)]
+
+mod app;
+mod bundle;
+mod bundle_layout;
+mod capgo_rules;
+mod catalog;
+mod channel;
+mod device;
+mod ids;
+mod store;
+mod version;
+
+pub use app::App;
+pub use bundle::{Bundle, BundleEncryption, BundleSource, NewBundle};
+pub use bundle_layout::{BundleLayout, BundleLayoutError, check_bundle_entries};
+pub use capgo_rules::{
+    ChannelRoute, Refusal, UpdateCheck, UpdateDecision, resolve_channel, select_update,
+};
+pub use catalog::AppCatalog;
+pub use channel::{Channel, ChannelSettings, ChannelTarget, ChannelUpdate, DisableAutoUpdate};
+pub use device::{DeviceOverride, DeviceReport, OverrideTarget};
+pub use ids::{AppId, BundleVersion, ChannelName, DeviceId, IdError, Platform};
+pub use store::{ApiKeyRecord, ApiKeyScope, MetadataStore, StoreError, StoreResult};
+pub use version::{PluginVersion, coerce_version_build};

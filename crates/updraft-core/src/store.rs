@@ -1,0 +1,125 @@
+//! The `MetadataStore` trait: everything the gateway persists about apps, channels, bundles, devices and API keys.
+//!
+//! Implementations live in `updraft-store` (SQLite, PostgreSQL). The trait speaks domain types only; row shapes and
+//! SQL stay in the implementation.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::app::App;
+use crate::bundle::{Bundle, NewBundle};
+use crate::catalog::AppCatalog;
+use crate::channel::{Channel, ChannelUpdate};
+use crate::device::{DeviceReport, OverrideTarget};
+use crate::ids::{AppId, ChannelName, DeviceId};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing asked for does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A unique key is taken.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// The database cannot be reached right now (pool timeout, closed connection).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else.
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What an API key may touch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiKeyScope {
+    /// Every app, and app creation.
+    All,
+    /// One app only.
+    App(AppId),
+}
+
+/// A stored API key. The secret itself is never stored, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// Public identifier, embedded in the key so it can be looked up without the secret.
+    pub id: String,
+    /// Operator-given name.
+    pub name: String,
+    /// Lowercase hex SHA-256 of the whole key.
+    pub secret_sha256: String,
+    /// What the key may touch.
+    pub scope: ApiKeyScope,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Persistence for the gateway. Every write is one transaction.
+#[async_trait]
+pub trait MetadataStore: Send + Sync + 'static {
+    /// Creates an app.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the id is taken.
+    async fn create_app(&self, app: &App) -> StoreResult<()>;
+
+    /// Every app id, sorted.
+    async fn list_app_ids(&self) -> StoreResult<Vec<AppId>>;
+
+    /// The whole in-memory view of one app (`None` when the app does not exist).
+    async fn load_catalog(&self, app_id: &AppId) -> StoreResult<Option<AppCatalog>>;
+
+    /// Creates or updates a channel. `bundle_id` is `Some(None)` to point it at builtin, `Some(Some(id))` at a
+    /// bundle, and `None` to keep its target (builtin for a new channel). Returns the channel and whether it was
+    /// created.
+    async fn upsert_channel(
+        &self,
+        app_id: &AppId,
+        name: &ChannelName,
+        update: &ChannelUpdate,
+        bundle_id: Option<Option<i64>>,
+    ) -> StoreResult<(Channel, bool)>;
+
+    /// Deletes a channel (and the device overrides that point at it).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when there is no such channel.
+    async fn delete_channel(&self, app_id: &AppId, name: &ChannelName) -> StoreResult<()>;
+
+    /// Records a fully stored bundle, and optionally points a channel at it, in one transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when a live bundle of that version exists.
+    async fn insert_bundle(
+        &self,
+        bundle: &NewBundle,
+        channel: Option<&ChannelName>,
+    ) -> StoreResult<Bundle>;
+
+    /// Sets (replaces) a device's override.
+    async fn set_device_override(
+        &self,
+        app_id: &AppId,
+        device_id: &DeviceId,
+        target: &OverrideTarget,
+    ) -> StoreResult<()>;
+
+    /// Removes a device's override; `Ok(false)` when it had none.
+    async fn delete_device_override(
+        &self,
+        app_id: &AppId,
+        device_id: &DeviceId,
+    ) -> StoreResult<bool>;
+
+    /// Upserts the latest report of each device.
+    async fn upsert_devices(&self, reports: &[DeviceReport]) -> StoreResult<()>;
+
+    /// Stores a new API key.
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+
+    /// Finds an API key by its public id.
+    async fn find_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>>;
+}
