@@ -89,14 +89,15 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// [`StoreError::NotFound`] when there is no such channel.
     async fn delete_channel(&self, app_id: &AppId, name: &ChannelName) -> StoreResult<()>;
 
-    /// Records a fully stored bundle, and optionally points a channel at it, in one transaction.
+    /// Records a fully stored bundle and, when `channel` is given, points that channel at it (creating the channel
+    /// with the given settings if it does not exist), in one transaction.
     ///
     /// # Errors
     /// [`StoreError::Conflict`] when a live bundle of that version exists.
     async fn insert_bundle(
         &self,
         bundle: &NewBundle,
-        channel: Option<&ChannelName>,
+        channel: Option<&(ChannelName, ChannelUpdate)>,
     ) -> StoreResult<Bundle>;
 
     /// Sets (replaces) a device's override.
@@ -116,6 +117,13 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Upserts the latest report of each device.
     async fn upsert_devices(&self, reports: &[DeviceReport]) -> StoreResult<()>;
+
+    /// The latest report of one device.
+    async fn get_device(
+        &self,
+        app_id: &AppId,
+        device_id: &DeviceId,
+    ) -> StoreResult<Option<DeviceReport>>;
 
     /// Stores a new API key.
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;

@@ -1,0 +1,143 @@
+//! Conversions from database rows to domain types, in one place.
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use updraft_core::{
+    ApiKeyRecord, ApiKeyScope, App, AppId, Bundle, BundleEncryption, BundleSource, BundleVersion,
+    Channel, ChannelName, ChannelSettings, DeviceId, DeviceReport, DisableAutoUpdate,
+    OverrideTarget, Platform, StoreError,
+};
+
+use crate::time::from_db;
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Other(format!("stored {what} is invalid: {detail}"))
+}
+
+fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+    row: &'r SqliteRow,
+    column: &str,
+) -> Result<T, StoreError> {
+    row.try_get(column)
+        .map_err(|e| StoreError::Other(format!("reading column {column}: {e}")))
+}
+
+pub(crate) fn app(row: &SqliteRow) -> Result<App, StoreError> {
+    Ok(App {
+        id: AppId::parse(&get::<String>(row, "id")?).map_err(|e| corrupt("app id", e))?,
+        name: get(row, "name")?,
+        created_at: from_db(&get::<String>(row, "created_at")?)?,
+    })
+}
+
+pub(crate) fn bundle(row: &SqliteRow) -> Result<Bundle, StoreError> {
+    let session_key: Option<String> = get(row, "session_key")?;
+    let key_id: Option<String> = get(row, "key_id")?;
+    let source = match (
+        get::<Option<String>>(row, "object_key")?,
+        get::<Option<String>>(row, "external_url")?,
+    ) {
+        (Some(object_key), _) => BundleSource::Stored {
+            object_key,
+            size_bytes: u64::try_from(get::<i64>(row, "size_bytes")?)
+                .map_err(|e| corrupt("size", e))?,
+            sha256: get(row, "sha256")?,
+        },
+        (None, Some(url)) => BundleSource::External { url },
+        (None, None) => return Err(corrupt("bundle source", "neither object nor URL")),
+    };
+    let min_update_version: Option<String> = get(row, "min_update_version")?;
+    Ok(Bundle {
+        id: get(row, "id")?,
+        app_id: AppId::parse(&get::<String>(row, "app_id")?).map_err(|e| corrupt("app id", e))?,
+        version: BundleVersion::parse(&get::<String>(row, "version")?)
+            .map_err(|e| corrupt("bundle version", e))?,
+        checksum: get(row, "checksum")?,
+        crc32: get(row, "crc32")?,
+        encryption: session_key.map(|session_key| BundleEncryption {
+            session_key,
+            key_id,
+        }),
+        min_update_version: min_update_version
+            .map(|v| semver::Version::parse(&v).map_err(|e| corrupt("min_update_version", e)))
+            .transpose()?,
+        source,
+        created_at: from_db(&get::<String>(row, "created_at")?)?,
+    })
+}
+
+pub(crate) fn channel(row: &SqliteRow) -> Result<Channel, StoreError> {
+    let flag = |column: &str| get::<bool>(row, column);
+    let mode: String = get(row, "disable_auto_update")?;
+    Ok(Channel {
+        id: get(row, "id")?,
+        app_id: AppId::parse(&get::<String>(row, "app_id")?).map_err(|e| corrupt("app id", e))?,
+        name: ChannelName::parse(&get::<String>(row, "name")?)
+            .map_err(|e| corrupt("channel name", e))?,
+        bundle_id: get(row, "bundle_id")?,
+        settings: ChannelSettings {
+            public: flag("public")?,
+            disable_auto_update: DisableAutoUpdate::parse(&mode)
+                .ok_or_else(|| corrupt("disable_auto_update", &mode))?,
+            disable_auto_update_under_native: flag("disable_auto_update_under_native")?,
+            ios: flag("ios")?,
+            android: flag("android")?,
+            electron: flag("electron")?,
+            allow_device_self_set: flag("allow_device_self_set")?,
+            allow_emulator: flag("allow_emulator")?,
+            allow_device: flag("allow_device")?,
+            allow_dev: flag("allow_dev")?,
+            allow_prod: flag("allow_prod")?,
+        },
+        created_at: from_db(&get::<String>(row, "created_at")?)?,
+        updated_at: from_db(&get::<String>(row, "updated_at")?)?,
+    })
+}
+
+pub(crate) fn device_override(row: &SqliteRow) -> Result<(DeviceId, OverrideTarget), StoreError> {
+    Ok((
+        DeviceId::parse(&get::<String>(row, "device_id")?).map_err(|e| corrupt("device id", e))?,
+        OverrideTarget {
+            channel_id: get(row, "channel_id")?,
+            bundle_id: get(row, "bundle_id")?,
+        },
+    ))
+}
+
+pub(crate) fn api_key(row: &SqliteRow) -> Result<ApiKeyRecord, StoreError> {
+    let app_id: Option<String> = get(row, "app_id")?;
+    Ok(ApiKeyRecord {
+        id: get(row, "id")?,
+        name: get(row, "name")?,
+        secret_sha256: get(row, "secret_sha256")?,
+        scope: match app_id {
+            None => ApiKeyScope::All,
+            Some(app_id) => {
+                ApiKeyScope::App(AppId::parse(&app_id).map_err(|e| corrupt("app id", e))?)
+            }
+        },
+        created_at: from_db(&get::<String>(row, "created_at")?)?,
+    })
+}
+
+pub(crate) fn device(row: &SqliteRow) -> Result<DeviceReport, StoreError> {
+    Ok(DeviceReport {
+        app_id: AppId::parse(&get::<String>(row, "app_id")?).map_err(|e| corrupt("app id", e))?,
+        device_id: DeviceId::parse(&get::<String>(row, "device_id")?)
+            .map_err(|e| corrupt("device id", e))?,
+        platform: Platform::parse(&get::<String>(row, "platform")?)
+            .map_err(|e| corrupt("platform", e))?,
+        version_name: get(row, "version_name")?,
+        version_build: get(row, "version_build")?,
+        version_code: get(row, "version_code")?,
+        version_os: get(row, "version_os")?,
+        plugin_version: get(row, "plugin_version")?,
+        custom_id: get(row, "custom_id")?,
+        is_prod: get(row, "is_prod")?,
+        is_emulator: get(row, "is_emulator")?,
+        install_source: get(row, "install_source")?,
+        default_channel: get(row, "default_channel")?,
+        key_id: get(row, "key_id")?,
+        seen_at: from_db(&get::<String>(row, "updated_at")?)?,
+    })
+}
