@@ -1,1 +1,15 @@
-//! placeholder
+//! The Capgo protocol, as `@capgo/capacitor-updater` and `@capgo/cli` speak it: request parsing and reply shapes
+//! for `POST /updates`, the wire codes of every refusal, the Capgo-compatible management bodies, and bundle zips.
+//!
+//! This crate translates wire ⇄ domain and nothing else: which bundle a device gets is decided by
+//! `updraft_core::select_update`; HTTP plumbing is the server's.
+#![warn(missing_docs)]
+
+pub mod bundle_zip;
+pub mod error_codes;
+pub mod management;
+mod refusal;
+pub mod updates;
+mod wire_fields;
+
+pub use refusal::{RefusalKind, refusal_body};

@@ -1,0 +1,210 @@
+//! Capacitor bundle zips: checking an uploaded zip against the layout the plugin can unpack, and zipping a web
+//! build folder the way `@capgo/cli bundle zip` does (the folder's contents at the zip root).
+//!
+//! The layout rules themselves are `updraft_core::check_bundle_entries`; this module reads and writes zip files.
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use updraft_core::{BundleLayout, BundleLayoutError, check_bundle_entries};
+use zip::write::SimpleFileOptions;
+
+/// Why an upload is not a usable bundle zip.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleZipError {
+    /// Not a zip archive at all.
+    #[error(
+        "the file is not a zip archive ({0}); upload the zip made by `npx @capgo/cli bundle zip`"
+    )]
+    NotAZip(String),
+    /// A zip, but not a bundle layout the plugin can use.
+    #[error(transparent)]
+    Layout(#[from] BundleLayoutError),
+}
+
+/// The most entries a bundle zip may have; a larger count is almost certainly not a web build.
+const MAX_ENTRIES: usize = 100_000;
+
+/// Reads a zip's central directory and checks its entry names.
+///
+/// # Errors
+/// [`BundleZipError`] saying what to fix.
+pub fn inspect_bundle_zip(reader: impl Read + Seek) -> Result<BundleLayout, BundleZipError> {
+    let mut archive =
+        zip::ZipArchive::new(reader).map_err(|e| BundleZipError::NotAZip(e.to_string()))?;
+    if archive.len() > MAX_ENTRIES {
+        return Err(BundleZipError::NotAZip(format!(
+            "{} entries is more than {MAX_ENTRIES}",
+            archive.len()
+        )));
+    }
+    let mut names = Vec::with_capacity(archive.len());
+    for index in 0..archive.len() {
+        let entry = archive
+            .by_index_raw(index)
+            .map_err(|e| BundleZipError::NotAZip(e.to_string()))?;
+        // The raw bytes, not the crate's sanitised name: a `..` must be seen to be refused.
+        names.push(String::from_utf8_lossy(entry.name_raw()).into_owned());
+    }
+    Ok(check_bundle_entries(names.iter().map(String::as_str))?)
+}
+
+/// Why a folder could not be zipped.
+#[derive(Debug, thiserror::Error)]
+pub enum ZipFolderError {
+    /// Reading the folder or writing the zip failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The zip writer failed.
+    #[error("writing the zip: {0}")]
+    Zip(#[from] zip::result::ZipError),
+    /// The folder has no `index.html` at its root.
+    #[error("{0} has no index.html; pass the web build folder (webDir, e.g. dist/)")]
+    NoIndexHtml(PathBuf),
+}
+
+/// Zips the contents of `folder` (so `index.html` sits at the zip root), skipping root dot-files and `__MACOSX`,
+/// in a stable order with fixed timestamps so the same folder gives the same bytes. Returns the number of files.
+///
+/// # Errors
+/// [`ZipFolderError`].
+pub fn zip_folder(folder: &Path, writer: impl Write + Seek) -> Result<usize, ZipFolderError> {
+    if !folder.join("index.html").is_file() {
+        return Err(ZipFolderError::NoIndexHtml(folder.to_path_buf()));
+    }
+    let mut files = Vec::new();
+    collect_files(folder, folder, &mut files)?;
+    files.sort();
+    let mut zip = zip::ZipWriter::new(writer);
+    let options = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(zip::DateTime::default())
+        .unix_permissions(0o644);
+    for relative in &files {
+        let path = folder.join(relative);
+        zip.start_file(relative.as_str(), options)?;
+        let mut file = File::open(&path).map_err(|source| ZipFolderError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        std::io::copy(&mut file, &mut zip).map_err(|source| ZipFolderError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    zip.finish()?;
+    Ok(files.len())
+}
+
+fn collect_files(root: &Path, dir: &Path, files: &mut Vec<String>) -> Result<(), ZipFolderError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| ZipFolderError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| ZipFolderError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let at_root = dir == root;
+        if at_root && (name.starts_with('.') || name == "__MACOSX") {
+            continue;
+        }
+        let file_type = entry.file_type().map_err(|source| ZipFolderError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if file_type.is_dir() {
+            collect_files(root, &path, files)?;
+        } else if file_type.is_file() {
+            let relative = path.strip_prefix(root).unwrap_or(&path);
+            let parts: Vec<String> = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            files.push(parts.join("/"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+
+    fn zip_of(entries: &[&str]) -> Vec<u8> {
+        let mut buffer = Cursor::new(Vec::new());
+        let mut zip = zip::ZipWriter::new(&mut buffer);
+        for name in entries {
+            zip.start_file(*name, SimpleFileOptions::default()).unwrap();
+            zip.write_all(b"x").unwrap();
+        }
+        zip.finish().unwrap();
+        buffer.into_inner()
+    }
+
+    #[test]
+    fn accepts_capgo_layout() {
+        assert_eq!(
+            inspect_bundle_zip(Cursor::new(zip_of(&["index.html", "app.js"]))).unwrap(),
+            BundleLayout::Root
+        );
+    }
+
+    #[test]
+    fn refuses_traversal_in_raw_names() {
+        let error =
+            inspect_bundle_zip(Cursor::new(zip_of(&["index.html", "../../evil.js"]))).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                BundleZipError::Layout(BundleLayoutError::UnsafePath(_))
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn refuses_non_zip() {
+        let error =
+            inspect_bundle_zip(Cursor::new(b"<html>not a zip</html>".to_vec())).unwrap_err();
+        assert!(matches!(error, BundleZipError::NotAZip(_)), "{error}");
+    }
+
+    #[test]
+    fn zip_folder_puts_contents_at_root_and_is_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.html"), "<html></html>").unwrap();
+        std::fs::create_dir(dir.path().join("assets")).unwrap();
+        std::fs::write(dir.path().join("assets/app.js"), "notifyAppReady()").unwrap();
+        std::fs::write(dir.path().join(".DS_Store"), "junk").unwrap();
+        let mut first = Cursor::new(Vec::new());
+        assert_eq!(zip_folder(dir.path(), &mut first).unwrap(), 2);
+        let mut second = Cursor::new(Vec::new());
+        zip_folder(dir.path(), &mut second).unwrap();
+        assert_eq!(first.get_ref(), second.get_ref());
+        assert_eq!(
+            inspect_bundle_zip(Cursor::new(first.into_inner())).unwrap(),
+            BundleLayout::Root
+        );
+    }
+
+    #[test]
+    fn zip_folder_needs_index_html() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            zip_folder(dir.path(), Cursor::new(Vec::new())),
+            Err(ZipFolderError::NoIndexHtml(_))
+        ));
+    }
+}

@@ -1,0 +1,371 @@
+//! Bodies of the Capgo-compatible management API (`/app`, `/channel`, `/device`, `/bundle`): parsing what an
+//! operator or the Capgo CLI sends into domain types, and the reply envelopes.
+//!
+//! Errors are 4xx `{"status":"KO","error":"<code>","message":"<what to fix>"}`: the `status` key satisfies readers of
+//! Capgo's documentation, `error`/`message` satisfy readers of Capgo's code.
+
+use serde_json::{Map, Value, json};
+use updraft_core::{
+    AppId, BundleVersion, ChannelName, ChannelTarget, ChannelUpdate, DeviceId, DisableAutoUpdate,
+};
+
+use crate::error_codes;
+use crate::wire_fields::{self, FieldError};
+
+/// A management request that cannot be served, with its HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagementError {
+    /// HTTP status (4xx).
+    pub status: u16,
+    /// Wire code from [`crate::error_codes`].
+    pub code: &'static str,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl ManagementError {
+    /// A 400 with this code.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: 400,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A 404 with this code.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: 404,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> Value {
+        error_body(self.code, &self.message)
+    }
+}
+
+/// The error envelope.
+pub fn error_body(code: &str, message: &str) -> Value {
+    json!({ "status": "KO", "error": code, "message": message })
+}
+
+/// The reply to a successful write.
+pub fn ok_body() -> Value {
+    json!({ "status": "ok" })
+}
+
+fn wrong_type((field, expected): FieldError) -> ManagementError {
+    ManagementError::bad_request(
+        error_codes::INVALID_JSON_BODY,
+        format!("field `{field}` must be {expected}"),
+    )
+}
+
+/// Reads a JSON object body.
+///
+/// # Errors
+/// 400 `invalid_json_parse_body` when the body is not a JSON object.
+pub fn object_body(body: &[u8]) -> Result<Map<String, Value>, ManagementError> {
+    wire_fields::object(body).map_err(|message| {
+        ManagementError::bad_request(error_codes::INVALID_JSON_PARSE_BODY, message)
+    })
+}
+
+/// Reads and checks the `app_id` field.
+///
+/// # Errors
+/// 400 `missing_app_id` or `invalid_app_id`.
+pub fn app_id_field(map: &Map<String, Value>) -> Result<AppId, ManagementError> {
+    let raw = wire_fields::string(map, "app_id")
+        .map_err(wrong_type)?
+        .ok_or_else(|| {
+            ManagementError::bad_request(
+                error_codes::MISSING_APP_ID,
+                "field `app_id` is required (such as com.example.app)",
+            )
+        })?;
+    AppId::parse(&raw)
+        .map_err(|e| ManagementError::bad_request(error_codes::INVALID_APP_ID, e.to_string()))
+}
+
+/// Reads an optional string field.
+///
+/// # Errors
+/// 400 `invalid_json_body` when it is not a string.
+pub fn string_field(
+    map: &Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<String>, ManagementError> {
+    wire_fields::string(map, field).map_err(wrong_type)
+}
+
+/// `POST /app`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppCreate {
+    /// Id.
+    pub app_id: AppId,
+    /// Name (defaults to the id).
+    pub name: String,
+}
+
+/// Parses `POST /app` `{"app_id","name"}`.
+///
+/// # Errors
+/// 400 naming the bad field.
+pub fn parse_app_create(body: &[u8]) -> Result<AppCreate, ManagementError> {
+    let map = object_body(body)?;
+    let app_id = app_id_field(&map)?;
+    let name = string_field(&map, "name")?.unwrap_or_else(|| app_id.as_str().to_owned());
+    Ok(AppCreate { app_id, name })
+}
+
+/// `POST /channel` (seed 002's `ChannelSet`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelSet {
+    /// App.
+    pub app_id: AppId,
+    /// Channel to create or update.
+    pub channel: ChannelName,
+    /// The fields to change (a `version` of `null`, `builtin` or `unknown` points the channel at builtin).
+    pub update: ChannelUpdate,
+}
+
+/// Reads a required channel name field.
+///
+/// # Errors
+/// 400 `missing_channel_name` or `invalid_json_body`.
+pub fn channel_field(
+    map: &Map<String, Value>,
+    field: &'static str,
+) -> Result<ChannelName, ManagementError> {
+    let raw = string_field(map, field)?.ok_or_else(|| {
+        ManagementError::bad_request(
+            error_codes::MISSING_CHANNEL_NAME,
+            format!("field `{field}` is required (a channel name)"),
+        )
+    })?;
+    ChannelName::parse(&raw)
+        .map_err(|e| ManagementError::bad_request(error_codes::INVALID_JSON_BODY, e.to_string()))
+}
+
+/// Parses `POST /channel`. Both Capgo's camelCase and snake_case spellings of the auto-update fields are read.
+///
+/// # Errors
+/// 400 naming the bad field.
+pub fn parse_channel_set(body: &[u8]) -> Result<ChannelSet, ManagementError> {
+    let map = object_body(body)?;
+    let app_id = app_id_field(&map)?;
+    let channel = channel_field(&map, "channel")?;
+    let flag = |field: &'static str| wire_fields::boolean(&map, field).map_err(wrong_type);
+    let either_flag =
+        |camel: &'static str, snake: &'static str| -> Result<Option<bool>, ManagementError> {
+            Ok(flag(camel)?.or(flag(snake)?))
+        };
+    let target = match map.get("version") {
+        None => None,
+        Some(Value::Null) => Some(ChannelTarget::Builtin),
+        Some(Value::String(raw)) => Some(ChannelTarget::parse(raw).map_err(|e| {
+            ManagementError::bad_request(
+                error_codes::INVALID_VERSION,
+                format!("{e}; or use \"builtin\" to serve the bundle embedded in the app"),
+            )
+        })?),
+        Some(_) => {
+            return Err(wrong_type((
+                "version",
+                "a string (a bundle version, or \"builtin\")",
+            )));
+        }
+    };
+    let mode_raw = match string_field(&map, "disableAutoUpdate")? {
+        Some(mode) => Some(mode),
+        None => string_field(&map, "disable_auto_update")?,
+    };
+    let disable_auto_update = mode_raw
+        .map(|raw| {
+            DisableAutoUpdate::parse(&raw).ok_or_else(|| {
+                ManagementError::bad_request(
+                    error_codes::INVALID_JSON_BODY,
+                    format!("field `disableAutoUpdate` must be one of major, minor, patch, version_number, none; got {raw:?}"),
+                )
+            })
+        })
+        .transpose()?;
+    let update = ChannelUpdate {
+        target,
+        public: flag("public")?,
+        disable_auto_update,
+        disable_auto_update_under_native: either_flag(
+            "disableAutoUpdateUnderNative",
+            "disable_auto_update_under_native",
+        )?,
+        ios: flag("ios")?,
+        android: flag("android")?,
+        electron: flag("electron")?,
+        allow_device_self_set: flag("allow_device_self_set")?,
+        allow_emulator: flag("allow_emulator")?,
+        allow_device: flag("allow_device")?,
+        allow_dev: flag("allow_dev")?,
+        allow_prod: flag("allow_prod")?,
+    };
+    Ok(ChannelSet {
+        app_id,
+        channel,
+        update,
+    })
+}
+
+/// `POST /device` (seed 002's `DeviceLink`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceLink {
+    /// App.
+    pub app_id: AppId,
+    /// Device.
+    pub device_id: DeviceId,
+    /// Channel to force the device onto.
+    pub channel: Option<ChannelName>,
+    /// Bundle version to pin the device to (`version_id` in the seed: a version name).
+    pub version: Option<BundleVersion>,
+}
+
+/// Reads the `device_id` field.
+///
+/// # Errors
+/// 400 `missing_device_id` or `invalid_json_body`.
+pub fn device_id_field(map: &Map<String, Value>) -> Result<DeviceId, ManagementError> {
+    let raw = string_field(map, "device_id")?.ok_or_else(|| {
+        ManagementError::bad_request(
+            error_codes::MISSING_DEVICE_ID,
+            "field `device_id` is required",
+        )
+    })?;
+    DeviceId::parse(&raw)
+        .map_err(|e| ManagementError::bad_request(error_codes::INVALID_JSON_BODY, e.to_string()))
+}
+
+/// Parses `POST /device`.
+///
+/// # Errors
+/// 400 naming the bad field.
+pub fn parse_device_link(body: &[u8]) -> Result<DeviceLink, ManagementError> {
+    let map = object_body(body)?;
+    let app_id = app_id_field(&map)?;
+    let device_id = device_id_field(&map)?;
+    let channel = string_field(&map, "channel")?
+        .map(|raw| ChannelName::parse(&raw))
+        .transpose()
+        .map_err(|e| ManagementError::bad_request(error_codes::INVALID_JSON_BODY, e.to_string()))?;
+    let version = string_field(&map, "version_id")?
+        .map(|raw| BundleVersion::parse(&raw))
+        .transpose()
+        .map_err(|e| {
+            ManagementError::bad_request(
+                error_codes::INVALID_VERSION,
+                format!("field `version_id`: {e}"),
+            )
+        })?;
+    Ok(DeviceLink {
+        app_id,
+        device_id,
+        channel,
+        version,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_set_reads_every_seed_field() {
+        let body = br#"{"app_id":"com.example.app","channel":"beta","version":"1.2.3","public":true,
+            "disableAutoUpdateUnderNative":false,"disableAutoUpdate":"minor","ios":false,"android":true,
+            "allow_device_self_set":true,"allow_emulator":false,"allow_dev":false,"allow_prod":true,
+            "allow_device":true,"electron":false}"#;
+        let set = parse_channel_set(body).unwrap();
+        assert_eq!(set.channel.as_str(), "beta");
+        assert_eq!(
+            set.update.target,
+            Some(ChannelTarget::Bundle(
+                BundleVersion::parse("1.2.3").unwrap()
+            ))
+        );
+        assert_eq!(set.update.public, Some(true));
+        assert_eq!(
+            set.update.disable_auto_update,
+            Some(DisableAutoUpdate::Minor)
+        );
+        assert_eq!(set.update.disable_auto_update_under_native, Some(false));
+        assert_eq!(
+            (set.update.ios, set.update.android, set.update.electron),
+            (Some(false), Some(true), Some(false))
+        );
+        assert_eq!(set.update.allow_device_self_set, Some(true));
+        assert_eq!(
+            (set.update.allow_emulator, set.update.allow_dev),
+            (Some(false), Some(false))
+        );
+    }
+
+    #[test]
+    fn channel_set_version_null_or_builtin_means_builtin() {
+        for version in ["null", "\"builtin\"", "\"unknown\""] {
+            let body =
+                format!(r#"{{"app_id":"com.example.app","channel":"c","version":{version}}}"#);
+            assert_eq!(
+                parse_channel_set(body.as_bytes()).unwrap().update.target,
+                Some(ChannelTarget::Builtin)
+            );
+        }
+        let absent = parse_channel_set(br#"{"app_id":"com.example.app","channel":"c"}"#).unwrap();
+        assert_eq!(absent.update, ChannelUpdate::default());
+    }
+
+    #[test]
+    fn channel_set_errors_name_the_field() {
+        let cases: [(&[u8], &str); 6] = [
+            (b"{", "invalid_json_parse_body"),
+            (br#"{"channel":"c"}"#, "missing_app_id"),
+            (br#"{"app_id":"com.example.app"}"#, "missing_channel_name"),
+            (
+                br#"{"app_id":"com.example.app","channel":"c","public":"maybe"}"#,
+                "invalid_json_body",
+            ),
+            (
+                br#"{"app_id":"com.example.app","channel":"c","disableAutoUpdate":"always"}"#,
+                "invalid_json_body",
+            ),
+            (
+                br#"{"app_id":"com.example.app","channel":"c","version":"v1"}"#,
+                "invalid_version",
+            ),
+        ];
+        for (body, code) in cases {
+            assert_eq!(
+                parse_channel_set(body).unwrap_err().code,
+                code,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn device_link_reads_channel_and_version() {
+        let link = parse_device_link(br#"{"app_id":"com.example.app","device_id":"ABC","channel":"qa","version_id":"1.0.1"}"#)
+            .unwrap();
+        assert_eq!(link.device_id.as_str(), "abc");
+        assert_eq!(link.channel.unwrap().as_str(), "qa");
+        assert_eq!(link.version.unwrap().as_str(), "1.0.1");
+        assert_eq!(
+            parse_device_link(br#"{"app_id":"com.example.app"}"#)
+                .unwrap_err()
+                .code,
+            "missing_device_id"
+        );
+    }
+}

@@ -1,0 +1,332 @@
+//! `POST /updates`: parsing the plugin's info object into an [`UpdateCheck`], and the reply shapes.
+//!
+//! Parsing follows Capgo's normalisation: `device_id` is lowercased, `""` counts as absent, `version_build` is
+//! coerced to semver (`1` → `1.0.0`). Body problems are HTTP 400 with Capgo's codes; missing device facts are the
+//! 200 refusal `missing_info`, as in Capgo.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+use updraft_core::{
+    AppId, Bundle, DeviceId, DeviceReport, Platform, PluginVersion, Refusal, UpdateCheck,
+    coerce_version_build,
+};
+
+use crate::error_codes;
+use crate::wire_fields::{self, FieldError};
+
+/// A parsed update check, with the device report to write behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateRequest {
+    /// The app asked about.
+    pub app_id: AppId,
+    /// What the selection rules need.
+    pub check: UpdateCheck,
+    /// What the device said about itself.
+    pub report: DeviceReport,
+}
+
+/// Why a body is not an update check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestProblem {
+    /// HTTP 400 with this code and message.
+    BadRequest {
+        /// Wire code.
+        code: &'static str,
+        /// What to fix.
+        message: String,
+    },
+    /// HTTP 200 refusal (Capgo answers these device facts with a 200).
+    Refusal(Refusal),
+}
+
+fn bad(code: &'static str, message: impl Into<String>) -> RequestProblem {
+    RequestProblem::BadRequest {
+        code,
+        message: message.into(),
+    }
+}
+
+fn wrong_type((field, expected): FieldError) -> RequestProblem {
+    bad(
+        error_codes::INVALID_JSON_BODY,
+        format!("field `{field}` must be {expected}"),
+    )
+}
+
+/// Parses the info object a device POSTs to `updateUrl` (and, with `channel`, to `channelUrl`).
+///
+/// # Errors
+/// [`RequestProblem`] as described in the module documentation.
+pub fn parse_update_request(
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<UpdateRequest, RequestProblem> {
+    let map = wire_fields::object(body)
+        .map_err(|message| bad(error_codes::INVALID_JSON_PARSE_BODY, message))?;
+    parse_info_object(&map, now)
+}
+
+/// Parses an info object already read as a JSON map (a body, or a query string turned into a map).
+///
+/// # Errors
+/// [`RequestProblem`] as described in the module documentation.
+pub fn parse_info_object(
+    map: &Map<String, Value>,
+    now: DateTime<Utc>,
+) -> Result<UpdateRequest, RequestProblem> {
+    let text = |field| wire_fields::string(map, field).map_err(wrong_type);
+    let flag = |field| wire_fields::boolean(map, field).map_err(wrong_type);
+
+    let device_id = text("device_id")?.ok_or_else(|| {
+        bad(
+            error_codes::MISSING_DEVICE_ID,
+            "field `device_id` is required (the device's UUID)",
+        )
+    })?;
+    let device_id = DeviceId::parse(&device_id)
+        .map_err(|e| bad(error_codes::INVALID_JSON_BODY, e.to_string()))?;
+    let app_id = text("app_id")?.ok_or_else(|| {
+        bad(
+            error_codes::MISSING_APP_ID,
+            "field `app_id` is required (such as com.example.app)",
+        )
+    })?;
+    let app_id =
+        AppId::parse(&app_id).map_err(|e| bad(error_codes::INVALID_APP_ID, e.to_string()))?;
+    let plugin_version_raw = text("plugin_version")?.ok_or_else(|| {
+        bad(
+            error_codes::INVALID_JSON_BODY,
+            "field `plugin_version` is required (the @capgo/capacitor-updater version)",
+        )
+    })?;
+    let plugin_version = PluginVersion::parse(&plugin_version_raw).ok_or_else(|| {
+        bad(
+            error_codes::INVALID_JSON_BODY,
+            format!("field `plugin_version` must be a version such as 8.51.14, got {plugin_version_raw:?}"),
+        )
+    })?;
+    let platform = match text("platform")? {
+        None => return Err(RequestProblem::Refusal(Refusal::MissingInfo("platform"))),
+        Some(raw) => {
+            Platform::parse(&raw).map_err(|e| bad(error_codes::INVALID_JSON_BODY, e.to_string()))?
+        }
+    };
+    let version_build_raw = text("version_build")?.ok_or(RequestProblem::Refusal(
+        Refusal::MissingInfo("version_build"),
+    ))?;
+    if version_build_raw == "unknown" {
+        return Err(RequestProblem::Refusal(Refusal::UnknownVersionBuild));
+    }
+    let version_build = coerce_version_build(&version_build_raw).ok_or_else(|| {
+        bad(
+            error_codes::SEMVER_ERROR,
+            format!("field `version_build` must be a version such as 1.4.0 (1 and 1.4 are accepted), got {version_build_raw:?}"),
+        )
+    })?;
+    let version_name = text("version_name")?.ok_or(RequestProblem::Refusal(
+        Refusal::MissingInfo("version_name"),
+    ))?;
+    let is_emulator = flag("is_emulator")?.unwrap_or(false);
+    let is_prod = flag("is_prod")?.unwrap_or(true);
+    let default_channel = text("defaultChannel")?;
+    let key_id = text("key_id")?;
+    let report = DeviceReport {
+        app_id: app_id.clone(),
+        device_id: device_id.clone(),
+        platform,
+        version_name: version_name.clone(),
+        version_build: version_build_raw.clone(),
+        version_code: text("version_code")?.unwrap_or_default(),
+        version_os: text("version_os")?.unwrap_or_default(),
+        plugin_version: plugin_version_raw,
+        custom_id: text("custom_id")?
+            .unwrap_or_default()
+            .chars()
+            .take(36)
+            .collect(),
+        is_prod,
+        is_emulator,
+        install_source: text("install_source")?
+            .unwrap_or_default()
+            .to_lowercase()
+            .chars()
+            .take(64)
+            .collect(),
+        default_channel: default_channel.clone().unwrap_or_default(),
+        key_id: key_id.clone().unwrap_or_default(),
+        seen_at: now,
+    };
+    let check = UpdateCheck {
+        device_id,
+        platform,
+        version_build,
+        version_build_raw,
+        version_name,
+        plugin_version,
+        is_emulator,
+        is_prod,
+        default_channel,
+        key_id,
+    };
+    Ok(UpdateRequest {
+        app_id,
+        check,
+        report,
+    })
+}
+
+/// The checksum a device of this plugin version compares: the encrypted checksum for encrypted bundles, SHA-256 hex
+/// for current plugins, CRC32 for plugins older than 5.10.0 / 6.25.0 / 7.0.30.
+pub fn checksum_for(bundle: &Bundle, check: &UpdateCheck) -> String {
+    if bundle.encryption.is_some() || check.plugin_version.uses_sha256_checksum() {
+        return bundle.checksum.clone();
+    }
+    bundle
+        .crc32
+        .clone()
+        .unwrap_or_else(|| bundle.checksum.clone())
+}
+
+/// The success reply: exactly `version`, `url`, `checksum`, `session_key` (`""` when plain); never `error`, `kind`
+/// or `message`, which the plugin would read as a refusal.
+pub fn update_body(bundle: &Bundle, check: &UpdateCheck, url: &str) -> Value {
+    json!({
+        "version": bundle.version.as_str(),
+        "url": url,
+        "checksum": checksum_for(bundle, check),
+        "session_key": bundle.encryption.as_ref().map_or("", |e| e.session_key.as_str()),
+    })
+}
+
+/// The success reply that sends the device back to its embedded bundle (plugins 6.2.0 and later).
+pub fn revert_to_builtin_body() -> Value {
+    json!({ "version": "builtin" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ANDROID_8_51: &str = r#"{"platform":"android","device_id":"0F6B3E1C-6C1E-4A55-9F3A-2F0C9A3B7D21",
+        "app_id":"com.example.app","custom_id":"","version_build":"1.4","version_code":"140","version_os":"14",
+        "version_name":"1.4.0","plugin_version":"8.51.14","is_emulator":false,"is_prod":true,
+        "install_source":"Google_Play","defaultChannel":"","key_id":"MIIBCgKCAQEAx8Q3rT2b"}"#;
+
+    fn parse(body: &str) -> Result<UpdateRequest, RequestProblem> {
+        parse_update_request(body.as_bytes(), Utc::now())
+    }
+
+    fn code_of(result: Result<UpdateRequest, RequestProblem>) -> String {
+        match result {
+            Err(RequestProblem::BadRequest { code, .. }) => code.to_owned(),
+            Err(RequestProblem::Refusal(refusal)) => crate::refusal_body(&refusal)["error"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            Ok(_) => "ok".into(),
+        }
+    }
+
+    #[test]
+    fn parses_a_real_android_body_with_capgo_normalisation() {
+        let request = parse(ANDROID_8_51).unwrap();
+        assert_eq!(
+            request.check.device_id.as_str(),
+            "0f6b3e1c-6c1e-4a55-9f3a-2f0c9a3b7d21"
+        );
+        assert_eq!(request.check.version_build, semver::Version::new(1, 4, 0));
+        assert_eq!(request.check.default_channel, None);
+        assert_eq!(
+            request.check.key_id.as_deref(),
+            Some("MIIBCgKCAQEAx8Q3rT2b")
+        );
+        assert_eq!(request.report.install_source, "google_play");
+        assert_eq!(request.report.version_code, "140");
+    }
+
+    #[test]
+    fn minimal_old_plugin_body_gets_defaults() {
+        let body = r#"{"platform":"ios","device_id":"d1","app_id":"com.example.app","version_build":"1",
+            "version_name":"builtin","plugin_version":"5.0.0"}"#;
+        let request = parse(body).unwrap();
+        assert!(request.check.is_prod && !request.check.is_emulator);
+        assert!(request.check.is_on_builtin());
+        assert_eq!(request.check.current_version(), "1");
+    }
+
+    #[test]
+    fn body_problems_have_capgo_codes() {
+        assert_eq!(code_of(parse("not json")), "invalid_json_parse_body");
+        assert_eq!(code_of(parse("[1,2]")), "invalid_json_parse_body");
+        assert_eq!(
+            code_of(parse(r#"{"app_id":"com.example.app"}"#)),
+            "missing_device_id"
+        );
+        assert_eq!(code_of(parse(r#"{"device_id":"d"}"#)), "missing_app_id");
+        assert_eq!(
+            code_of(parse(r#"{"device_id":"d","app_id":"nope"}"#)),
+            "invalid_app_id"
+        );
+        let base = |extra: &str| {
+            format!(
+                r#"{{"device_id":"d","app_id":"com.example.app","plugin_version":"8.0.0",{extra}}}"#
+            )
+        };
+        assert_eq!(
+            code_of(parse(&base(
+                r#""platform":"ios","version_build":"1.0.0","version_name":"1.0.0","is_prod":"yes""#
+            ))),
+            "invalid_json_body"
+        );
+        assert_eq!(
+            code_of(parse(&base(
+                r#""platform":7,"version_build":"1.0.0","version_name":"1.0.0""#
+            ))),
+            "invalid_json_body"
+        );
+        assert_eq!(
+            code_of(parse(&base(
+                r#""platform":"windows","version_build":"1.0.0","version_name":"1.0.0""#
+            ))),
+            "invalid_json_body"
+        );
+        assert_eq!(
+            code_of(parse(&base(
+                r#""platform":"ios","version_build":"abc","version_name":"1.0.0""#
+            ))),
+            "semver_error"
+        );
+        assert_eq!(
+            code_of(parse(&base(
+                r#""platform":"ios","version_build":"unknown","version_name":"1.0.0""#
+            ))),
+            "unknown_version_build"
+        );
+        assert_eq!(
+            code_of(parse(&base(
+                r#""version_build":"1.0.0","version_name":"1.0.0""#
+            ))),
+            "missing_info"
+        );
+        assert_eq!(
+            code_of(parse(&base(r#""platform":"ios","version_name":"1.0.0""#))),
+            "missing_info"
+        );
+        assert_eq!(
+            code_of(parse(&base(
+                r#""platform":"ios","version_build":"1.0.0","version_name":"""#
+            ))),
+            "missing_info"
+        );
+        let no_plugin = r#"{"device_id":"d","app_id":"com.example.app","platform":"ios"}"#;
+        assert_eq!(code_of(parse(no_plugin)), "invalid_json_body");
+    }
+
+    #[test]
+    fn string_bools_are_accepted() {
+        let body = r#"{"platform":"ios","device_id":"d1","app_id":"com.example.app","version_build":"1.0.0",
+            "version_name":"1.0.0","plugin_version":"8.0.0","is_prod":"false","is_emulator":"true"}"#;
+        let request = parse(body).unwrap();
+        assert!(!request.check.is_prod && request.check.is_emulator);
+    }
+}
