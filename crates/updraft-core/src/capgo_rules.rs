@@ -250,10 +250,10 @@ fn select<'a>(
     if let (Some(device_key_id), Some(bundle)) = (&check.key_id, bundle) {
         check_key_id(device_key_id, bundle)?;
     }
-    if let Some(bundle) = bundle {
-        if check.current_version() == bundle.version.as_str() {
-            return Err(Refusal::NoNewVersion);
-        }
+    if let Some(bundle) = bundle
+        && check.current_version() == bundle.version.as_str()
+    {
+        return Err(Refusal::NoNewVersion);
     }
     let offered_name = bundle.map_or("builtin", |b| b.version.as_str()).to_owned();
     if let Some(route) = route {
@@ -313,18 +313,14 @@ fn check_channel_policy(
     }
     let version = || offered_name.to_owned();
     let offered = bundle.map(|b| b.version.semver());
-    if let Some(offered) = offered {
-        if settings.disable_auto_update == DisableAutoUpdate::Major && offered.major > native.major
-        {
-            return Err(Refusal::DisableToMajor {
-                version: version(),
-                old: native_name,
-            });
-        }
-    }
-    let via_override = matches!(route, ChannelRoute::Override(_));
-    if !settings.public && !settings.allow_device_self_set && !via_override {
-        return Err(Refusal::PrivateChannel);
+    if let Some(offered) = offered
+        && settings.disable_auto_update == DisableAutoUpdate::Major
+        && offered.major > native.major
+    {
+        return Err(Refusal::DisableToMajor {
+            version: version(),
+            old: native_name,
+        });
     }
     if let (Some(offered), Some(bundle)) = (offered, bundle) {
         match settings.disable_auto_update {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::app::App;
 use crate::bundle::Bundle;
-use crate::channel::Channel;
+use crate::channel::{Channel, ChannelUpdate};
 use crate::device::OverrideTarget;
 use crate::ids::DeviceId;
 
@@ -77,8 +77,86 @@ impl AppCatalog {
             .and_then(|id| self.bundles.get(id))
     }
 
+    /// The settings a channel named in a publish is created with when it does not exist yet: Capgo's defaults, made
+    /// public when the app has no public channel, so that an app's first channel serves devices without another
+    /// step (as Capgo Cloud's default channel does). An existing channel is left as it is.
+    pub fn channel_update_for_publish(&self, name: &str) -> ChannelUpdate {
+        let creates_first_public = self.channel_by_name(name).is_none()
+            && !self.channels.iter().any(|c| c.settings.public);
+        ChannelUpdate {
+            public: creates_first_public.then_some(true),
+            ..ChannelUpdate::default()
+        }
+    }
+
     /// The override an operator set for a device, if any.
     pub fn override_for(&self, device_id: &DeviceId) -> Option<&OverrideTarget> {
         self.overrides.get(device_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::channel::ChannelSettings;
+    use crate::ids::{AppId, ChannelName};
+
+    fn catalog_with(public: &[(&str, bool)]) -> AppCatalog {
+        let app = App {
+            id: AppId::parse("com.example.app").unwrap(),
+            name: "x".into(),
+            created_at: Utc::now(),
+        };
+        let channels = public
+            .iter()
+            .enumerate()
+            .map(|(i, (name, public))| Channel {
+                id: i as i64,
+                app_id: app.id.clone(),
+                name: ChannelName::parse(name).unwrap(),
+                bundle_id: None,
+                settings: ChannelSettings {
+                    public: *public,
+                    ..ChannelSettings::default()
+                },
+                created_at: Utc::now(),
+                updated_at: Utc::now(),
+            })
+            .collect();
+        AppCatalog::new(app, channels, vec![], vec![])
+    }
+
+    #[test]
+    fn first_published_channel_becomes_public() {
+        assert_eq!(
+            catalog_with(&[])
+                .channel_update_for_publish("production")
+                .public,
+            Some(true)
+        );
+        assert_eq!(
+            catalog_with(&[("beta", false)])
+                .channel_update_for_publish("production")
+                .public,
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn publish_never_changes_existing_or_adds_a_second_public_channel() {
+        assert_eq!(
+            catalog_with(&[("production", false)])
+                .channel_update_for_publish("production")
+                .public,
+            None
+        );
+        assert_eq!(
+            catalog_with(&[("production", true)])
+                .channel_update_for_publish("beta")
+                .public,
+            None
+        );
     }
 }

@@ -1,1 +1,42 @@
-fn main() {}
+//! `updraft`: the gateway server and the operator's command line, one binary.
+//!
+//! `main` parses the command line, sets up logging, runs the command, and turns any failure into one readable
+//! `error: …` line with exit code 1.
+
+mod api_error;
+mod api_keys;
+mod auth;
+mod cli;
+mod commands;
+mod config;
+mod device_writer;
+mod release_index;
+mod routes;
+mod state;
+mod storage_layout;
+mod telemetry;
+mod upload;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    telemetry::init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

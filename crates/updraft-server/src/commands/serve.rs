@@ -1,0 +1,72 @@
+//! `updraft serve`: open the store and the object store, load the release index, start the device writer, and serve
+//! HTTP until SIGTERM/Ctrl-C; then let in-flight requests finish and flush queued device reports.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use updraft_core::MetadataStore;
+use updraft_oss::FsStore;
+
+use crate::commands::open_store;
+use crate::config::Settings;
+use crate::device_writer::DeviceWriter;
+use crate::release_index::ReleaseIndex;
+use crate::routes;
+use crate::state::AppState;
+use crate::telemetry::access_log;
+
+pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let listen = settings.listen_addr()?;
+    let store = open_store(&settings).await?;
+    let objects = FsStore::open(&settings.objects_dir()).with_context(|| {
+        format!(
+            "opening object storage in {}",
+            settings.objects_dir().display()
+        )
+    })?;
+    let dyn_store: Arc<dyn MetadataStore> = store.clone();
+    let index = ReleaseIndex::load(dyn_store.as_ref())
+        .await
+        .context("loading the release index")?;
+    let (devices, writer) = DeviceWriter::start(dyn_store.clone(), settings.device_queue_capacity);
+
+    let listener = TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{bound}"));
+    let state = web::Data::new(AppState {
+        public_url: public_url.trim_end_matches('/').to_owned(),
+        settings,
+        store: dyn_store,
+        objects: Arc::new(objects),
+        index,
+        devices,
+    });
+    let server = HttpServer::new({
+        let state = state.clone();
+        move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(from_fn(access_log))
+                .configure(routes::configure)
+        }
+    })
+    .listen(listener)
+    .context("starting the HTTP server")?
+    .shutdown_timeout(30)
+    .run();
+    tracing::info!(public_url = %state.public_url, "updraft listening on http://{bound}");
+    println!("updraft listening on http://{bound}");
+    server.await.context("serving HTTP")?;
+    tracing::info!("shutting down: flushing queued device reports");
+    drop(state);
+    writer.shutdown().await;
+    store.close().await;
+    tracing::info!("shutdown complete");
+    Ok(())
+}

@@ -1,0 +1,317 @@
+//! Settings: defaults, then an optional `updraft.toml`, then `UPDRAFT_*` environment variables (later wins), parsed
+//! into typed values at start-up with errors that name the key.
+//!
+//! Secrets (`admin_api_key`) can also come from a file (`UPDRAFT_ADMIN_API_KEY_FILE`) and never appear in `Debug`
+//! output or logs.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// A secret string whose `Debug` and `Display` are redacted.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub(crate) struct Secret(String);
+
+impl Secret {
+    pub(crate) fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Metadata database settings.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct DatabaseSettings {
+    /// `sqlite://…`; defaults to `sqlite://<data_dir>/updraft.db`.
+    pub(crate) url: Option<Secret>,
+}
+
+/// Every setting of the gateway.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Settings {
+    /// Address to listen on.
+    pub(crate) listen: String,
+    /// Where the SQLite file and filesystem objects live.
+    pub(crate) data_dir: PathBuf,
+    /// Base of every URL handed to devices; defaults to `http://<listen address>`.
+    pub(crate) public_url: Option<String>,
+    /// Bootstrap API key with access to everything.
+    pub(crate) admin_api_key: Option<Secret>,
+    /// Largest bundle upload accepted, in bytes.
+    pub(crate) max_upload_bytes: u64,
+    /// Device reports waiting to be written before new ones are shed.
+    pub(crate) device_queue_capacity: usize,
+    /// Metadata database.
+    pub(crate) database: DatabaseSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./updraft-data"),
+            public_url: None,
+            admin_api_key: None,
+            max_upload_bytes: 512 * 1024 * 1024,
+            device_queue_capacity: 50_000,
+            database: DatabaseSettings::default(),
+        }
+    }
+}
+
+/// Environment variables that belong to the CLI or the tests, not to the server settings.
+const NOT_SETTINGS: &[&str] = &[
+    "UPDRAFT_SERVER",
+    "UPDRAFT_API_KEY",
+    "UPDRAFT_LOG",
+    "UPDRAFT_CONFIG",
+];
+
+impl Settings {
+    /// Loads settings: defaults, the file (if given), then the environment.
+    pub(crate) fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut settings = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => Self::default(),
+        };
+        settings.apply_env(
+            |name| std::env::var(name).ok(),
+            std::env::vars().map(|(k, _)| k),
+        )?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Applies `UPDRAFT_*` overrides. `env` reads one variable; `names` lists every variable (to report unknown ones).
+    pub(crate) fn apply_env(
+        &mut self,
+        env: impl Fn(&str) -> Option<String>,
+        names: impl Iterator<Item = String>,
+    ) -> anyhow::Result<()> {
+        let secret = |name: &str| -> anyhow::Result<Option<Secret>> {
+            if let Some(value) = env(name) {
+                return Ok(Some(Secret::new(value)));
+            }
+            let file_var = format!("{name}_FILE");
+            match env(&file_var) {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("{file_var}: reading {path}"))?;
+                    Ok(Some(Secret::new(
+                        text.trim_end_matches(['\n', '\r']).to_owned(),
+                    )))
+                }
+                None => Ok(None),
+            }
+        };
+        let number = |name: &str| -> anyhow::Result<Option<u64>> {
+            env(name)
+                .map(|v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .with_context(|| format!("{name}: {v:?} is not a whole number"))
+                })
+                .transpose()
+        };
+        if let Some(listen) = env("UPDRAFT_LISTEN") {
+            self.listen = listen;
+        }
+        if let Some(dir) = env("UPDRAFT_DATA_DIR") {
+            self.data_dir = PathBuf::from(dir);
+        }
+        if let Some(url) = env("UPDRAFT_PUBLIC_URL") {
+            self.public_url = Some(url);
+        }
+        if let Some(key) = secret("UPDRAFT_ADMIN_API_KEY")? {
+            self.admin_api_key = Some(key);
+        }
+        if let Some(limit) = number("UPDRAFT_MAX_UPLOAD_BYTES")? {
+            self.max_upload_bytes = limit;
+        }
+        if let Some(capacity) = number("UPDRAFT_DEVICE_QUEUE_CAPACITY")? {
+            self.device_queue_capacity =
+                usize::try_from(capacity).context("UPDRAFT_DEVICE_QUEUE_CAPACITY is too large")?;
+        }
+        if let Some(url) = secret("UPDRAFT_DATABASE__URL")? {
+            self.database.url = Some(url);
+        }
+        let known = [
+            "UPDRAFT_LISTEN",
+            "UPDRAFT_DATA_DIR",
+            "UPDRAFT_PUBLIC_URL",
+            "UPDRAFT_ADMIN_API_KEY",
+            "UPDRAFT_ADMIN_API_KEY_FILE",
+            "UPDRAFT_MAX_UPLOAD_BYTES",
+            "UPDRAFT_DEVICE_QUEUE_CAPACITY",
+            "UPDRAFT_DATABASE__URL",
+            "UPDRAFT_DATABASE__URL_FILE",
+        ];
+        for name in names {
+            let ours = name.starts_with("UPDRAFT_") && !name.starts_with("UPDRAFT_TEST_");
+            if ours && !known.contains(&name.as_str()) && !NOT_SETTINGS.contains(&name.as_str()) {
+                tracing::warn!(
+                    "ignoring unknown setting {name}; see docs/updraft.example.toml for the list"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks values that serde cannot.
+    pub(crate) fn validate(&self) -> anyhow::Result<()> {
+        self.listen_addr()?;
+        if let Some(url) = &self.public_url {
+            let ok = (url.starts_with("http://") || url.starts_with("https://"))
+                && url.len() > "https://".len();
+            if !ok || url.contains(char::is_whitespace) {
+                bail!(
+                    "UPDRAFT_PUBLIC_URL: {url:?} is not an http(s) URL such as https://updates.example.com"
+                );
+            }
+        }
+        if let Some(key) = &self.admin_api_key
+            && key.expose().len() < 16
+        {
+            bail!("UPDRAFT_ADMIN_API_KEY: the admin key must be at least 16 characters long");
+        }
+        if let Some(url) = &self.database.url
+            && !url.expose().starts_with("sqlite:")
+        {
+            bail!("UPDRAFT_DATABASE__URL: only sqlite:// URLs are supported by this build");
+        }
+        Ok(())
+    }
+
+    /// The parsed listen address.
+    pub(crate) fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.listen.parse().with_context(|| {
+            format!(
+                "UPDRAFT_LISTEN: {:?} is not an address such as 127.0.0.1:8080",
+                self.listen
+            )
+        })
+    }
+
+    /// The metadata database URL.
+    pub(crate) fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.expose().to_owned(),
+            None => format!("sqlite://{}", self.data_dir.join("updraft.db").display()),
+        }
+    }
+
+    /// Where filesystem objects live.
+    pub(crate) fn objects_dir(&self) -> PathBuf {
+        self.data_dir.join("objects")
+    }
+
+    /// Where uploads are staged before they are stored.
+    pub(crate) fn staging_dir(&self) -> PathBuf {
+        self.data_dir.join("staging")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn with_env(vars: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let mut settings = Settings::default();
+        settings.apply_env(|name| map.get(name).cloned(), map.keys().cloned())?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    #[test]
+    fn defaults_run_with_no_file() {
+        let settings = with_env(&[]).unwrap();
+        assert_eq!(
+            settings.listen_addr().unwrap().to_string(),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(
+            settings.database_url(),
+            "sqlite://./updraft-data/updraft.db"
+        );
+    }
+
+    #[test]
+    fn env_overrides_file_values() {
+        let mut settings: Settings =
+            toml::from_str("listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/u\"").unwrap();
+        settings
+            .apply_env(
+                |n| (n == "UPDRAFT_LISTEN").then(|| "127.0.0.1:7000".to_owned()),
+                std::iter::empty(),
+            )
+            .unwrap();
+        assert_eq!(settings.listen, "127.0.0.1:7000");
+        assert_eq!(settings.data_dir, PathBuf::from("/srv/u"));
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let error = with_env(&[("UPDRAFT_LISTEN", "nope")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("UPDRAFT_LISTEN"), "{error}");
+        let error = with_env(&[("UPDRAFT_PUBLIC_URL", "ftp://x")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("UPDRAFT_PUBLIC_URL"), "{error}");
+        let error = with_env(&[("UPDRAFT_MAX_UPLOAD_BYTES", "lots")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("UPDRAFT_MAX_UPLOAD_BYTES"), "{error}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_and_can_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, "s3cr3t-admin-key-0123\n").unwrap();
+        let settings = with_env(&[("UPDRAFT_ADMIN_API_KEY_FILE", path.to_str().unwrap())]).unwrap();
+        assert_eq!(
+            settings.admin_api_key.as_ref().unwrap().expose(),
+            "s3cr3t-admin-key-0123"
+        );
+        assert!(!format!("{settings:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        assert!(toml::from_str::<Settings>("lisen = \"x\"").is_err());
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../../../docs/updraft.example.toml");
+        let settings: Settings = toml::from_str(text).unwrap();
+        settings.validate().unwrap();
+    }
+}

@@ -1,0 +1,56 @@
+//! `POST /updates`: the Capgo update check. Answers from the in-memory release index only; the device report is
+//! queued for the background writer.
+
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use serde_json::json;
+use updraft_capgo::updates::{
+    RequestProblem, parse_update_request, revert_to_builtin_body, update_body,
+};
+use updraft_capgo::{error_codes, refusal_body};
+use updraft_core::{BundleSource, UpdateDecision, select_update};
+
+use crate::api_error::ApiError;
+use crate::routes::body::{JSON_BODY_LIMIT, read_limited};
+use crate::state::AppState;
+
+pub(crate) async fn updates(state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
+    let body = match read_limited(payload, JSON_BODY_LIMIT).await {
+        Ok(body) => body,
+        Err(ApiError::Client(error)) => {
+            return HttpResponse::build(
+                actix_web::http::StatusCode::from_u16(error.status).unwrap_or_default(),
+            )
+            .json(json!({ "error": error.code, "message": error.message }));
+        }
+        Err(_) => {
+            return HttpResponse::BadRequest()
+                .json(json!({ "error": error_codes::INVALID_REQUEST, "message": "could not read the body" }));
+        }
+    };
+    let request = match parse_update_request(&body, Utc::now()) {
+        Ok(request) => request,
+        Err(RequestProblem::BadRequest { code, message }) => {
+            return HttpResponse::BadRequest().json(json!({ "error": code, "message": message }));
+        }
+        Err(RequestProblem::Refusal(refusal)) => {
+            return HttpResponse::Ok().json(refusal_body(&refusal));
+        }
+    };
+    let catalog = state.index.get(&request.app_id);
+    let answer = match select_update(catalog.as_deref(), &request.check) {
+        UpdateDecision::Update(bundle) => {
+            let url = match &bundle.source {
+                BundleSource::Stored { object_key, .. } => state.object_url(object_key),
+                BundleSource::External { url } => url.clone(),
+            };
+            update_body(bundle, &request.check, &url)
+        }
+        UpdateDecision::RevertToBuiltin => revert_to_builtin_body(),
+        UpdateDecision::Refuse(refusal) => refusal_body(&refusal),
+    };
+    if catalog.is_some() {
+        state.devices.push(request.report);
+    }
+    HttpResponse::Ok().json(answer)
+}

@@ -1,0 +1,46 @@
+//! The shared state every handler gets: settings, the metadata store, the object store, the release index and the
+//! device-report queue. Built once at start-up.
+
+use std::sync::Arc;
+
+use updraft_core::{AppCatalog, AppId, MetadataStore};
+use updraft_oss::ObjectStore;
+
+use crate::api_error::ApiError;
+use crate::config::Settings;
+use crate::device_writer::DeviceQueue;
+use crate::release_index::ReleaseIndex;
+
+/// Shared state.
+pub(crate) struct AppState {
+    pub(crate) settings: Settings,
+    /// Base URL devices reach, without a trailing slash.
+    pub(crate) public_url: String,
+    pub(crate) store: Arc<dyn MetadataStore>,
+    pub(crate) objects: Arc<dyn ObjectStore>,
+    pub(crate) index: ReleaseIndex,
+    pub(crate) devices: DeviceQueue,
+}
+
+impl AppState {
+    /// The catalog of an app, or 404 `app_not_found`.
+    pub(crate) fn catalog(&self, app_id: &AppId) -> Result<Arc<AppCatalog>, ApiError> {
+        self.index.get(app_id).ok_or_else(|| {
+            ApiError::status(
+                404,
+                updraft_capgo::error_codes::APP_NOT_FOUND,
+                format!("app {app_id} does not exist; create it first with POST /app {{\"app_id\":\"{app_id}\"}}"),
+            )
+        })
+    }
+
+    /// Reloads an app into the release index after a write.
+    pub(crate) async fn refresh(&self, app_id: &AppId) -> Result<(), ApiError> {
+        Ok(self.index.refresh(self.store.as_ref(), app_id).await?)
+    }
+
+    /// The URL devices download a stored object from.
+    pub(crate) fn object_url(&self, object_key: &str) -> String {
+        format!("{}/files/{object_key}", self.public_url)
+    }
+}

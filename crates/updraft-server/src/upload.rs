@@ -1,0 +1,66 @@
+//! Staging an uploaded file: the bytes stream to a temp file on the data volume while SHA-256 and CRC32 are computed
+//! as they pass, with a size cap. Nothing is whole in memory, and the temp file disappears when dropped.
+
+use std::path::Path;
+
+use futures::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use updraft_capgo::error_codes;
+
+use crate::api_error::ApiError;
+
+/// A fully received upload.
+pub(crate) struct StagedFile {
+    pub(crate) file: tempfile::NamedTempFile,
+    pub(crate) size_bytes: u64,
+    pub(crate) sha256: String,
+    pub(crate) crc32: String,
+}
+
+/// Streams `body` into a temp file under `staging_dir`.
+pub(crate) async fn stage<E: std::fmt::Display>(
+    staging_dir: &Path,
+    mut body: impl Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    max_bytes: u64,
+) -> Result<StagedFile, ApiError> {
+    let internal =
+        |e: std::io::Error| ApiError::Internal(anyhow::Error::new(e).context("staging an upload"));
+    tokio::fs::create_dir_all(staging_dir)
+        .await
+        .map_err(internal)?;
+    let temp = tempfile::NamedTempFile::new_in(staging_dir).map_err(internal)?;
+    let mut file = tokio::fs::File::from_std(temp.reopen().map_err(internal)?);
+    let mut sha256 = Sha256::new();
+    let mut crc32 = crc32fast::Hasher::new();
+    let mut size_bytes = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request(
+                error_codes::INVALID_REQUEST,
+                format!("the upload was interrupted: {e}"),
+            )
+        })?;
+        size_bytes += chunk.len() as u64;
+        if size_bytes > max_bytes {
+            return Err(ApiError::status(
+                413,
+                error_codes::BODY_TOO_LARGE,
+                format!(
+                    "the file is larger than the {max_bytes}-byte limit (UPDRAFT_MAX_UPLOAD_BYTES)"
+                ),
+            ));
+        }
+        sha256.update(&chunk);
+        crc32.update(&chunk);
+        file.write_all(&chunk).await.map_err(internal)?;
+    }
+    file.flush().await.map_err(internal)?;
+    file.sync_all().await.map_err(internal)?;
+    Ok(StagedFile {
+        file: temp,
+        size_bytes,
+        sha256: hex::encode(sha256.finalize()),
+        crc32: format!("{:08x}", crc32.finalize()),
+    })
+}

@@ -1,0 +1,15 @@
+//! Integration tests: the real `updraft` binary on a random loopback port with a fresh data directory, spoken to
+//! over HTTP, with bundles made by the real `@capgo/cli`.
+#![expect(
+    unreachable_pub,
+    reason = "helper modules share items within this one test binary"
+)]
+
+mod capgo_cli;
+mod cli_publish;
+mod downloads;
+mod helpers;
+mod lifecycle;
+mod management;
+mod updates;
+mod uploads;
