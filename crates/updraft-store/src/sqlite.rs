@@ -59,6 +59,16 @@ impl SqliteStore {
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))
     }
 
+    /// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock up front (waiting on `busy_timeout`);
+    /// a deferred transaction that reads first and writes later fails at once with `SQLITE_BUSY` when another
+    /// writer (such as the device-report writer) committed in between.
+    async fn write_transaction(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_error)
+    }
+
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -227,7 +237,7 @@ impl MetadataStore for SqliteStore {
         update: &ChannelUpdate,
         bundle_id: Option<Option<i64>>,
     ) -> StoreResult<(Channel, bool)> {
-        let mut tx = self.pool.begin().await.map_err(map_error)?;
+        let mut tx = self.write_transaction().await?;
         let result = upsert_channel_in(&mut tx, app_id, name, update, bundle_id).await?;
         tx.commit().await.map_err(map_error)?;
         Ok(result)
@@ -235,7 +245,7 @@ impl MetadataStore for SqliteStore {
 
     #[instrument(skip_all, fields(app.id = %app_id, channel.name = %name))]
     async fn delete_channel(&self, app_id: &AppId, name: &ChannelName) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(map_error)?;
+        let mut tx = self.write_transaction().await?;
         let channel = channel_row(&mut tx, app_id, name)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("channel {name}")))?;
@@ -272,7 +282,7 @@ impl MetadataStore for SqliteStore {
             ),
             BundleSource::External { url } => (None, None, None, Some(url.clone())),
         };
-        let mut tx = self.pool.begin().await.map_err(map_error)?;
+        let mut tx = self.write_transaction().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO bundles (app_id, version, checksum, crc32, session_key, key_id, min_update_version,
                 object_key, size_bytes, sha256, external_url, created_at, updated_at)
@@ -350,7 +360,7 @@ impl MetadataStore for SqliteStore {
 
     #[instrument(skip_all, fields(n_devices = reports.len()))]
     async fn upsert_devices(&self, reports: &[DeviceReport]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(map_error)?;
+        let mut tx = self.write_transaction().await?;
         for report in reports {
             let seen = to_db(report.seen_at);
             sqlx::query(

@@ -194,3 +194,53 @@ async fn sqlite_story() {
     // Migrating twice is a no-op.
     store.migrate().await.unwrap();
 }
+
+/// Every write is visible to the next read, whichever pooled connection serves it (WAL snapshots must not leak
+/// between requests).
+async fn reads_see_previous_writes(store: &dyn MetadataStore) {
+    let app_id = AppId::parse("com.example.ryw").unwrap();
+    store
+        .create_app(&App {
+            id: app_id.clone(),
+            name: "RYW".into(),
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    let name = ChannelName::parse("production").unwrap();
+    for round in 0..200 {
+        let ios = round % 2 == 0;
+        store
+            .upsert_channel(
+                &app_id,
+                &name,
+                &ChannelUpdate {
+                    ios: Some(ios),
+                    ..Default::default()
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        let _ = store.find_api_key("nope").await.unwrap();
+        let _ = store
+            .get_device(&app_id, &DeviceId::parse("x").unwrap())
+            .await
+            .unwrap();
+        let catalog = store.load_catalog(&app_id).await.unwrap().unwrap();
+        assert_eq!(
+            catalog.channel_by_name("production").unwrap().settings.ios,
+            ios,
+            "round {round}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_reads_see_previous_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("ryw.db").display());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    reads_see_previous_writes(&store).await;
+}

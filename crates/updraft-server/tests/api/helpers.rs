@@ -106,6 +106,13 @@ impl TestApp {
         self.call(method, path, Some(ADMIN_KEY), body).await
     }
 
+    /// A management write with the admin key that must succeed.
+    pub async fn admin_ok(&self, method: &str, path: &str, body: Value) -> Value {
+        let (status, answer) = self.admin(method, path, body.clone()).await;
+        assert_eq!(status, 200, "{method} {path} {body}: {answer}");
+        answer
+    }
+
     pub async fn call(
         &self,
         method: &str,
@@ -151,6 +158,13 @@ impl TestApp {
     pub async fn check(&self, body: Value) -> Value {
         let (status, answer) = self.updates_raw(&body.to_string()).await;
         assert_eq!(status, 200, "{answer}");
+        answer
+    }
+
+    /// Uploads a zip that must be accepted.
+    pub async fn upload_ok(&self, version: &str, zip: Vec<u8>, extra: &[(&str, &str)]) -> Value {
+        let (status, answer) = self.upload(version, zip, extra).await;
+        assert_eq!(status, 200, "upload {version}: {answer}");
         answer
     }
 

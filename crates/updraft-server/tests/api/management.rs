@@ -149,7 +149,7 @@ async fn apps_are_validated() {
 #[tokio::test]
 async fn channel_writes() {
     let app = TestApp::with_app().await;
-    app.upload("1.0.1", small_zip("a"), &[]).await;
+    app.upload_ok("1.0.1", small_zip("a"), &[]).await;
     let (status, body) = app
         .admin(
             "POST",
@@ -206,9 +206,9 @@ async fn channel_writes() {
 #[tokio::test]
 async fn device_links() {
     let app = TestApp::with_app().await;
-    app.upload("1.0.1", small_zip("a"), &[("channel", "production")])
+    app.upload_ok("1.0.1", small_zip("a"), &[("channel", "production")])
         .await;
-    app.admin(
+    app.admin_ok(
         "POST",
         "/channel",
         json!({"app_id": APP_ID, "channel": "qa"}),
@@ -275,4 +275,46 @@ async fn unknown_routes_and_methods_are_json() {
         response.json::<serde_json::Value>().await.unwrap()["error"],
         "method_not_allowed"
     );
+}
+
+/// Channel writes and device check-ins (whose reports are written behind) hit the database at once; every write
+/// must still succeed and be visible to the next check.
+#[tokio::test]
+async fn writes_succeed_while_devices_check_in() {
+    let app = std::sync::Arc::new(TestApp::with_app().await);
+    app.upload_ok("1.0.1", small_zip("a"), &[("channel", "production")])
+        .await;
+    app.upload_ok("1.0.2", small_zip("b"), &[]).await;
+    let checkers: Vec<_> = (0..4)
+        .map(|worker| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                for n in 0..60 {
+                    let body =
+                        crate::helpers::device(json!({"device_id": format!("w{worker}-{n}")}));
+                    let answer = app.check(body).await;
+                    assert!(
+                        answer["version"].is_string() || answer["error"].is_string(),
+                        "{answer}"
+                    );
+                }
+            })
+        })
+        .collect();
+    for round in 0..30 {
+        let version = if round % 2 == 0 { "1.0.2" } else { "1.0.1" };
+        app.admin_ok(
+            "POST",
+            "/channel",
+            json!({"app_id": APP_ID, "channel": "production", "version": version}),
+        )
+        .await;
+        let answer = app
+            .check(crate::helpers::device(json!({"device_id": "observer"})))
+            .await;
+        assert_eq!(answer["version"], version, "round {round}");
+    }
+    for checker in checkers {
+        checker.await.unwrap();
+    }
 }

@@ -261,7 +261,7 @@ async fn upload_can_point_a_channel_and_first_channel_is_public() {
     assert_eq!(body["channel"], "production");
     assert_eq!(app.check(device(json!({}))).await["version"], "1.0.1");
     // A second channel named at upload is created private (Capgo's default) and does not take over.
-    app.upload("1.0.2", small_zip("b"), &[("channel", "beta")])
+    app.upload_ok("1.0.2", small_zip("b"), &[("channel", "beta")])
         .await;
     assert_eq!(app.check(device(json!({}))).await["version"], "1.0.1");
 }
