@@ -14,9 +14,7 @@ use zip::write::SimpleFileOptions;
 #[derive(Debug, thiserror::Error)]
 pub enum BundleZipError {
     /// Not a zip archive at all.
-    #[error(
-        "the file is not a zip archive ({0}); upload the zip made by `npx @capgo/cli bundle zip`"
-    )]
+    #[error("the file is not a zip archive ({0}); upload the zip made by `npx @capgo/cli bundle zip`")]
     NotAZip(String),
     /// A zip, but not a bundle layout the plugin can use.
     #[error(transparent)]
@@ -31,19 +29,13 @@ const MAX_ENTRIES: usize = 100_000;
 /// # Errors
 /// [`BundleZipError`] saying what to fix.
 pub fn inspect_bundle_zip(reader: impl Read + Seek) -> Result<BundleLayout, BundleZipError> {
-    let mut archive =
-        zip::ZipArchive::new(reader).map_err(|e| BundleZipError::NotAZip(e.to_string()))?;
+    let mut archive = zip::ZipArchive::new(reader).map_err(|e| BundleZipError::NotAZip(e.to_string()))?;
     if archive.len() > MAX_ENTRIES {
-        return Err(BundleZipError::NotAZip(format!(
-            "{} entries is more than {MAX_ENTRIES}",
-            archive.len()
-        )));
+        return Err(BundleZipError::NotAZip(format!("{} entries is more than {MAX_ENTRIES}", archive.len())));
     }
     let mut names = Vec::with_capacity(archive.len());
     for index in 0..archive.len() {
-        let entry = archive
-            .by_index_raw(index)
-            .map_err(|e| BundleZipError::NotAZip(e.to_string()))?;
+        let entry = archive.by_index_raw(index).map_err(|e| BundleZipError::NotAZip(e.to_string()))?;
         // The raw bytes, not the crate's sanitised name: a `..` must be seen to be refused.
         names.push(String::from_utf8_lossy(entry.name_raw()).into_owned());
     }
@@ -89,47 +81,30 @@ pub fn zip_folder(folder: &Path, writer: impl Write + Seek) -> Result<usize, Zip
     for relative in &files {
         let path = folder.join(relative);
         zip.start_file(relative.as_str(), options)?;
-        let mut file = File::open(&path).map_err(|source| ZipFolderError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        std::io::copy(&mut file, &mut zip).map_err(|source| ZipFolderError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let mut file = File::open(&path).map_err(|source| ZipFolderError::Io { path: path.clone(), source })?;
+        std::io::copy(&mut file, &mut zip).map_err(|source| ZipFolderError::Io { path: path.clone(), source })?;
     }
     zip.finish()?;
     Ok(files.len())
 }
 
 fn collect_files(root: &Path, dir: &Path, files: &mut Vec<String>) -> Result<(), ZipFolderError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| ZipFolderError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| ZipFolderError::Io { path: dir.to_path_buf(), source })?;
     for entry in entries {
-        let entry = entry.map_err(|source| ZipFolderError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        let entry = entry.map_err(|source| ZipFolderError::Io { path: dir.to_path_buf(), source })?;
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
         let at_root = dir == root;
         if at_root && (name.starts_with('.') || name == "__MACOSX") {
             continue;
         }
-        let file_type = entry.file_type().map_err(|source| ZipFolderError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let file_type = entry.file_type().map_err(|source| ZipFolderError::Io { path: path.clone(), source })?;
         if file_type.is_dir() {
             collect_files(root, &path, files)?;
         } else if file_type.is_file() {
             let relative = path.strip_prefix(root).unwrap_or(&path);
-            let parts: Vec<String> = relative
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect();
+            let parts: Vec<String> =
+                relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
             files.push(parts.join("/"));
         }
     }
@@ -155,29 +130,18 @@ mod tests {
 
     #[test]
     fn accepts_capgo_layout() {
-        assert_eq!(
-            inspect_bundle_zip(Cursor::new(zip_of(&["index.html", "app.js"]))).unwrap(),
-            BundleLayout::Root
-        );
+        assert_eq!(inspect_bundle_zip(Cursor::new(zip_of(&["index.html", "app.js"]))).unwrap(), BundleLayout::Root);
     }
 
     #[test]
     fn refuses_traversal_in_raw_names() {
-        let error =
-            inspect_bundle_zip(Cursor::new(zip_of(&["index.html", "../../evil.js"]))).unwrap_err();
-        assert!(
-            matches!(
-                error,
-                BundleZipError::Layout(BundleLayoutError::UnsafePath(_))
-            ),
-            "{error}"
-        );
+        let error = inspect_bundle_zip(Cursor::new(zip_of(&["index.html", "../../evil.js"]))).unwrap_err();
+        assert!(matches!(error, BundleZipError::Layout(BundleLayoutError::UnsafePath(_))), "{error}");
     }
 
     #[test]
     fn refuses_non_zip() {
-        let error =
-            inspect_bundle_zip(Cursor::new(b"<html>not a zip</html>".to_vec())).unwrap_err();
+        let error = inspect_bundle_zip(Cursor::new(b"<html>not a zip</html>".to_vec())).unwrap_err();
         assert!(matches!(error, BundleZipError::NotAZip(_)), "{error}");
     }
 
@@ -193,18 +157,12 @@ mod tests {
         let mut second = Cursor::new(Vec::new());
         zip_folder(dir.path(), &mut second).unwrap();
         assert_eq!(first.get_ref(), second.get_ref());
-        assert_eq!(
-            inspect_bundle_zip(Cursor::new(first.into_inner())).unwrap(),
-            BundleLayout::Root
-        );
+        assert_eq!(inspect_bundle_zip(Cursor::new(first.into_inner())).unwrap(), BundleLayout::Root);
     }
 
     #[test]
     fn zip_folder_needs_index_html() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(
-            zip_folder(dir.path(), Cursor::new(Vec::new())),
-            Err(ZipFolderError::NoIndexHtml(_))
-        ));
+        assert!(matches!(zip_folder(dir.path(), Cursor::new(Vec::new())), Err(ZipFolderError::NoIndexHtml(_))));
     }
 }

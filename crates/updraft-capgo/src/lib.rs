@@ -6,9 +6,12 @@
 #![warn(missing_docs)]
 
 pub mod bundle_zip;
+pub mod channel_self;
+pub mod encryption;
 pub mod error_codes;
 pub mod management;
 mod refusal;
+pub mod stats;
 pub mod updates;
 mod wire_fields;
 

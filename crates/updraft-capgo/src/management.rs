@@ -5,9 +5,7 @@
 //! Capgo's documentation, `error`/`message` satisfy readers of Capgo's code.
 
 use serde_json::{Map, Value, json};
-use updraft_core::{
-    AppId, BundleVersion, ChannelName, ChannelTarget, ChannelUpdate, DeviceId, DisableAutoUpdate,
-};
+use updraft_core::{AppId, ChannelName, ChannelTarget, ChannelUpdate, DeviceId, DisableAutoUpdate};
 
 use crate::error_codes;
 use crate::wire_fields::{self, FieldError};
@@ -26,20 +24,12 @@ pub struct ManagementError {
 impl ManagementError {
     /// A 400 with this code.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status: 400,
-            code,
-            message: message.into(),
-        }
+        Self { status: 400, code, message: message.into() }
     }
 
     /// A 404 with this code.
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status: 404,
-            code,
-            message: message.into(),
-        }
+        Self { status: 404, code, message: message.into() }
     }
 
     /// The JSON body.
@@ -59,10 +49,7 @@ pub fn ok_body() -> Value {
 }
 
 fn wrong_type((field, expected): FieldError) -> ManagementError {
-    ManagementError::bad_request(
-        error_codes::INVALID_JSON_BODY,
-        format!("field `{field}` must be {expected}"),
-    )
+    ManagementError::bad_request(error_codes::INVALID_JSON_BODY, format!("field `{field}` must be {expected}"))
 }
 
 /// Reads a JSON object body.
@@ -70,9 +57,8 @@ fn wrong_type((field, expected): FieldError) -> ManagementError {
 /// # Errors
 /// 400 `invalid_json_parse_body` when the body is not a JSON object.
 pub fn object_body(body: &[u8]) -> Result<Map<String, Value>, ManagementError> {
-    wire_fields::object(body).map_err(|message| {
-        ManagementError::bad_request(error_codes::INVALID_JSON_PARSE_BODY, message)
-    })
+    wire_fields::object(body)
+        .map_err(|message| ManagementError::bad_request(error_codes::INVALID_JSON_PARSE_BODY, message))
 }
 
 /// Reads and checks the `app_id` field.
@@ -80,26 +66,20 @@ pub fn object_body(body: &[u8]) -> Result<Map<String, Value>, ManagementError> {
 /// # Errors
 /// 400 `missing_app_id` or `invalid_app_id`.
 pub fn app_id_field(map: &Map<String, Value>) -> Result<AppId, ManagementError> {
-    let raw = wire_fields::string(map, "app_id")
-        .map_err(wrong_type)?
-        .ok_or_else(|| {
-            ManagementError::bad_request(
-                error_codes::MISSING_APP_ID,
-                "field `app_id` is required (such as com.example.app)",
-            )
-        })?;
-    AppId::parse(&raw)
-        .map_err(|e| ManagementError::bad_request(error_codes::INVALID_APP_ID, e.to_string()))
+    let raw = wire_fields::string(map, "app_id").map_err(wrong_type)?.ok_or_else(|| {
+        ManagementError::bad_request(
+            error_codes::MISSING_APP_ID,
+            "field `app_id` is required (such as com.example.app)",
+        )
+    })?;
+    AppId::parse(&raw).map_err(|e| ManagementError::bad_request(error_codes::INVALID_APP_ID, e.to_string()))
 }
 
 /// Reads an optional string field.
 ///
 /// # Errors
 /// 400 `invalid_json_body` when it is not a string.
-pub fn string_field(
-    map: &Map<String, Value>,
-    field: &'static str,
-) -> Result<Option<String>, ManagementError> {
+pub fn string_field(map: &Map<String, Value>, field: &'static str) -> Result<Option<String>, ManagementError> {
     wire_fields::string(map, field).map_err(wrong_type)
 }
 
@@ -116,10 +96,9 @@ pub struct AppCreate {
 ///
 /// # Errors
 /// 400 naming the bad field.
-pub fn parse_app_create(body: &[u8]) -> Result<AppCreate, ManagementError> {
-    let map = object_body(body)?;
-    let app_id = app_id_field(&map)?;
-    let name = string_field(&map, "name")?.unwrap_or_else(|| app_id.as_str().to_owned());
+pub fn parse_app_create(map: &Map<String, Value>) -> Result<AppCreate, ManagementError> {
+    let app_id = app_id_field(map)?;
+    let name = string_field(map, "name")?.unwrap_or_else(|| app_id.as_str().to_owned());
     Ok(AppCreate { app_id, name })
 }
 
@@ -138,33 +117,27 @@ pub struct ChannelSet {
 ///
 /// # Errors
 /// 400 `missing_channel_name` or `invalid_json_body`.
-pub fn channel_field(
-    map: &Map<String, Value>,
-    field: &'static str,
-) -> Result<ChannelName, ManagementError> {
+pub fn channel_field(map: &Map<String, Value>, field: &'static str) -> Result<ChannelName, ManagementError> {
     let raw = string_field(map, field)?.ok_or_else(|| {
         ManagementError::bad_request(
             error_codes::MISSING_CHANNEL_NAME,
             format!("field `{field}` is required (a channel name)"),
         )
     })?;
-    ChannelName::parse(&raw)
-        .map_err(|e| ManagementError::bad_request(error_codes::INVALID_JSON_BODY, e.to_string()))
+    ChannelName::parse(&raw).map_err(|e| ManagementError::bad_request(error_codes::INVALID_JSON_BODY, e.to_string()))
 }
 
 /// Parses `POST /channel`. Both Capgo's camelCase and snake_case spellings of the auto-update fields are read.
 ///
 /// # Errors
 /// 400 naming the bad field.
-pub fn parse_channel_set(body: &[u8]) -> Result<ChannelSet, ManagementError> {
-    let map = object_body(body)?;
-    let app_id = app_id_field(&map)?;
-    let channel = channel_field(&map, "channel")?;
-    let flag = |field: &'static str| wire_fields::boolean(&map, field).map_err(wrong_type);
-    let either_flag =
-        |camel: &'static str, snake: &'static str| -> Result<Option<bool>, ManagementError> {
-            Ok(flag(camel)?.or(flag(snake)?))
-        };
+pub fn parse_channel_set(map: &Map<String, Value>) -> Result<ChannelSet, ManagementError> {
+    let app_id = app_id_field(map)?;
+    let channel = channel_field(map, "channel")?;
+    let flag = |field: &'static str| wire_fields::boolean(map, field).map_err(wrong_type);
+    let either_flag = |camel: &'static str, snake: &'static str| -> Result<Option<bool>, ManagementError> {
+        Ok(flag(camel)?.or(flag(snake)?))
+    };
     let target = match map.get("version") {
         None => None,
         Some(Value::Null) => Some(ChannelTarget::Builtin),
@@ -175,15 +148,12 @@ pub fn parse_channel_set(body: &[u8]) -> Result<ChannelSet, ManagementError> {
             )
         })?),
         Some(_) => {
-            return Err(wrong_type((
-                "version",
-                "a string (a bundle version, or \"builtin\")",
-            )));
+            return Err(wrong_type(("version", "a string (a bundle version, or \"builtin\")")));
         }
     };
-    let mode_raw = match string_field(&map, "disableAutoUpdate")? {
+    let mode_raw = match string_field(map, "disableAutoUpdate")? {
         Some(mode) => Some(mode),
-        None => string_field(&map, "disable_auto_update")?,
+        None => string_field(map, "disable_auto_update")?,
     };
     let disable_auto_update = mode_raw
         .map(|raw| {
@@ -212,11 +182,7 @@ pub fn parse_channel_set(body: &[u8]) -> Result<ChannelSet, ManagementError> {
         allow_dev: flag("allow_dev")?,
         allow_prod: flag("allow_prod")?,
     };
-    Ok(ChannelSet {
-        app_id,
-        channel,
-        update,
-    })
+    Ok(ChannelSet { app_id, channel, update })
 }
 
 /// `POST /device` (seed 002's `DeviceLink`).
@@ -228,8 +194,8 @@ pub struct DeviceLink {
     pub device_id: DeviceId,
     /// Channel to force the device onto.
     pub channel: Option<ChannelName>,
-    /// Bundle version to pin the device to (`version_id` in the seed: a version name).
-    pub version: Option<BundleVersion>,
+    /// Bundle to pin the device to (`version_id` in the seed: a version name, or `builtin`).
+    pub version: Option<ChannelTarget>,
 }
 
 /// Reads the `device_id` field.
@@ -237,48 +203,168 @@ pub struct DeviceLink {
 /// # Errors
 /// 400 `missing_device_id` or `invalid_json_body`.
 pub fn device_id_field(map: &Map<String, Value>) -> Result<DeviceId, ManagementError> {
-    let raw = string_field(map, "device_id")?.ok_or_else(|| {
-        ManagementError::bad_request(
-            error_codes::MISSING_DEVICE_ID,
-            "field `device_id` is required",
-        )
-    })?;
-    DeviceId::parse(&raw)
-        .map_err(|e| ManagementError::bad_request(error_codes::INVALID_JSON_BODY, e.to_string()))
+    let raw = string_field(map, "device_id")?
+        .ok_or_else(|| ManagementError::bad_request(error_codes::MISSING_DEVICE_ID, "field `device_id` is required"))?;
+    DeviceId::parse(&raw).map_err(|e| ManagementError::bad_request(error_codes::INVALID_JSON_BODY, e.to_string()))
 }
 
 /// Parses `POST /device`.
 ///
 /// # Errors
 /// 400 naming the bad field.
-pub fn parse_device_link(body: &[u8]) -> Result<DeviceLink, ManagementError> {
-    let map = object_body(body)?;
-    let app_id = app_id_field(&map)?;
-    let device_id = device_id_field(&map)?;
-    let channel = string_field(&map, "channel")?
+pub fn parse_device_link(map: &Map<String, Value>) -> Result<DeviceLink, ManagementError> {
+    let app_id = app_id_field(map)?;
+    let device_id = device_id_field(map)?;
+    let channel = string_field(map, "channel")?
         .map(|raw| ChannelName::parse(&raw))
         .transpose()
         .map_err(|e| ManagementError::bad_request(error_codes::INVALID_JSON_BODY, e.to_string()))?;
-    let version = string_field(&map, "version_id")?
-        .map(|raw| BundleVersion::parse(&raw))
+    let version = string_field(map, "version_id")?
+        .map(|raw| ChannelTarget::parse(&raw))
         .transpose()
-        .map_err(|e| {
-            ManagementError::bad_request(
-                error_codes::INVALID_VERSION,
-                format!("field `version_id`: {e}"),
-            )
-        })?;
-    Ok(DeviceLink {
-        app_id,
-        device_id,
-        channel,
-        version,
+        .map_err(|e| ManagementError::bad_request(error_codes::INVALID_VERSION, format!("field `version_id`: {e}")))?;
+    Ok(DeviceLink { app_id, device_id, channel, version })
+}
+
+fn timestamp(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A channel as `GET /channel` lists it (seed 002's `Channel`, plus the platform flags).
+pub fn channel_json(channel: &updraft_core::Channel, catalog: &updraft_core::AppCatalog) -> Value {
+    let settings = &channel.settings;
+    let version = channel
+        .bundle_id
+        .and_then(|id| catalog.bundle(id))
+        .map_or(Value::Null, |bundle| json!({ "id": bundle.id, "name": bundle.version.as_str() }));
+    json!({
+        "id": channel.id,
+        "created_at": timestamp(channel.created_at),
+        "updated_at": timestamp(channel.updated_at),
+        "name": channel.name.as_str(),
+        "app_id": channel.app_id.as_str(),
+        "created_by": "",
+        "version": version,
+        "public": settings.public,
+        "disableAutoUpdateUnderNative": settings.disable_auto_update_under_native,
+        "disableAutoUpdate": settings.disable_auto_update.as_str(),
+        "ios": settings.ios,
+        "android": settings.android,
+        "electron": settings.electron,
+        "allow_device_self_set": settings.allow_device_self_set,
+        "allow_emulator": settings.allow_emulator,
+        "allow_device": settings.allow_device,
+        "allow_dev": settings.allow_dev,
+        "allow_prod": settings.allow_prod,
     })
+}
+
+/// A bundle as `GET /bundle` lists it (seed 002's `Bundle`).
+pub fn bundle_json(bundle: &updraft_core::Bundle) -> Value {
+    let (external_url, r2_path, storage_provider, size) = match &bundle.source {
+        updraft_core::BundleSource::Stored { object_key, size_bytes, .. } => {
+            (Value::Null, Value::String(object_key.clone()), "updraft", json!(size_bytes))
+        }
+        updraft_core::BundleSource::External { url } => {
+            (Value::String(url.clone()), Value::Null, "external", Value::Null)
+        }
+    };
+    let min_update_version = bundle.min_update_version.as_ref().map(ToString::to_string);
+    json!({
+        "id": bundle.id,
+        "app_id": bundle.app_id.as_str(),
+        "name": bundle.version.as_str(),
+        "checksum": bundle.checksum,
+        "session_key": bundle.encryption.as_ref().map(|e| e.session_key.clone()),
+        "key_id": bundle.encryption.as_ref().and_then(|e| e.key_id.clone()),
+        "external_url": external_url,
+        "r2_path": r2_path,
+        "storage_provider": storage_provider,
+        "size": size,
+        "minUpdateVersion": min_update_version,
+        "min_update_version": min_update_version,
+        "manifest_count": bundle.manifest.len(),
+        "created_at": timestamp(bundle.created_at),
+        "updated_at": timestamp(bundle.created_at),
+        "deleted": false,
+        "bucket_id": null,
+        "native_packages": null,
+        "owner_org": "",
+        "user_id": null,
+    })
+}
+
+/// A device as `GET /device` returns it: its last report, plus its override (`channel`, `version`) if any.
+pub fn device_json(device: &updraft_core::DeviceReport, catalog: &updraft_core::AppCatalog) -> Value {
+    let mut answer = json!({
+        "updated_at": timestamp(device.seen_at),
+        "device_id": device.device_id.as_str(),
+        "custom_id": device.custom_id,
+        "is_prod": device.is_prod,
+        "is_emulator": device.is_emulator,
+        "install_source": device.install_source,
+        "version_name": device.version_name,
+        "app_id": device.app_id.as_str(),
+        "platform": device.platform.as_str(),
+        "plugin_version": device.plugin_version,
+        "os_version": device.version_os,
+        "version_build": device.version_build,
+        "version_code": device.version_code,
+        "key_id": device.key_id,
+        "default_channel": device.default_channel,
+    });
+    let Some(target) = catalog.override_for(&device.device_id) else { return answer };
+    if let Value::Object(map) = &mut answer {
+        if let Some(channel) = target.channel_id.and_then(|id| catalog.channel_by_id(id)) {
+            map.insert("channel".into(), Value::String(channel.name.as_str().to_owned()));
+        }
+        match target.bundle {
+            Some(updraft_core::BundlePin::Builtin) => {
+                map.insert("version".into(), json!({ "id": null, "name": "builtin" }));
+            }
+            Some(updraft_core::BundlePin::Bundle(id)) => {
+                if let Some(bundle) = catalog.bundle(id) {
+                    map.insert("version".into(), json!({ "id": bundle.id, "name": bundle.version.as_str() }));
+                }
+            }
+            None => {}
+        }
+    }
+    answer
+}
+
+/// A page of a list: 50 items, zero-based `page`.
+pub const PAGE_SIZE: usize = 50;
+
+/// Reads the zero-based `page` parameter.
+///
+/// # Errors
+/// 400 when it is not a whole number.
+pub fn page_field(map: &Map<String, Value>) -> Result<usize, ManagementError> {
+    match string_field(map, "page")? {
+        None => Ok(0),
+        Some(raw) => raw.parse().map_err(|_| {
+            ManagementError::bad_request(
+                error_codes::INVALID_JSON_BODY,
+                format!("`page` must be a whole number, got {raw:?}"),
+            )
+        }),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use updraft_core::BundleVersion;
+
     use super::*;
+
+    fn parse_channel_set(body: &[u8]) -> Result<ChannelSet, ManagementError> {
+        super::parse_channel_set(&object_body(body)?)
+    }
+
+    fn parse_device_link(body: &[u8]) -> Result<DeviceLink, ManagementError> {
+        super::parse_device_link(&object_body(body)?)
+    }
 
     #[test]
     fn channel_set_reads_every_seed_field() {
@@ -288,38 +374,20 @@ mod tests {
             "allow_device":true,"electron":false}"#;
         let set = parse_channel_set(body).unwrap();
         assert_eq!(set.channel.as_str(), "beta");
-        assert_eq!(
-            set.update.target,
-            Some(ChannelTarget::Bundle(
-                BundleVersion::parse("1.2.3").unwrap()
-            ))
-        );
+        assert_eq!(set.update.target, Some(ChannelTarget::Bundle(BundleVersion::parse("1.2.3").unwrap())));
         assert_eq!(set.update.public, Some(true));
-        assert_eq!(
-            set.update.disable_auto_update,
-            Some(DisableAutoUpdate::Minor)
-        );
+        assert_eq!(set.update.disable_auto_update, Some(DisableAutoUpdate::Minor));
         assert_eq!(set.update.disable_auto_update_under_native, Some(false));
-        assert_eq!(
-            (set.update.ios, set.update.android, set.update.electron),
-            (Some(false), Some(true), Some(false))
-        );
+        assert_eq!((set.update.ios, set.update.android, set.update.electron), (Some(false), Some(true), Some(false)));
         assert_eq!(set.update.allow_device_self_set, Some(true));
-        assert_eq!(
-            (set.update.allow_emulator, set.update.allow_dev),
-            (Some(false), Some(false))
-        );
+        assert_eq!((set.update.allow_emulator, set.update.allow_dev), (Some(false), Some(false)));
     }
 
     #[test]
     fn channel_set_version_null_or_builtin_means_builtin() {
         for version in ["null", "\"builtin\"", "\"unknown\""] {
-            let body =
-                format!(r#"{{"app_id":"com.example.app","channel":"c","version":{version}}}"#);
-            assert_eq!(
-                parse_channel_set(body.as_bytes()).unwrap().update.target,
-                Some(ChannelTarget::Builtin)
-            );
+            let body = format!(r#"{{"app_id":"com.example.app","channel":"c","version":{version}}}"#);
+            assert_eq!(parse_channel_set(body.as_bytes()).unwrap().update.target, Some(ChannelTarget::Builtin));
         }
         let absent = parse_channel_set(br#"{"app_id":"com.example.app","channel":"c"}"#).unwrap();
         assert_eq!(absent.update, ChannelUpdate::default());
@@ -331,41 +399,23 @@ mod tests {
             (b"{", "invalid_json_parse_body"),
             (br#"{"channel":"c"}"#, "missing_app_id"),
             (br#"{"app_id":"com.example.app"}"#, "missing_channel_name"),
-            (
-                br#"{"app_id":"com.example.app","channel":"c","public":"maybe"}"#,
-                "invalid_json_body",
-            ),
-            (
-                br#"{"app_id":"com.example.app","channel":"c","disableAutoUpdate":"always"}"#,
-                "invalid_json_body",
-            ),
-            (
-                br#"{"app_id":"com.example.app","channel":"c","version":"v1"}"#,
-                "invalid_version",
-            ),
+            (br#"{"app_id":"com.example.app","channel":"c","public":"maybe"}"#, "invalid_json_body"),
+            (br#"{"app_id":"com.example.app","channel":"c","disableAutoUpdate":"always"}"#, "invalid_json_body"),
+            (br#"{"app_id":"com.example.app","channel":"c","version":"v1"}"#, "invalid_version"),
         ];
         for (body, code) in cases {
-            assert_eq!(
-                parse_channel_set(body).unwrap_err().code,
-                code,
-                "{}",
-                String::from_utf8_lossy(body)
-            );
+            assert_eq!(parse_channel_set(body).unwrap_err().code, code, "{}", String::from_utf8_lossy(body));
         }
     }
 
     #[test]
     fn device_link_reads_channel_and_version() {
-        let link = parse_device_link(br#"{"app_id":"com.example.app","device_id":"ABC","channel":"qa","version_id":"1.0.1"}"#)
-            .unwrap();
+        let link =
+            parse_device_link(br#"{"app_id":"com.example.app","device_id":"ABC","channel":"qa","version_id":"1.0.1"}"#)
+                .unwrap();
         assert_eq!(link.device_id.as_str(), "abc");
         assert_eq!(link.channel.unwrap().as_str(), "qa");
-        assert_eq!(link.version.unwrap().as_str(), "1.0.1");
-        assert_eq!(
-            parse_device_link(br#"{"app_id":"com.example.app"}"#)
-                .unwrap_err()
-                .code,
-            "missing_device_id"
-        );
+        assert_eq!(link.version, Some(ChannelTarget::Bundle(BundleVersion::parse("1.0.1").unwrap())));
+        assert_eq!(parse_device_link(br#"{"app_id":"com.example.app"}"#).unwrap_err().code, "missing_device_id");
     }
 }

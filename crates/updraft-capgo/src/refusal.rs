@@ -56,13 +56,19 @@ fn describe(refusal: &Refusal) -> (&'static str, String, RefusalKind, Map<String
         Refusal::KeyIdMismatch { device_key_id, bundle_key_id } => {
             extra.insert("deviceKeyId".into(), Value::String(device_key_id.clone()));
             extra.insert("bundleKeyId".into(), Value::String(bundle_key_id.clone()));
+            ("key_id_mismatch", "The bundle was not encrypted with the public key this device has".into(), Blocked)
+        }
+        Refusal::NoNewVersion => ("no_new_version_available", "No new version available".into(), UpToDate),
+        Refusal::FailedOnDevice { version } => {
+            extra.insert("version".into(), Value::String(version.clone()));
             (
-                "key_id_mismatch",
-                "The bundle was not encrypted with the public key this device has".into(),
+                "update_failed_on_device",
+                format!(
+                    "This device rolled back from {version} (update_fail), so it is not offered again; publish a new version"
+                ),
                 Blocked,
             )
         }
-        Refusal::NoNewVersion => ("no_new_version_available", "No new version available".into(), UpToDate),
         Refusal::DisabledPlatform { platform, version, old } => {
             version_old(version, old, false);
             let code = match platform {
@@ -76,11 +82,9 @@ fn describe(refusal: &Refusal) -> (&'static str, String, RefusalKind, Map<String
             version_old(version, old, true);
             ("disable_auto_update_to_major", "Cannot upgrade major version".into(), Blocked)
         }
-        Refusal::PrivateChannel => (
-            "cannot_update_via_private_channel",
-            "Cannot update via a private channel".into(),
-            Blocked,
-        ),
+        Refusal::PrivateChannel => {
+            ("cannot_update_via_private_channel", "Cannot update via a private channel".into(), Blocked)
+        }
         Refusal::DisableToMinor { version, old } => {
             version_old(version, old, true);
             ("disable_auto_update_to_minor", "Cannot upgrade minor version".into(), Blocked)
@@ -111,8 +115,12 @@ fn describe(refusal: &Refusal) -> (&'static str, String, RefusalKind, Map<String
                 Blocked,
             )
         }
-        Refusal::DisableProdBuild => ("disable_prod_build", "This channel does not serve production builds".into(), Blocked),
-        Refusal::DisableDevBuild => ("disable_dev_build", "This channel does not serve development builds".into(), Blocked),
+        Refusal::DisableProdBuild => {
+            ("disable_prod_build", "This channel does not serve production builds".into(), Blocked)
+        }
+        Refusal::DisableDevBuild => {
+            ("disable_dev_build", "This channel does not serve development builds".into(), Blocked)
+        }
         Refusal::DisableDevice => ("disable_device", "This channel does not serve physical devices".into(), Blocked),
         Refusal::DisableEmulator => ("disable_emulator", "This channel does not serve emulators".into(), Blocked),
         Refusal::AlreadyOnBuiltin => {
@@ -152,10 +160,7 @@ mod tests {
 
     #[test]
     fn major_block_adds_major_version_old() {
-        let body = refusal_body(&Refusal::DisableToMajor {
-            version: "2.0.0".into(),
-            old: "1.4.0".into(),
-        });
+        let body = refusal_body(&Refusal::DisableToMajor { version: "2.0.0".into(), old: "1.4.0".into() });
         assert_eq!(
             body,
             json!({"error":"disable_auto_update_to_major","message":"Cannot upgrade major version","major":true,
@@ -172,20 +177,8 @@ mod tests {
             (Refusal::DisableDevBuild, "blocked"),
             (Refusal::DisableDevice, "blocked"),
             (Refusal::DisableEmulator, "blocked"),
-            (
-                Refusal::UnderNative {
-                    version: "1".into(),
-                    old: "2".into(),
-                },
-                "blocked",
-            ),
-            (
-                Refusal::KeyIdMismatch {
-                    device_key_id: "a".into(),
-                    bundle_key_id: "b".into(),
-                },
-                "blocked",
-            ),
+            (Refusal::UnderNative { version: "1".into(), old: "2".into() }, "blocked"),
+            (Refusal::KeyIdMismatch { device_key_id: "a".into(), bundle_key_id: "b".into() }, "blocked"),
             (Refusal::NoChannel, "failed"),
             (Refusal::NoBundle, "failed"),
             (Refusal::MisconfiguredChannel, "failed"),

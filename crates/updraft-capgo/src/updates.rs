@@ -7,10 +7,11 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use updraft_core::{
-    AppId, Bundle, DeviceId, DeviceReport, Platform, PluginVersion, Refusal, UpdateCheck,
+    AppId, Bundle, DeviceId, DeviceReport, ManifestEntry, Platform, PluginVersion, Refusal, UpdateCheck,
     coerce_version_build,
 };
 
+use crate::encryption::ChecksumForm;
 use crate::error_codes;
 use crate::wire_fields::{self, FieldError};
 
@@ -40,29 +41,19 @@ pub enum RequestProblem {
 }
 
 fn bad(code: &'static str, message: impl Into<String>) -> RequestProblem {
-    RequestProblem::BadRequest {
-        code,
-        message: message.into(),
-    }
+    RequestProblem::BadRequest { code, message: message.into() }
 }
 
 fn wrong_type((field, expected): FieldError) -> RequestProblem {
-    bad(
-        error_codes::INVALID_JSON_BODY,
-        format!("field `{field}` must be {expected}"),
-    )
+    bad(error_codes::INVALID_JSON_BODY, format!("field `{field}` must be {expected}"))
 }
 
 /// Parses the info object a device POSTs to `updateUrl` (and, with `channel`, to `channelUrl`).
 ///
 /// # Errors
 /// [`RequestProblem`] as described in the module documentation.
-pub fn parse_update_request(
-    body: &[u8],
-    now: DateTime<Utc>,
-) -> Result<UpdateRequest, RequestProblem> {
-    let map = wire_fields::object(body)
-        .map_err(|message| bad(error_codes::INVALID_JSON_PARSE_BODY, message))?;
+pub fn parse_update_request(body: &[u8], now: DateTime<Utc>) -> Result<UpdateRequest, RequestProblem> {
+    let map = wire_fields::object(body).map_err(|message| bad(error_codes::INVALID_JSON_PARSE_BODY, message))?;
     parse_info_object(&map, now)
 }
 
@@ -70,34 +61,18 @@ pub fn parse_update_request(
 ///
 /// # Errors
 /// [`RequestProblem`] as described in the module documentation.
-pub fn parse_info_object(
-    map: &Map<String, Value>,
-    now: DateTime<Utc>,
-) -> Result<UpdateRequest, RequestProblem> {
+pub fn parse_info_object(map: &Map<String, Value>, now: DateTime<Utc>) -> Result<UpdateRequest, RequestProblem> {
     let text = |field| wire_fields::string(map, field).map_err(wrong_type);
     let flag = |field| wire_fields::boolean(map, field).map_err(wrong_type);
 
-    let device_id = text("device_id")?.ok_or_else(|| {
-        bad(
-            error_codes::MISSING_DEVICE_ID,
-            "field `device_id` is required (the device's UUID)",
-        )
-    })?;
-    let device_id = DeviceId::parse(&device_id)
-        .map_err(|e| bad(error_codes::INVALID_JSON_BODY, e.to_string()))?;
-    let app_id = text("app_id")?.ok_or_else(|| {
-        bad(
-            error_codes::MISSING_APP_ID,
-            "field `app_id` is required (such as com.example.app)",
-        )
-    })?;
-    let app_id =
-        AppId::parse(&app_id).map_err(|e| bad(error_codes::INVALID_APP_ID, e.to_string()))?;
+    let device_id = text("device_id")?
+        .ok_or_else(|| bad(error_codes::MISSING_DEVICE_ID, "field `device_id` is required (the device's UUID)"))?;
+    let device_id = DeviceId::parse(&device_id).map_err(|e| bad(error_codes::INVALID_JSON_BODY, e.to_string()))?;
+    let app_id = text("app_id")?
+        .ok_or_else(|| bad(error_codes::MISSING_APP_ID, "field `app_id` is required (such as com.example.app)"))?;
+    let app_id = AppId::parse(&app_id).map_err(|e| bad(error_codes::INVALID_APP_ID, e.to_string()))?;
     let plugin_version_raw = text("plugin_version")?.ok_or_else(|| {
-        bad(
-            error_codes::INVALID_JSON_BODY,
-            "field `plugin_version` is required (the @capgo/capacitor-updater version)",
-        )
+        bad(error_codes::INVALID_JSON_BODY, "field `plugin_version` is required (the @capgo/capacitor-updater version)")
     })?;
     let plugin_version = PluginVersion::parse(&plugin_version_raw).ok_or_else(|| {
         bad(
@@ -107,13 +82,10 @@ pub fn parse_info_object(
     })?;
     let platform = match text("platform")? {
         None => return Err(RequestProblem::Refusal(Refusal::MissingInfo("platform"))),
-        Some(raw) => {
-            Platform::parse(&raw).map_err(|e| bad(error_codes::INVALID_JSON_BODY, e.to_string()))?
-        }
+        Some(raw) => Platform::parse(&raw).map_err(|e| bad(error_codes::INVALID_JSON_BODY, e.to_string()))?,
     };
-    let version_build_raw = text("version_build")?.ok_or(RequestProblem::Refusal(
-        Refusal::MissingInfo("version_build"),
-    ))?;
+    let version_build_raw =
+        text("version_build")?.ok_or(RequestProblem::Refusal(Refusal::MissingInfo("version_build")))?;
     if version_build_raw == "unknown" {
         return Err(RequestProblem::Refusal(Refusal::UnknownVersionBuild));
     }
@@ -123,9 +95,7 @@ pub fn parse_info_object(
             format!("field `version_build` must be a version such as 1.4.0 (1 and 1.4 are accepted), got {version_build_raw:?}"),
         )
     })?;
-    let version_name = text("version_name")?.ok_or(RequestProblem::Refusal(
-        Refusal::MissingInfo("version_name"),
-    ))?;
+    let version_name = text("version_name")?.ok_or(RequestProblem::Refusal(Refusal::MissingInfo("version_name")))?;
     let is_emulator = flag("is_emulator")?.unwrap_or(false);
     let is_prod = flag("is_prod")?.unwrap_or(true);
     let default_channel = text("defaultChannel")?;
@@ -139,19 +109,10 @@ pub fn parse_info_object(
         version_code: text("version_code")?.unwrap_or_default(),
         version_os: text("version_os")?.unwrap_or_default(),
         plugin_version: plugin_version_raw,
-        custom_id: text("custom_id")?
-            .unwrap_or_default()
-            .chars()
-            .take(36)
-            .collect(),
+        custom_id: text("custom_id")?.unwrap_or_default().chars().take(36).collect(),
         is_prod,
         is_emulator,
-        install_source: text("install_source")?
-            .unwrap_or_default()
-            .to_lowercase()
-            .chars()
-            .take(64)
-            .collect(),
+        install_source: text("install_source")?.unwrap_or_default().to_lowercase().chars().take(64).collect(),
         default_channel: default_channel.clone().unwrap_or_default(),
         key_id: key_id.clone().unwrap_or_default(),
         seen_at: now,
@@ -168,34 +129,60 @@ pub fn parse_info_object(
         default_channel,
         key_id,
     };
-    Ok(UpdateRequest {
-        app_id,
-        check,
-        report,
-    })
+    Ok(UpdateRequest { app_id, check, report })
 }
 
-/// The checksum a device of this plugin version compares: the encrypted checksum for encrypted bundles, SHA-256 hex
-/// for current plugins, CRC32 for plugins older than 5.10.0 / 6.25.0 / 7.0.30.
-pub fn checksum_for(bundle: &Bundle, check: &UpdateCheck) -> String {
-    if bundle.encryption.is_some() || check.plugin_version.uses_sha256_checksum() {
-        return bundle.checksum.clone();
+/// The checksum a device of this plugin version compares: SHA-256 hex for current plugins and CRC32 for plugins
+/// older than 5.10.0 / 6.25.0 / 7.0.30; for encrypted bundles the stored encrypted checksum, when it is in the form
+/// (V3 hex or V2 base64) the plugin reads. `None` when an encrypted bundle has no checksum in that form.
+pub fn checksum_for(bundle: &Bundle, check: &UpdateCheck) -> Option<String> {
+    if bundle.encryption.is_some() {
+        let wanted =
+            if check.plugin_version.uses_v3_encrypted_checksum() { ChecksumForm::V3 } else { ChecksumForm::V2 };
+        return (ChecksumForm::of(&bundle.checksum) == wanted).then(|| bundle.checksum.clone());
     }
-    bundle
-        .crc32
-        .clone()
-        .unwrap_or_else(|| bundle.checksum.clone())
+    if check.plugin_version.uses_sha256_checksum() {
+        return Some(bundle.checksum.clone());
+    }
+    Some(bundle.crc32.clone().unwrap_or_else(|| bundle.checksum.clone()))
 }
 
-/// The success reply: exactly `version`, `url`, `checksum`, `session_key` (`""` when plain); never `error`, `kind`
-/// or `message`, which the plugin would read as a refusal.
-pub fn update_body(bundle: &Bundle, check: &UpdateCheck, url: &str) -> Value {
-    json!({
+/// The reply offering `bundle`: exactly `version`, `url`, `checksum`, `session_key` (`""` when plain) and, for
+/// plugins that understand it and bundles uploaded for delta updates, the complete `manifest`. Never `error`,
+/// `kind` or `message`, which the plugin would read as a refusal. `file_url` gives a manifest file's download URL.
+pub fn update_body(
+    bundle: &Bundle,
+    check: &UpdateCheck,
+    url: &str,
+    file_url: impl Fn(&ManifestEntry) -> String,
+) -> Value {
+    let Some(checksum) = checksum_for(bundle, check) else {
+        return json!({
+            "error": "checksum_form_unavailable",
+            "message": format!(
+                "bundle {} was encrypted with a checksum form this plugin version cannot read; re-encrypt it with `npx @capgo/cli bundle encrypt` for this plugin version",
+                bundle.version
+            ),
+            "kind": "failed",
+        });
+    };
+    let mut body = json!({
         "version": bundle.version.as_str(),
         "url": url,
-        "checksum": checksum_for(bundle, check),
+        "checksum": checksum,
         "session_key": bundle.encryption.as_ref().map_or("", |e| e.session_key.as_str()),
-    })
+    });
+    let send_manifest =
+        check.plugin_version.understands_manifest() && bundle.encryption.is_none() && !bundle.manifest.is_empty();
+    if send_manifest && let Value::Object(map) = &mut body {
+        let entries = bundle
+            .manifest
+            .iter()
+            .map(|entry| json!({ "file_name": entry.file_name, "file_hash": entry.file_hash, "download_url": file_url(entry) }))
+            .collect();
+        map.insert("manifest".into(), Value::Array(entries));
+    }
+    body
 }
 
 /// The success reply that sends the device back to its embedded bundle (plugins 6.2.0 and later).
@@ -219,10 +206,9 @@ mod tests {
     fn code_of(result: Result<UpdateRequest, RequestProblem>) -> String {
         match result {
             Err(RequestProblem::BadRequest { code, .. }) => code.to_owned(),
-            Err(RequestProblem::Refusal(refusal)) => crate::refusal_body(&refusal)["error"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
+            Err(RequestProblem::Refusal(refusal)) => {
+                crate::refusal_body(&refusal)["error"].as_str().unwrap().to_owned()
+            }
             Ok(_) => "ok".into(),
         }
     }
@@ -230,16 +216,10 @@ mod tests {
     #[test]
     fn parses_a_real_android_body_with_capgo_normalisation() {
         let request = parse(ANDROID_8_51).unwrap();
-        assert_eq!(
-            request.check.device_id.as_str(),
-            "0f6b3e1c-6c1e-4a55-9f3a-2f0c9a3b7d21"
-        );
+        assert_eq!(request.check.device_id.as_str(), "0f6b3e1c-6c1e-4a55-9f3a-2f0c9a3b7d21");
         assert_eq!(request.check.version_build, semver::Version::new(1, 4, 0));
         assert_eq!(request.check.default_channel, None);
-        assert_eq!(
-            request.check.key_id.as_deref(),
-            Some("MIIBCgKCAQEAx8Q3rT2b")
-        );
+        assert_eq!(request.check.key_id.as_deref(), Some("MIIBCgKCAQEAx8Q3rT2b"));
         assert_eq!(request.report.install_source, "google_play");
         assert_eq!(request.report.version_code, "140");
     }
@@ -258,64 +238,35 @@ mod tests {
     fn body_problems_have_capgo_codes() {
         assert_eq!(code_of(parse("not json")), "invalid_json_parse_body");
         assert_eq!(code_of(parse("[1,2]")), "invalid_json_parse_body");
-        assert_eq!(
-            code_of(parse(r#"{"app_id":"com.example.app"}"#)),
-            "missing_device_id"
-        );
+        assert_eq!(code_of(parse(r#"{"app_id":"com.example.app"}"#)), "missing_device_id");
         assert_eq!(code_of(parse(r#"{"device_id":"d"}"#)), "missing_app_id");
+        assert_eq!(code_of(parse(r#"{"device_id":"d","app_id":"nope"}"#)), "invalid_app_id");
+        let base =
+            |extra: &str| format!(r#"{{"device_id":"d","app_id":"com.example.app","plugin_version":"8.0.0",{extra}}}"#);
         assert_eq!(
-            code_of(parse(r#"{"device_id":"d","app_id":"nope"}"#)),
-            "invalid_app_id"
-        );
-        let base = |extra: &str| {
-            format!(
-                r#"{{"device_id":"d","app_id":"com.example.app","plugin_version":"8.0.0",{extra}}}"#
-            )
-        };
-        assert_eq!(
-            code_of(parse(&base(
-                r#""platform":"ios","version_build":"1.0.0","version_name":"1.0.0","is_prod":"yes""#
-            ))),
+            code_of(parse(&base(r#""platform":"ios","version_build":"1.0.0","version_name":"1.0.0","is_prod":"yes""#))),
             "invalid_json_body"
         );
         assert_eq!(
-            code_of(parse(&base(
-                r#""platform":7,"version_build":"1.0.0","version_name":"1.0.0""#
-            ))),
+            code_of(parse(&base(r#""platform":7,"version_build":"1.0.0","version_name":"1.0.0""#))),
             "invalid_json_body"
         );
         assert_eq!(
-            code_of(parse(&base(
-                r#""platform":"windows","version_build":"1.0.0","version_name":"1.0.0""#
-            ))),
+            code_of(parse(&base(r#""platform":"windows","version_build":"1.0.0","version_name":"1.0.0""#))),
             "invalid_json_body"
         );
         assert_eq!(
-            code_of(parse(&base(
-                r#""platform":"ios","version_build":"abc","version_name":"1.0.0""#
-            ))),
+            code_of(parse(&base(r#""platform":"ios","version_build":"abc","version_name":"1.0.0""#))),
             "semver_error"
         );
         assert_eq!(
-            code_of(parse(&base(
-                r#""platform":"ios","version_build":"unknown","version_name":"1.0.0""#
-            ))),
+            code_of(parse(&base(r#""platform":"ios","version_build":"unknown","version_name":"1.0.0""#))),
             "unknown_version_build"
         );
+        assert_eq!(code_of(parse(&base(r#""version_build":"1.0.0","version_name":"1.0.0""#))), "missing_info");
+        assert_eq!(code_of(parse(&base(r#""platform":"ios","version_name":"1.0.0""#))), "missing_info");
         assert_eq!(
-            code_of(parse(&base(
-                r#""version_build":"1.0.0","version_name":"1.0.0""#
-            ))),
-            "missing_info"
-        );
-        assert_eq!(
-            code_of(parse(&base(r#""platform":"ios","version_name":"1.0.0""#))),
-            "missing_info"
-        );
-        assert_eq!(
-            code_of(parse(&base(
-                r#""platform":"ios","version_build":"1.0.0","version_name":"""#
-            ))),
+            code_of(parse(&base(r#""platform":"ios","version_build":"1.0.0","version_name":"""#))),
             "missing_info"
         );
         let no_plugin = r#"{"device_id":"d","app_id":"com.example.app","platform":"ios"}"#;

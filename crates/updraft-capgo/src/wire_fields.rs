@@ -8,10 +8,7 @@ use serde_json::{Map, Value};
 pub(crate) type FieldError = (&'static str, &'static str);
 
 /// A string field; `""` and `null` count as absent. Numbers are accepted and turned into their decimal text.
-pub(crate) fn string(
-    body: &Map<String, Value>,
-    field: &'static str,
-) -> Result<Option<String>, FieldError> {
+pub(crate) fn string(body: &Map<String, Value>, field: &'static str) -> Result<Option<String>, FieldError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) if text.is_empty() => Ok(None),
@@ -22,10 +19,7 @@ pub(crate) fn string(
 }
 
 /// A boolean field; `"true"`/`"false"` strings are accepted (query strings carry bools that way).
-pub(crate) fn boolean(
-    body: &Map<String, Value>,
-    field: &'static str,
-) -> Result<Option<bool>, FieldError> {
+pub(crate) fn boolean(body: &Map<String, Value>, field: &'static str) -> Result<Option<bool>, FieldError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(flag)) => Ok(Some(*flag)),

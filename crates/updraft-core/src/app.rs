@@ -11,6 +11,8 @@ pub struct App {
     pub id: AppId,
     /// Human-readable name.
     pub name: String,
+    /// PKCS#1 PEM public key that encrypted bundles of this app must decrypt with (`@capgo/cli key create`).
+    pub public_key: Option<String>,
     /// When the app was created.
     pub created_at: DateTime<Utc>,
 }

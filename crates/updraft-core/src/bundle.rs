@@ -32,6 +32,17 @@ pub struct BundleEncryption {
     pub key_id: Option<String>,
 }
 
+/// One file of a bundle's delta manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestEntry {
+    /// Relative POSIX path inside the bundle.
+    pub file_name: String,
+    /// Lowercase hex SHA-256 of the file's content.
+    pub file_hash: String,
+    /// Object key of the stored (content-addressed) file.
+    pub object_key: String,
+}
+
 /// A published bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bundle {
@@ -52,6 +63,8 @@ pub struct Bundle {
     pub min_update_version: Option<semver::Version>,
     /// Where the bytes are.
     pub source: BundleSource,
+    /// Every file of the bundle, when it was uploaded for delta updates; empty otherwise.
+    pub manifest: Vec<ManifestEntry>,
     /// Upload time.
     pub created_at: DateTime<Utc>,
 }
@@ -73,4 +86,6 @@ pub struct NewBundle {
     pub min_update_version: Option<semver::Version>,
     /// See [`Bundle::source`].
     pub source: BundleSource,
+    /// See [`Bundle::manifest`].
+    pub manifest: Vec<ManifestEntry>,
 }

@@ -8,9 +8,7 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BundleLayoutError {
     /// The zip has no entries.
-    #[error(
-        "the zip is empty; zip the contents of your web build folder (the one with index.html)"
-    )]
+    #[error("the zip is empty; zip the contents of your web build folder (the one with index.html)")]
     Empty,
     /// An entry name could escape the bundle directory.
     #[error(
@@ -47,9 +45,7 @@ pub enum BundleLayout {
 ///
 /// # Errors
 /// The first rule an entry breaks, see [`BundleLayoutError`].
-pub fn check_bundle_entries<'a>(
-    names: impl IntoIterator<Item = &'a str>,
-) -> Result<BundleLayout, BundleLayoutError> {
+pub fn check_bundle_entries<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<BundleLayout, BundleLayoutError> {
     let mut root_entries: Vec<&str> = Vec::new();
     let mut has_root_index = false;
     let mut n_entries = 0usize;
@@ -90,11 +86,7 @@ pub fn check_bundle_entries<'a>(
 
 /// A zip entry name is safe when it is relative, uses `/` only, and has no `..` or empty middle segments.
 fn is_safe_entry_name(name: &str) -> bool {
-    if name.is_empty()
-        || name.starts_with('/')
-        || name.contains('\\')
-        || name.chars().any(char::is_control)
-    {
+    if name.is_empty() || name.starts_with('/') || name.contains('\\') || name.chars().any(char::is_control) {
         return false;
     }
     // A Windows drive prefix such as `C:` is absolute too.
@@ -102,9 +94,7 @@ fn is_safe_entry_name(name: &str) -> bool {
         return false;
     }
     let trimmed = name.strip_suffix('/').unwrap_or(name);
-    trimmed
-        .split('/')
-        .all(|segment| !segment.is_empty() && segment != "." && segment != "..")
+    trimmed.split('/').all(|segment| !segment.is_empty() && segment != "." && segment != "..")
 }
 
 #[cfg(test)]
@@ -112,44 +102,25 @@ mod tests {
     use super::*;
 
     fn check(names: &[&str], expected: Result<BundleLayout, BundleLayoutError>) {
-        assert_eq!(
-            check_bundle_entries(names.iter().copied()),
-            expected,
-            "{names:?}"
-        );
+        assert_eq!(check_bundle_entries(names.iter().copied()), expected, "{names:?}");
     }
 
     #[test]
     fn index_at_root() {
-        check(
-            &["index.html", "app.js", "assets/", "assets/logo.png"],
-            Ok(BundleLayout::Root),
-        );
+        check(&["index.html", "app.js", "assets/", "assets/logo.png"], Ok(BundleLayout::Root));
     }
 
     #[test]
     fn index_in_single_top_folder() {
-        check(
-            &["dist/", "dist/index.html", "dist/app.js"],
-            Ok(BundleLayout::TopFolder("dist".into())),
-        );
-        check(
-            &["dist/index.html"],
-            Ok(BundleLayout::TopFolder("dist".into())),
-        );
+        check(&["dist/", "dist/index.html", "dist/app.js"], Ok(BundleLayout::TopFolder("dist".into())));
+        check(&["dist/index.html"], Ok(BundleLayout::TopFolder("dist".into())));
     }
 
     #[test]
     fn index_missing_or_ambiguous() {
         check(&["app.js"], Err(BundleLayoutError::MissingIndexHtml));
-        check(
-            &["a/index.html", "b/index.html"],
-            Err(BundleLayoutError::MissingIndexHtml),
-        );
-        check(
-            &["dist/sub/index.html"],
-            Err(BundleLayoutError::MissingIndexHtml),
-        );
+        check(&["a/index.html", "b/index.html"], Err(BundleLayoutError::MissingIndexHtml));
+        check(&["dist/sub/index.html"], Err(BundleLayoutError::MissingIndexHtml));
         check(&[], Err(BundleLayoutError::Empty));
     }
 
@@ -157,37 +128,20 @@ mod tests {
     fn macos_metadata_refused() {
         check(
             &["dist/index.html", "__MACOSX/dist/._index.html"],
-            Err(BundleLayoutError::MacOsMetadata(
-                "__MACOSX/dist/._index.html".into(),
-            )),
+            Err(BundleLayoutError::MacOsMetadata("__MACOSX/dist/._index.html".into())),
         );
     }
 
     #[test]
     fn dot_files_at_root_refused_but_allowed_deeper() {
-        check(
-            &["index.html", ".DS_Store"],
-            Err(BundleLayoutError::HiddenRootEntry(".DS_Store".into())),
-        );
+        check(&["index.html", ".DS_Store"], Err(BundleLayoutError::HiddenRootEntry(".DS_Store".into())));
         check(&["index.html", "assets/.keep"], Ok(BundleLayout::Root));
     }
 
     #[test]
     fn unsafe_paths_refused() {
-        for bad in [
-            "../evil.js",
-            "a/../../evil",
-            "/etc/passwd",
-            "a\\b",
-            "C:/x",
-            "a//b",
-            "./index.html",
-            "a\u{0}b",
-        ] {
-            check(
-                &["index.html", bad],
-                Err(BundleLayoutError::UnsafePath(bad.into())),
-            );
+        for bad in ["../evil.js", "a/../../evil", "/etc/passwd", "a\\b", "C:/x", "a//b", "./index.html", "a\u{0}b"] {
+            check(&["index.html", bad], Err(BundleLayoutError::UnsafePath(bad.into())));
         }
     }
 }

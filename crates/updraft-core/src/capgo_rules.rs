@@ -7,6 +7,7 @@
 use crate::bundle::Bundle;
 use crate::catalog::AppCatalog;
 use crate::channel::{Channel, DisableAutoUpdate};
+use crate::device::BundlePin;
 use crate::ids::{DeviceId, Platform};
 use crate::version::PluginVersion;
 
@@ -38,11 +39,7 @@ pub struct UpdateCheck {
 impl UpdateCheck {
     /// The current bundle name after Capgo's normalisation: `builtin` is replaced by the native version.
     pub fn current_version(&self) -> &str {
-        if self.version_name == "builtin" {
-            &self.version_build_raw
-        } else {
-            &self.version_name
-        }
+        if self.version_name == "builtin" { &self.version_build_raw } else { &self.version_name }
     }
 
     /// Whether the device runs the bundle embedded in the app: older plugins say `builtin`, 8.44+ and the x.50.1
@@ -79,25 +76,25 @@ impl<'a> ChannelRoute<'a> {
 /// does not match); else the first public channel serving the platform by (name, id).
 pub fn resolve_channel<'a>(
     catalog: &'a AppCatalog,
-    check: &UpdateCheck,
+    device_id: &DeviceId,
+    platform: Platform,
+    default_channel: Option<&str>,
 ) -> Option<ChannelRoute<'a>> {
-    let forced = catalog
-        .override_for(&check.device_id)
-        .and_then(|o| o.channel_id);
+    let forced = catalog.override_for(device_id).and_then(|o| o.channel_id);
     if let Some(channel) = forced.and_then(|id| catalog.channel_by_id(id)) {
         return Some(ChannelRoute::Override(channel));
     }
-    if let Some(requested) = &check.default_channel {
+    if let Some(requested) = default_channel {
         return catalog
             .channel_by_name(requested)
-            .filter(|c| c.settings.serves_platform(check.platform))
+            .filter(|c| c.settings.serves_platform(platform))
             .filter(|c| c.settings.public || c.settings.allow_device_self_set)
             .map(ChannelRoute::Requested);
     }
     catalog
         .channels()
         .iter()
-        .find(|c| c.settings.public && c.settings.serves_platform(check.platform))
+        .find(|c| c.settings.public && c.settings.serves_platform(platform))
         .map(ChannelRoute::Public)
 }
 
@@ -136,6 +133,11 @@ pub enum Refusal {
     },
     /// The device already runs the channel's bundle.
     NoNewVersion,
+    /// The device reported that this version failed to start and rolled back.
+    FailedOnDevice {
+        /// The version that failed.
+        version: String,
+    },
     /// The resolved channel does not serve this platform.
     DisabledPlatform {
         /// The device's platform.
@@ -207,38 +209,27 @@ enum Target<'a> {
 
 /// Decides what a device gets, running Capgo's checks in Capgo's order (first match wins). `catalog` is `None`
 /// when the app is unknown.
-pub fn select_update<'a>(
-    catalog: Option<&'a AppCatalog>,
-    check: &UpdateCheck,
-) -> UpdateDecision<'a> {
+pub fn select_update<'a>(catalog: Option<&'a AppCatalog>, check: &UpdateCheck) -> UpdateDecision<'a> {
     match select(catalog, check) {
         Ok(decision) => decision,
         Err(refusal) => UpdateDecision::Refuse(refusal),
     }
 }
 
-fn select<'a>(
-    catalog: Option<&'a AppCatalog>,
-    check: &UpdateCheck,
-) -> Result<UpdateDecision<'a>, Refusal> {
+fn select<'a>(catalog: Option<&'a AppCatalog>, check: &UpdateCheck) -> Result<UpdateDecision<'a>, Refusal> {
     let catalog = catalog.ok_or(Refusal::AppNotFound)?;
     if !check.plugin_version.is_supported() {
         return Err(Refusal::UnsupportedPluginVersion);
     }
-    let route = resolve_channel(catalog, check);
+    let route = resolve_channel(catalog, &check.device_id, check.platform, check.default_channel.as_deref());
     // A per-device bundle pin replaces the bundle of whatever channel resolves, and also works with none.
-    let pinned = catalog
-        .override_for(&check.device_id)
-        .and_then(|o| o.bundle_id);
+    let pinned = catalog.override_for(&check.device_id).and_then(|o| o.bundle);
     let target = match (pinned, route) {
-        (Some(bundle_id), _) => catalog
-            .bundle(bundle_id)
-            .map_or(Target::Missing, Target::Bundle),
+        (Some(BundlePin::Builtin), _) => Target::Builtin,
+        (Some(BundlePin::Bundle(bundle_id)), _) => catalog.bundle(bundle_id).map_or(Target::Missing, Target::Bundle),
         (None, Some(route)) => match route.channel().bundle_id {
             None => Target::Builtin,
-            Some(bundle_id) => catalog
-                .bundle(bundle_id)
-                .map_or(Target::Missing, Target::Bundle),
+            Some(bundle_id) => catalog.bundle(bundle_id).map_or(Target::Missing, Target::Bundle),
         },
         (None, None) => return Err(Refusal::NoChannel),
     };
@@ -255,6 +246,13 @@ fn select<'a>(
     {
         return Err(Refusal::NoNewVersion);
     }
+    // A device that rolled back from a version (it reported `update_fail`) would download it again on every
+    // check; it is not offered that version again.
+    if let Some(bundle) = bundle
+        && catalog.device_failed(&check.device_id, bundle.version.as_str())
+    {
+        return Err(Refusal::FailedOnDevice { version: bundle.version.as_str().to_owned() });
+    }
     let offered_name = bundle.map_or("builtin", |b| b.version.as_str()).to_owned();
     if let Some(route) = route {
         check_channel_policy(route, bundle, check, &offered_name)?;
@@ -262,9 +260,7 @@ fn select<'a>(
     match bundle {
         Some(bundle) => Ok(UpdateDecision::Update(bundle)),
         None if check.is_on_builtin() => Err(Refusal::AlreadyOnBuiltin),
-        None if check.plugin_version.understands_builtin_reply() => {
-            Ok(UpdateDecision::RevertToBuiltin)
-        }
+        None if check.plugin_version.understands_builtin_reply() => Ok(UpdateDecision::RevertToBuiltin),
         None => Err(Refusal::RevertTooOld),
     }
 }
@@ -272,16 +268,12 @@ fn select<'a>(
 /// A device with a public key can only decrypt bundles made with that key. Plugins 8.2 to 8.40.7 send only the
 /// first 4 characters of the key id, so a prefix match is a match.
 fn check_key_id(device_key_id: &str, bundle: &Bundle) -> Result<(), Refusal> {
-    let bundle_key_id = bundle
-        .encryption
-        .as_ref()
-        .map(|e| e.key_id.clone().unwrap_or_default());
+    let bundle_key_id = bundle.encryption.as_ref().map(|e| e.key_id.clone().unwrap_or_default());
     let matches = match &bundle_key_id {
         None => false,
         Some(bundle_key_id) if bundle_key_id.is_empty() => true,
         Some(bundle_key_id) => {
-            bundle_key_id.starts_with(device_key_id)
-                || device_key_id.starts_with(bundle_key_id.as_str())
+            bundle_key_id.starts_with(device_key_id) || device_key_id.starts_with(bundle_key_id.as_str())
         }
     };
     if matches {
@@ -317,47 +309,29 @@ fn check_channel_policy(
         && settings.disable_auto_update == DisableAutoUpdate::Major
         && offered.major > native.major
     {
-        return Err(Refusal::DisableToMajor {
-            version: version(),
-            old: native_name,
-        });
+        return Err(Refusal::DisableToMajor { version: version(), old: native_name });
     }
     if let (Some(offered), Some(bundle)) = (offered, bundle) {
         match settings.disable_auto_update {
-            DisableAutoUpdate::Minor
-                if (offered.major, offered.minor) != (native.major, native.minor) =>
-            {
-                return Err(Refusal::DisableToMinor {
-                    version: version(),
-                    old: native_name,
-                });
+            DisableAutoUpdate::Minor if (offered.major, offered.minor) != (native.major, native.minor) => {
+                return Err(Refusal::DisableToMinor { version: version(), old: native_name });
             }
             DisableAutoUpdate::Patch
-                if (offered.major, offered.minor, offered.patch)
-                    != (native.major, native.minor, native.patch) =>
+                if (offered.major, offered.minor, offered.patch) != (native.major, native.minor, native.patch) =>
             {
-                return Err(Refusal::DisableToPatch {
-                    version: version(),
-                    old: native_name,
-                });
+                return Err(Refusal::DisableToPatch { version: version(), old: native_name });
             }
             DisableAutoUpdate::VersionNumber => match &bundle.min_update_version {
                 None => return Err(Refusal::MisconfiguredChannel),
                 Some(min) if min.cmp_precedence(native).is_gt() => {
-                    return Err(Refusal::DisableToMetadata {
-                        version: version(),
-                        old: native_name,
-                    });
+                    return Err(Refusal::DisableToMetadata { version: version(), old: native_name });
                 }
                 Some(_) => {}
             },
             _ => {}
         }
         if settings.disable_auto_update_under_native && offered.cmp_precedence(native).is_lt() {
-            return Err(Refusal::UnderNative {
-                version: version(),
-                old: native_name,
-            });
+            return Err(Refusal::UnderNative { version: version(), old: native_name });
         }
     }
     if !settings.allow_prod && check.is_prod {

@@ -6,7 +6,7 @@ use super::*;
 use crate::app::App;
 use crate::bundle::{BundleEncryption, BundleSource};
 use crate::channel::ChannelSettings;
-use crate::device::OverrideTarget;
+use crate::device::{BundlePin, OverrideTarget};
 use crate::ids::{AppId, BundleVersion, ChannelName};
 
 const DEVICE: &str = "0f6b3e1c-6c1e-4a55-9f3a-2f0c9a3b7d21";
@@ -20,25 +20,14 @@ fn bundle(id: i64, version: &str) -> Bundle {
         crc32: Some("00000000".into()),
         encryption: None,
         min_update_version: None,
-        source: BundleSource::Stored {
-            object_key: format!("b/{id}"),
-            size_bytes: 1,
-            sha256: "0".repeat(64),
-        },
+        source: BundleSource::Stored { object_key: format!("b/{id}"), size_bytes: 1, sha256: "0".repeat(64) },
+        manifest: vec![],
         created_at: Utc::now(),
     }
 }
 
-fn channel(
-    id: i64,
-    name: &str,
-    bundle_id: Option<i64>,
-    edit: impl FnOnce(&mut ChannelSettings),
-) -> Channel {
-    let mut settings = ChannelSettings {
-        public: true,
-        ..ChannelSettings::default()
-    };
+fn channel(id: i64, name: &str, bundle_id: Option<i64>, edit: impl FnOnce(&mut ChannelSettings)) -> Channel {
+    let mut settings = ChannelSettings { public: true, ..ChannelSettings::default() };
     edit(&mut settings);
     Channel {
         id,
@@ -51,20 +40,14 @@ fn channel(
     }
 }
 
-fn catalog(
-    channels: Vec<Channel>,
-    bundles: Vec<Bundle>,
-    overrides: Vec<OverrideTarget>,
-) -> AppCatalog {
+fn catalog(channels: Vec<Channel>, bundles: Vec<Bundle>, overrides: Vec<OverrideTarget>) -> AppCatalog {
     let app = App {
         id: AppId::parse("com.example.app").unwrap(),
         name: "Example".into(),
+        public_key: None,
         created_at: Utc::now(),
     };
-    let overrides = overrides
-        .into_iter()
-        .map(|o| (DeviceId::parse(DEVICE).unwrap(), o))
-        .collect();
+    let overrides = overrides.into_iter().map(|o| (DeviceId::parse(DEVICE).unwrap(), o)).collect();
     AppCatalog::new(app, channels, bundles, overrides)
 }
 
@@ -72,12 +55,7 @@ fn catalog(
 fn standard(edit: impl FnOnce(&mut ChannelSettings)) -> AppCatalog {
     catalog(
         vec![channel(1, "production", Some(11), edit)],
-        vec![
-            bundle(10, "1.0.0"),
-            bundle(11, "1.0.1"),
-            bundle(12, "1.1.0"),
-            bundle(13, "2.0.0"),
-        ],
+        vec![bundle(10, "1.0.0"), bundle(11, "1.0.1"), bundle(12, "1.1.0"), bundle(13, "2.0.0")],
         vec![],
     )
 }
@@ -124,29 +102,18 @@ fn offers_public_channel_bundle() {
 
 #[test]
 fn unknown_app_is_refused() {
-    assert_eq!(
-        select_update(None, &device()),
-        UpdateDecision::Refuse(Refusal::AppNotFound)
-    );
+    assert_eq!(select_update(None, &device()), UpdateDecision::Refuse(Refusal::AppNotFound));
 }
 
 #[test]
 fn plugin_major_4_is_unsupported() {
     let old = with(|c| c.plugin_version = PluginVersion::parse("4.13.0").unwrap());
-    check(
-        &standard(|_| {}),
-        old,
-        Err(Refusal::UnsupportedPluginVersion),
-    );
+    check(&standard(|_| {}), old, Err(Refusal::UnsupportedPluginVersion));
 }
 
 #[test]
 fn same_version_is_up_to_date() {
-    check(
-        &standard(|_| {}),
-        with(|c| c.version_name = "1.0.1".into()),
-        Err(Refusal::NoNewVersion),
-    );
+    check(&standard(|_| {}), with(|c| c.version_name = "1.0.1".into()), Err(Refusal::NoNewVersion));
 }
 
 #[test]
@@ -155,63 +122,32 @@ fn same_version_runs_before_policy_checks() {
     let catalog = catalog(
         vec![channel(1, "qa", Some(11), |s| s.android = false)],
         vec![bundle(11, "1.0.1")],
-        vec![OverrideTarget {
-            channel_id: Some(1),
-            bundle_id: None,
-        }],
+        vec![OverrideTarget { channel_id: Some(1), bundle: None }],
     );
-    check(
-        &catalog,
-        with(|c| c.version_name = "1.0.1".into()),
-        Err(Refusal::NoNewVersion),
-    );
+    check(&catalog, with(|c| c.version_name = "1.0.1".into()), Err(Refusal::NoNewVersion));
 }
 
 #[test]
 fn builtin_version_name_maps_to_version_build() {
     // An old plugin on its embedded bundle says "builtin"; the channel's bundle equals the native version.
-    let catalog = catalog(
-        vec![channel(1, "production", Some(10), |_| {})],
-        vec![bundle(10, "1.0.0")],
-        vec![],
-    );
-    check(
-        &catalog,
-        with(|c| c.version_name = "builtin".into()),
-        Err(Refusal::NoNewVersion),
-    );
+    let catalog = catalog(vec![channel(1, "production", Some(10), |_| {})], vec![bundle(10, "1.0.0")], vec![]);
+    check(&catalog, with(|c| c.version_name = "builtin".into()), Err(Refusal::NoNewVersion));
 }
 
 #[test]
 fn unknown_current_version_gets_the_update() {
-    check(
-        &standard(|_| {}),
-        with(|c| c.version_name = "unknown".into()),
-        Ok("1.0.1"),
-    );
+    check(&standard(|_| {}), with(|c| c.version_name = "unknown".into()), Ok("1.0.1"));
 }
 
 #[test]
 fn no_public_channel_for_platform_means_no_channel() {
-    check(
-        &standard(|s| s.public = false),
-        device(),
-        Err(Refusal::NoChannel),
-    );
+    check(&standard(|s| s.public = false), device(), Err(Refusal::NoChannel));
     // Public, but for iOS only: an Android device finds no channel (resolution filters by platform).
-    check(
-        &standard(|s| s.android = false),
-        device(),
-        Err(Refusal::NoChannel),
-    );
+    check(&standard(|s| s.android = false), device(), Err(Refusal::NoChannel));
     let ios = with(|c| c.platform = Platform::Ios);
     check(&standard(|s| s.ios = false), ios, Err(Refusal::NoChannel));
     let electron = with(|c| c.platform = Platform::Electron);
-    check(
-        &standard(|s| s.electron = false),
-        electron,
-        Err(Refusal::NoChannel),
-    );
+    check(&standard(|s| s.electron = false), electron, Err(Refusal::NoChannel));
 }
 
 #[test]
@@ -222,11 +158,7 @@ fn public_channel_is_first_by_name_serving_the_platform() {
             channel(2, "alpha-ios", Some(11), |s| s.android = false),
             channel(3, "beta", Some(12), |_| {}),
         ],
-        vec![
-            bundle(10, "1.0.3"),
-            bundle(11, "1.0.1"),
-            bundle(12, "1.0.2"),
-        ],
+        vec![bundle(10, "1.0.3"), bundle(11, "1.0.1"), bundle(12, "1.0.2")],
         vec![],
     );
     check(&catalog, device(), Ok("1.0.2"));
@@ -247,69 +179,31 @@ fn default_channel_selects_by_exact_name_without_fallback() {
         vec![bundle(10, "1.0.1"), bundle(11, "1.0.2")],
         vec![],
     );
-    check(
-        &catalog,
-        with(|c| c.default_channel = Some("beta".into())),
-        Ok("1.0.2"),
-    );
+    check(&catalog, with(|c| c.default_channel = Some("beta".into())), Ok("1.0.2"));
     // Exact, case-sensitive name; no fallback to the public channel.
-    check(
-        &catalog,
-        with(|c| c.default_channel = Some("Beta".into())),
-        Err(Refusal::NoChannel),
-    );
-    check(
-        &catalog,
-        with(|c| c.default_channel = Some("missing".into())),
-        Err(Refusal::NoChannel),
-    );
+    check(&catalog, with(|c| c.default_channel = Some("Beta".into())), Err(Refusal::NoChannel));
+    check(&catalog, with(|c| c.default_channel = Some("missing".into())), Err(Refusal::NoChannel));
     // A private channel without self-set cannot be requested by name.
-    check(
-        &catalog,
-        with(|c| c.default_channel = Some("internal".into())),
-        Err(Refusal::NoChannel),
-    );
+    check(&catalog, with(|c| c.default_channel = Some("internal".into())), Err(Refusal::NoChannel));
     // A public channel can.
-    check(
-        &catalog,
-        with(|c| c.default_channel = Some("production".into())),
-        Ok("1.0.1"),
-    );
+    check(&catalog, with(|c| c.default_channel = Some("production".into())), Ok("1.0.1"));
 }
 
 #[test]
 fn default_channel_must_serve_the_platform() {
-    let catalog = catalog(
-        vec![channel(1, "beta", Some(10), |s| s.android = false)],
-        vec![bundle(10, "1.0.1")],
-        vec![],
-    );
-    check(
-        &catalog,
-        with(|c| c.default_channel = Some("beta".into())),
-        Err(Refusal::NoChannel),
-    );
+    let catalog = catalog(vec![channel(1, "beta", Some(10), |s| s.android = false)], vec![bundle(10, "1.0.1")], vec![]);
+    check(&catalog, with(|c| c.default_channel = Some("beta".into())), Err(Refusal::NoChannel));
 }
 
 #[test]
 fn device_override_wins_and_may_point_at_private_channels() {
     let catalog = catalog(
-        vec![
-            channel(1, "production", Some(10), |_| {}),
-            channel(2, "qa", Some(11), |s| s.public = false),
-        ],
+        vec![channel(1, "production", Some(10), |_| {}), channel(2, "qa", Some(11), |s| s.public = false)],
         vec![bundle(10, "1.0.1"), bundle(11, "1.0.5")],
-        vec![OverrideTarget {
-            channel_id: Some(2),
-            bundle_id: None,
-        }],
+        vec![OverrideTarget { channel_id: Some(2), bundle: None }],
     );
     check(&catalog, device(), Ok("1.0.5"));
-    check(
-        &catalog,
-        with(|c| c.default_channel = Some("production".into())),
-        Ok("1.0.5"),
-    );
+    check(&catalog, with(|c| c.default_channel = Some("production".into())), Ok("1.0.5"));
 }
 
 #[test]
@@ -320,16 +214,10 @@ fn override_onto_channel_without_platform_is_disabled_platform() {
             s.android = false;
         })],
         vec![bundle(10, "1.0.1")],
-        vec![OverrideTarget {
-            channel_id: Some(1),
-            bundle_id: None,
-        }],
+        vec![OverrideTarget { channel_id: Some(1), bundle: None }],
     );
-    let expected = Refusal::DisabledPlatform {
-        platform: Platform::Android,
-        version: "1.0.1".into(),
-        old: "1.0.0".into(),
-    };
+    let expected =
+        Refusal::DisabledPlatform { platform: Platform::Android, version: "1.0.1".into(), old: "1.0.0".into() };
     check(&catalog, device(), Err(expected));
 }
 
@@ -338,10 +226,7 @@ fn device_bundle_pin_replaces_the_channel_bundle() {
     let catalog = catalog(
         vec![channel(1, "production", Some(10), |_| {})],
         vec![bundle(10, "1.0.1"), bundle(11, "1.0.7")],
-        vec![OverrideTarget {
-            channel_id: None,
-            bundle_id: Some(11),
-        }],
+        vec![OverrideTarget { channel_id: None, bundle: Some(BundlePin::Bundle(11)) }],
     );
     check(&catalog, device(), Ok("1.0.7"));
     // A pin also works when no channel resolves.
@@ -353,36 +238,21 @@ fn catalog_without_channels_pinned() -> AppCatalog {
     catalog(
         vec![],
         vec![bundle(11, "1.0.7")],
-        vec![OverrideTarget {
-            channel_id: None,
-            bundle_id: Some(11),
-        }],
+        vec![OverrideTarget { channel_id: None, bundle: Some(BundlePin::Bundle(11)) }],
     )
 }
 
 #[test]
 fn channel_pointing_at_missing_bundle_is_no_bundle() {
-    let catalog = catalog(
-        vec![channel(1, "production", Some(99), |_| {})],
-        vec![],
-        vec![],
-    );
+    let catalog = catalog(vec![channel(1, "production", Some(99), |_| {})], vec![], vec![]);
     check(&catalog, device(), Err(Refusal::NoBundle));
 }
 
 #[test]
 fn major_guard_compares_with_version_build() {
-    let catalog = catalog(
-        vec![channel(1, "production", Some(13), |_| {})],
-        vec![bundle(13, "2.0.0")],
-        vec![],
-    );
+    let catalog = catalog(vec![channel(1, "production", Some(13), |_| {})], vec![bundle(13, "2.0.0")], vec![]);
     let (version, old) = vo("2.0.0", "1.0.0");
-    check(
-        &catalog,
-        device(),
-        Err(Refusal::DisableToMajor { version, old }),
-    );
+    check(&catalog, device(), Err(Refusal::DisableToMajor { version, old }));
     // The current bundle name does not matter: native 2.x may take it.
     check(
         &catalog,
@@ -399,9 +269,7 @@ fn major_guard_compares_with_version_build() {
 
 fn catalog_with_mode(mode: DisableAutoUpdate, version: &str) -> AppCatalog {
     catalog(
-        vec![channel(1, "production", Some(10), |s| {
-            s.disable_auto_update = mode
-        })],
+        vec![channel(1, "production", Some(10), |s| s.disable_auto_update = mode)],
         vec![bundle(10, version)],
         vec![],
     )
@@ -415,11 +283,7 @@ fn minor_guard_needs_same_major_and_minor() {
         device(),
         Err(Refusal::DisableToMinor { version, old }),
     );
-    check(
-        &catalog_with_mode(DisableAutoUpdate::Minor, "1.0.9"),
-        device(),
-        Ok("1.0.9"),
-    );
+    check(&catalog_with_mode(DisableAutoUpdate::Minor, "1.0.9"), device(), Ok("1.0.9"));
 }
 
 #[test]
@@ -433,10 +297,7 @@ fn patch_guard_needs_same_major_minor_patch() {
     check(
         &catalog_with_mode(DisableAutoUpdate::Patch, "1.0.0-hotfix.1"),
         with(|c| c.version_name = "x".into()),
-        Err(Refusal::UnderNative {
-            version: "1.0.0-hotfix.1".into(),
-            old: "1.0.0".into(),
-        }),
+        Err(Refusal::UnderNative { version: "1.0.0-hotfix.1".into(), old: "1.0.0".into() }),
     );
 }
 
@@ -446,29 +307,19 @@ fn version_number_guard_uses_min_update_version() {
     with_min.min_update_version = Some(semver::Version::new(1, 1, 0));
     let min_catalog = |b: Bundle| {
         catalog(
-            vec![channel(1, "production", Some(10), |s| {
-                s.disable_auto_update = DisableAutoUpdate::VersionNumber
-            })],
+            vec![channel(1, "production", Some(10), |s| s.disable_auto_update = DisableAutoUpdate::VersionNumber)],
             vec![b],
             vec![],
         )
     };
     let (version, old) = vo("1.2.0", "1.0.0");
-    check(
-        &min_catalog(with_min.clone()),
-        device(),
-        Err(Refusal::DisableToMetadata { version, old }),
-    );
+    check(&min_catalog(with_min.clone()), device(), Err(Refusal::DisableToMetadata { version, old }));
     let native_1_1 = with(|c| {
         c.version_build = semver::Version::new(1, 1, 0);
         c.version_build_raw = "1.1.0".into();
     });
     check(&min_catalog(with_min), native_1_1, Ok("1.2.0"));
-    check(
-        &min_catalog(bundle(10, "1.2.0")),
-        device(),
-        Err(Refusal::MisconfiguredChannel),
-    );
+    check(&min_catalog(bundle(10, "1.2.0")), device(), Err(Refusal::MisconfiguredChannel));
 }
 
 #[test]
@@ -481,86 +332,39 @@ fn under_native_guard() {
         })
     };
     let (version, old) = vo("1.0.1", "1.5");
-    check(
-        &standard(|_| {}),
-        native_1_5(),
-        Err(Refusal::UnderNative { version, old }),
-    );
-    check(
-        &standard(|s| s.disable_auto_update_under_native = false),
-        native_1_5(),
-        Ok("1.0.1"),
-    );
+    check(&standard(|_| {}), native_1_5(), Err(Refusal::UnderNative { version, old }));
+    check(&standard(|s| s.disable_auto_update_under_native = false), native_1_5(), Ok("1.0.1"));
 }
 
 #[test]
 fn private_channel_requested_without_self_set_is_refused_by_resolution() {
     // Capgo's check 11 is reachable only through a stale route; resolution never picks such a channel.
     let catalog = standard(|s| s.public = false);
-    check(
-        &catalog,
-        with(|c| c.default_channel = Some("production".into())),
-        Err(Refusal::NoChannel),
-    );
+    check(&catalog, with(|c| c.default_channel = Some("production".into())), Err(Refusal::NoChannel));
 }
 
 #[test]
 fn prod_dev_device_emulator_gates() {
-    check(
-        &standard(|s| s.allow_prod = false),
-        device(),
-        Err(Refusal::DisableProdBuild),
-    );
-    check(
-        &standard(|s| s.allow_dev = false),
-        with(|c| c.is_prod = false),
-        Err(Refusal::DisableDevBuild),
-    );
-    check(
-        &standard(|s| s.allow_device = false),
-        device(),
-        Err(Refusal::DisableDevice),
-    );
-    check(
-        &standard(|s| s.allow_emulator = false),
-        with(|c| c.is_emulator = true),
-        Err(Refusal::DisableEmulator),
-    );
+    check(&standard(|s| s.allow_prod = false), device(), Err(Refusal::DisableProdBuild));
+    check(&standard(|s| s.allow_dev = false), with(|c| c.is_prod = false), Err(Refusal::DisableDevBuild));
+    check(&standard(|s| s.allow_device = false), device(), Err(Refusal::DisableDevice));
+    check(&standard(|s| s.allow_emulator = false), with(|c| c.is_emulator = true), Err(Refusal::DisableEmulator));
     // TestFlight sends is_prod=false: a dev-only channel still serves it.
-    check(
-        &standard(|s| s.allow_prod = false),
-        with(|c| c.is_prod = false),
-        Ok("1.0.1"),
-    );
-    check(
-        &standard(|s| s.allow_device = false),
-        with(|c| c.is_emulator = true),
-        Ok("1.0.1"),
-    );
+    check(&standard(|s| s.allow_prod = false), with(|c| c.is_prod = false), Ok("1.0.1"));
+    check(&standard(|s| s.allow_device = false), with(|c| c.is_emulator = true), Ok("1.0.1"));
 }
 
 #[test]
 fn policy_checks_run_in_capgo_order() {
     // Major guard comes before the prod gate.
-    let catalog = catalog(
-        vec![channel(1, "production", Some(13), |s| s.allow_prod = false)],
-        vec![bundle(13, "2.0.0")],
-        vec![],
-    );
+    let catalog =
+        catalog(vec![channel(1, "production", Some(13), |s| s.allow_prod = false)], vec![bundle(13, "2.0.0")], vec![]);
     let (version, old) = vo("2.0.0", "1.0.0");
-    check(
-        &catalog,
-        device(),
-        Err(Refusal::DisableToMajor { version, old }),
-    );
+    check(&catalog, device(), Err(Refusal::DisableToMajor { version, old }));
     // Under-native comes before the emulator gate.
     let catalog = catalog_with_mode(DisableAutoUpdate::Major, "0.9.0");
     let (version, old) = vo("0.9.0", "1.0.0");
-    check(
-        &catalog,
-        with(|c| c.is_emulator = true),
-        Err(Refusal::UnderNative { version, old }),
-    );
+    check(&catalog, with(|c| c.is_emulator = true), Err(Refusal::UnderNative { version, old }));
 }
 
 fn builtin_catalog() -> AppCatalog {
@@ -569,20 +373,12 @@ fn builtin_catalog() -> AppCatalog {
 
 #[test]
 fn builtin_channel_reverts_devices_on_downloaded_bundles() {
-    check(
-        &builtin_catalog(),
-        with(|c| c.version_name = "1.0.3".into()),
-        Ok("builtin"),
-    );
+    check(&builtin_catalog(), with(|c| c.version_name = "1.0.3".into()), Ok("builtin"));
 }
 
 #[test]
 fn builtin_channel_leaves_devices_already_on_builtin() {
-    check(
-        &builtin_catalog(),
-        with(|c| c.version_name = "builtin".into()),
-        Err(Refusal::AlreadyOnBuiltin),
-    );
+    check(&builtin_catalog(), with(|c| c.version_name = "builtin".into()), Err(Refusal::AlreadyOnBuiltin));
     // 8.44+ reports the native version as the builtin bundle's name.
     check(&builtin_catalog(), device(), Err(Refusal::AlreadyOnBuiltin));
     check(
@@ -611,21 +407,15 @@ fn builtin_revert_needs_plugin_6_2() {
 
 fn encrypted(id: i64, version: &str, key_id: Option<&str>) -> Bundle {
     let mut b = bundle(id, version);
-    b.encryption = Some(BundleEncryption {
-        session_key: "aXY=:a2V5".into(),
-        key_id: key_id.map(str::to_owned),
-    });
+    b.encryption = Some(BundleEncryption { session_key: "aXY=:a2V5".into(), key_id: key_id.map(str::to_owned) });
     b
 }
 
 #[test]
 fn key_id_must_match_an_encrypted_bundle() {
     let key = "MIIBCgKCAQEAx8Q3rT2b";
-    let enc = catalog(
-        vec![channel(1, "production", Some(10), |_| {})],
-        vec![encrypted(10, "1.0.1", Some(key))],
-        vec![],
-    );
+    let enc =
+        catalog(vec![channel(1, "production", Some(10), |_| {})], vec![encrypted(10, "1.0.1", Some(key))], vec![]);
     check(&enc, with(|c| c.key_id = Some(key.into())), Ok("1.0.1"));
     // Plugins 8.2 to 8.40.7 send a 4-character key id.
     check(&enc, with(|c| c.key_id = Some("MIIB".into())), Ok("1.0.1"));
@@ -633,19 +423,13 @@ fn key_id_must_match_an_encrypted_bundle() {
     check(
         &enc,
         with(|c| c.key_id = Some(other.into())),
-        Err(Refusal::KeyIdMismatch {
-            device_key_id: other.into(),
-            bundle_key_id: key.into(),
-        }),
+        Err(Refusal::KeyIdMismatch { device_key_id: other.into(), bundle_key_id: key.into() }),
     );
     // A device with a key never gets a plain bundle.
     check(
         &standard(|_| {}),
         with(|c| c.key_id = Some(key.into())),
-        Err(Refusal::KeyIdMismatch {
-            device_key_id: key.into(),
-            bundle_key_id: String::new(),
-        }),
+        Err(Refusal::KeyIdMismatch { device_key_id: key.into(), bundle_key_id: String::new() }),
     );
     // A device without a key id (older plugins never send it) is not checked.
     check(&enc, device(), Ok("1.0.1"));
@@ -661,22 +445,37 @@ fn key_id_check_runs_before_same_version() {
     check(
         &standard(|_| {}),
         request,
-        Err(Refusal::KeyIdMismatch {
-            device_key_id: key.into(),
-            bundle_key_id: String::new(),
-        }),
+        Err(Refusal::KeyIdMismatch { device_key_id: key.into(), bundle_key_id: String::new() }),
     );
 }
 
 #[test]
 fn resolve_channel_reports_route() {
     let catalog = standard(|_| {});
-    assert!(
-        matches!(resolve_channel(&catalog, &device()), Some(ChannelRoute::Public(c)) if c.name.as_str() == "production")
-    );
+    let resolve = |check: &UpdateCheck| {
+        resolve_channel(&catalog, &check.device_id, check.platform, check.default_channel.as_deref())
+    };
+    assert!(matches!(resolve(&device()), Some(ChannelRoute::Public(c)) if c.name.as_str() == "production"));
     let requested = with(|c| c.default_channel = Some("production".into()));
-    assert!(matches!(
-        resolve_channel(&catalog, &requested),
-        Some(ChannelRoute::Requested(_))
-    ));
+    assert!(matches!(resolve(&requested), Some(ChannelRoute::Requested(_))));
+}
+
+#[test]
+fn device_builtin_pin_reverts_that_device_only() {
+    let catalog = catalog(
+        vec![channel(1, "production", Some(10), |_| {})],
+        vec![bundle(10, "1.0.1")],
+        vec![OverrideTarget { channel_id: None, bundle: Some(BundlePin::Builtin) }],
+    );
+    check(&catalog, with(|c| c.version_name = "1.0.1".into()), Ok("builtin"));
+    check(&catalog, device(), Err(Refusal::AlreadyOnBuiltin));
+}
+
+#[test]
+fn versions_that_failed_on_the_device_are_not_offered_again() {
+    let mut failed = standard(|_| {});
+    failed.record_failure(&DeviceId::parse(DEVICE).unwrap(), "1.0.1");
+    check(&failed, device(), Err(Refusal::FailedOnDevice { version: "1.0.1".into() }));
+    // Other devices still get it.
+    check(&failed, with(|c| c.device_id = DeviceId::parse("other").unwrap()), Ok("1.0.1"));
 }

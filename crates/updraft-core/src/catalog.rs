@@ -2,7 +2,7 @@
 //! overrides. Built from the metadata store after every write and swapped in whole, so a check never reads the
 //! database and always sees one consistent state.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::app::App;
 use crate::bundle::Bundle;
@@ -21,6 +21,7 @@ pub struct AppCatalog {
     bundles: HashMap<i64, Bundle>,
     bundle_ids_by_version: HashMap<String, i64>,
     overrides: HashMap<DeviceId, OverrideTarget>,
+    failed_versions: HashMap<DeviceId, HashSet<String>>,
 }
 
 impl AppCatalog {
@@ -32,16 +33,14 @@ impl AppCatalog {
         overrides: Vec<(DeviceId, OverrideTarget)>,
     ) -> Self {
         channels.sort_by(|a, b| (a.name.as_str(), a.id).cmp(&(b.name.as_str(), b.id)));
-        let bundle_ids_by_version = bundles
-            .iter()
-            .map(|b| (b.version.as_str().to_owned(), b.id))
-            .collect();
+        let bundle_ids_by_version = bundles.iter().map(|b| (b.version.as_str().to_owned(), b.id)).collect();
         Self {
             app,
             channels,
             bundles: bundles.into_iter().map(|b| (b.id, b)).collect(),
             bundle_ids_by_version,
             overrides: overrides.into_iter().collect(),
+            failed_versions: HashMap::new(),
         }
     }
 
@@ -70,23 +69,33 @@ impl AppCatalog {
         self.bundles.get(&id)
     }
 
+    /// Every live bundle, in no particular order.
+    pub fn bundles(&self) -> impl Iterator<Item = &Bundle> {
+        self.bundles.values()
+    }
+
     /// A live bundle by version name.
     pub fn bundle_by_version(&self, version: &str) -> Option<&Bundle> {
-        self.bundle_ids_by_version
-            .get(version)
-            .and_then(|id| self.bundles.get(id))
+        self.bundle_ids_by_version.get(version).and_then(|id| self.bundles.get(id))
     }
 
     /// The settings a channel named in a publish is created with when it does not exist yet: Capgo's defaults, made
     /// public when the app has no public channel, so that an app's first channel serves devices without another
     /// step (as Capgo Cloud's default channel does). An existing channel is left as it is.
     pub fn channel_update_for_publish(&self, name: &str) -> ChannelUpdate {
-        let creates_first_public = self.channel_by_name(name).is_none()
-            && !self.channels.iter().any(|c| c.settings.public);
-        ChannelUpdate {
-            public: creates_first_public.then_some(true),
-            ..ChannelUpdate::default()
-        }
+        let creates_first_public =
+            self.channel_by_name(name).is_none() && !self.channels.iter().any(|c| c.settings.public);
+        ChannelUpdate { public: creates_first_public.then_some(true), ..ChannelUpdate::default() }
+    }
+
+    /// Records that a device rolled back from a version (it reported `update_fail`).
+    pub fn record_failure(&mut self, device_id: &DeviceId, version: &str) {
+        self.failed_versions.entry(device_id.clone()).or_default().insert(version.to_owned());
+    }
+
+    /// Whether a device rolled back from a version.
+    pub fn device_failed(&self, device_id: &DeviceId, version: &str) -> bool {
+        self.failed_versions.get(device_id).is_some_and(|versions| versions.contains(version))
     }
 
     /// The override an operator set for a device, if any.
@@ -107,6 +116,7 @@ mod tests {
         let app = App {
             id: AppId::parse("com.example.app").unwrap(),
             name: "x".into(),
+            public_key: None,
             created_at: Utc::now(),
         };
         let channels = public
@@ -117,10 +127,7 @@ mod tests {
                 app_id: app.id.clone(),
                 name: ChannelName::parse(name).unwrap(),
                 bundle_id: None,
-                settings: ChannelSettings {
-                    public: *public,
-                    ..ChannelSettings::default()
-                },
+                settings: ChannelSettings { public: *public, ..ChannelSettings::default() },
                 created_at: Utc::now(),
                 updated_at: Utc::now(),
             })
@@ -130,33 +137,13 @@ mod tests {
 
     #[test]
     fn first_published_channel_becomes_public() {
-        assert_eq!(
-            catalog_with(&[])
-                .channel_update_for_publish("production")
-                .public,
-            Some(true)
-        );
-        assert_eq!(
-            catalog_with(&[("beta", false)])
-                .channel_update_for_publish("production")
-                .public,
-            Some(true)
-        );
+        assert_eq!(catalog_with(&[]).channel_update_for_publish("production").public, Some(true));
+        assert_eq!(catalog_with(&[("beta", false)]).channel_update_for_publish("production").public, Some(true));
     }
 
     #[test]
     fn publish_never_changes_existing_or_adds_a_second_public_channel() {
-        assert_eq!(
-            catalog_with(&[("production", false)])
-                .channel_update_for_publish("production")
-                .public,
-            None
-        );
-        assert_eq!(
-            catalog_with(&[("production", true)])
-                .channel_update_for_publish("beta")
-                .public,
-            None
-        );
+        assert_eq!(catalog_with(&[("production", false)]).channel_update_for_publish("production").public, None);
+        assert_eq!(catalog_with(&[("production", true)]).channel_update_for_publish("beta").public, None);
     }
 }

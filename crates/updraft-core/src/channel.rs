@@ -150,17 +150,11 @@ impl ChannelSettings {
     pub fn apply(&mut self, update: &ChannelUpdate) {
         let fields: [(&mut bool, Option<bool>); 10] = [
             (&mut self.public, update.public),
-            (
-                &mut self.disable_auto_update_under_native,
-                update.disable_auto_update_under_native,
-            ),
+            (&mut self.disable_auto_update_under_native, update.disable_auto_update_under_native),
             (&mut self.ios, update.ios),
             (&mut self.android, update.android),
             (&mut self.electron, update.electron),
-            (
-                &mut self.allow_device_self_set,
-                update.allow_device_self_set,
-            ),
+            (&mut self.allow_device_self_set, update.allow_device_self_set),
             (&mut self.allow_emulator, update.allow_emulator),
             (&mut self.allow_device, update.allow_device),
             (&mut self.allow_dev, update.allow_dev),
@@ -216,27 +210,15 @@ mod tests {
         assert_eq!(settings.disable_auto_update, DisableAutoUpdate::Major);
         assert!(settings.disable_auto_update_under_native);
         assert!(settings.ios && settings.android && settings.electron);
-        assert!(
-            settings.allow_device
-                && settings.allow_emulator
-                && settings.allow_dev
-                && settings.allow_prod
-        );
+        assert!(settings.allow_device && settings.allow_emulator && settings.allow_dev && settings.allow_prod);
     }
 
     #[test]
     fn apply_changes_only_given_fields() {
         let mut settings = ChannelSettings::default();
-        settings.apply(&ChannelUpdate {
-            public: Some(true),
-            ios: Some(false),
-            ..Default::default()
-        });
+        settings.apply(&ChannelUpdate { public: Some(true), ios: Some(false), ..Default::default() });
         assert!(settings.public && !settings.ios && settings.android);
-        settings.apply(&ChannelUpdate {
-            disable_auto_update: Some(DisableAutoUpdate::None),
-            ..Default::default()
-        });
+        settings.apply(&ChannelUpdate { disable_auto_update: Some(DisableAutoUpdate::None), ..Default::default() });
         assert!(settings.public);
         assert_eq!(settings.disable_auto_update, DisableAutoUpdate::None);
     }
@@ -260,10 +242,7 @@ mod tests {
     fn channel_target_pseudo_names() {
         assert_eq!(ChannelTarget::parse("builtin"), Ok(ChannelTarget::Builtin));
         assert_eq!(ChannelTarget::parse("unknown"), Ok(ChannelTarget::Builtin));
-        assert!(matches!(
-            ChannelTarget::parse("1.0.0"),
-            Ok(ChannelTarget::Bundle(_))
-        ));
+        assert!(matches!(ChannelTarget::parse("1.0.0"), Ok(ChannelTarget::Bundle(_))));
         assert!(ChannelTarget::parse("latest").is_err());
     }
 }

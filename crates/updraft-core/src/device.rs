@@ -4,13 +4,22 @@ use chrono::{DateTime, Utc};
 
 use crate::ids::{AppId, DeviceId, Platform};
 
+/// A per-device bundle pin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundlePin {
+    /// Send the device back to the bundle embedded in the app.
+    Builtin,
+    /// Serve this bundle, by id.
+    Bundle(i64),
+}
+
 /// What an operator pinned for one device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OverrideTarget {
     /// Channel the device is forced onto, by id.
     pub channel_id: Option<i64>,
-    /// Bundle the device is pinned to, by id.
-    pub bundle_id: Option<i64>,
+    /// Bundle the device is pinned to.
+    pub bundle: Option<BundlePin>,
 }
 
 /// A per-device override.

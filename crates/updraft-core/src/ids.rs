@@ -14,17 +14,13 @@ pub enum IdError {
     )]
     AppId(String),
     /// A channel name that is empty, too long, or has characters outside the allowed set.
-    #[error(
-        "channel name {0:?} is not valid; use 1 to 64 characters from letters, digits, '.', '-' and '_'"
-    )]
+    #[error("channel name {0:?} is not valid; use 1 to 64 characters from letters, digits, '.', '-' and '_'")]
     ChannelName(String),
     /// A device id that is empty or too long.
     #[error("device id {0:?} is not valid; send the device's UUID (1 to 64 characters)")]
     DeviceId(String),
     /// A bundle version that is not strict semver.
-    #[error(
-        "version {0:?} is not semver; use MAJOR.MINOR.PATCH such as 1.2.0 (optionally -prerelease or +build)"
-    )]
+    #[error("version {0:?} is not semver; use MAJOR.MINOR.PATCH such as 1.2.0 (optionally -prerelease or +build)")]
     BundleVersion(String),
     /// A platform other than ios, android or electron.
     #[error("platform {0:?} is not supported; use \"ios\", \"android\" or \"electron\"")]
@@ -51,10 +47,7 @@ impl AppId {
         let mut n_rest = 0;
         let rest_ok = parts.all(|part| {
             n_rest += 1;
-            !part.is_empty()
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         });
         if first_ok && rest_ok && n_rest >= 1 && lower.len() <= 128 {
             Ok(Self(lower))
@@ -84,14 +77,8 @@ impl ChannelName {
     pub fn parse(raw: &str) -> Result<Self, IdError> {
         let ok = !raw.is_empty()
             && raw.len() <= 64
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(IdError::ChannelName(raw.to_owned()))
-        }
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+        if ok { Ok(Self(raw.to_owned())) } else { Err(IdError::ChannelName(raw.to_owned())) }
     }
 
     /// The name as a string.
@@ -113,11 +100,7 @@ impl DeviceId {
     /// [`IdError::DeviceId`] when the id is empty, longer than 64 characters or not printable ASCII.
     pub fn parse(raw: &str) -> Result<Self, IdError> {
         let ok = !raw.is_empty() && raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_graphic());
-        if ok {
-            Ok(Self(raw.to_ascii_lowercase()))
-        } else {
-            Err(IdError::DeviceId(raw.to_owned()))
-        }
+        if ok { Ok(Self(raw.to_ascii_lowercase())) } else { Err(IdError::DeviceId(raw.to_owned())) }
     }
 
     /// The id as a string.
@@ -146,10 +129,7 @@ impl BundleVersion {
             return Err(IdError::BundleVersion(raw.to_owned()));
         }
         semver::Version::parse(raw)
-            .map(|semver| Self {
-                name: raw.to_owned(),
-                semver,
-            })
+            .map(|semver| Self { name: raw.to_owned(), semver })
             .map_err(|_| IdError::BundleVersion(raw.to_owned()))
     }
 
@@ -222,34 +202,15 @@ mod tests {
 
     #[test]
     fn app_id_accepts_reverse_domain_and_lowercases() {
-        for ok in [
-            "com.example.app",
-            "io.ionic.starter",
-            "Com.Example.My_App",
-            "a1.b-c",
-            "ee.forgr.capacitor_go",
-        ] {
+        for ok in ["com.example.app", "io.ionic.starter", "Com.Example.My_App", "a1.b-c", "ee.forgr.capacitor_go"] {
             assert!(AppId::parse(ok).is_ok(), "{ok}");
         }
-        assert_eq!(
-            AppId::parse("Com.Example.App").unwrap().as_str(),
-            "com.example.app"
-        );
+        assert_eq!(AppId::parse("Com.Example.App").unwrap().as_str(), "com.example.app");
     }
 
     #[test]
     fn app_id_rejects_what_capgo_rejects() {
-        for bad in [
-            "",
-            "app",
-            "com.",
-            ".com",
-            "com..app",
-            "com/app",
-            "com.ex ample",
-            "com_x.app",
-            "../etc.passwd",
-        ] {
+        for bad in ["", "app", "com.", ".com", "com..app", "com/app", "com.ex ample", "com_x.app", "../etc.passwd"] {
             assert!(AppId::parse(bad).is_err(), "{bad}");
         }
     }
@@ -277,9 +238,7 @@ mod tests {
     #[test]
     fn device_id_is_lowercased() {
         assert_eq!(
-            DeviceId::parse("0F6B3E1C-6C1E-4A55-9F3A-2F0C9A3B7D21")
-                .unwrap()
-                .as_str(),
+            DeviceId::parse("0F6B3E1C-6C1E-4A55-9F3A-2F0C9A3B7D21").unwrap().as_str(),
             "0f6b3e1c-6c1e-4a55-9f3a-2f0c9a3b7d21"
         );
         assert!(DeviceId::parse("").is_err());

@@ -11,20 +11,24 @@ mod bundle_layout;
 mod capgo_rules;
 mod catalog;
 mod channel;
+mod channel_self;
 mod device;
 mod ids;
+mod stats;
 mod store;
 mod version;
 
 pub use app::App;
-pub use bundle::{Bundle, BundleEncryption, BundleSource, NewBundle};
+pub use bundle::{Bundle, BundleEncryption, BundleSource, ManifestEntry, NewBundle};
 pub use bundle_layout::{BundleLayout, BundleLayoutError, check_bundle_entries};
-pub use capgo_rules::{
-    ChannelRoute, Refusal, UpdateCheck, UpdateDecision, resolve_channel, select_update,
-};
+pub use capgo_rules::{ChannelRoute, Refusal, UpdateCheck, UpdateDecision, resolve_channel, select_update};
 pub use catalog::AppCatalog;
 pub use channel::{Channel, ChannelSettings, ChannelTarget, ChannelUpdate, DisableAutoUpdate};
-pub use device::{DeviceOverride, DeviceReport, OverrideTarget};
+pub use channel_self::{SelfSetRefusal, listable_channels, self_assignable};
+pub use device::{BundlePin, DeviceOverride, DeviceReport, OverrideTarget};
 pub use ids::{AppId, BundleVersion, ChannelName, DeviceId, IdError, Platform};
-pub use store::{ApiKeyRecord, ApiKeyScope, MetadataStore, StoreError, StoreResult};
+pub use stats::{ActionKind, StatsEvent, action_kind, is_rollback, strip_file_suffix};
+pub use store::{
+    ApiKeyRecord, ApiKeyScope, BundleCounts, DeviceCursor, MetadataStore, StatsSummary, StoreError, StoreResult,
+};
 pub use version::{PluginVersion, coerce_version_build};

@@ -12,6 +12,7 @@ use crate::catalog::AppCatalog;
 use crate::channel::{Channel, ChannelUpdate};
 use crate::device::{DeviceReport, OverrideTarget};
 use crate::ids::{AppId, ChannelName, DeviceId};
+use crate::stats::StatsEvent;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,37 @@ pub struct ApiKeyRecord {
     pub scope: ApiKeyScope,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+}
+
+/// Where a cursor-paginated device listing continues: after this (updated_at, device_id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCursor {
+    /// Last seen time of the last device of the previous page.
+    pub updated_at: DateTime<Utc>,
+    /// Its device id (ties on time are broken by id).
+    pub device_id: DeviceId,
+}
+
+/// Counts for one bundle version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleCounts {
+    /// Bundle version name.
+    pub version_name: String,
+    /// Devices whose latest check-in reports this bundle.
+    pub devices: u64,
+    /// `set` events (installs).
+    pub installs: u64,
+    /// Failure events (`update_fail` and other `*_fail`).
+    pub failures: u64,
+}
+
+/// What `GET /stats` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsSummary {
+    /// The most recent events, newest first.
+    pub recent: Vec<StatsEvent>,
+    /// Per bundle version, sorted by version name.
+    pub per_bundle: Vec<BundleCounts>,
 }
 
 /// Persistence for the gateway. Every write is one transaction.
@@ -109,21 +141,41 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> StoreResult<()>;
 
     /// Removes a device's override; `Ok(false)` when it had none.
-    async fn delete_device_override(
-        &self,
-        app_id: &AppId,
-        device_id: &DeviceId,
-    ) -> StoreResult<bool>;
+    async fn delete_device_override(&self, app_id: &AppId, device_id: &DeviceId) -> StoreResult<bool>;
 
     /// Upserts the latest report of each device.
     async fn upsert_devices(&self, reports: &[DeviceReport]) -> StoreResult<()>;
 
     /// The latest report of one device.
-    async fn get_device(
+    async fn get_device(&self, app_id: &AppId, device_id: &DeviceId) -> StoreResult<Option<DeviceReport>>;
+
+    /// One page of an app's devices, most recently seen first.
+    async fn list_devices(&self, app_id: &AppId, offset: u64, limit: u64) -> StoreResult<Vec<DeviceReport>>;
+
+    /// Devices after a cursor, ordered by (updated_at, device_id), ascending or descending.
+    async fn list_devices_after(
         &self,
         app_id: &AppId,
-        device_id: &DeviceId,
-    ) -> StoreResult<Option<DeviceReport>>;
+        after: Option<&DeviceCursor>,
+        limit: u64,
+        descending: bool,
+    ) -> StoreResult<Vec<DeviceReport>>;
+
+    /// Sets or clears an app's encryption public key.
+    async fn set_app_public_key(&self, app_id: &AppId, public_key: Option<&str>) -> StoreResult<()>;
+
+    /// Soft-deletes a bundle unless a channel or device override points at it. Returns the object keys that no
+    /// live bundle references any more (the caller removes them from storage).
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the bundle is linked; [`StoreError::NotFound`] when it is not live.
+    async fn delete_bundle(&self, app_id: &AppId, bundle_id: i64) -> StoreResult<Vec<String>>;
+
+    /// Appends stats events; rollbacks (`update_fail`) also record the version as failed for that device.
+    async fn insert_stats(&self, events: &[StatsEvent]) -> StoreResult<()>;
+
+    /// Recent events and per-bundle counts of an app.
+    async fn stats_summary(&self, app_id: &AppId, n_recent: u64) -> StoreResult<StatsSummary>;
 
     /// Stores a new API key.
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;

@@ -17,9 +17,7 @@ pub fn coerce_version_build(raw: &str) -> Option<semver::Version> {
     let numbers: Vec<&str> = core.split('.').collect();
     if numbers.is_empty()
         || numbers.len() > 3
-        || numbers
-            .iter()
-            .any(|n| n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()))
+        || numbers.iter().any(|n| n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()))
     {
         return None;
     }
@@ -99,11 +97,7 @@ mod tests {
     use super::*;
 
     fn check_coerce(raw: &str, expected: Option<&str>) {
-        assert_eq!(
-            coerce_version_build(raw).map(|v| v.to_string()).as_deref(),
-            expected,
-            "{raw}"
-        );
+        assert_eq!(coerce_version_build(raw).map(|v| v.to_string()).as_deref(), expected, "{raw}");
     }
 
     #[test]

@@ -34,9 +34,7 @@ impl FsStore {
     /// [`Error::Backend`] when the directory cannot be created.
     pub fn open(root: &Path) -> Result<Self> {
         std::fs::create_dir_all(root.join(STAGING_DIR)).map_err(backend)?;
-        Ok(Self {
-            root: root.to_path_buf(),
-        })
+        Ok(Self { root: root.to_path_buf() })
     }
 
     fn path_of(&self, key: &ObjectKey) -> PathBuf {
@@ -57,60 +55,32 @@ impl fmt::Debug for FsStore {
 }
 
 fn backend(source: std::io::Error) -> Error {
-    Error::Backend {
-        backend: BACKEND,
-        source: Box::new(source),
-    }
+    Error::Backend { backend: BACKEND, source: Box::new(source) }
 }
 
 fn not_found_or_backend(key: &ObjectKey, error: std::io::Error) -> Error {
-    if error.kind() == std::io::ErrorKind::NotFound {
-        Error::NotFound {
-            key: key.to_string(),
-        }
-    } else {
-        backend(error)
-    }
+    if error.kind() == std::io::ErrorKind::NotFound { Error::NotFound { key: key.to_string() } } else { backend(error) }
 }
 
 fn meta_of(key: &str, metadata: &std::fs::Metadata) -> ObjectMeta {
-    let modified = metadata
-        .modified()
-        .map(chrono::DateTime::<chrono::Utc>::from)
-        .unwrap_or_default();
+    let modified = metadata.modified().map(chrono::DateTime::<chrono::Utc>::from).unwrap_or_default();
     ObjectMeta {
         key: key.to_owned(),
         size: metadata.len(),
         last_modified: modified,
-        etag: Some(format!(
-            "{:x}-{:x}",
-            metadata.len(),
-            modified.timestamp_micros()
-        )),
+        etag: Some(format!("{:x}-{:x}", metadata.len(), modified.timestamp_micros())),
         content_type: None,
     }
 }
 
 #[async_trait]
 impl ObjectStore for FsStore {
-    async fn put(
-        &self,
-        key: &ObjectKey,
-        mut body: ByteStream,
-        options: PutOptions,
-    ) -> Result<PutResult> {
+    async fn put(&self, key: &ObjectKey, mut body: ByteStream, options: PutOptions) -> Result<PutResult> {
         let target = self.path_of(key);
-        if options.mode == PutMode::Create
-            && tokio::fs::try_exists(&target).await.map_err(backend)?
-        {
-            return Err(Error::AlreadyExists {
-                key: key.to_string(),
-            });
+        if options.mode == PutMode::Create && tokio::fs::try_exists(&target).await.map_err(backend)? {
+            return Err(Error::AlreadyExists { key: key.to_string() });
         }
-        let staging = self
-            .root
-            .join(STAGING_DIR)
-            .join(uuid::Uuid::new_v4().to_string());
+        let staging = self.root.join(STAGING_DIR).join(uuid::Uuid::new_v4().to_string());
         let written = async {
             let mut file = tokio::fs::File::create(&staging).await?;
             let mut size = 0u64;
@@ -144,15 +114,10 @@ impl ObjectStore for FsStore {
         match placed {
             Ok(()) => {
                 let metadata = tokio::fs::metadata(&target).await.map_err(backend)?;
-                Ok(PutResult {
-                    size,
-                    etag: meta_of(key.as_str(), &metadata).etag,
-                })
+                Ok(PutResult { size, etag: meta_of(key.as_str(), &metadata).etag })
             }
             Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                Err(Error::AlreadyExists {
-                    key: key.to_string(),
-                })
+                Err(Error::AlreadyExists { key: key.to_string() })
             }
             Err(error) => {
                 let _ = tokio::fs::remove_file(&staging).await;
@@ -162,44 +127,27 @@ impl ObjectStore for FsStore {
     }
 
     async fn get(&self, key: &ObjectKey, options: GetOptions) -> Result<GetResult> {
-        let mut file = tokio::fs::File::open(self.path_of(key))
-            .await
-            .map_err(|e| not_found_or_backend(key, e))?;
+        let mut file = tokio::fs::File::open(self.path_of(key)).await.map_err(|e| not_found_or_backend(key, e))?;
         let metadata = file.metadata().await.map_err(backend)?;
         if metadata.is_dir() {
-            return Err(Error::NotFound {
-                key: key.to_string(),
-            });
+            return Err(Error::NotFound { key: key.to_string() });
         }
         let meta = meta_of(key.as_str(), &metadata);
         let span = match options.range {
             None => 0..meta.size,
             Some(range) => range
                 .resolve(meta.size)
-                .ok_or_else(|| Error::RangeNotSatisfiable {
-                    key: key.to_string(),
-                    size: meta.size,
-                })?,
+                .ok_or_else(|| Error::RangeNotSatisfiable { key: key.to_string(), size: meta.size })?,
         };
-        file.seek(SeekFrom::Start(span.start))
-            .await
-            .map_err(backend)?;
+        file.seek(SeekFrom::Start(span.start)).await.map_err(backend)?;
         let body = ReaderStream::with_capacity(file.take(span.end - span.start), 64 * 1024).boxed();
-        Ok(GetResult {
-            meta,
-            range: span,
-            body,
-        })
+        Ok(GetResult { meta, range: span, body })
     }
 
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta> {
-        let metadata = tokio::fs::metadata(self.path_of(key))
-            .await
-            .map_err(|e| not_found_or_backend(key, e))?;
+        let metadata = tokio::fs::metadata(self.path_of(key)).await.map_err(|e| not_found_or_backend(key, e))?;
         if metadata.is_dir() {
-            return Err(Error::NotFound {
-                key: key.to_string(),
-            });
+            return Err(Error::NotFound { key: key.to_string() });
         }
         Ok(meta_of(key.as_str(), &metadata))
     }
@@ -245,11 +193,7 @@ fn walk(root: &Path, prefix: &str) -> std::io::Result<Vec<ObjectMeta>> {
         for entry in entries {
             let entry = entry?;
             let path = entry.path();
-            let relative = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .replace('\\', "/");
+            let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
             if relative == STAGING_DIR {
                 continue;
             }
@@ -281,19 +225,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FsStore::open(dir.path()).unwrap();
         let key = ObjectKey::parse("a/broken").unwrap();
-        let body = stream::iter([
-            Ok(bytes::Bytes::from_static(b"part")),
-            Err(std::io::Error::other("client went away")),
-        ])
-        .boxed();
+        let body =
+            stream::iter([Ok(bytes::Bytes::from_static(b"part")), Err(std::io::Error::other("client went away"))])
+                .boxed();
         assert!(store.put(&key, body, PutOptions::default()).await.is_err());
-        assert!(matches!(
-            store.head(&key).await,
-            Err(Error::NotFound { .. })
-        ));
-        let staged: Vec<_> = std::fs::read_dir(dir.path().join(STAGING_DIR))
-            .unwrap()
-            .collect();
+        assert!(matches!(store.head(&key).await, Err(Error::NotFound { .. })));
+        let staged: Vec<_> = std::fs::read_dir(dir.path().join(STAGING_DIR)).unwrap().collect();
         assert!(staged.is_empty(), "staging leftovers: {staged:?}");
     }
 }

@@ -21,14 +21,8 @@ impl ObjectKey {
             && raw.len() <= 1024
             && !raw.contains('\\')
             && !raw.chars().any(char::is_control)
-            && raw
-                .split('/')
-                .all(|s| !s.is_empty() && s != "." && s != "..");
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(Error::InvalidKey(raw.to_owned()))
-        }
+            && raw.split('/').all(|s| !s.is_empty() && s != "." && s != "..");
+        if ok { Ok(Self(raw.to_owned())) } else { Err(Error::InvalidKey(raw.to_owned())) }
     }
 
     /// The key as a string.
@@ -56,9 +50,7 @@ mod tests {
 
     #[test]
     fn rejects_escapes() {
-        for bad in [
-            "", "/a", "a/", "a//b", "../a", "a/../b", "./a", "a\\b", "a\nb", "a/./b",
-        ] {
+        for bad in ["", "/a", "a/", "a//b", "../a", "a/../b", "./a", "a\\b", "a\nb", "a/./b"] {
             assert!(ObjectKey::parse(bad).is_err(), "{bad:?}");
         }
     }

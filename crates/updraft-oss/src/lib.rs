@@ -16,9 +16,7 @@ pub use error::{Error, Result};
 pub use fs::FsStore;
 pub use key::ObjectKey;
 pub use memory::MemoryStore;
-pub use types::{
-    ByteRange, ByteStream, GetOptions, GetResult, ObjectMeta, PutMode, PutOptions, PutResult,
-};
+pub use types::{ByteRange, ByteStream, GetOptions, GetResult, ObjectMeta, PutMode, PutOptions, PutResult};
 
 use std::fmt;
 use std::time::Duration;
@@ -36,12 +34,7 @@ pub trait ObjectStore: fmt::Display + fmt::Debug + Send + Sync + 'static {
     /// # Errors
     /// [`Error::AlreadyExists`] with [`PutMode::Create`] when the key is taken; [`Error::Backend`] when the body
     /// stream or the backend fails (nothing is left visible then).
-    async fn put(
-        &self,
-        key: &ObjectKey,
-        body: ByteStream,
-        options: PutOptions,
-    ) -> Result<PutResult>;
+    async fn put(&self, key: &ObjectKey, body: ByteStream, options: PutOptions) -> Result<PutResult>;
 
     /// Reads an object, or a byte range of it.
     ///

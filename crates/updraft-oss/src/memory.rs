@@ -27,9 +27,7 @@ impl MemoryStore {
     }
 
     fn objects(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, (Bytes, ObjectMeta)>> {
-        self.objects
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.objects.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -47,23 +45,13 @@ impl fmt::Debug for MemoryStore {
 
 #[async_trait]
 impl ObjectStore for MemoryStore {
-    async fn put(
-        &self,
-        key: &ObjectKey,
-        mut body: ByteStream,
-        options: PutOptions,
-    ) -> Result<PutResult> {
+    async fn put(&self, key: &ObjectKey, mut body: ByteStream, options: PutOptions) -> Result<PutResult> {
         if options.mode == PutMode::Create && self.objects().contains_key(key.as_str()) {
-            return Err(Error::AlreadyExists {
-                key: key.to_string(),
-            });
+            return Err(Error::AlreadyExists { key: key.to_string() });
         }
         let mut buffer = BytesMut::new();
         while let Some(chunk) = body.next().await {
-            buffer.extend_from_slice(&chunk.map_err(|e| Error::Backend {
-                backend: "memory",
-                source: Box::new(e),
-            })?);
+            buffer.extend_from_slice(&chunk.map_err(|e| Error::Backend { backend: "memory", source: Box::new(e) })?);
         }
         let bytes = buffer.freeze();
         let etag = format!("{:x}", bytes.len());
@@ -76,49 +64,30 @@ impl ObjectStore for MemoryStore {
         };
         let mut objects = self.objects();
         if options.mode == PutMode::Create && objects.contains_key(key.as_str()) {
-            return Err(Error::AlreadyExists {
-                key: key.to_string(),
-            });
+            return Err(Error::AlreadyExists { key: key.to_string() });
         }
         objects.insert(key.to_string(), (bytes, meta.clone()));
-        Ok(PutResult {
-            size: meta.size,
-            etag: Some(etag),
-        })
+        Ok(PutResult { size: meta.size, etag: Some(etag) })
     }
 
     async fn get(&self, key: &ObjectKey, options: GetOptions) -> Result<GetResult> {
         let (bytes, meta) =
-            self.objects()
-                .get(key.as_str())
-                .cloned()
-                .ok_or_else(|| Error::NotFound {
-                    key: key.to_string(),
-                })?;
+            self.objects().get(key.as_str()).cloned().ok_or_else(|| Error::NotFound { key: key.to_string() })?;
         let span = match options.range {
             None => 0..meta.size,
             Some(range) => range
                 .resolve(meta.size)
-                .ok_or_else(|| Error::RangeNotSatisfiable {
-                    key: key.to_string(),
-                    size: meta.size,
-                })?,
+                .ok_or_else(|| Error::RangeNotSatisfiable { key: key.to_string(), size: meta.size })?,
         };
         let body = bytes.slice(span.start as usize..span.end as usize);
-        Ok(GetResult {
-            meta,
-            range: span,
-            body: stream::iter([Ok(body)]).boxed(),
-        })
+        Ok(GetResult { meta, range: span, body: stream::iter([Ok(body)]).boxed() })
     }
 
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta> {
         self.objects()
             .get(key.as_str())
             .map(|(_, meta)| meta.clone())
-            .ok_or_else(|| Error::NotFound {
-                key: key.to_string(),
-            })
+            .ok_or_else(|| Error::NotFound { key: key.to_string() })
     }
 
     async fn delete(&self, key: &ObjectKey) -> Result<()> {
@@ -128,12 +97,8 @@ impl ObjectStore for MemoryStore {
 
     fn list(&self, prefix: Option<&ObjectKey>) -> BoxStream<'static, Result<ObjectMeta>> {
         let prefix = prefix.map(|p| p.as_str().to_owned()).unwrap_or_default();
-        let items: Vec<_> = self
-            .objects()
-            .values()
-            .filter(|(_, m)| m.key.starts_with(&prefix))
-            .map(|(_, m)| Ok(m.clone()))
-            .collect();
+        let items: Vec<_> =
+            self.objects().values().filter(|(_, m)| m.key.starts_with(&prefix)).map(|(_, m)| Ok(m.clone())).collect();
         stream::iter(items).boxed()
     }
 

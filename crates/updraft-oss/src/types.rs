@@ -55,9 +55,7 @@ impl ByteRange {
     pub fn resolve(&self, size: u64) -> Option<std::ops::Range<u64>> {
         match *self {
             Self::From(start) if start < size => Some(start..size),
-            Self::Bounded(start, end) if start < size && start <= end => {
-                Some(start..(end + 1).min(size))
-            }
+            Self::Bounded(start, end) if start < size && start <= end => Some(start..(end + 1).min(size)),
             Self::Suffix(n) if n > 0 && size > 0 => Some(size.saturating_sub(n)..size),
             _ => None,
         }
@@ -98,10 +96,7 @@ pub struct GetResult {
 
 impl std::fmt::Debug for GetResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GetResult")
-            .field("meta", &self.meta)
-            .field("range", &self.range)
-            .finish_non_exhaustive()
+        f.debug_struct("GetResult").field("meta", &self.meta).field("range", &self.range).finish_non_exhaustive()
     }
 }
 

@@ -28,11 +28,7 @@ impl ApiError {
     }
 
     pub(crate) fn status(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self::Client(ManagementError {
-            status,
-            code,
-            message: message.into(),
-        })
+        Self::Client(ManagementError { status, code, message: message.into() })
     }
 }
 
@@ -45,14 +41,10 @@ impl From<ManagementError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::NotFound(what) => {
-                Self::status(404, error_codes::NOT_FOUND, format!("{what} not found"))
+            StoreError::NotFound(what) => Self::status(404, error_codes::NOT_FOUND, format!("{what} not found")),
+            StoreError::Conflict(what) => {
+                Self::status(409, error_codes::INVALID_REQUEST, format!("{what} already exists"))
             }
-            StoreError::Conflict(what) => Self::status(
-                409,
-                error_codes::INVALID_REQUEST,
-                format!("{what} already exists"),
-            ),
             StoreError::Unavailable(detail) => Self::Unavailable(detail),
             StoreError::Other(detail) => Self::Internal(anyhow::anyhow!(detail)),
         }
@@ -68,9 +60,7 @@ impl From<updraft_oss::Error> for ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::Client(error) => {
-                StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST)
-            }
+            Self::Client(error) => StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST),
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -84,12 +74,10 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable(detail) => {
                 tracing::warn!("answering 503: {detail}");
-                HttpResponse::ServiceUnavailable()
-                    .insert_header(("Retry-After", "5"))
-                    .json(error_body(
-                        error_codes::SERVICE_UNAVAILABLE,
-                        "the database or storage is unavailable right now; retry in a few seconds",
-                    ))
+                HttpResponse::ServiceUnavailable().insert_header(("Retry-After", "5")).json(error_body(
+                    error_codes::SERVICE_UNAVAILABLE,
+                    "the database or storage is unavailable right now; retry in a few seconds",
+                ))
             }
             Self::Internal(error) => {
                 let request_id = uuid::Uuid::new_v4().to_string();

@@ -27,9 +27,7 @@ impl Caller {
             Self::App(_) => Err(ApiError::status(
                 403,
                 error_codes::CANNOT_ACCESS_APP,
-                format!(
-                    "this API key cannot access app {app_id}; use a key created for it or an unscoped key"
-                ),
+                format!("this API key cannot access app {app_id}; use a key created for it or an unscoped key"),
             )),
         }
     }
@@ -48,29 +46,16 @@ impl Caller {
 }
 
 fn presented_key(request: &HttpRequest) -> Option<&str> {
-    let header = |name| {
-        request
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    };
+    let header =
+        |name| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
     let raw = header("capgkey").or_else(|| header("authorization"))?;
-    let key = raw
-        .strip_prefix("Bearer ")
-        .or_else(|| raw.strip_prefix("bearer "))
-        .unwrap_or(raw)
-        .trim();
+    let key = raw.strip_prefix("Bearer ").or_else(|| raw.strip_prefix("bearer ")).unwrap_or(raw).trim();
     // A header of just "Bearer" (value trimmed by the HTTP layer) carries no key.
     (!key.is_empty() && !key.eq_ignore_ascii_case("bearer")).then_some(key)
 }
 
 /// Authenticates the request.
-pub(crate) async fn authenticate(
-    request: &HttpRequest,
-    state: &AppState,
-) -> Result<Caller, ApiError> {
+pub(crate) async fn authenticate(request: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
     let Some(key) = presented_key(request) else {
         return Err(ApiError::status(
             401,
@@ -103,22 +88,16 @@ mod tests {
 
     #[test]
     fn key_header_forms() {
-        let raw = TestRequest::default()
-            .insert_header(("authorization", "abc"))
-            .to_http_request();
+        let raw = TestRequest::default().insert_header(("authorization", "abc")).to_http_request();
         assert_eq!(presented_key(&raw), Some("abc"));
-        let bearer = TestRequest::default()
-            .insert_header(("authorization", "Bearer abc"))
-            .to_http_request();
+        let bearer = TestRequest::default().insert_header(("authorization", "Bearer abc")).to_http_request();
         assert_eq!(presented_key(&bearer), Some("abc"));
         let capg = TestRequest::default()
             .insert_header(("capgkey", "k1"))
             .insert_header(("authorization", "k2"))
             .to_http_request();
         assert_eq!(presented_key(&capg), Some("k1"));
-        let none = TestRequest::default()
-            .insert_header(("authorization", "Bearer "))
-            .to_http_request();
+        let none = TestRequest::default().insert_header(("authorization", "Bearer ")).to_http_request();
         assert_eq!(presented_key(&none), None);
     }
 }

@@ -75,28 +75,19 @@ impl Default for Settings {
 }
 
 /// Environment variables that belong to the CLI or the tests, not to the server settings.
-const NOT_SETTINGS: &[&str] = &[
-    "UPDRAFT_SERVER",
-    "UPDRAFT_API_KEY",
-    "UPDRAFT_LOG",
-    "UPDRAFT_CONFIG",
-];
+const NOT_SETTINGS: &[&str] = &["UPDRAFT_SERVER", "UPDRAFT_API_KEY", "UPDRAFT_LOG", "UPDRAFT_CONFIG"];
 
 impl Settings {
     /// Loads settings: defaults, the file (if given), then the environment.
     pub(crate) fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let mut settings = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
                 toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
             }
             None => Self::default(),
         };
-        settings.apply_env(
-            |name| std::env::var(name).ok(),
-            std::env::vars().map(|(k, _)| k),
-        )?;
+        settings.apply_env(|name| std::env::var(name).ok(), std::env::vars().map(|(k, _)| k))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -114,22 +105,15 @@ impl Settings {
             let file_var = format!("{name}_FILE");
             match env(&file_var) {
                 Some(path) => {
-                    let text = std::fs::read_to_string(&path)
-                        .with_context(|| format!("{file_var}: reading {path}"))?;
-                    Ok(Some(Secret::new(
-                        text.trim_end_matches(['\n', '\r']).to_owned(),
-                    )))
+                    let text = std::fs::read_to_string(&path).with_context(|| format!("{file_var}: reading {path}"))?;
+                    Ok(Some(Secret::new(text.trim_end_matches(['\n', '\r']).to_owned())))
                 }
                 None => Ok(None),
             }
         };
         let number = |name: &str| -> anyhow::Result<Option<u64>> {
             env(name)
-                .map(|v| {
-                    v.trim()
-                        .parse::<u64>()
-                        .with_context(|| format!("{name}: {v:?} is not a whole number"))
-                })
+                .map(|v| v.trim().parse::<u64>().with_context(|| format!("{name}: {v:?} is not a whole number")))
                 .transpose()
         };
         if let Some(listen) = env("UPDRAFT_LISTEN") {
@@ -168,9 +152,7 @@ impl Settings {
         for name in names {
             let ours = name.starts_with("UPDRAFT_") && !name.starts_with("UPDRAFT_TEST_");
             if ours && !known.contains(&name.as_str()) && !NOT_SETTINGS.contains(&name.as_str()) {
-                tracing::warn!(
-                    "ignoring unknown setting {name}; see docs/updraft.example.toml for the list"
-                );
+                tracing::warn!("ignoring unknown setting {name}; see docs/updraft.example.toml for the list");
             }
         }
         Ok(())
@@ -180,12 +162,9 @@ impl Settings {
     pub(crate) fn validate(&self) -> anyhow::Result<()> {
         self.listen_addr()?;
         if let Some(url) = &self.public_url {
-            let ok = (url.starts_with("http://") || url.starts_with("https://"))
-                && url.len() > "https://".len();
+            let ok = (url.starts_with("http://") || url.starts_with("https://")) && url.len() > "https://".len();
             if !ok || url.contains(char::is_whitespace) {
-                bail!(
-                    "UPDRAFT_PUBLIC_URL: {url:?} is not an http(s) URL such as https://updates.example.com"
-                );
+                bail!("UPDRAFT_PUBLIC_URL: {url:?} is not an http(s) URL such as https://updates.example.com");
             }
         }
         if let Some(key) = &self.admin_api_key
@@ -203,12 +182,9 @@ impl Settings {
 
     /// The parsed listen address.
     pub(crate) fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
-        self.listen.parse().with_context(|| {
-            format!(
-                "UPDRAFT_LISTEN: {:?} is not an address such as 127.0.0.1:8080",
-                self.listen
-            )
-        })
+        self.listen
+            .parse()
+            .with_context(|| format!("UPDRAFT_LISTEN: {:?} is not an address such as 127.0.0.1:8080", self.listen))
     }
 
     /// The metadata database URL.
@@ -237,10 +213,7 @@ mod tests {
     use super::*;
 
     fn with_env(vars: &[(&str, &str)]) -> anyhow::Result<Settings> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         let mut settings = Settings::default();
         settings.apply_env(|name| map.get(name).cloned(), map.keys().cloned())?;
         settings.validate()?;
@@ -250,25 +223,15 @@ mod tests {
     #[test]
     fn defaults_run_with_no_file() {
         let settings = with_env(&[]).unwrap();
-        assert_eq!(
-            settings.listen_addr().unwrap().to_string(),
-            "127.0.0.1:8080"
-        );
-        assert_eq!(
-            settings.database_url(),
-            "sqlite://./updraft-data/updraft.db"
-        );
+        assert_eq!(settings.listen_addr().unwrap().to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.database_url(), "sqlite://./updraft-data/updraft.db");
     }
 
     #[test]
     fn env_overrides_file_values() {
-        let mut settings: Settings =
-            toml::from_str("listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/u\"").unwrap();
+        let mut settings: Settings = toml::from_str("listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/u\"").unwrap();
         settings
-            .apply_env(
-                |n| (n == "UPDRAFT_LISTEN").then(|| "127.0.0.1:7000".to_owned()),
-                std::iter::empty(),
-            )
+            .apply_env(|n| (n == "UPDRAFT_LISTEN").then(|| "127.0.0.1:7000".to_owned()), std::iter::empty())
             .unwrap();
         assert_eq!(settings.listen, "127.0.0.1:7000");
         assert_eq!(settings.data_dir, PathBuf::from("/srv/u"));
@@ -276,17 +239,11 @@ mod tests {
 
     #[test]
     fn errors_name_the_variable() {
-        let error = with_env(&[("UPDRAFT_LISTEN", "nope")])
-            .unwrap_err()
-            .to_string();
+        let error = with_env(&[("UPDRAFT_LISTEN", "nope")]).unwrap_err().to_string();
         assert!(error.contains("UPDRAFT_LISTEN"), "{error}");
-        let error = with_env(&[("UPDRAFT_PUBLIC_URL", "ftp://x")])
-            .unwrap_err()
-            .to_string();
+        let error = with_env(&[("UPDRAFT_PUBLIC_URL", "ftp://x")]).unwrap_err().to_string();
         assert!(error.contains("UPDRAFT_PUBLIC_URL"), "{error}");
-        let error = with_env(&[("UPDRAFT_MAX_UPLOAD_BYTES", "lots")])
-            .unwrap_err()
-            .to_string();
+        let error = with_env(&[("UPDRAFT_MAX_UPLOAD_BYTES", "lots")]).unwrap_err().to_string();
         assert!(error.contains("UPDRAFT_MAX_UPLOAD_BYTES"), "{error}");
     }
 
@@ -296,10 +253,7 @@ mod tests {
         let path = dir.path().join("key");
         std::fs::write(&path, "s3cr3t-admin-key-0123\n").unwrap();
         let settings = with_env(&[("UPDRAFT_ADMIN_API_KEY_FILE", path.to_str().unwrap())]).unwrap();
-        assert_eq!(
-            settings.admin_api_key.as_ref().unwrap().expose(),
-            "s3cr3t-admin-key-0123"
-        );
+        assert_eq!(settings.admin_api_key.as_ref().unwrap().expose(), "s3cr3t-admin-key-0123");
         assert!(!format!("{settings:?}").contains("s3cr3t"));
     }
 

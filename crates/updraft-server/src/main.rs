@@ -6,26 +6,24 @@
 mod api_error;
 mod api_keys;
 mod auth;
+mod bundle_ingest;
 mod cli;
 mod commands;
 mod config;
-mod device_writer;
 mod release_index;
 mod routes;
 mod state;
 mod storage_layout;
 mod telemetry;
 mod upload;
+mod write_behind;
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     telemetry::init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");

@@ -30,16 +30,9 @@ impl ReleaseIndex {
     }
 
     /// Reloads one app from the store (after a write) and swaps it in.
-    pub(crate) async fn refresh(
-        &self,
-        store: &dyn MetadataStore,
-        app_id: &AppId,
-    ) -> StoreResult<()> {
+    pub(crate) async fn refresh(&self, store: &dyn MetadataStore, app_id: &AppId) -> StoreResult<()> {
         let catalog = store.load_catalog(app_id).await?;
-        let mut catalogs = self
-            .catalogs
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut catalogs = self.catalogs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         match catalog {
             Some(catalog) => catalogs.insert(app_id.clone(), Arc::new(catalog)),
             None => catalogs.remove(app_id),
@@ -48,8 +41,6 @@ impl ReleaseIndex {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<AppId, Arc<AppCatalog>>> {
-        self.catalogs
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.catalogs.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

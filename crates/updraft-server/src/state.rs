@@ -8,8 +8,8 @@ use updraft_oss::ObjectStore;
 
 use crate::api_error::ApiError;
 use crate::config::Settings;
-use crate::device_writer::DeviceQueue;
 use crate::release_index::ReleaseIndex;
+use crate::write_behind::WriteQueue;
 
 /// Shared state.
 pub(crate) struct AppState {
@@ -18,8 +18,8 @@ pub(crate) struct AppState {
     pub(crate) public_url: String,
     pub(crate) store: Arc<dyn MetadataStore>,
     pub(crate) objects: Arc<dyn ObjectStore>,
-    pub(crate) index: ReleaseIndex,
-    pub(crate) devices: DeviceQueue,
+    pub(crate) index: Arc<ReleaseIndex>,
+    pub(crate) writes: WriteQueue,
 }
 
 impl AppState {

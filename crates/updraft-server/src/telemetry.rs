@@ -11,9 +11,8 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber.
 pub(crate) fn init_tracing() {
-    let filter = std::env::var("UPDRAFT_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".to_owned());
+    let filter =
+        std::env::var("UPDRAFT_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| "info".to_owned());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)

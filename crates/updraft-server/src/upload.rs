@@ -24,11 +24,8 @@ pub(crate) async fn stage<E: std::fmt::Display>(
     mut body: impl Stream<Item = Result<bytes::Bytes, E>> + Unpin,
     max_bytes: u64,
 ) -> Result<StagedFile, ApiError> {
-    let internal =
-        |e: std::io::Error| ApiError::Internal(anyhow::Error::new(e).context("staging an upload"));
-    tokio::fs::create_dir_all(staging_dir)
-        .await
-        .map_err(internal)?;
+    let internal = |e: std::io::Error| ApiError::Internal(anyhow::Error::new(e).context("staging an upload"));
+    tokio::fs::create_dir_all(staging_dir).await.map_err(internal)?;
     let temp = tempfile::NamedTempFile::new_in(staging_dir).map_err(internal)?;
     let mut file = tokio::fs::File::from_std(temp.reopen().map_err(internal)?);
     let mut sha256 = Sha256::new();
@@ -36,19 +33,14 @@ pub(crate) async fn stage<E: std::fmt::Display>(
     let mut size_bytes = 0u64;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(
-                error_codes::INVALID_REQUEST,
-                format!("the upload was interrupted: {e}"),
-            )
+            ApiError::bad_request(error_codes::INVALID_REQUEST, format!("the upload was interrupted: {e}"))
         })?;
         size_bytes += chunk.len() as u64;
         if size_bytes > max_bytes {
             return Err(ApiError::status(
                 413,
                 error_codes::BODY_TOO_LARGE,
-                format!(
-                    "the file is larger than the {max_bytes}-byte limit (UPDRAFT_MAX_UPLOAD_BYTES)"
-                ),
+                format!("the file is larger than the {max_bytes}-byte limit (UPDRAFT_MAX_UPLOAD_BYTES)"),
             ));
         }
         sha256.update(&chunk);

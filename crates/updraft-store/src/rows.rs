@@ -3,9 +3,9 @@
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use updraft_core::{
-    ApiKeyRecord, ApiKeyScope, App, AppId, Bundle, BundleEncryption, BundleSource, BundleVersion,
-    Channel, ChannelName, ChannelSettings, DeviceId, DeviceReport, DisableAutoUpdate,
-    OverrideTarget, Platform, StoreError,
+    ApiKeyRecord, ApiKeyScope, App, AppId, Bundle, BundleEncryption, BundlePin, BundleSource, BundleVersion, Channel,
+    ChannelName, ChannelSettings, DeviceId, DeviceReport, DisableAutoUpdate, ManifestEntry, OverrideTarget, Platform,
+    StatsEvent, StoreError,
 };
 
 use crate::time::from_db;
@@ -18,14 +18,14 @@ fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
     row: &'r SqliteRow,
     column: &str,
 ) -> Result<T, StoreError> {
-    row.try_get(column)
-        .map_err(|e| StoreError::Other(format!("reading column {column}: {e}")))
+    row.try_get(column).map_err(|e| StoreError::Other(format!("reading column {column}: {e}")))
 }
 
 pub(crate) fn app(row: &SqliteRow) -> Result<App, StoreError> {
     Ok(App {
         id: AppId::parse(&get::<String>(row, "id")?).map_err(|e| corrupt("app id", e))?,
         name: get(row, "name")?,
+        public_key: get(row, "public_key")?,
         created_at: from_db(&get::<String>(row, "created_at")?)?,
     })
 }
@@ -33,14 +33,10 @@ pub(crate) fn app(row: &SqliteRow) -> Result<App, StoreError> {
 pub(crate) fn bundle(row: &SqliteRow) -> Result<Bundle, StoreError> {
     let session_key: Option<String> = get(row, "session_key")?;
     let key_id: Option<String> = get(row, "key_id")?;
-    let source = match (
-        get::<Option<String>>(row, "object_key")?,
-        get::<Option<String>>(row, "external_url")?,
-    ) {
+    let source = match (get::<Option<String>>(row, "object_key")?, get::<Option<String>>(row, "external_url")?) {
         (Some(object_key), _) => BundleSource::Stored {
             object_key,
-            size_bytes: u64::try_from(get::<i64>(row, "size_bytes")?)
-                .map_err(|e| corrupt("size", e))?,
+            size_bytes: u64::try_from(get::<i64>(row, "size_bytes")?).map_err(|e| corrupt("size", e))?,
             sha256: get(row, "sha256")?,
         },
         (None, Some(url)) => BundleSource::External { url },
@@ -50,18 +46,15 @@ pub(crate) fn bundle(row: &SqliteRow) -> Result<Bundle, StoreError> {
     Ok(Bundle {
         id: get(row, "id")?,
         app_id: AppId::parse(&get::<String>(row, "app_id")?).map_err(|e| corrupt("app id", e))?,
-        version: BundleVersion::parse(&get::<String>(row, "version")?)
-            .map_err(|e| corrupt("bundle version", e))?,
+        version: BundleVersion::parse(&get::<String>(row, "version")?).map_err(|e| corrupt("bundle version", e))?,
         checksum: get(row, "checksum")?,
         crc32: get(row, "crc32")?,
-        encryption: session_key.map(|session_key| BundleEncryption {
-            session_key,
-            key_id,
-        }),
+        encryption: session_key.map(|session_key| BundleEncryption { session_key, key_id }),
         min_update_version: min_update_version
             .map(|v| semver::Version::parse(&v).map_err(|e| corrupt("min_update_version", e)))
             .transpose()?,
         source,
+        manifest: Vec::new(),
         created_at: from_db(&get::<String>(row, "created_at")?)?,
     })
 }
@@ -72,8 +65,7 @@ pub(crate) fn channel(row: &SqliteRow) -> Result<Channel, StoreError> {
     Ok(Channel {
         id: get(row, "id")?,
         app_id: AppId::parse(&get::<String>(row, "app_id")?).map_err(|e| corrupt("app id", e))?,
-        name: ChannelName::parse(&get::<String>(row, "name")?)
-            .map_err(|e| corrupt("channel name", e))?,
+        name: ChannelName::parse(&get::<String>(row, "name")?).map_err(|e| corrupt("channel name", e))?,
         bundle_id: get(row, "bundle_id")?,
         settings: ChannelSettings {
             public: flag("public")?,
@@ -99,7 +91,11 @@ pub(crate) fn device_override(row: &SqliteRow) -> Result<(DeviceId, OverrideTarg
         DeviceId::parse(&get::<String>(row, "device_id")?).map_err(|e| corrupt("device id", e))?,
         OverrideTarget {
             channel_id: get(row, "channel_id")?,
-            bundle_id: get(row, "bundle_id")?,
+            bundle: match (get::<bool>(row, "pin_builtin")?, get::<Option<i64>>(row, "bundle_id")?) {
+                (true, _) => Some(BundlePin::Builtin),
+                (false, Some(bundle_id)) => Some(BundlePin::Bundle(bundle_id)),
+                (false, None) => None,
+            },
         },
     ))
 }
@@ -112,9 +108,7 @@ pub(crate) fn api_key(row: &SqliteRow) -> Result<ApiKeyRecord, StoreError> {
         secret_sha256: get(row, "secret_sha256")?,
         scope: match app_id {
             None => ApiKeyScope::All,
-            Some(app_id) => {
-                ApiKeyScope::App(AppId::parse(&app_id).map_err(|e| corrupt("app id", e))?)
-            }
+            Some(app_id) => ApiKeyScope::App(AppId::parse(&app_id).map_err(|e| corrupt("app id", e))?),
         },
         created_at: from_db(&get::<String>(row, "created_at")?)?,
     })
@@ -123,10 +117,8 @@ pub(crate) fn api_key(row: &SqliteRow) -> Result<ApiKeyRecord, StoreError> {
 pub(crate) fn device(row: &SqliteRow) -> Result<DeviceReport, StoreError> {
     Ok(DeviceReport {
         app_id: AppId::parse(&get::<String>(row, "app_id")?).map_err(|e| corrupt("app id", e))?,
-        device_id: DeviceId::parse(&get::<String>(row, "device_id")?)
-            .map_err(|e| corrupt("device id", e))?,
-        platform: Platform::parse(&get::<String>(row, "platform")?)
-            .map_err(|e| corrupt("platform", e))?,
+        device_id: DeviceId::parse(&get::<String>(row, "device_id")?).map_err(|e| corrupt("device id", e))?,
+        platform: Platform::parse(&get::<String>(row, "platform")?).map_err(|e| corrupt("platform", e))?,
         version_name: get(row, "version_name")?,
         version_build: get(row, "version_build")?,
         version_code: get(row, "version_code")?,
@@ -139,5 +131,29 @@ pub(crate) fn device(row: &SqliteRow) -> Result<DeviceReport, StoreError> {
         default_channel: get(row, "default_channel")?,
         key_id: get(row, "key_id")?,
         seen_at: from_db(&get::<String>(row, "updated_at")?)?,
+    })
+}
+
+pub(crate) fn manifest_entry(row: &SqliteRow) -> Result<(i64, ManifestEntry), StoreError> {
+    Ok((
+        get(row, "bundle_id")?,
+        ManifestEntry {
+            file_name: get(row, "file_name")?,
+            file_hash: get(row, "file_hash")?,
+            object_key: get(row, "object_key")?,
+        },
+    ))
+}
+
+pub(crate) fn stats_event(row: &SqliteRow) -> Result<StatsEvent, StoreError> {
+    Ok(StatsEvent {
+        app_id: AppId::parse(&get::<String>(row, "app_id")?).map_err(|e| corrupt("app id", e))?,
+        device_id: DeviceId::parse(&get::<String>(row, "device_id")?).map_err(|e| corrupt("device id", e))?,
+        action: get(row, "action")?,
+        version_name: get(row, "version_name")?,
+        old_version_name: get(row, "old_version_name")?,
+        platform: get(row, "platform")?,
+        plugin_version: get(row, "plugin_version")?,
+        received_at: from_db(&get::<String>(row, "received_at")?)?,
     })
 }

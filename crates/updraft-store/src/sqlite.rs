@@ -9,9 +9,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tracing::instrument;
 use updraft_core::{
-    ApiKeyRecord, ApiKeyScope, App, AppCatalog, AppId, Bundle, BundleSource, Channel, ChannelName,
-    ChannelSettings, ChannelUpdate, DeviceId, DeviceReport, MetadataStore, NewBundle,
-    OverrideTarget, StoreError, StoreResult,
+    ApiKeyRecord, ApiKeyScope, App, AppCatalog, AppId, Bundle, BundleCounts, BundlePin, BundleSource, Channel,
+    ChannelName, ChannelSettings, ChannelUpdate, DeviceCursor, DeviceId, DeviceReport, MetadataStore, NewBundle,
+    OverrideTarget, StatsEvent, StatsSummary, StoreError, StoreResult,
 };
 
 use crate::rows;
@@ -53,20 +53,14 @@ impl SqliteStore {
     /// # Errors
     /// [`StoreError::Other`] when a migration fails or the database is newer than this binary.
     pub async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))
+        MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))
     }
 
     /// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock up front (waiting on `busy_timeout`);
     /// a deferred transaction that reads first and writes later fails at once with `SQLITE_BUSY` when another
     /// writer (such as the device-report writer) committed in between.
     async fn write_transaction(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(map_error)
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_error)
     }
 
     /// Closes the pool, waiting for connections to be returned.
@@ -81,9 +75,7 @@ fn map_error(error: sqlx::Error) -> StoreError {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             StoreError::Unavailable(error.to_string())
         }
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(db.message().to_owned())
-        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_owned()),
         _ => StoreError::Other(error.to_string()),
     }
 }
@@ -150,15 +142,9 @@ async fn upsert_channel_in(
     if created {
         statement = statement.bind(now);
     }
-    statement
-        .bind(app_id.as_str())
-        .bind(name.as_str())
-        .execute(&mut **tx)
-        .await
-        .map_err(map_error)?;
-    let channel = channel_row(tx, app_id, name)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("channel {name}")))?;
+    statement.bind(app_id.as_str()).bind(name.as_str()).execute(&mut **tx).await.map_err(map_error)?;
+    let channel =
+        channel_row(tx, app_id, name).await?.ok_or_else(|| StoreError::NotFound(format!("channel {name}")))?;
     Ok((channel, created))
 }
 
@@ -166,9 +152,10 @@ async fn upsert_channel_in(
 impl MetadataStore for SqliteStore {
     #[instrument(skip_all, fields(app.id = %app.id))]
     async fn create_app(&self, app: &App) -> StoreResult<()> {
-        sqlx::query("INSERT INTO apps (id, name, created_at) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO apps (id, name, public_key, created_at) VALUES (?, ?, ?, ?)")
             .bind(app.id.as_str())
             .bind(&app.name)
+            .bind(&app.public_key)
             .bind(to_db(app.created_at))
             .execute(&self.pool)
             .await
@@ -180,13 +167,9 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn list_app_ids(&self) -> StoreResult<Vec<AppId>> {
-        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM apps ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_error)?;
-        ids.iter()
-            .map(|id| AppId::parse(id).map_err(|e| StoreError::Other(e.to_string())))
-            .collect()
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM apps ORDER BY id").fetch_all(&self.pool).await.map_err(map_error)?;
+        ids.iter().map(|id| AppId::parse(id).map_err(|e| StoreError::Other(e.to_string()))).collect()
     }
 
     #[instrument(skip_all, fields(app.id = %app_id))]
@@ -225,8 +208,40 @@ impl MetadataStore for SqliteStore {
             .iter()
             .map(rows::device_override)
             .collect::<StoreResult<Vec<_>>>()?;
+        let mut manifests: std::collections::HashMap<i64, Vec<updraft_core::ManifestEntry>> = Default::default();
+        let files = sqlx::query(
+            "SELECT f.* FROM bundle_files f JOIN bundles b ON b.id = f.bundle_id
+             WHERE b.app_id = ? AND b.deleted = 0 ORDER BY f.bundle_id, f.file_name",
+        )
+        .bind(app_id.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_error)?;
+        for row in &files {
+            let (bundle_id, entry) = rows::manifest_entry(row)?;
+            manifests.entry(bundle_id).or_default().push(entry);
+        }
+        let bundles = bundles
+            .into_iter()
+            .map(|mut bundle| {
+                bundle.manifest = manifests.remove(&bundle.id).unwrap_or_default();
+                bundle
+            })
+            .collect();
+        let failed: Vec<(String, String)> =
+            sqlx::query_as("SELECT device_id, version_name FROM device_failed_versions WHERE app_id = ?")
+                .bind(app_id.as_str())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_error)?;
         tx.commit().await.map_err(map_error)?;
-        Ok(Some(AppCatalog::new(app, channels, bundles, overrides)))
+        let mut catalog = AppCatalog::new(app, channels, bundles, overrides);
+        for (device_id, version_name) in failed {
+            if let Ok(device_id) = DeviceId::parse(&device_id) {
+                catalog.record_failure(&device_id, &version_name);
+            }
+        }
+        Ok(Some(catalog))
     }
 
     #[instrument(skip_all, fields(app.id = %app_id, channel.name = %name))]
@@ -246,19 +261,14 @@ impl MetadataStore for SqliteStore {
     #[instrument(skip_all, fields(app.id = %app_id, channel.name = %name))]
     async fn delete_channel(&self, app_id: &AppId, name: &ChannelName) -> StoreResult<()> {
         let mut tx = self.write_transaction().await?;
-        let channel = channel_row(&mut tx, app_id, name)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("channel {name}")))?;
+        let channel =
+            channel_row(&mut tx, app_id, name).await?.ok_or_else(|| StoreError::NotFound(format!("channel {name}")))?;
         sqlx::query("DELETE FROM device_overrides WHERE channel_id = ?")
             .bind(channel.id)
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
-        sqlx::query("DELETE FROM channels WHERE id = ?")
-            .bind(channel.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_error)?;
+        sqlx::query("DELETE FROM channels WHERE id = ?").bind(channel.id).execute(&mut *tx).await.map_err(map_error)?;
         tx.commit().await.map_err(map_error)
     }
 
@@ -270,16 +280,9 @@ impl MetadataStore for SqliteStore {
     ) -> StoreResult<Bundle> {
         let now = to_db(Utc::now());
         let (object_key, size_bytes, sha256, external_url) = match &bundle.source {
-            BundleSource::Stored {
-                object_key,
-                size_bytes,
-                sha256,
-            } => (
-                Some(object_key.clone()),
-                i64::try_from(*size_bytes).ok(),
-                Some(sha256.clone()),
-                None,
-            ),
+            BundleSource::Stored { object_key, size_bytes, sha256 } => {
+                (Some(object_key.clone()), i64::try_from(*size_bytes).ok(), Some(sha256.clone()), None)
+            }
             BundleSource::External { url } => (None, None, None, Some(url.clone())),
         };
         let mut tx = self.write_transaction().await?;
@@ -307,15 +310,23 @@ impl MetadataStore for SqliteStore {
             StoreError::Conflict(_) => StoreError::Conflict(format!("bundle {} of {}", bundle.version, bundle.app_id)),
             other => other,
         })?;
+        for entry in &bundle.manifest {
+            sqlx::query("INSERT INTO bundle_files (bundle_id, file_name, file_hash, object_key) VALUES (?, ?, ?, ?)")
+                .bind(id)
+                .bind(&entry.file_name)
+                .bind(&entry.file_hash)
+                .bind(&entry.object_key)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+        }
         if let Some((name, update)) = channel {
             upsert_channel_in(&mut tx, &bundle.app_id, name, update, Some(Some(id))).await?;
         }
-        let row = sqlx::query("SELECT * FROM bundles WHERE id = ?")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_error)?;
-        let stored = rows::bundle(&row)?;
+        let row =
+            sqlx::query("SELECT * FROM bundles WHERE id = ?").bind(id).fetch_one(&mut *tx).await.map_err(map_error)?;
+        let mut stored = rows::bundle(&row)?;
+        stored.manifest = bundle.manifest.clone();
         tx.commit().await.map_err(map_error)?;
         Ok(stored)
     }
@@ -328,14 +339,19 @@ impl MetadataStore for SqliteStore {
         target: &OverrideTarget,
     ) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO device_overrides (app_id, device_id, channel_id, bundle_id, updated_at) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO device_overrides (app_id, device_id, channel_id, bundle_id, pin_builtin, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT (app_id, device_id) DO UPDATE SET channel_id = excluded.channel_id,
-                bundle_id = excluded.bundle_id, updated_at = excluded.updated_at",
+                bundle_id = excluded.bundle_id, pin_builtin = excluded.pin_builtin, updated_at = excluded.updated_at",
         )
         .bind(app_id.as_str())
         .bind(device_id.as_str())
         .bind(target.channel_id)
-        .bind(target.bundle_id)
+        .bind(match target.bundle {
+            Some(BundlePin::Bundle(bundle_id)) => Some(bundle_id),
+            _ => None,
+        })
+        .bind(matches!(target.bundle, Some(BundlePin::Builtin)))
         .bind(to_db(Utc::now()))
         .execute(&self.pool)
         .await
@@ -344,11 +360,7 @@ impl MetadataStore for SqliteStore {
     }
 
     #[instrument(skip_all, fields(app.id = %app_id))]
-    async fn delete_device_override(
-        &self,
-        app_id: &AppId,
-        device_id: &DeviceId,
-    ) -> StoreResult<bool> {
+    async fn delete_device_override(&self, app_id: &AppId, device_id: &DeviceId) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM device_overrides WHERE app_id = ? AND device_id = ?")
             .bind(app_id.as_str())
             .bind(device_id.as_str())
@@ -400,11 +412,7 @@ impl MetadataStore for SqliteStore {
         tx.commit().await.map_err(map_error)
     }
 
-    async fn get_device(
-        &self,
-        app_id: &AppId,
-        device_id: &DeviceId,
-    ) -> StoreResult<Option<DeviceReport>> {
+    async fn get_device(&self, app_id: &AppId, device_id: &DeviceId) -> StoreResult<Option<DeviceReport>> {
         sqlx::query("SELECT * FROM devices WHERE app_id = ? AND device_id = ?")
             .bind(app_id.as_str())
             .bind(device_id.as_str())
@@ -414,6 +422,190 @@ impl MetadataStore for SqliteStore {
             .as_ref()
             .map(rows::device)
             .transpose()
+    }
+
+    async fn list_devices(&self, app_id: &AppId, offset: u64, limit: u64) -> StoreResult<Vec<DeviceReport>> {
+        sqlx::query("SELECT * FROM devices WHERE app_id = ? ORDER BY updated_at DESC, device_id LIMIT ? OFFSET ?")
+            .bind(app_id.as_str())
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_error)?
+            .iter()
+            .map(rows::device)
+            .collect()
+    }
+
+    async fn list_devices_after(
+        &self,
+        app_id: &AppId,
+        after: Option<&DeviceCursor>,
+        limit: u64,
+        descending: bool,
+    ) -> StoreResult<Vec<DeviceReport>> {
+        let (comparison, order) = if descending { ("<", "DESC") } else { (">", "ASC") };
+        let query = format!(
+            "SELECT * FROM devices WHERE app_id = ? AND (? IS NULL OR (updated_at, device_id) {comparison} (?, ?))
+             ORDER BY updated_at {order}, device_id {order} LIMIT ?"
+        );
+        let cursor_time = after.map(|c| to_db(c.updated_at));
+        sqlx::query(&query)
+            .bind(app_id.as_str())
+            .bind(cursor_time.clone())
+            .bind(cursor_time)
+            .bind(after.map(|c| c.device_id.as_str().to_owned()))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_error)?
+            .iter()
+            .map(rows::device)
+            .collect()
+    }
+
+    #[instrument(skip_all, fields(app.id = %app_id))]
+    async fn set_app_public_key(&self, app_id: &AppId, public_key: Option<&str>) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE apps SET public_key = ? WHERE id = ?")
+            .bind(public_key)
+            .bind(app_id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(map_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("app {app_id}")));
+        }
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(app.id = %app_id, bundle.id = bundle_id))]
+    async fn delete_bundle(&self, app_id: &AppId, bundle_id: i64) -> StoreResult<Vec<String>> {
+        let mut tx = self.write_transaction().await?;
+        let row = sqlx::query("SELECT * FROM bundles WHERE id = ? AND app_id = ? AND deleted = 0")
+            .bind(bundle_id)
+            .bind(app_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_error)?
+            .ok_or_else(|| StoreError::NotFound(format!("bundle {bundle_id}")))?;
+        let bundle = rows::bundle(&row)?;
+        let links: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM channels WHERE bundle_id = ?1)
+                  + (SELECT count(*) FROM device_overrides WHERE bundle_id = ?1)",
+        )
+        .bind(bundle_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_error)?;
+        if links > 0 {
+            return Err(StoreError::Conflict(format!("bundle {} is linked to a channel or device", bundle.version)));
+        }
+        sqlx::query("UPDATE bundles SET deleted = 1, updated_at = ? WHERE id = ?")
+            .bind(to_db(Utc::now()))
+            .bind(bundle_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        let mut candidates: Vec<String> = sqlx::query_scalar("SELECT object_key FROM bundle_files WHERE bundle_id = ?")
+            .bind(bundle_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        if let updraft_core::BundleSource::Stored { object_key, .. } = &bundle.source {
+            candidates.push(object_key.clone());
+        }
+        let mut orphaned = Vec::new();
+        for key in candidates {
+            let still_used: i64 = sqlx::query_scalar(
+                "SELECT (SELECT count(*) FROM bundles WHERE object_key = ?1 AND deleted = 0)
+                      + (SELECT count(*) FROM bundle_files f JOIN bundles b ON b.id = f.bundle_id
+                         WHERE f.object_key = ?1 AND b.deleted = 0)",
+            )
+            .bind(&key)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            if still_used == 0 && !orphaned.contains(&key) {
+                orphaned.push(key);
+            }
+        }
+        tx.commit().await.map_err(map_error)?;
+        Ok(orphaned)
+    }
+
+    #[instrument(skip_all, fields(n_events = events.len()))]
+    async fn insert_stats(&self, events: &[StatsEvent]) -> StoreResult<()> {
+        let mut tx = self.write_transaction().await?;
+        for event in events {
+            let received = to_db(event.received_at);
+            sqlx::query(
+                "INSERT INTO stats_events (app_id, device_id, action, version_name, old_version_name, platform,
+                    plugin_version, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(event.app_id.as_str())
+            .bind(event.device_id.as_str())
+            .bind(&event.action)
+            .bind(&event.version_name)
+            .bind(&event.old_version_name)
+            .bind(&event.platform)
+            .bind(&event.plugin_version)
+            .bind(&received)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            if updraft_core::is_rollback(&event.action) && !event.version_name.is_empty() {
+                sqlx::query(
+                    "INSERT INTO device_failed_versions (app_id, device_id, version_name, failed_at) VALUES (?, ?, ?, ?)
+                     ON CONFLICT (app_id, device_id, version_name) DO NOTHING",
+                )
+                .bind(event.app_id.as_str())
+                .bind(event.device_id.as_str())
+                .bind(&event.version_name)
+                .bind(&received)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            }
+        }
+        tx.commit().await.map_err(map_error)
+    }
+
+    async fn stats_summary(&self, app_id: &AppId, n_recent: u64) -> StoreResult<StatsSummary> {
+        let recent = sqlx::query("SELECT * FROM stats_events WHERE app_id = ? ORDER BY id DESC LIMIT ?")
+            .bind(app_id.as_str())
+            .bind(i64::try_from(n_recent).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_error)?
+            .iter()
+            .map(rows::stats_event)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let devices: Vec<(String, i64)> =
+            sqlx::query_as("SELECT version_name, count(*) FROM devices WHERE app_id = ? GROUP BY version_name")
+                .bind(app_id.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_error)?;
+        let events: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT version_name, action, count(*) FROM stats_events WHERE app_id = ? GROUP BY version_name, action",
+        )
+        .bind(app_id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_error)?;
+        let mut per_bundle: std::collections::BTreeMap<String, BundleCounts> = Default::default();
+        for (version, n) in devices {
+            entry(&mut per_bundle, &version).devices += u64::try_from(n).unwrap_or(0);
+        }
+        for (version, action, n) in events {
+            let n = u64::try_from(n).unwrap_or(0);
+            match updraft_core::action_kind(&action) {
+                updraft_core::ActionKind::Install => entry(&mut per_bundle, &version).installs += n,
+                updraft_core::ActionKind::Failure => entry(&mut per_bundle, &version).failures += n,
+                updraft_core::ActionKind::Other => {}
+            }
+        }
+        Ok(StatsSummary { recent, per_bundle: per_bundle.into_values().collect() })
     }
 
     #[instrument(skip_all, fields(api_key.id = %key.id, api_key.name = %key.name))]
@@ -444,4 +636,16 @@ impl MetadataStore for SqliteStore {
             .map(rows::api_key)
             .transpose()
     }
+}
+
+fn entry<'a>(
+    per_bundle: &'a mut std::collections::BTreeMap<String, BundleCounts>,
+    version: &str,
+) -> &'a mut BundleCounts {
+    per_bundle.entry(version.to_owned()).or_insert_with(|| BundleCounts {
+        version_name: version.to_owned(),
+        devices: 0,
+        installs: 0,
+        failures: 0,
+    })
 }

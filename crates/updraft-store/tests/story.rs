@@ -2,8 +2,8 @@
 
 use chrono::{SubsecRound, Utc};
 use updraft_core::{
-    ApiKeyRecord, ApiKeyScope, App, AppId, BundleSource, BundleVersion, ChannelName, ChannelUpdate,
-    DeviceId, DeviceReport, MetadataStore, NewBundle, OverrideTarget, Platform, StoreError,
+    ApiKeyRecord, ApiKeyScope, App, AppId, BundleSource, BundleVersion, ChannelName, ChannelUpdate, DeviceId,
+    DeviceReport, MetadataStore, NewBundle, OverrideTarget, Platform, StoreError,
 };
 use updraft_store::SqliteStore;
 
@@ -20,112 +20,61 @@ fn new_bundle(app: &AppId, version: &str) -> NewBundle {
             size_bytes: 42,
             sha256: "ab".repeat(32),
         },
+        manifest: vec![],
     }
 }
 
 async fn story(store: &dyn MetadataStore) {
     let app_id = AppId::parse("com.example.story").unwrap();
     store
-        .create_app(&App {
-            id: app_id.clone(),
-            name: "Story".into(),
-            created_at: Utc::now(),
-        })
+        .create_app(&App { id: app_id.clone(), name: "Story".into(), public_key: None, created_at: Utc::now() })
         .await
         .unwrap();
     let again = store
-        .create_app(&App {
-            id: app_id.clone(),
-            name: "Again".into(),
-            created_at: Utc::now(),
-        })
+        .create_app(&App { id: app_id.clone(), name: "Again".into(), public_key: None, created_at: Utc::now() })
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     assert_eq!(store.list_app_ids().await.unwrap(), vec![app_id.clone()]);
 
     // A bundle published with a channel creates the channel, pointing at the bundle.
     let production = ChannelName::parse("production").unwrap();
-    let make_public = ChannelUpdate {
-        public: Some(true),
-        ..Default::default()
-    };
-    let first = store
-        .insert_bundle(
-            &new_bundle(&app_id, "1.0.0"),
-            Some(&(production.clone(), make_public)),
-        )
-        .await
-        .unwrap();
-    let duplicate = store
-        .insert_bundle(&new_bundle(&app_id, "1.0.0"), None)
-        .await;
-    assert!(
-        matches!(duplicate, Err(StoreError::Conflict(_))),
-        "{duplicate:?}"
-    );
+    let make_public = ChannelUpdate { public: Some(true), ..Default::default() };
+    let first =
+        store.insert_bundle(&new_bundle(&app_id, "1.0.0"), Some(&(production.clone(), make_public))).await.unwrap();
+    let duplicate = store.insert_bundle(&new_bundle(&app_id, "1.0.0"), None).await;
+    assert!(matches!(duplicate, Err(StoreError::Conflict(_))), "{duplicate:?}");
     let catalog = store.load_catalog(&app_id).await.unwrap().unwrap();
     let channel = catalog.channel_by_name("production").unwrap();
     assert_eq!(channel.bundle_id, Some(first.id));
     assert!(channel.settings.public);
-    assert_eq!(
-        catalog.bundle_by_version("1.0.0").unwrap().crc32.as_deref(),
-        Some("0badf00d")
-    );
+    assert_eq!(catalog.bundle_by_version("1.0.0").unwrap().crc32.as_deref(), Some("0badf00d"));
 
     // Channel upsert keeps unspecified fields and the target.
     let (updated, created) = store
-        .upsert_channel(
-            &app_id,
-            &production,
-            &ChannelUpdate {
-                ios: Some(false),
-                ..Default::default()
-            },
-            None,
-        )
+        .upsert_channel(&app_id, &production, &ChannelUpdate { ios: Some(false), ..Default::default() }, None)
         .await
         .unwrap();
     assert!(!created);
     assert!(updated.settings.public && !updated.settings.ios);
     assert_eq!(updated.bundle_id, Some(first.id));
     let beta = ChannelName::parse("beta").unwrap();
-    let (beta_channel, created) = store
-        .upsert_channel(&app_id, &beta, &ChannelUpdate::default(), Some(None))
-        .await
-        .unwrap();
+    let (beta_channel, created) =
+        store.upsert_channel(&app_id, &beta, &ChannelUpdate::default(), Some(None)).await.unwrap();
     assert!(created && beta_channel.bundle_id.is_none() && !beta_channel.settings.public);
 
     // Overrides appear in the catalog and go away with their channel.
     let device = DeviceId::parse("AAAA-1").unwrap();
     store
-        .set_device_override(
-            &app_id,
-            &device,
-            &OverrideTarget {
-                channel_id: Some(beta_channel.id),
-                bundle_id: None,
-            },
-        )
+        .set_device_override(&app_id, &device, &OverrideTarget { channel_id: Some(beta_channel.id), bundle: None })
         .await
         .unwrap();
     let catalog = store.load_catalog(&app_id).await.unwrap().unwrap();
-    assert_eq!(
-        catalog.override_for(&device).unwrap().channel_id,
-        Some(beta_channel.id)
-    );
+    assert_eq!(catalog.override_for(&device).unwrap().channel_id, Some(beta_channel.id));
     store.delete_channel(&app_id, &beta).await.unwrap();
-    assert!(matches!(
-        store.delete_channel(&app_id, &beta).await,
-        Err(StoreError::NotFound(_))
-    ));
+    assert!(matches!(store.delete_channel(&app_id, &beta).await, Err(StoreError::NotFound(_))));
     let catalog = store.load_catalog(&app_id).await.unwrap().unwrap();
     assert!(catalog.override_for(&device).is_none());
-    assert!(
-        !store
-            .delete_device_override(&app_id, &device)
-            .await
-            .unwrap()
-    );
+    assert!(!store.delete_device_override(&app_id, &device).await.unwrap());
 
     // Device reports upsert; an older report never overwrites a newer one.
     let report = |version: &str, seen_at| DeviceReport {
@@ -146,21 +95,9 @@ async fn story(store: &dyn MetadataStore) {
         seen_at,
     };
     let now = Utc::now().trunc_subsecs(3);
-    store
-        .upsert_devices(&[
-            report("1.0.1", now),
-            report("1.0.0", now - chrono::Duration::seconds(5)),
-        ])
-        .await
-        .unwrap();
-    assert_eq!(
-        store.get_device(&app_id, &device).await.unwrap(),
-        Some(report("1.0.1", now))
-    );
-    store
-        .upsert_devices(&[report("1.0.2", now + chrono::Duration::seconds(1))])
-        .await
-        .unwrap();
+    store.upsert_devices(&[report("1.0.1", now), report("1.0.0", now - chrono::Duration::seconds(5))]).await.unwrap();
+    assert_eq!(store.get_device(&app_id, &device).await.unwrap(), Some(report("1.0.1", now)));
+    store.upsert_devices(&[report("1.0.2", now + chrono::Duration::seconds(1))]).await.unwrap();
     let latest = store.get_device(&app_id, &device).await.unwrap().unwrap();
     assert_eq!(latest.version_name, "1.0.2");
 
@@ -175,13 +112,132 @@ async fn story(store: &dyn MetadataStore) {
     store.insert_api_key(&key).await.unwrap();
     assert_eq!(store.find_api_key("k1").await.unwrap(), Some(key));
     assert_eq!(store.find_api_key("nope").await.unwrap(), None);
-    assert!(
-        store
-            .load_catalog(&AppId::parse("com.example.none").unwrap())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(store.load_catalog(&AppId::parse("com.example.none").unwrap()).await.unwrap().is_none());
+}
+
+/// Device listings (offset and cursor), bundle deletion, stats and failed versions, app keys.
+async fn capgo_surface_story(store: &dyn MetadataStore) {
+    let app_id = AppId::parse("com.example.surface").unwrap();
+    let app = App { id: app_id.clone(), name: "S".into(), public_key: None, created_at: Utc::now() };
+    store.create_app(&app).await.unwrap();
+    store.set_app_public_key(&app_id, Some("-----BEGIN RSA PUBLIC KEY-----")).await.unwrap();
+    let catalog = store.load_catalog(&app_id).await.unwrap().unwrap();
+    assert_eq!(catalog.app().public_key.as_deref(), Some("-----BEGIN RSA PUBLIC KEY-----"));
+    assert!(matches!(
+        store.set_app_public_key(&AppId::parse("com.example.none").unwrap(), None).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // 120 devices: offset pages and cursor pages see each exactly once.
+    let base = Utc::now().trunc_subsecs(3);
+    let reports: Vec<DeviceReport> = (0..120)
+        .map(|n| DeviceReport {
+            app_id: app_id.clone(),
+            device_id: DeviceId::parse(&format!("dev-{n:03}")).unwrap(),
+            platform: Platform::Android,
+            version_name: if n % 2 == 0 { "1.0.0".into() } else { "1.0.1".into() },
+            version_build: "1.0.0".into(),
+            version_code: "1".into(),
+            version_os: "14".into(),
+            plugin_version: "8.51.14".into(),
+            custom_id: String::new(),
+            is_prod: true,
+            is_emulator: false,
+            install_source: String::new(),
+            default_channel: String::new(),
+            key_id: String::new(),
+            seen_at: base + chrono::Duration::milliseconds(n / 3),
+        })
+        .collect();
+    store.upsert_devices(&reports).await.unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for page in 0..3 {
+        for device in store.list_devices(&app_id, page * 50, 50).await.unwrap() {
+            assert!(seen.insert(device.device_id.as_str().to_owned()));
+        }
+    }
+    assert_eq!(seen.len(), 120);
+    for descending in [false, true] {
+        let mut cursor: Option<updraft_core::DeviceCursor> = None;
+        let mut walked = Vec::new();
+        loop {
+            let page = store.list_devices_after(&app_id, cursor.as_ref(), 50, descending).await.unwrap();
+            let Some(last) = page.last() else { break };
+            cursor = Some(updraft_core::DeviceCursor { updated_at: last.seen_at, device_id: last.device_id.clone() });
+            walked.extend(page.into_iter().map(|d| d.device_id.as_str().to_owned()));
+        }
+        assert_eq!(walked.len(), 120, "descending={descending}");
+        assert_eq!(walked.iter().collect::<std::collections::BTreeSet<_>>().len(), 120);
+    }
+
+    // Bundles sharing an object: deleting one keeps the object; deleting the last returns it as orphaned.
+    let mut shared = new_bundle(&app_id, "1.0.0");
+    shared.source =
+        BundleSource::Stored { object_key: "bundles/shared.zip".into(), size_bytes: 1, sha256: "ab".repeat(32) };
+    shared.manifest = vec![updraft_core::ManifestEntry {
+        file_name: "index.html".into(),
+        file_hash: "cd".repeat(32),
+        object_key: "files/cd".into(),
+    }];
+    let first = store.insert_bundle(&shared, None).await.unwrap();
+    let mut second_bundle = shared.clone();
+    second_bundle.version = BundleVersion::parse("1.0.1").unwrap();
+    let production = ChannelName::parse("production").unwrap();
+    let second =
+        store.insert_bundle(&second_bundle, Some(&(production.clone(), ChannelUpdate::default()))).await.unwrap();
+    let catalog = store.load_catalog(&app_id).await.unwrap().unwrap();
+    assert_eq!(catalog.bundle(first.id).unwrap().manifest.len(), 1);
+    let linked = store.delete_bundle(&app_id, second.id).await;
+    assert!(matches!(linked, Err(StoreError::Conflict(_))), "{linked:?}");
+    assert_eq!(store.delete_bundle(&app_id, first.id).await.unwrap(), Vec::<String>::new());
+    assert!(matches!(store.delete_bundle(&app_id, first.id).await, Err(StoreError::NotFound(_))));
+    store.upsert_channel(&app_id, &production, &ChannelUpdate::default(), Some(None)).await.unwrap();
+    let mut orphaned = store.delete_bundle(&app_id, second.id).await.unwrap();
+    orphaned.sort();
+    assert_eq!(orphaned, ["bundles/shared.zip", "files/cd"]);
+    assert!(store.load_catalog(&app_id).await.unwrap().unwrap().bundle_by_version("1.0.1").is_none());
+    // The version can be uploaded again once deleted.
+    store.insert_bundle(&second_bundle, None).await.unwrap();
+
+    // Stats: a rollback marks the version failed for that device; counts per bundle.
+    let event = |device: &str, action: &str, version: &str| updraft_core::StatsEvent {
+        app_id: app_id.clone(),
+        device_id: DeviceId::parse(device).unwrap(),
+        action: action.into(),
+        version_name: version.into(),
+        old_version_name: String::new(),
+        platform: "android".into(),
+        plugin_version: "8.51.14".into(),
+        received_at: Utc::now(),
+    };
+    store
+        .insert_stats(&[
+            event("dev-000", "set", "1.0.1"),
+            event("dev-001", "update_fail", "1.0.1"),
+            event("dev-001", "update_fail", "1.0.1"),
+            event("dev-002", "download_50", "1.0.1"),
+            event("dev-003", "a_future_action", "1.0.0"),
+        ])
+        .await
+        .unwrap();
+    let catalog = store.load_catalog(&app_id).await.unwrap().unwrap();
+    assert!(catalog.device_failed(&DeviceId::parse("dev-001").unwrap(), "1.0.1"));
+    assert!(!catalog.device_failed(&DeviceId::parse("dev-000").unwrap(), "1.0.1"));
+    let summary = store.stats_summary(&app_id, 3).await.unwrap();
+    assert_eq!(summary.recent.len(), 3);
+    assert_eq!(summary.recent[0].action, "a_future_action");
+    let counts: Vec<(String, u64, u64, u64)> =
+        summary.per_bundle.iter().map(|c| (c.version_name.clone(), c.devices, c.installs, c.failures)).collect();
+    assert_eq!(counts, [("1.0.0".into(), 60, 0, 0), ("1.0.1".into(), 60, 1, 2)]);
+}
+
+#[tokio::test]
+async fn sqlite_capgo_surface_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("surface.db").display());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    capgo_surface_story(&store).await;
 }
 
 #[tokio::test]
@@ -200,39 +256,20 @@ async fn sqlite_story() {
 async fn reads_see_previous_writes(store: &dyn MetadataStore) {
     let app_id = AppId::parse("com.example.ryw").unwrap();
     store
-        .create_app(&App {
-            id: app_id.clone(),
-            name: "RYW".into(),
-            created_at: Utc::now(),
-        })
+        .create_app(&App { id: app_id.clone(), name: "RYW".into(), public_key: None, created_at: Utc::now() })
         .await
         .unwrap();
     let name = ChannelName::parse("production").unwrap();
     for round in 0..200 {
         let ios = round % 2 == 0;
         store
-            .upsert_channel(
-                &app_id,
-                &name,
-                &ChannelUpdate {
-                    ios: Some(ios),
-                    ..Default::default()
-                },
-                None,
-            )
+            .upsert_channel(&app_id, &name, &ChannelUpdate { ios: Some(ios), ..Default::default() }, None)
             .await
             .unwrap();
         let _ = store.find_api_key("nope").await.unwrap();
-        let _ = store
-            .get_device(&app_id, &DeviceId::parse("x").unwrap())
-            .await
-            .unwrap();
+        let _ = store.get_device(&app_id, &DeviceId::parse("x").unwrap()).await.unwrap();
         let catalog = store.load_catalog(&app_id).await.unwrap().unwrap();
-        assert_eq!(
-            catalog.channel_by_name("production").unwrap().settings.ios,
-            ios,
-            "round {round}"
-        );
+        assert_eq!(catalog.channel_by_name("production").unwrap().settings.ios, ios, "round {round}");
     }
 }
 

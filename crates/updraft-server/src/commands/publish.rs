@@ -23,31 +23,23 @@ pub(crate) struct CapgoPublish {
     pub(crate) path: PathBuf,
 }
 
-pub(crate) async fn publish_capgo(
-    server: &ServerArgs,
-    publish: CapgoPublish,
-) -> anyhow::Result<()> {
-    let api_key = server.api_key.clone().context(
-        "no API key: pass --api-key or set UPDRAFT_API_KEY (see `updraft apikey create`)",
-    )?;
+pub(crate) async fn publish_capgo(server: &ServerArgs, publish: CapgoPublish) -> anyhow::Result<()> {
+    let api_key = server
+        .api_key
+        .clone()
+        .context("no API key: pass --api-key or set UPDRAFT_API_KEY (see `updraft apikey create`)")?;
     updraft_core::BundleVersion::parse(&publish.version).context("--version")?;
     updraft_core::AppId::parse(&publish.app_id).context("--app")?;
     let on_terminal = std::io::stderr().is_terminal();
-    let metadata = std::fs::metadata(&publish.path)
-        .with_context(|| format!("reading {}", publish.path.display()))?;
+    let metadata = std::fs::metadata(&publish.path).with_context(|| format!("reading {}", publish.path.display()))?;
     // Keep the temp zip alive until the upload is done.
     let (zip_path, _temp_zip) = if metadata.is_dir() {
-        let temp = tempfile::Builder::new()
-            .suffix(".zip")
-            .tempfile()
-            .context("creating a temporary zip")?;
+        let temp = tempfile::Builder::new().suffix(".zip").tempfile().context("creating a temporary zip")?;
         let folder = publish.path.clone();
         let target = temp.reopen().context("opening the temporary zip")?;
-        let n_files = tokio::task::spawn_blocking(move || {
-            updraft_capgo::bundle_zip::zip_folder(&folder, target)
-        })
-        .await
-        .context("zipping the folder")??;
+        let n_files = tokio::task::spawn_blocking(move || updraft_capgo::bundle_zip::zip_folder(&folder, target))
+            .await
+            .context("zipping the folder")??;
         if on_terminal {
             eprintln!("zipped {n_files} files from {}", publish.path.display());
         }
@@ -55,36 +47,24 @@ pub(crate) async fn publish_capgo(
     } else {
         (publish.path.clone(), None)
     };
-    let size = std::fs::metadata(&zip_path)
-        .context("reading the zip")?
-        .len();
+    let size = std::fs::metadata(&zip_path).context("reading the zip")?.len();
     let checksum = sha256_file(&zip_path).await?;
 
-    let progress = if on_terminal {
-        ProgressBar::new(size)
-    } else {
-        ProgressBar::hidden()
-    };
+    let progress = if on_terminal { ProgressBar::new(size) } else { ProgressBar::hidden() };
     progress.set_style(
-        ProgressStyle::with_template(
-            "{spinner} uploading [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("{spinner} uploading [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let file = tokio::fs::File::open(&zip_path)
-        .await
-        .context("opening the zip")?;
+    let file = tokio::fs::File::open(&zip_path).await.context("opening the zip")?;
     let ticker = progress.clone();
-    let stream =
-        tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).inspect(move |chunk| {
-            if let Ok(bytes) = chunk {
-                ticker.inc(bytes.len() as u64);
-            }
-        });
-    let file_part =
-        reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(stream), size)
-            .file_name(format!("{}_{}.zip", publish.app_id, publish.version))
-            .mime_str("application/zip")?;
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).inspect(move |chunk| {
+        if let Ok(bytes) = chunk {
+            ticker.inc(bytes.len() as u64);
+        }
+    });
+    let file_part = reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(stream), size)
+        .file_name(format!("{}_{}.zip", publish.app_id, publish.version))
+        .mime_str("application/zip")?;
     let mut form = reqwest::multipart::Form::new()
         .text("app_id", publish.app_id.clone())
         .text("version", publish.version.clone())
@@ -108,30 +88,20 @@ pub(crate) async fn publish_capgo(
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     if !status.is_success() {
-        let message = body["message"]
-            .as_str()
-            .unwrap_or("no error message in the answer");
+        let message = body["message"].as_str().unwrap_or("no error message in the answer");
         let code = body["error"].as_str().unwrap_or("unknown");
         bail!("the gateway refused the bundle ({status}, {code}): {message}");
     }
     if publish.json {
         println!("{body}");
     }
-    let channel = publish
-        .channel
-        .map(|c| format!(", channel {c} now serves it"))
-        .unwrap_or_default();
-    eprintln!(
-        "published {} {} ({size} bytes, sha256 {checksum}){channel}",
-        publish.app_id, publish.version
-    );
+    let channel = publish.channel.map(|c| format!(", channel {c} now serves it")).unwrap_or_default();
+    eprintln!("published {} {} ({size} bytes, sha256 {checksum}){channel}", publish.app_id, publish.version);
     Ok(())
 }
 
 async fn sha256_file(path: &std::path::Path) -> anyhow::Result<String> {
-    let mut file = tokio::fs::File::open(path)
-        .await
-        .with_context(|| format!("opening {}", path.display()))?;
+    let mut file = tokio::fs::File::open(path).await.with_context(|| format!("opening {}", path.display()))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 256 * 1024];
     loop {

@@ -12,49 +12,35 @@ use updraft_oss::FsStore;
 
 use crate::commands::open_store;
 use crate::config::Settings;
-use crate::device_writer::DeviceWriter;
 use crate::release_index::ReleaseIndex;
 use crate::routes;
 use crate::state::AppState;
 use crate::telemetry::access_log;
+use crate::write_behind::Writer;
 
 pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen_addr()?;
     let store = open_store(&settings).await?;
-    let objects = FsStore::open(&settings.objects_dir()).with_context(|| {
-        format!(
-            "opening object storage in {}",
-            settings.objects_dir().display()
-        )
-    })?;
+    let objects = FsStore::open(&settings.objects_dir())
+        .with_context(|| format!("opening object storage in {}", settings.objects_dir().display()))?;
     let dyn_store: Arc<dyn MetadataStore> = store.clone();
-    let index = ReleaseIndex::load(dyn_store.as_ref())
-        .await
-        .context("loading the release index")?;
-    let (devices, writer) = DeviceWriter::start(dyn_store.clone(), settings.device_queue_capacity);
+    let index = Arc::new(ReleaseIndex::load(dyn_store.as_ref()).await.context("loading the release index")?);
+    let (writes, writer) = Writer::start(dyn_store.clone(), index.clone(), settings.device_queue_capacity);
 
     let listener = TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
     let bound = listener.local_addr().context("reading the bound address")?;
-    let public_url = settings
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{bound}"));
+    let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
     let state = web::Data::new(AppState {
         public_url: public_url.trim_end_matches('/').to_owned(),
         settings,
         store: dyn_store,
         objects: Arc::new(objects),
         index,
-        devices,
+        writes,
     });
     let server = HttpServer::new({
         let state = state.clone();
-        move || {
-            App::new()
-                .app_data(state.clone())
-                .wrap(from_fn(access_log))
-                .configure(routes::configure)
-        }
+        move || App::new().app_data(state.clone()).wrap(from_fn(access_log)).configure(routes::configure)
     })
     .listen(listener)
     .context("starting the HTTP server")?
@@ -63,7 +49,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(public_url = %state.public_url, "updraft listening on http://{bound}");
     println!("updraft listening on http://{bound}");
     server.await.context("serving HTTP")?;
-    tracing::info!("shutting down: flushing queued device reports");
+    tracing::info!("shutting down: flushing queued device reports and stats");
     drop(state);
     writer.shutdown().await;
     store.close().await;

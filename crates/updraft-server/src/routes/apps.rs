@@ -1,31 +1,35 @@
-//! `POST /app`: register an app.
+//! `/app`: register an app (POST `{app_id, name, public_key?}`) and set or clear its encryption key (PUT
+//! `{app_id, public_key}`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use serde_json::json;
+use serde_json::{Value, json};
+use updraft_capgo::encryption::AppPublicKey;
 use updraft_capgo::error_codes;
-use updraft_capgo::management::parse_app_create;
+use updraft_capgo::management::{app_id_field, ok_body, parse_app_create, string_field};
 use updraft_core::{App, StoreError};
 
 use crate::api_error::ApiError;
-use crate::auth::authenticate;
-use crate::routes::body::{JSON_BODY_LIMIT, read_limited};
+use crate::routes::call::json_call;
 use crate::state::AppState;
+
+/// Checks a `public_key` field: PKCS#1 PEM, 2048-bit.
+fn checked_public_key(params: &serde_json::Map<String, Value>) -> Result<Option<String>, ApiError> {
+    let Some(pem) = string_field(params, "public_key")? else { return Ok(None) };
+    AppPublicKey::parse(&pem).map_err(|e| ApiError::bad_request("invalid_public_key", e.to_string()))?;
+    Ok(Some(pem.trim().to_owned()))
+}
 
 pub(crate) async fn create_app(
     request: HttpRequest,
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(&request, &state).await?;
-    let body = read_limited(payload, JSON_BODY_LIMIT).await?;
-    let create = parse_app_create(&body)?;
-    caller.require_everything()?;
-    let app = App {
-        id: create.app_id,
-        name: create.name,
-        created_at: Utc::now(),
-    };
+    let call = json_call(&request, &state, payload).await?;
+    let create = parse_app_create(&call.params)?;
+    call.caller.require_everything()?;
+    let public_key = checked_public_key(&call.params)?;
+    let app = App { id: create.app_id, name: create.name, public_key, created_at: Utc::now() };
     match state.store.create_app(&app).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
@@ -39,6 +43,26 @@ pub(crate) async fn create_app(
     }
     state.refresh(&app.id).await?;
     tracing::info!(app.id = %app.id, "created app {}", app.id);
-    Ok(HttpResponse::Ok()
-        .json(json!({ "status": "ok", "app_id": app.id.as_str(), "name": app.name })))
+    Ok(HttpResponse::Ok().json(json!({ "status": "ok", "app_id": app.id.as_str(), "name": app.name })))
+}
+
+pub(crate) async fn update_app(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let call = json_call(&request, &state, payload).await?;
+    let app_id = app_id_field(&call.params)?;
+    call.caller.require_app(&app_id)?;
+    state.catalog(&app_id)?;
+    if !call.params.contains_key("public_key") {
+        return Err(ApiError::bad_request(
+            error_codes::MISSING_FIELD,
+            "field `public_key` is required (the PKCS#1 PEM from .capgo_key_v2.pub, or null to remove it)",
+        ));
+    }
+    let public_key = checked_public_key(&call.params)?;
+    state.store.set_app_public_key(&app_id, public_key.as_deref()).await?;
+    state.refresh(&app_id).await?;
+    Ok(HttpResponse::Ok().json(ok_body()))
 }

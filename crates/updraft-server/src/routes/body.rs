@@ -11,18 +11,11 @@ use crate::api_error::ApiError;
 pub(crate) const JSON_BODY_LIMIT: usize = 1024 * 1024;
 
 /// Reads the whole body, failing with 413 past `limit` bytes.
-pub(crate) async fn read_limited(
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(
-                error_codes::INVALID_REQUEST,
-                format!("reading the body: {e}"),
-            )
-        })?;
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(error_codes::INVALID_REQUEST, format!("reading the body: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::status(
                 413,

@@ -1,14 +1,16 @@
-//! `POST /channel`: create or update a channel (seed 002's `ChannelSet`).
+//! `/channel`: create or update (POST, seed 002's `ChannelSet`), list or read one (GET), delete (DELETE).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::json;
+use serde_json::{Value, json};
 use updraft_capgo::error_codes;
-use updraft_capgo::management::{ok_body, parse_channel_set};
-use updraft_core::ChannelTarget;
+use updraft_capgo::management::{
+    ManagementError, PAGE_SIZE, app_id_field, channel_field, channel_json, ok_body, page_field, parse_channel_set,
+    string_field,
+};
+use updraft_core::{ChannelName, ChannelTarget, StoreError};
 
 use crate::api_error::ApiError;
-use crate::auth::authenticate;
-use crate::routes::body::{JSON_BODY_LIMIT, read_limited};
+use crate::routes::call::{json_call, params_call};
 use crate::state::AppState;
 
 pub(crate) async fn set_channel(
@@ -16,10 +18,9 @@ pub(crate) async fn set_channel(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(&request, &state).await?;
-    let body = read_limited(payload, JSON_BODY_LIMIT).await?;
-    let set = parse_channel_set(&body)?;
-    caller.require_app(&set.app_id)?;
+    let call = json_call(&request, &state, payload).await?;
+    let set = parse_channel_set(&call.params)?;
+    call.caller.require_app(&set.app_id)?;
     let catalog = state.catalog(&set.app_id)?;
     let bundle_id = match &set.update.target {
         None => None,
@@ -28,22 +29,69 @@ pub(crate) async fn set_channel(
             let bundle = catalog.bundle_by_version(version.as_str()).ok_or_else(|| {
                 ApiError::bad_request(
                     error_codes::CANNOT_FIND_VERSION,
-                    format!("bundle {version} does not exist for app {}; upload it first with POST /bundle", set.app_id),
+                    format!(
+                        "bundle {version} does not exist for app {}; upload it first with POST /bundle",
+                        set.app_id
+                    ),
                 )
             })?;
             Some(Some(bundle.id))
         }
     };
-    let (channel, created) = state
-        .store
-        .upsert_channel(&set.app_id, &set.channel, &set.update, bundle_id)
-        .await?;
+    let (channel, created) = state.store.upsert_channel(&set.app_id, &set.channel, &set.update, bundle_id).await?;
     state.refresh(&set.app_id).await?;
     tracing::info!(app.id = %set.app_id, channel.name = %channel.name, "channel {} written", channel.name);
     if created {
-        Ok(HttpResponse::Ok()
-            .json(json!({ "status": "ok", "id": channel.id, "public": channel.settings.public })))
+        Ok(HttpResponse::Ok().json(json!({ "status": "ok", "id": channel.id, "public": channel.settings.public })))
     } else {
         Ok(HttpResponse::Ok().json(ok_body()))
     }
+}
+
+pub(crate) async fn get_channels(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let call = params_call(&request, &state, payload).await?;
+    let app_id = app_id_field(&call.params)?;
+    call.caller.require_app(&app_id)?;
+    let catalog = state.catalog(&app_id)?;
+    if let Some(name) = string_field(&call.params, "channel")? {
+        let channel = catalog.channel_by_name(&name).ok_or_else(|| {
+            ManagementError::not_found(error_codes::CHANNEL_NOT_FOUND, format!("channel {name} does not exist"))
+        })?;
+        return Ok(HttpResponse::Ok().json(channel_json(channel, &catalog)));
+    }
+    let page = page_field(&call.params)?;
+    let mut channels: Vec<_> = catalog.channels().iter().collect();
+    channels.sort_by_key(|c| (c.created_at, c.id));
+    let items: Vec<Value> =
+        channels.into_iter().skip(page * PAGE_SIZE).take(PAGE_SIZE).map(|c| channel_json(c, &catalog)).collect();
+    Ok(HttpResponse::Ok().json(items))
+}
+
+pub(crate) async fn delete_channel(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let call = params_call(&request, &state, payload).await?;
+    let app_id = app_id_field(&call.params)?;
+    let name: ChannelName = channel_field(&call.params, "channel")?;
+    call.caller.require_app(&app_id)?;
+    state.catalog(&app_id)?;
+    match state.store.delete_channel(&app_id, &name).await {
+        Ok(()) => {}
+        Err(StoreError::NotFound(_)) => {
+            return Err(ManagementError::not_found(
+                error_codes::CHANNEL_NOT_FOUND,
+                format!("channel {name} does not exist"),
+            )
+            .into());
+        }
+        Err(other) => return Err(other.into()),
+    }
+    state.refresh(&app_id).await?;
+    Ok(HttpResponse::Ok().json(ok_body()))
 }

@@ -1,16 +1,18 @@
-//! `/device`: per-device overrides (seed 002's `DeviceLink`) and what a device last reported.
+//! `/device`: per-device overrides (POST, seed 002's `DeviceLink`; DELETE) and what devices last reported (GET:
+//! one device, a page of 50, or Capgo's cursor form `{data, nextCursor, hasMore}`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Map, Value, json};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
 use updraft_capgo::error_codes;
 use updraft_capgo::management::{
-    ManagementError, app_id_field, device_id_field, object_body, ok_body, parse_device_link,
+    ManagementError, PAGE_SIZE, app_id_field, device_id_field, device_json, ok_body, page_field, parse_device_link,
+    string_field,
 };
-use updraft_core::OverrideTarget;
+use updraft_core::{BundlePin, ChannelTarget, DeviceCursor, DeviceId, OverrideTarget};
 
 use crate::api_error::ApiError;
-use crate::auth::authenticate;
-use crate::routes::body::{JSON_BODY_LIMIT, read_limited};
+use crate::routes::call::{json_call, params_call};
 use crate::state::AppState;
 
 pub(crate) async fn link_device(
@@ -18,19 +20,15 @@ pub(crate) async fn link_device(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(&request, &state).await?;
-    let body = read_limited(payload, JSON_BODY_LIMIT).await?;
-    let link = parse_device_link(&body)?;
-    caller.require_app(&link.app_id)?;
+    let call = json_call(&request, &state, payload).await?;
+    let link = parse_device_link(&call.params)?;
+    call.caller.require_app(&link.app_id)?;
     let catalog = state.catalog(&link.app_id)?;
     let channel_id = match &link.channel {
         None => None,
         Some(name) => {
             let channel = catalog.channel_by_name(name.as_str()).ok_or_else(|| {
-                ManagementError::not_found(
-                    error_codes::CHANNEL_NOT_FOUND,
-                    format!("channel {name} does not exist"),
-                )
+                ManagementError::not_found(error_codes::CHANNEL_NOT_FOUND, format!("channel {name} does not exist"))
             })?;
             if channel.settings.public {
                 return Err(ApiError::bad_request(
@@ -43,57 +41,24 @@ pub(crate) async fn link_device(
             Some(channel.id)
         }
     };
-    let bundle_id = match &link.version {
+    let bundle = match &link.version {
         None => None,
-        Some(version) => Some(
+        Some(ChannelTarget::Builtin) => Some(BundlePin::Builtin),
+        Some(ChannelTarget::Bundle(version)) => Some(BundlePin::Bundle(
             catalog
                 .bundle_by_version(version.as_str())
                 .ok_or_else(|| {
-                    ApiError::bad_request(
-                        error_codes::CANNOT_FIND_VERSION,
-                        format!("bundle {version} does not exist"),
-                    )
+                    ApiError::bad_request(error_codes::CANNOT_FIND_VERSION, format!("bundle {version} does not exist"))
                 })?
                 .id,
-        ),
+        )),
     };
-    if channel_id.is_none() && bundle_id.is_none() {
+    if channel_id.is_none() && bundle.is_none() {
         return Ok(HttpResponse::Ok().json(ok_body()));
     }
-    let target = OverrideTarget {
-        channel_id,
-        bundle_id,
-    };
-    state
-        .store
-        .set_device_override(&link.app_id, &link.device_id, &target)
-        .await?;
+    state.store.set_device_override(&link.app_id, &link.device_id, &OverrideTarget { channel_id, bundle }).await?;
     state.refresh(&link.app_id).await?;
     Ok(HttpResponse::Ok().json(ok_body()))
-}
-
-/// Reads the body if it is JSON, else the query string, as Capgo's `getBodyOrQuery` does.
-fn body_or_query(
-    body: &[u8],
-    request: &HttpRequest,
-) -> Result<Map<String, Value>, ManagementError> {
-    if !body.is_empty()
-        && let Ok(map) = object_body(body)
-    {
-        return Ok(map);
-    }
-    let pairs =
-        web::Query::<Vec<(String, String)>>::from_query(request.query_string()).map_err(|e| {
-            ManagementError::bad_request(
-                error_codes::INVALID_REQUEST,
-                format!("bad query string: {e}"),
-            )
-        })?;
-    Ok(pairs
-        .into_inner()
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect())
 }
 
 pub(crate) async fn unlink_device(
@@ -101,78 +66,74 @@ pub(crate) async fn unlink_device(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(&request, &state).await?;
-    let body = read_limited(payload, JSON_BODY_LIMIT).await?;
-    let params = body_or_query(&body, &request)?;
-    let app_id = app_id_field(&params)?;
-    let device_id = device_id_field(&params)?;
-    caller.require_app(&app_id)?;
+    let call = params_call(&request, &state, payload).await?;
+    let app_id = app_id_field(&call.params)?;
+    let device_id = device_id_field(&call.params)?;
+    call.caller.require_app(&app_id)?;
     state.catalog(&app_id)?;
-    state
-        .store
-        .delete_device_override(&app_id, &device_id)
-        .await?;
+    state.store.delete_device_override(&app_id, &device_id).await?;
     state.refresh(&app_id).await?;
     Ok(HttpResponse::Ok().json(ok_body()))
 }
 
-pub(crate) async fn get_device(
+pub(crate) async fn get_devices(
     request: HttpRequest,
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(&request, &state).await?;
-    let body = read_limited(payload, JSON_BODY_LIMIT).await?;
-    let params = body_or_query(&body, &request)?;
-    let app_id = app_id_field(&params)?;
-    caller.require_app(&app_id)?;
+    let call = params_call(&request, &state, payload).await?;
+    let params = &call.params;
+    let app_id = app_id_field(params)?;
+    call.caller.require_app(&app_id)?;
     let catalog = state.catalog(&app_id)?;
-    let device_id = device_id_field(&params)?;
-    let device = state
-        .store
-        .get_device(&app_id, &device_id)
-        .await?
-        .ok_or_else(|| {
-            ManagementError::not_found(
-                error_codes::DEVICE_NOT_FOUND,
-                format!("device {device_id} has not checked in"),
-            )
+    if params.contains_key("device_id") {
+        let device_id = device_id_field(params)?;
+        let device = state.store.get_device(&app_id, &device_id).await?.ok_or_else(|| {
+            ManagementError::not_found(error_codes::DEVICE_NOT_FOUND, format!("device {device_id} has not checked in"))
         })?;
-    let override_target = catalog.override_for(&device_id);
-    let channel = override_target
-        .and_then(|o| o.channel_id)
-        .and_then(|id| catalog.channel_by_id(id))
-        .map(|c| c.name.as_str().to_owned());
-    let pinned = override_target
-        .and_then(|o| o.bundle_id)
-        .and_then(|id| catalog.bundle(id));
-    let mut answer = json!({
-        "updated_at": device.seen_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "device_id": device.device_id.as_str(),
-        "custom_id": device.custom_id,
-        "is_prod": device.is_prod,
-        "is_emulator": device.is_emulator,
-        "install_source": device.install_source,
-        "version_name": device.version_name,
-        "app_id": device.app_id.as_str(),
-        "platform": device.platform.as_str(),
-        "plugin_version": device.plugin_version,
-        "os_version": device.version_os,
-        "version_build": device.version_build,
-        "version_code": device.version_code,
-        "key_id": device.key_id,
-        "default_channel": device.default_channel,
-    });
-    if let Value::Object(map) = &mut answer {
-        if let Some(channel) = channel {
-            map.insert("channel".into(), Value::String(channel));
-        }
-        if let Some(bundle) = pinned {
-            map.insert(
-                "version".into(),
-                json!({ "id": bundle.id, "name": bundle.version.as_str() }),
-            );
-        }
+        return Ok(HttpResponse::Ok().json(device_json(&device, &catalog)));
     }
-    Ok(HttpResponse::Ok().json(answer))
+    if params.contains_key("cursor") || params.contains_key("limit") {
+        let limit = match string_field(params, "limit")? {
+            None => PAGE_SIZE as u64,
+            Some(raw) => raw
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| bad(format!("`limit` must be a whole number from 1 to 1000, got {raw:?}")))?,
+        };
+        let descending = match string_field(params, "order")?.as_deref() {
+            None | Some("desc") => true,
+            Some("asc") => false,
+            Some(other) => return Err(bad(format!("`order` must be asc or desc, got {other:?}"))),
+        };
+        let cursor = string_field(params, "cursor")?.map(|raw| parse_cursor(&raw)).transpose()?;
+        let mut devices = state.store.list_devices_after(&app_id, cursor.as_ref(), limit + 1, descending).await?;
+        let has_more = devices.len() as u64 > limit;
+        devices.truncate(limit as usize);
+        let next_cursor = devices
+            .last()
+            .filter(|_| has_more)
+            .map(|d| format!("{}|{}", d.seen_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), d.device_id));
+        let data: Vec<Value> = devices.iter().map(|d| device_json(d, &catalog)).collect();
+        return Ok(HttpResponse::Ok().json(json!({ "data": data, "nextCursor": next_cursor, "hasMore": has_more })));
+    }
+    let page = page_field(params)? as u64;
+    let size = PAGE_SIZE as u64;
+    let devices = state.store.list_devices(&app_id, page * size, size).await?;
+    let items: Vec<Value> = devices.iter().map(|d| device_json(d, &catalog)).collect();
+    Ok(HttpResponse::Ok().json(items))
+}
+
+fn bad(message: String) -> ApiError {
+    ApiError::bad_request(error_codes::INVALID_JSON_BODY, message)
+}
+
+/// A cursor is `<updated_at>|<device_id>`, as `nextCursor` gives it.
+fn parse_cursor(raw: &str) -> Result<DeviceCursor, ApiError> {
+    let invalid = || bad(format!("`cursor` must be a nextCursor value from a previous page, got {raw:?}"));
+    let (time, device) = raw.split_once('|').ok_or_else(invalid)?;
+    let updated_at = DateTime::parse_from_rfc3339(time).map_err(|_| invalid())?.with_timezone(&Utc);
+    let device_id = DeviceId::parse(device).map_err(|_| invalid())?;
+    Ok(DeviceCursor { updated_at, device_id })
 }

@@ -18,32 +18,19 @@ pub(crate) async fn download(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let key = path.into_inner();
-    let not_found =
-        || HttpResponse::NotFound().json(error_body(error_codes::NOT_FOUND, "no such file"));
-    let Some(content_type) = servable(&key) else {
+    let not_found = || HttpResponse::NotFound().json(error_body(error_codes::NOT_FOUND, "no such file"));
+    let Some((content_type, digest)) = servable(&key) else {
         return Ok(not_found());
     };
     let Ok(object_key) = ObjectKey::parse(&key) else {
         return Ok(not_found());
     };
     // Content-addressed: the digest in the name is the strong validator.
-    let etag = format!(
-        "\"{}\"",
-        key.rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .trim_end_matches(".zip")
-    );
+    let etag = format!("\"{digest}\"");
     if if_none_match(&request, &etag) {
-        return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, etag))
-            .finish());
+        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
     }
-    let range = request
-        .headers()
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_range);
+    let range = request.headers().get(header::RANGE).and_then(|v| v.to_str().ok()).and_then(parse_range);
     let result = match state.objects.get(&object_key, GetOptions { range }).await {
         Ok(result) => result,
         Err(updraft_oss::Error::NotFound { .. }) => return Ok(not_found()),
@@ -60,12 +47,7 @@ pub(crate) async fn download(
         let mut partial = HttpResponse::PartialContent();
         partial.insert_header((
             header::CONTENT_RANGE,
-            format!(
-                "bytes {}-{}/{}",
-                result.range.start,
-                result.range.end.saturating_sub(1),
-                result.meta.size
-            ),
+            format!("bytes {}-{}/{}", result.range.start, result.range.end.saturating_sub(1), result.meta.size),
         ));
         partial
     } else {
@@ -84,10 +66,7 @@ fn if_none_match(request: &HttpRequest, etag: &str) -> bool {
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|candidate| candidate.trim() == etag || candidate.trim() == "*")
-        })
+        .is_some_and(|v| v.split(',').any(|candidate| candidate.trim() == etag || candidate.trim() == "*"))
 }
 
 /// Parses a single `bytes=` range; anything else (several ranges, other units, garbage) is ignored and the whole

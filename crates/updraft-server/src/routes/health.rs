@@ -4,7 +4,5 @@
 use actix_web::HttpResponse;
 
 pub(crate) async fn health() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(r#"{"status":"ok"}"#)
+    HttpResponse::Ok().content_type("application/json").body(r#"{"status":"ok"}"#)
 }

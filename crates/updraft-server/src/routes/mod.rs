@@ -7,10 +7,13 @@
 mod apps;
 mod body;
 mod bundles;
+mod call;
+mod channel_self;
 mod channels;
 mod devices;
 mod files;
 mod health;
+mod stats;
 mod updates;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -19,38 +22,36 @@ use updraft_capgo::management::error_body;
 
 /// Registers every route.
 pub(crate) fn configure(config: &mut web::ServiceConfig) {
+    let resource = |paths: &[&'static str]| web::resource(paths.to_vec()).default_service(web::to(method_not_allowed));
     config
+        .service(resource(&["/health"]).get(health::health))
+        .service(resource(&["/updates", "/updates/"]).post(updates::updates))
+        .service(resource(&["/stats", "/stats/"]).post(stats::post_stats).get(stats::get_stats))
         .service(
-            web::resource("/health")
-                .get(health::health)
-                .default_service(web::to(method_not_allowed)),
+            resource(&["/channel_self", "/channel_self/"])
+                .post(channel_self::set_channel)
+                .put(channel_self::get_channel)
+                .get(channel_self::list_channels)
+                .delete(channel_self::unset_channel),
         )
+        .service(resource(&["/app", "/app/"]).post(apps::create_app).put(apps::update_app))
         .service(
-            web::resource(["/updates", "/updates/"])
-                .post(updates::updates)
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource(["/app", "/app/"])
-                .post(apps::create_app)
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource(["/channel", "/channel/"])
+            resource(&["/channel", "/channel/"])
                 .post(channels::set_channel)
-                .default_service(web::to(method_not_allowed)),
+                .get(channels::get_channels)
+                .delete(channels::delete_channel),
         )
         .service(
-            web::resource(["/device", "/device/"])
+            resource(&["/device", "/device/"])
                 .post(devices::link_device)
-                .get(devices::get_device)
-                .delete(devices::unlink_device)
-                .default_service(web::to(method_not_allowed)),
+                .get(devices::get_devices)
+                .delete(devices::unlink_device),
         )
         .service(
-            web::resource(["/bundle", "/bundle/"])
-                .post(bundles::upload_bundle)
-                .default_service(web::to(method_not_allowed)),
+            resource(&["/bundle", "/bundle/"])
+                .post(bundles::post_bundle)
+                .get(bundles::list_bundles)
+                .delete(bundles::delete_bundles),
         )
         .service(
             web::resource("/files/{key:.+}")
@@ -64,21 +65,11 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
 async fn not_found(request: HttpRequest) -> HttpResponse {
     HttpResponse::NotFound().json(error_body(
         error_codes::NOT_FOUND,
-        &format!(
-            "no route for {} {}; see docs/compatibility.md for the endpoints",
-            request.method(),
-            request.path()
-        ),
+        &format!("no route for {} {}; see docs/compatibility.md for the endpoints", request.method(), request.path()),
     ))
 }
 
 async fn method_not_allowed(request: HttpRequest) -> HttpResponse {
-    HttpResponse::MethodNotAllowed().json(error_body(
-        "method_not_allowed",
-        &format!(
-            "{} is not supported on {}",
-            request.method(),
-            request.path()
-        ),
-    ))
+    HttpResponse::MethodNotAllowed()
+        .json(error_body("method_not_allowed", &format!("{} is not supported on {}", request.method(), request.path())))
 }

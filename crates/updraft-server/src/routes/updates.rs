@@ -4,9 +4,7 @@
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use serde_json::json;
-use updraft_capgo::updates::{
-    RequestProblem, parse_update_request, revert_to_builtin_body, update_body,
-};
+use updraft_capgo::updates::{RequestProblem, parse_update_request, revert_to_builtin_body, update_body};
 use updraft_capgo::{error_codes, refusal_body};
 use updraft_core::{BundleSource, UpdateDecision, select_update};
 
@@ -18,10 +16,8 @@ pub(crate) async fn updates(state: web::Data<AppState>, payload: web::Payload) -
     let body = match read_limited(payload, JSON_BODY_LIMIT).await {
         Ok(body) => body,
         Err(ApiError::Client(error)) => {
-            return HttpResponse::build(
-                actix_web::http::StatusCode::from_u16(error.status).unwrap_or_default(),
-            )
-            .json(json!({ "error": error.code, "message": error.message }));
+            return HttpResponse::build(actix_web::http::StatusCode::from_u16(error.status).unwrap_or_default())
+                .json(json!({ "error": error.code, "message": error.message }));
         }
         Err(_) => {
             return HttpResponse::BadRequest()
@@ -44,13 +40,13 @@ pub(crate) async fn updates(state: web::Data<AppState>, payload: web::Payload) -
                 BundleSource::Stored { object_key, .. } => state.object_url(object_key),
                 BundleSource::External { url } => url.clone(),
             };
-            update_body(bundle, &request.check, &url)
+            update_body(bundle, &request.check, &url, |entry| state.object_url(&entry.object_key))
         }
         UpdateDecision::RevertToBuiltin => revert_to_builtin_body(),
         UpdateDecision::Refuse(refusal) => refusal_body(&refusal),
     };
     if catalog.is_some() {
-        state.devices.push(request.report);
+        state.writes.push_device(request.report);
     }
     HttpResponse::Ok().json(answer)
 }

@@ -54,9 +54,7 @@ impl CapacitorProject {
         Self::new(&[
             (
                 "index.html",
-                &format!(
-                    "<!doctype html><html><body>{marker}<script src=\"app.js\"></script></body></html>"
-                ),
+                &format!("<!doctype html><html><body>{marker}<script src=\"app.js\"></script></body></html>"),
             ),
             (
                 "app.js",
@@ -77,17 +75,10 @@ impl CapacitorProject {
 
     /// `capgo bundle zip --json`: returns the zip's path and the checksum the CLI printed.
     pub fn bundle_zip(&self, version: &str) -> (PathBuf, String) {
-        let out = self.capgo(&[
-            "bundle", "zip", APP_ID, "--path", "./dist", "--bundle", version, "--json",
-        ]);
+        let out = self.capgo(&["bundle", "zip", APP_ID, "--path", "./dist", "--bundle", version, "--json"]);
         let printed = json_in(&out);
-        let filename = printed["filename"]
-            .as_str()
-            .expect("capgo printed a filename");
-        let checksum = printed["checksum"]
-            .as_str()
-            .expect("capgo printed a checksum")
-            .to_owned();
+        let filename = printed["filename"].as_str().expect("capgo printed a filename");
+        let checksum = printed["checksum"].as_str().expect("capgo printed a checksum").to_owned();
         (self.dir.path().join(filename), checksum)
     }
 }
@@ -101,20 +92,13 @@ fn run_capgo(dir: &Path, args: &[&str]) -> String {
         .output()
         .expect("capgo runs");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "capgo {args:?} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "capgo {args:?} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     stdout
 }
 
 /// The JSON object in a tool's stdout (which may carry warnings before it).
 pub fn json_in(out: &str) -> Value {
-    let start = out
-        .find('{')
-        .unwrap_or_else(|| panic!("no JSON in output: {out}"));
+    let start = out.find('{').unwrap_or_else(|| panic!("no JSON in output: {out}"));
     let end = out.rfind('}').unwrap();
-    serde_json::from_str(&out[start..=end])
-        .unwrap_or_else(|e| panic!("bad JSON in output ({e}): {out}"))
+    serde_json::from_str(&out[start..=end]).unwrap_or_else(|e| panic!("bad JSON in output ({e}): {out}"))
 }

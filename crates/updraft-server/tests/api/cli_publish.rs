@@ -41,25 +41,13 @@ async fn publish_a_folder_then_a_cli_zip() {
         &["--version", "1.0.1", "--channel", "production", "--json"],
         &project.dist(),
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(answer["version"], "1.0.1");
     let update = app.check(device(json!({}))).await;
     assert_eq!(update["version"], "1.0.1");
     // The folder was zipped with index.html at the root; the download hashes to the announced checksum.
-    let bytes = app
-        .client
-        .get(update["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let bytes = app.client.get(update["url"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
     assert_eq!(sha256_hex(&bytes), update["checksum"].as_str().unwrap());
     let archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
     let mut names: Vec<_> = archive.file_names().map(str::to_owned).collect();
@@ -67,72 +55,29 @@ async fn publish_a_folder_then_a_cli_zip() {
     assert_eq!(names, ["app.js", "assets/style.css", "index.html"]);
 
     let (zip_path, cli_checksum) = project.bundle_zip("1.0.2");
-    let output = publish(
-        &app.base,
-        Some(ADMIN_KEY),
-        &["--version", "1.0.2", "--channel", "production"],
-        &zip_path,
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = publish(&app.base, Some(ADMIN_KEY), &["--version", "1.0.2", "--channel", "production"], &zip_path);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let update = app.check(device(json!({"version_name": "1.0.1"}))).await;
-    assert_eq!(
-        (update["version"].as_str(), update["checksum"].as_str()),
-        (Some("1.0.2"), Some(cli_checksum.as_str()))
-    );
+    assert_eq!((update["version"].as_str(), update["checksum"].as_str()), (Some("1.0.2"), Some(cli_checksum.as_str())));
 }
 
 #[tokio::test]
 async fn publish_errors_are_one_line() {
     let app = TestApp::with_app().await;
     let project = CapacitorProject::typical("x");
-    let no_key = one_error_line(&publish(
-        &app.base,
-        None,
-        &["--version", "1.0.0"],
-        &project.dist(),
-    ));
+    let no_key = one_error_line(&publish(&app.base, None, &["--version", "1.0.0"], &project.dist()));
     assert!(no_key.contains("UPDRAFT_API_KEY"), "{no_key}");
-    let bad_version = one_error_line(&publish(
-        &app.base,
-        Some(ADMIN_KEY),
-        &["--version", "one"],
-        &project.dist(),
-    ));
-    assert!(
-        bad_version.contains("--version") && bad_version.contains("semver"),
-        "{bad_version}"
-    );
-    let wrong_key = one_error_line(&publish(
-        &app.base,
-        Some("wrong"),
-        &["--version", "1.0.0"],
-        &project.dist(),
-    ));
+    let bad_version = one_error_line(&publish(&app.base, Some(ADMIN_KEY), &["--version", "one"], &project.dist()));
+    assert!(bad_version.contains("--version") && bad_version.contains("semver"), "{bad_version}");
+    let wrong_key = one_error_line(&publish(&app.base, Some("wrong"), &["--version", "1.0.0"], &project.dist()));
     assert!(wrong_key.contains("401"), "{wrong_key}");
-    let missing = one_error_line(&publish(
-        &app.base,
-        Some(ADMIN_KEY),
-        &["--version", "1.0.0"],
-        Path::new("/nonexistent/dist"),
-    ));
+    let missing =
+        one_error_line(&publish(&app.base, Some(ADMIN_KEY), &["--version", "1.0.0"], Path::new("/nonexistent/dist")));
     assert!(missing.contains("/nonexistent/dist"), "{missing}");
     let no_index = tempfile::tempdir().unwrap();
-    let empty = one_error_line(&publish(
-        &app.base,
-        Some(ADMIN_KEY),
-        &["--version", "1.0.0"],
-        no_index.path(),
-    ));
+    let empty = one_error_line(&publish(&app.base, Some(ADMIN_KEY), &["--version", "1.0.0"], no_index.path()));
     assert!(empty.contains("index.html"), "{empty}");
-    let unreachable = one_error_line(&publish(
-        "http://127.0.0.1:9",
-        Some(ADMIN_KEY),
-        &["--version", "1.0.0"],
-        &project.dist(),
-    ));
+    let unreachable =
+        one_error_line(&publish("http://127.0.0.1:9", Some(ADMIN_KEY), &["--version", "1.0.0"], &project.dist()));
     assert!(unreachable.contains("cannot reach"), "{unreachable}");
 }

@@ -9,10 +9,7 @@ async fn uploaded() -> (TestApp, String, Vec<u8>) {
     let zip = small_zip(&"payload ".repeat(2000));
     let (status, body) = app.upload("1.0.1", zip.clone(), &[]).await;
     assert_eq!(status, 200, "{body}");
-    let url = app.url(&format!(
-        "/files/bundles/{APP_ID}/{}.zip",
-        body["checksum"].as_str().unwrap()
-    ));
+    let url = app.url(&format!("/files/bundles/{APP_ID}/{}.zip", body["checksum"].as_str().unwrap()));
     (app, url, zip)
 }
 
@@ -21,14 +18,8 @@ async fn full_download_has_length_and_etag() {
     let (app, url, zip) = uploaded().await;
     let response = app.client.get(&url).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.headers()[CONTENT_LENGTH],
-        zip.len().to_string().as_str()
-    );
-    assert_eq!(
-        response.headers()[ETAG],
-        format!("\"{}\"", sha256_hex(&zip)).as_str()
-    );
+    assert_eq!(response.headers()[CONTENT_LENGTH], zip.len().to_string().as_str());
+    assert_eq!(response.headers()[ETAG], format!("\"{}\"", sha256_hex(&zip)).as_str());
     assert_eq!(response.headers()["accept-ranges"], "bytes");
     assert_eq!(response.bytes().await.unwrap().as_ref(), zip.as_slice());
 }
@@ -37,80 +28,38 @@ async fn full_download_has_length_and_etag() {
 async fn resumed_download_appends_to_the_same_bytes() {
     let (app, url, zip) = uploaded().await;
     let split = zip.len() / 3;
-    let response = app
-        .client
-        .get(&url)
-        .header("range", format!("bytes={split}-"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.client.get(&url).header("range", format!("bytes={split}-")).send().await.unwrap();
     assert_eq!(response.status(), 206);
-    assert_eq!(
-        response.headers()[CONTENT_RANGE],
-        format!("bytes {split}-{}/{}", zip.len() - 1, zip.len()).as_str()
-    );
+    assert_eq!(response.headers()[CONTENT_RANGE], format!("bytes {split}-{}/{}", zip.len() - 1, zip.len()).as_str());
     let tail = response.bytes().await.unwrap();
     let mut resumed = zip[..split].to_vec();
     resumed.extend_from_slice(&tail);
     assert_eq!(sha256_hex(&resumed), sha256_hex(&zip));
 
-    let response = app
-        .client
-        .get(&url)
-        .header("range", "bytes=0-9")
-        .send()
-        .await
-        .unwrap();
+    let response = app.client.get(&url).header("range", "bytes=0-9").send().await.unwrap();
     assert_eq!(response.status(), 206);
     assert_eq!(response.bytes().await.unwrap().as_ref(), &zip[..10]);
-    let response = app
-        .client
-        .get(&url)
-        .header("range", "bytes=-4")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        response.bytes().await.unwrap().as_ref(),
-        &zip[zip.len() - 4..]
-    );
+    let response = app.client.get(&url).header("range", "bytes=-4").send().await.unwrap();
+    assert_eq!(response.bytes().await.unwrap().as_ref(), &zip[zip.len() - 4..]);
 }
 
 #[tokio::test]
 async fn range_past_the_end_is_416() {
     let (app, url, zip) = uploaded().await;
-    let response = app
-        .client
-        .get(&url)
-        .header("range", format!("bytes={}-", zip.len()))
-        .send()
-        .await
-        .unwrap();
+    let response = app.client.get(&url).header("range", format!("bytes={}-", zip.len())).send().await.unwrap();
     assert_eq!(response.status(), 416);
-    assert_eq!(
-        response.headers()[CONTENT_RANGE],
-        format!("bytes */{}", zip.len()).as_str()
-    );
+    assert_eq!(response.headers()[CONTENT_RANGE], format!("bytes */{}", zip.len()).as_str());
 }
 
 #[tokio::test]
 async fn conditional_and_head_requests() {
     let (app, url, zip) = uploaded().await;
     let etag = format!("\"{}\"", sha256_hex(&zip));
-    let response = app
-        .client
-        .get(&url)
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let response = app.client.get(&url).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(response.status(), 304);
     let response = app.client.head(&url).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.headers()[CONTENT_LENGTH],
-        zip.len().to_string().as_str()
-    );
+    assert_eq!(response.headers()[CONTENT_LENGTH], zip.len().to_string().as_str());
     assert!(response.bytes().await.unwrap().is_empty());
 }
 

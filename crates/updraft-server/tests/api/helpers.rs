@@ -29,20 +29,9 @@ impl TestApp {
             .env("UPDRAFT_LISTEN", "127.0.0.1:0")
             .env("UPDRAFT_DATA_DIR", data_dir.path())
             .env("UPDRAFT_ADMIN_API_KEY", ADMIN_KEY)
-            .env(
-                "UPDRAFT_LOG",
-                if std::env::var("TEST_LOG").is_ok() {
-                    "debug"
-                } else {
-                    "warn"
-                },
-            )
+            .env("UPDRAFT_LOG", if std::env::var("TEST_LOG").is_ok() { "debug" } else { "warn" })
             .stdout(Stdio::piped())
-            .stderr(if std::env::var("TEST_LOG").is_ok() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            });
+            .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() });
         for (key, value) in env {
             command.env(key, value);
         }
@@ -63,16 +52,8 @@ impl TestApp {
             .strip_prefix("updraft listening on ")
             .unwrap_or_else(|| panic!("unexpected first line from updraft serve: {line:?}"))
             .to_owned();
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Self {
-            base,
-            data_dir,
-            client,
-            child: Some(child),
-        }
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { base, data_dir, client, child: Some(child) }
     }
 
     pub async fn spawn() -> Self {
@@ -91,13 +72,7 @@ impl TestApp {
     }
 
     pub async fn create_app(&self, app_id: &str) {
-        let (status, body) = self
-            .admin(
-                "POST",
-                "/app",
-                json!({ "app_id": app_id, "name": "Example" }),
-            )
-            .await;
+        let (status, body) = self.admin("POST", "/app", json!({ "app_id": app_id, "name": "Example" })).await;
         assert_eq!(status, 200, "{body}");
     }
 
@@ -113,13 +88,7 @@ impl TestApp {
         answer
     }
 
-    pub async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        key: Option<&str>,
-        body: Value,
-    ) -> (u16, Value) {
+    pub async fn call(&self, method: &str, path: &str, key: Option<&str>, body: Value) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = self.client.request(method, self.url(path)).json(&body);
         if let Some(key) = key {
@@ -128,11 +97,7 @@ impl TestApp {
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text)
-                .unwrap_or_else(|_| panic!("non-JSON answer {status}: {text:?}")),
-        )
+        (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON answer {status}: {text:?}")))
     }
 
     /// `POST /updates` with a raw body; asserts nothing.
@@ -147,11 +112,7 @@ impl TestApp {
             .unwrap();
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text)
-                .unwrap_or_else(|_| panic!("non-JSON answer {status}: {text:?}")),
-        )
+        (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON answer {status}: {text:?}")))
     }
 
     /// `POST /updates`, which must answer 200.
@@ -169,22 +130,12 @@ impl TestApp {
     }
 
     /// Uploads a zip through `POST /bundle`.
-    pub async fn upload(
-        &self,
-        version: &str,
-        zip: Vec<u8>,
-        extra: &[(&str, &str)],
-    ) -> (u16, Value) {
-        let mut form = reqwest::multipart::Form::new()
-            .text("app_id", APP_ID)
-            .text("version", version.to_owned());
+    pub async fn upload(&self, version: &str, zip: Vec<u8>, extra: &[(&str, &str)]) -> (u16, Value) {
+        let mut form = reqwest::multipart::Form::new().text("app_id", APP_ID).text("version", version.to_owned());
         for (name, value) in extra {
             form = form.text((*name).to_owned(), (*value).to_owned());
         }
-        form = form.part(
-            "file",
-            reqwest::multipart::Part::bytes(zip).file_name("bundle.zip"),
-        );
+        form = form.part("file", reqwest::multipart::Part::bytes(zip).file_name("bundle.zip"));
         let response = self
             .client
             .post(self.url("/bundle"))
@@ -200,20 +151,13 @@ impl TestApp {
     /// Sends SIGTERM and waits for the process to exit; returns its exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("still running");
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status()
-            .unwrap();
+        Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = child.try_wait().unwrap() {
                 return status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "updraft did not stop within 20 s of SIGTERM"
-            );
+            assert!(Instant::now() < deadline, "updraft did not stop within 20 s of SIGTERM");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -262,8 +206,7 @@ pub fn small_zip(marker: &str) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(&mut buffer);
     let options = zip::write::SimpleFileOptions::default();
     zip.start_file("index.html", options).unwrap();
-    zip.write_all(format!("<html><body>{marker}</body></html>").as_bytes())
-        .unwrap();
+    zip.write_all(format!("<html><body>{marker}</body></html>").as_bytes()).unwrap();
     zip.start_file("app.js", options).unwrap();
     zip.write_all(b"CapacitorUpdater.notifyAppReady()").unwrap();
     zip.finish().unwrap();
@@ -277,11 +220,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The workspace root (for the test tools folder).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
 }
 
 /// Polls `probe` until it returns `Some`, for effects that are written behind.

@@ -11,21 +11,15 @@ async fn health_is_ok_once_serving() {
     let app = TestApp::spawn().await;
     let response = app.client.get(app.url("/health")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.json::<serde_json::Value>().await.unwrap(),
-        json!({"status": "ok"})
-    );
+    assert_eq!(response.json::<serde_json::Value>().await.unwrap(), json!({"status": "ok"}));
 }
 
 #[tokio::test]
 async fn sigterm_flushes_device_reports_and_state_survives_restart() {
     let mut app = TestApp::with_app().await;
-    app.upload("1.0.1", small_zip("a"), &[("channel", "production")])
-        .await;
+    app.upload("1.0.1", small_zip("a"), &[("channel", "production")]).await;
     for n in 0..50 {
-        let answer = app
-            .check(device(json!({"device_id": format!("device-{n}")})))
-            .await;
+        let answer = app.check(device(json!({"device_id": format!("device-{n}")}))).await;
         assert_eq!(answer["version"], "1.0.1");
     }
     let status = app.terminate();
@@ -38,16 +32,10 @@ async fn sigterm_flushes_device_reports_and_state_survives_restart() {
         .arg(&db)
         .output()
         .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout).trim(),
-        "50",
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "50", "{}", String::from_utf8_lossy(&output.stderr));
 
     // A new process on the same data directory serves the same release.
-    let restarted =
-        TestApp::spawn_with(&[("UPDRAFT_DATA_DIR", app.data_path().to_str().unwrap())]).await;
+    let restarted = TestApp::spawn_with(&[("UPDRAFT_DATA_DIR", app.data_path().to_str().unwrap())]).await;
     assert_eq!(restarted.check(device(json!({}))).await["version"], "1.0.1");
     let _ = APP_ID;
 }

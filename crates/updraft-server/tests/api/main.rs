@@ -1,9 +1,6 @@
 //! Integration tests: the real `updraft` binary on a random loopback port with a fresh data directory, spoken to
 //! over HTTP, with bundles made by the real `@capgo/cli`.
-#![expect(
-    unreachable_pub,
-    reason = "helper modules share items within this one test binary"
-)]
+#![expect(unreachable_pub, reason = "helper modules share items within this one test binary")]
 
 mod capgo_cli;
 mod cli_publish;

@@ -14,11 +14,7 @@ fn create_key(app: &TestApp, args: &[&str]) -> String {
         .env("UPDRAFT_LOG", "warn")
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
@@ -34,208 +30,81 @@ async fn keys_no_key_wrong_key_and_scope() {
             json!({"status": "KO", "error": "no_key_provided", "message": "no API key: send it in the `authorization` header (or `capgkey`)"})
         )
     );
-    let (status, answer) = app
-        .call("POST", "/channel", Some("not-a-key"), body.clone())
-        .await;
-    assert_eq!(
-        (status, answer["error"].as_str().unwrap()),
-        (401, "invalid_apikey")
-    );
+    let (status, answer) = app.call("POST", "/channel", Some("not-a-key"), body.clone()).await;
+    assert_eq!((status, answer["error"].as_str().unwrap()), (401, "invalid_apikey"));
 
     let scoped = create_key(&app, &["--name", "ci", "--app", APP_ID]);
     assert!(scoped.starts_with("upd_"), "{scoped}");
-    assert_eq!(
-        app.call("POST", "/channel", Some(&scoped), body).await.0,
-        200
-    );
+    assert_eq!(app.call("POST", "/channel", Some(&scoped), body).await.0, 200);
     // Bearer form and Capgo's capgkey header work too.
     let other = json!({"app_id": "com.example.other", "channel": "production"});
-    let (status, answer) = app
-        .call(
-            "POST",
-            "/channel",
-            Some(&format!("Bearer {scoped}")),
-            other.clone(),
-        )
-        .await;
-    assert_eq!(
-        (status, answer["error"].as_str().unwrap()),
-        (403, "cannot_access_app")
-    );
-    let response = app
-        .client
-        .post(app.url("/channel"))
-        .header("capgkey", &scoped)
-        .json(&other)
-        .send()
-        .await
-        .unwrap();
+    let (status, answer) = app.call("POST", "/channel", Some(&format!("Bearer {scoped}")), other.clone()).await;
+    assert_eq!((status, answer["error"].as_str().unwrap()), (403, "cannot_access_app"));
+    let response = app.client.post(app.url("/channel")).header("capgkey", &scoped).json(&other).send().await.unwrap();
     assert_eq!(response.status(), 403);
     // A scoped key cannot create apps; an unscoped one can.
-    let (status, _) = app
-        .call(
-            "POST",
-            "/app",
-            Some(&scoped),
-            json!({"app_id": "com.example.third"}),
-        )
-        .await;
+    let (status, _) = app.call("POST", "/app", Some(&scoped), json!({"app_id": "com.example.third"})).await;
     assert_eq!(status, 403);
     let unscoped = create_key(&app, &["--name", "ops"]);
-    assert_eq!(
-        app.call(
-            "POST",
-            "/app",
-            Some(&unscoped),
-            json!({"app_id": "com.example.third"})
-        )
-        .await
-        .0,
-        200
-    );
+    assert_eq!(app.call("POST", "/app", Some(&unscoped), json!({"app_id": "com.example.third"})).await.0, 200);
     // A tampered key with a real id is refused.
     let tampered = format!("{}0", &scoped[..scoped.len() - 1]);
-    assert_eq!(
-        app.call(
-            "POST",
-            "/channel",
-            Some(&tampered),
-            json!({"app_id": APP_ID, "channel": "x"})
-        )
-        .await
-        .0,
-        401
-    );
+    assert_eq!(app.call("POST", "/channel", Some(&tampered), json!({"app_id": APP_ID, "channel": "x"})).await.0, 401);
 }
 
 #[tokio::test]
 async fn apps_are_validated() {
     let app = TestApp::spawn().await;
-    let (status, body) = app
-        .admin("POST", "/app", json!({"app_id": "myapp", "name": "x"}))
-        .await;
-    assert_eq!(
-        (status, body["error"].as_str().unwrap()),
-        (400, "invalid_app_id")
-    );
+    let (status, body) = app.admin("POST", "/app", json!({"app_id": "myapp", "name": "x"})).await;
+    assert_eq!((status, body["error"].as_str().unwrap()), (400, "invalid_app_id"));
     assert!(body["message"].as_str().unwrap().contains("reverse-domain"));
     let (status, body) = app.admin("POST", "/app", json!({"name": "x"})).await;
-    assert_eq!(
-        (status, body["error"].as_str().unwrap()),
-        (400, "missing_app_id")
-    );
-    assert_eq!(
-        app.admin("POST", "/app", json!({"app_id": APP_ID})).await.0,
-        200
-    );
+    assert_eq!((status, body["error"].as_str().unwrap()), (400, "missing_app_id"));
+    assert_eq!(app.admin("POST", "/app", json!({"app_id": APP_ID})).await.0, 200);
     let (status, body) = app.admin("POST", "/app", json!({"app_id": APP_ID})).await;
-    assert_eq!(
-        (status, body["error"].as_str().unwrap()),
-        (409, "app_already_exists")
-    );
-    let (status, body) = app
-        .admin(
-            "POST",
-            "/channel",
-            json!({"app_id": "com.example.none", "channel": "c"}),
-        )
-        .await;
-    assert_eq!(
-        (status, body["error"].as_str().unwrap()),
-        (404, "app_not_found")
-    );
+    assert_eq!((status, body["error"].as_str().unwrap()), (409, "app_already_exists"));
+    let (status, body) = app.admin("POST", "/channel", json!({"app_id": "com.example.none", "channel": "c"})).await;
+    assert_eq!((status, body["error"].as_str().unwrap()), (404, "app_not_found"));
 }
 
 #[tokio::test]
 async fn channel_writes() {
     let app = TestApp::with_app().await;
     app.upload_ok("1.0.1", small_zip("a"), &[]).await;
-    let (status, body) = app
-        .admin(
-            "POST",
-            "/channel",
-            json!({"app_id": APP_ID, "channel": "production", "public": true}),
-        )
-        .await;
+    let (status, body) =
+        app.admin("POST", "/channel", json!({"app_id": APP_ID, "channel": "production", "public": true})).await;
     assert_eq!(status, 200);
     assert_eq!(body["status"], "ok");
     assert_eq!(body["public"], true);
     assert!(body["id"].is_i64());
     assert_eq!(
-        app.admin(
-            "POST",
-            "/channel",
-            json!({"app_id": APP_ID, "channel": "production", "version": "1.0.1"})
-        )
-        .await,
+        app.admin("POST", "/channel", json!({"app_id": APP_ID, "channel": "production", "version": "1.0.1"})).await,
         (200, json!({"status": "ok"}))
     );
     for (body, status, code) in [
-        (
-            json!({"app_id": APP_ID, "channel": "production", "version": "9.9.9"}),
-            400,
-            "cannot_find_version",
-        ),
+        (json!({"app_id": APP_ID, "channel": "production", "version": "9.9.9"}), 400, "cannot_find_version"),
         (json!({"app_id": APP_ID}), 400, "missing_channel_name"),
-        (
-            json!({"app_id": APP_ID, "channel": "bad name"}),
-            400,
-            "invalid_json_body",
-        ),
-        (
-            json!({"app_id": APP_ID, "channel": "p", "disableAutoUpdate": "always"}),
-            400,
-            "invalid_json_body",
-        ),
-        (
-            json!({"app_id": APP_ID, "channel": "p", "ios": "no"}),
-            400,
-            "invalid_json_body",
-        ),
+        (json!({"app_id": APP_ID, "channel": "bad name"}), 400, "invalid_json_body"),
+        (json!({"app_id": APP_ID, "channel": "p", "disableAutoUpdate": "always"}), 400, "invalid_json_body"),
+        (json!({"app_id": APP_ID, "channel": "p", "ios": "no"}), 400, "invalid_json_body"),
         (json!("just a string"), 400, "invalid_json_parse_body"),
     ] {
         let (actual, answer) = app.admin("POST", "/channel", body.clone()).await;
-        assert_eq!(
-            (actual, answer["error"].as_str().unwrap()),
-            (status, code),
-            "{body}"
-        );
+        assert_eq!((actual, answer["error"].as_str().unwrap()), (status, code), "{body}");
     }
 }
 
 #[tokio::test]
 async fn device_links() {
     let app = TestApp::with_app().await;
-    app.upload_ok("1.0.1", small_zip("a"), &[("channel", "production")])
-        .await;
-    app.admin_ok(
-        "POST",
-        "/channel",
-        json!({"app_id": APP_ID, "channel": "qa"}),
-    )
-    .await;
+    app.upload_ok("1.0.1", small_zip("a"), &[("channel", "production")]).await;
+    app.admin_ok("POST", "/channel", json!({"app_id": APP_ID, "channel": "qa"})).await;
     let cases = [
-        (
-            json!({"app_id": APP_ID, "device_id": "d1", "channel": "qa"}),
-            200,
-            None,
-        ),
+        (json!({"app_id": APP_ID, "device_id": "d1", "channel": "qa"}), 200, None),
         (json!({"app_id": APP_ID, "device_id": "d1"}), 200, None),
-        (
-            json!({"app_id": APP_ID, "device_id": "d1", "channel": "production"}),
-            400,
-            Some("public_channel_override"),
-        ),
-        (
-            json!({"app_id": APP_ID, "device_id": "d1", "channel": "nope"}),
-            404,
-            Some("channel_not_found"),
-        ),
-        (
-            json!({"app_id": APP_ID, "device_id": "d1", "version_id": "7.7.7"}),
-            400,
-            Some("cannot_find_version"),
-        ),
+        (json!({"app_id": APP_ID, "device_id": "d1", "channel": "production"}), 400, Some("public_channel_override")),
+        (json!({"app_id": APP_ID, "device_id": "d1", "channel": "nope"}), 404, Some("channel_not_found")),
+        (json!({"app_id": APP_ID, "device_id": "d1", "version_id": "7.7.7"}), 400, Some("cannot_find_version")),
         (json!({"app_id": APP_ID}), 400, Some("missing_device_id")),
     ];
     for (body, status, code) in cases {
@@ -246,18 +115,9 @@ async fn device_links() {
             Some(code) => assert_eq!(answer["error"], code, "{body}"),
         }
     }
-    let (status, body) = app
-        .call(
-            "GET",
-            &format!("/device?app_id={APP_ID}&device_id=never"),
-            Some(ADMIN_KEY),
-            json!(null),
-        )
-        .await;
-    assert_eq!(
-        (status, body["error"].as_str().unwrap()),
-        (404, "device_not_found")
-    );
+    let (status, body) =
+        app.call("GET", &format!("/device?app_id={APP_ID}&device_id=never"), Some(ADMIN_KEY), json!(null)).await;
+    assert_eq!((status, body["error"].as_str().unwrap()), (404, "device_not_found"));
 }
 
 #[tokio::test]
@@ -265,16 +125,10 @@ async fn unknown_routes_and_methods_are_json() {
     let app = TestApp::spawn().await;
     let response = app.client.get(app.url("/nope")).send().await.unwrap();
     assert_eq!(response.status(), 404);
-    assert_eq!(
-        response.json::<serde_json::Value>().await.unwrap()["error"],
-        "not_found"
-    );
+    assert_eq!(response.json::<serde_json::Value>().await.unwrap()["error"], "not_found");
     let response = app.client.get(app.url("/updates")).send().await.unwrap();
     assert_eq!(response.status(), 405);
-    assert_eq!(
-        response.json::<serde_json::Value>().await.unwrap()["error"],
-        "method_not_allowed"
-    );
+    assert_eq!(response.json::<serde_json::Value>().await.unwrap()["error"], "method_not_allowed");
 }
 
 /// Channel writes and device check-ins (whose reports are written behind) hit the database at once; every write
@@ -282,36 +136,24 @@ async fn unknown_routes_and_methods_are_json() {
 #[tokio::test]
 async fn writes_succeed_while_devices_check_in() {
     let app = std::sync::Arc::new(TestApp::with_app().await);
-    app.upload_ok("1.0.1", small_zip("a"), &[("channel", "production")])
-        .await;
+    app.upload_ok("1.0.1", small_zip("a"), &[("channel", "production")]).await;
     app.upload_ok("1.0.2", small_zip("b"), &[]).await;
     let checkers: Vec<_> = (0..4)
         .map(|worker| {
             let app = app.clone();
             tokio::spawn(async move {
                 for n in 0..60 {
-                    let body =
-                        crate::helpers::device(json!({"device_id": format!("w{worker}-{n}")}));
+                    let body = crate::helpers::device(json!({"device_id": format!("w{worker}-{n}")}));
                     let answer = app.check(body).await;
-                    assert!(
-                        answer["version"].is_string() || answer["error"].is_string(),
-                        "{answer}"
-                    );
+                    assert!(answer["version"].is_string() || answer["error"].is_string(), "{answer}");
                 }
             })
         })
         .collect();
     for round in 0..30 {
         let version = if round % 2 == 0 { "1.0.2" } else { "1.0.1" };
-        app.admin_ok(
-            "POST",
-            "/channel",
-            json!({"app_id": APP_ID, "channel": "production", "version": version}),
-        )
-        .await;
-        let answer = app
-            .check(crate::helpers::device(json!({"device_id": "observer"})))
-            .await;
+        app.admin_ok("POST", "/channel", json!({"app_id": APP_ID, "channel": "production", "version": version})).await;
+        let answer = app.check(crate::helpers::device(json!({"device_id": "observer"}))).await;
         assert_eq!(answer["version"], version, "round {round}");
     }
     for checker in checkers {

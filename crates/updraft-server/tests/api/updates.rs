@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 use crate::capgo_cli::CapacitorProject;
 use crate::helpers::{APP_ID, TestApp, device, eventually, sha256_hex, small_zip};
 
-const NO_UPDATE: &str = r#"{"error":"no_new_version_available","message":"No new version available","kind":"up_to_date"}"#;
+const NO_UPDATE: &str =
+    r#"{"error":"no_new_version_available","message":"No new version available","kind":"up_to_date"}"#;
 
 fn no_update() -> Value {
     serde_json::from_str(NO_UPDATE).unwrap()
@@ -14,18 +15,13 @@ fn no_update() -> Value {
 /// A gateway with `production` (public, the default channel) on 1.0.1.
 async fn with_production() -> (TestApp, Value) {
     let app = TestApp::with_app().await;
-    let (status, uploaded) = app
-        .upload("1.0.1", small_zip("1.0.1"), &[("channel", "production")])
-        .await;
+    let (status, uploaded) = app.upload("1.0.1", small_zip("1.0.1"), &[("channel", "production")]).await;
     assert_eq!(status, 200, "{uploaded}");
     (app, uploaded)
 }
 
 fn bundle_url(app: &TestApp, uploaded: &Value) -> String {
-    app.url(&format!(
-        "/files/bundles/{APP_ID}/{}.zip",
-        uploaded["checksum"].as_str().unwrap()
-    ))
+    app.url(&format!("/files/bundles/{APP_ID}/{}.zip", uploaded["checksum"].as_str().unwrap()))
 }
 
 #[tokio::test]
@@ -34,18 +30,8 @@ async fn real_capgo_bundle_round_trip() {
     let project = CapacitorProject::typical("v1.0.1");
     let (zip_path, cli_checksum) = project.bundle_zip("1.0.1");
     let zip = std::fs::read(&zip_path).unwrap();
-    assert_eq!(
-        sha256_hex(&zip),
-        cli_checksum,
-        "the CLI's checksum is the zip's SHA-256"
-    );
-    let (status, uploaded) = app
-        .upload(
-            "1.0.1",
-            zip,
-            &[("channel", "production"), ("checksum", &cli_checksum)],
-        )
-        .await;
+    assert_eq!(sha256_hex(&zip), cli_checksum, "the CLI's checksum is the zip's SHA-256");
+    let (status, uploaded) = app.upload("1.0.1", zip, &[("channel", "production"), ("checksum", &cli_checksum)]).await;
     assert_eq!(status, 200, "{uploaded}");
 
     let answer = app.check(device(json!({}))).await;
@@ -62,23 +48,14 @@ async fn real_capgo_bundle_round_trip() {
     assert_eq!(sha256_hex(&bytes), cli_checksum);
 
     // Once the device runs 1.0.1 it is up to date.
-    assert_eq!(
-        app.check(device(json!({"version_name": "1.0.1"}))).await,
-        no_update()
-    );
+    assert_eq!(app.check(device(json!({"version_name": "1.0.1"}))).await, no_update());
 }
 
 #[tokio::test]
 async fn trailing_slash_is_served_without_redirect() {
     let (app, _) = with_production().await;
     for path in ["/updates", "/updates/"] {
-        let response = app
-            .client
-            .post(app.url(path))
-            .json(&device(json!({})))
-            .send()
-            .await
-            .unwrap();
+        let response = app.client.post(app.url(path)).json(&device(json!({}))).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
         let answer: Value = response.json().await.unwrap();
         assert_eq!(answer["version"], "1.0.1", "{path}");
@@ -94,41 +71,27 @@ async fn minimal_and_empty_fields_are_accepted() {
     let answer = app.check(minimal).await;
     assert_eq!(answer["version"], "1.0.1");
     // "" is treated as absent everywhere.
-    let empties =
-        device(json!({"custom_id": "", "defaultChannel": "", "install_source": "", "key_id": ""}));
+    let empties = device(json!({"custom_id": "", "defaultChannel": "", "install_source": "", "key_id": ""}));
     assert_eq!(app.check(empties).await["version"], "1.0.1");
 }
 
 #[tokio::test]
 async fn builtin_and_native_version_names_mean_embedded_bundle() {
     let app = TestApp::with_app().await;
-    app.upload_ok("1.0.0", small_zip("1.0.0"), &[("channel", "production")])
-        .await;
+    app.upload_ok("1.0.0", small_zip("1.0.0"), &[("channel", "production")]).await;
     // Native 1.0.0 with a channel on 1.0.0: old plugins say "builtin", 8.44+ say the native version.
-    assert_eq!(
-        app.check(device(json!({"version_name": "builtin"}))).await,
-        no_update()
-    );
-    assert_eq!(
-        app.check(device(json!({"version_name": "1.0.0"}))).await,
-        no_update()
-    );
+    assert_eq!(app.check(device(json!({"version_name": "builtin"}))).await, no_update());
+    assert_eq!(app.check(device(json!({"version_name": "1.0.0"}))).await, no_update());
 }
 
 #[tokio::test]
 async fn version_build_is_coerced_like_capgo() {
     let (app, _) = with_production().await;
     for native in ["1", "1.0", "1.0.0"] {
-        let answer = app
-            .check(device(
-                json!({"version_build": native, "version_name": "builtin"}),
-            ))
-            .await;
+        let answer = app.check(device(json!({"version_build": native, "version_name": "builtin"}))).await;
         assert_eq!(answer["version"], "1.0.1", "native {native}");
     }
-    let (status, answer) = app
-        .updates_raw(&device(json!({"version_build": "one"})).to_string())
-        .await;
+    let (status, answer) = app.updates_raw(&device(json!({"version_build": "one"})).to_string()).await;
     assert_eq!(status, 400);
     assert_eq!(answer["error"], "semver_error");
     let answer = app.check(device(json!({"version_build": "unknown"}))).await;
@@ -141,15 +104,7 @@ async fn version_build_is_coerced_like_capgo() {
 #[tokio::test]
 async fn checksum_form_follows_plugin_version() {
     let (app, uploaded) = with_production().await;
-    let zip = app
-        .client
-        .get(bundle_url(&app, &uploaded))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let zip = app.client.get(bundle_url(&app, &uploaded)).send().await.unwrap().bytes().await.unwrap();
     let crc = format!("{:08x}", crc32fast::hash(&zip));
     let sha = sha256_hex(&zip);
     for (plugin, expected) in [
@@ -169,9 +124,7 @@ async fn checksum_form_follows_plugin_version() {
 #[tokio::test]
 async fn unknown_app_gets_a_json_refusal() {
     let app = TestApp::spawn().await;
-    let answer = app
-        .check(device(json!({"app_id": "com.example.unknown"})))
-        .await;
+    let answer = app.check(device(json!({"app_id": "com.example.unknown"}))).await;
     assert_eq!(answer["error"], "app_not_found");
     assert_eq!(answer["kind"], "failed");
     assert!(answer["message"].as_str().unwrap().contains("POST /app"));
@@ -188,10 +141,8 @@ async fn no_channel_and_old_plugin_refusals() {
     assert_eq!(answer["error"], "unsupported_plugin_version");
     assert_eq!(answer["kind"], "failed");
     let answer = app
-        .check(
-            json!({"device_id": "d", "app_id": APP_ID, "plugin_version": "8.0.0", "platform": "ios",
-                                  "version_build": "1.0.0"}),
-        )
+        .check(json!({"device_id": "d", "app_id": APP_ID, "plugin_version": "8.0.0", "platform": "ios",
+                                  "version_build": "1.0.0"}))
         .await;
     assert_eq!(
         answer,
@@ -207,10 +158,7 @@ async fn bad_bodies_are_400_with_capgo_codes() {
         ("[]", "invalid_json_parse_body"),
         (r#"{"app_id":"com.example.app"}"#, "missing_device_id"),
         (r#"{"device_id":"d"}"#, "missing_app_id"),
-        (
-            r#"{"device_id":"d","app_id":"not an app"}"#,
-            "invalid_app_id",
-        ),
+        (r#"{"device_id":"d","app_id":"not an app"}"#, "invalid_app_id"),
         (
             r#"{"device_id":"d","app_id":"com.example.app","plugin_version":"8.0.0","platform":"ios","version_build":"1.0.0","version_name":"1.0.0","is_prod":"sometimes"}"#,
             "invalid_json_body",
@@ -226,27 +174,14 @@ async fn bad_bodies_are_400_with_capgo_codes() {
     ];
     for (body, code) in cases {
         let (status, answer) = app.updates_raw(body).await;
-        assert_eq!(
-            (status, answer["error"].as_str().unwrap()),
-            (400, code),
-            "{body}: {answer}"
-        );
+        assert_eq!((status, answer["error"].as_str().unwrap()), (400, code), "{body}: {answer}");
         assert!(!answer["message"].as_str().unwrap().is_empty());
     }
-    let wrong_type = app
-        .updates_raw(&device(json!({"is_emulator": 3})).to_string())
-        .await
-        .1;
-    assert_eq!(
-        wrong_type["message"],
-        "field `is_emulator` must be a boolean (true or false)"
-    );
+    let wrong_type = app.updates_raw(&device(json!({"is_emulator": 3})).to_string()).await.1;
+    assert_eq!(wrong_type["message"], "field `is_emulator` must be a boolean (true or false)");
     let huge = format!(r#"{{"device_id":"{}"}}"#, "x".repeat(2 * 1024 * 1024));
     let (status, answer) = app.updates_raw(&huge).await;
-    assert_eq!(
-        (status, answer["error"].as_str().unwrap()),
-        (413, "body_too_large")
-    );
+    assert_eq!((status, answer["error"].as_str().unwrap()), (413, "body_too_large"));
 }
 
 #[tokio::test]
@@ -264,34 +199,16 @@ async fn channel_resolution_order() {
         )
         .await;
     assert_eq!(status, 200);
-    app.admin_ok(
-        "POST",
-        "/channel",
-        json!({"app_id": APP_ID, "channel": "internal", "version": "1.0.3"}),
-    )
-    .await;
+    app.admin_ok("POST", "/channel", json!({"app_id": APP_ID, "channel": "internal", "version": "1.0.3"})).await;
 
+    assert_eq!(app.check(device(json!({}))).await["version"], "1.0.1", "public channel");
+    assert_eq!(app.check(device(json!({"defaultChannel": "beta"}))).await["version"], "1.0.2", "defaultChannel");
     assert_eq!(
-        app.check(device(json!({}))).await["version"],
-        "1.0.1",
-        "public channel"
-    );
-    assert_eq!(
-        app.check(device(json!({"defaultChannel": "beta"}))).await["version"],
-        "1.0.2",
-        "defaultChannel"
-    );
-    assert_eq!(
-        app.check(device(json!({"defaultChannel": "internal"})))
-            .await["error"],
+        app.check(device(json!({"defaultChannel": "internal"}))).await["error"],
         "no_channel",
         "private, not self-set"
     );
-    assert_eq!(
-        app.check(device(json!({"defaultChannel": "nope"}))).await["error"],
-        "no_channel",
-        "no fallback"
-    );
+    assert_eq!(app.check(device(json!({"defaultChannel": "nope"}))).await["error"], "no_channel", "no fallback");
 
     // A device override wins over defaultChannel and may target a private channel.
     let (status, body) = app
@@ -303,69 +220,38 @@ async fn channel_resolution_order() {
         )
         .await;
     assert_eq!((status, body), (200, json!({"status": "ok"})));
-    assert_eq!(
-        app.check(device(json!({"defaultChannel": "beta"}))).await["version"],
-        "1.0.3"
-    );
+    assert_eq!(app.check(device(json!({"defaultChannel": "beta"}))).await["version"], "1.0.3");
     // Other devices are unaffected.
-    assert_eq!(
-        app.check(device(json!({"device_id": "other"}))).await["version"],
-        "1.0.1"
-    );
+    assert_eq!(app.check(device(json!({"device_id": "other"}))).await["version"], "1.0.1");
 }
 
 #[tokio::test]
 async fn per_device_version_pin() {
     let (app, _) = with_production().await;
     app.upload_ok("1.0.5", small_zip("1.0.5"), &[]).await;
+    let (status, _) =
+        app.admin("POST", "/device", json!({"app_id": APP_ID, "device_id": "pinned", "version_id": "1.0.5"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(app.check(device(json!({"device_id": "pinned"}))).await["version"], "1.0.5");
     let (status, _) = app
-        .admin(
-            "POST",
-            "/device",
-            json!({"app_id": APP_ID, "device_id": "pinned", "version_id": "1.0.5"}),
-        )
+        .call("DELETE", "/device", Some(crate::helpers::ADMIN_KEY), json!({"app_id": APP_ID, "device_id": "pinned"}))
         .await;
     assert_eq!(status, 200);
-    assert_eq!(
-        app.check(device(json!({"device_id": "pinned"}))).await["version"],
-        "1.0.5"
-    );
-    let (status, _) = app
-        .call(
-            "DELETE",
-            "/device",
-            Some(crate::helpers::ADMIN_KEY),
-            json!({"app_id": APP_ID, "device_id": "pinned"}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(
-        app.check(device(json!({"device_id": "pinned"}))).await["version"],
-        "1.0.1"
-    );
+    assert_eq!(app.check(device(json!({"device_id": "pinned"}))).await["version"], "1.0.1");
 }
 
 #[tokio::test]
 async fn policy_refusals_have_exact_bodies() {
     let (app, _) = with_production().await;
     app.upload_ok("2.0.0", small_zip("2.0.0"), &[]).await;
-    app.admin_ok(
-        "POST",
-        "/channel",
-        json!({"app_id": APP_ID, "channel": "production", "version": "2.0.0"}),
-    )
-    .await;
+    app.admin_ok("POST", "/channel", json!({"app_id": APP_ID, "channel": "production", "version": "2.0.0"})).await;
     assert_eq!(
         app.check(device(json!({}))).await,
         json!({"error": "disable_auto_update_to_major", "message": "Cannot upgrade major version", "major": true,
                "version": "2.0.0", "old": "1.0.0", "kind": "blocked"})
     );
-    app.admin_ok(
-        "POST",
-        "/channel",
-        json!({"app_id": APP_ID, "channel": "production", "disableAutoUpdate": "none"}),
-    )
-    .await;
+    app.admin_ok("POST", "/channel", json!({"app_id": APP_ID, "channel": "production", "disableAutoUpdate": "none"}))
+        .await;
     assert_eq!(app.check(device(json!({}))).await["version"], "2.0.0");
 
     app.admin_ok(
@@ -379,12 +265,8 @@ async fn policy_refusals_have_exact_bodies() {
     let answer = app.check(native_1_1.clone()).await;
     assert_eq!(answer["error"], "disable_auto_update_to_minor");
     assert_eq!(answer["major"], true);
-    app.admin_ok(
-        "POST",
-        "/channel",
-        json!({"app_id": APP_ID, "channel": "production", "disableAutoUpdate": "none"}),
-    )
-    .await;
+    app.admin_ok("POST", "/channel", json!({"app_id": APP_ID, "channel": "production", "disableAutoUpdate": "none"}))
+        .await;
     assert_eq!(
         app.check(native_1_1.clone()).await,
         json!({"error": "disable_auto_update_under_native", "message": "Cannot revert to a bundle older than the native version",
@@ -402,51 +284,25 @@ async fn policy_refusals_have_exact_bodies() {
         ("allow_prod", json!({}), "disable_prod_build"),
         ("allow_dev", json!({"is_prod": false}), "disable_dev_build"),
         ("allow_device", json!({}), "disable_device"),
-        (
-            "allow_emulator",
-            json!({"is_emulator": true}),
-            "disable_emulator",
-        ),
+        ("allow_emulator", json!({"is_emulator": true}), "disable_emulator"),
     ] {
-        app.admin_ok(
-            "POST",
-            "/channel",
-            json!({"app_id": APP_ID, "channel": "production", field: false}),
-        )
-        .await;
+        app.admin_ok("POST", "/channel", json!({"app_id": APP_ID, "channel": "production", field: false})).await;
         let answer = app.check(device(request)).await;
         assert_eq!(
-            (
-                answer["error"].as_str().unwrap_or_default(),
-                answer["kind"].as_str().unwrap_or_default()
-            ),
+            (answer["error"].as_str().unwrap_or_default(), answer["kind"].as_str().unwrap_or_default()),
             (code, "blocked"),
             "{field}: {answer}"
         );
-        app.admin_ok(
-            "POST",
-            "/channel",
-            json!({"app_id": APP_ID, "channel": "production", field: true}),
-        )
-        .await;
+        app.admin_ok("POST", "/channel", json!({"app_id": APP_ID, "channel": "production", field: true})).await;
     }
 }
 
 #[tokio::test]
 async fn disabled_platform_through_override() {
     let (app, _) = with_production().await;
-    app.admin_ok(
-        "POST",
-        "/channel",
-        json!({"app_id": APP_ID, "channel": "qa", "version": "1.0.1", "android": false}),
-    )
-    .await;
-    app.admin_ok(
-        "POST",
-        "/device",
-        json!({"app_id": APP_ID, "device_id": "q1", "channel": "qa"}),
-    )
-    .await;
+    app.admin_ok("POST", "/channel", json!({"app_id": APP_ID, "channel": "qa", "version": "1.0.1", "android": false}))
+        .await;
+    app.admin_ok("POST", "/device", json!({"app_id": APP_ID, "device_id": "q1", "channel": "qa"})).await;
     assert_eq!(
         app.check(device(json!({"device_id": "q1"}))).await,
         json!({"error": "disabled_platform_android", "message": "Updates are disabled for android on this channel",
@@ -457,12 +313,7 @@ async fn disabled_platform_through_override() {
 #[tokio::test]
 async fn min_update_version_guard() {
     let app = TestApp::with_app().await;
-    app.upload_ok(
-        "1.2.0",
-        small_zip("1.2.0"),
-        &[("channel", "production"), ("min_update_version", "1.1.0")],
-    )
-    .await;
+    app.upload_ok("1.2.0", small_zip("1.2.0"), &[("channel", "production"), ("min_update_version", "1.1.0")]).await;
     app.admin_ok(
         "POST",
         "/channel",
@@ -481,42 +332,22 @@ async fn min_update_version_guard() {
 #[tokio::test]
 async fn builtin_channel_reverts_once() {
     let (app, _) = with_production().await;
-    app.admin_ok(
-        "POST",
-        "/channel",
-        json!({"app_id": APP_ID, "channel": "production", "version": "builtin"}),
-    )
-    .await;
+    app.admin_ok("POST", "/channel", json!({"app_id": APP_ID, "channel": "production", "version": "builtin"})).await;
     // A device on a downloaded bundle goes back to builtin...
-    assert_eq!(
-        app.check(device(json!({"version_name": "1.0.1"}))).await,
-        json!({"version": "builtin"})
-    );
+    assert_eq!(app.check(device(json!({"version_name": "1.0.1"}))).await, json!({"version": "builtin"}));
     // ...and once there it is up to date, whichever way the plugin names the embedded bundle.
     let on_builtin = json!({"error": "already_on_builtin", "message": "Already on the builtin bundle", "version": "builtin",
                             "kind": "up_to_date"});
-    assert_eq!(
-        app.check(device(json!({"version_name": "1.0.0"}))).await,
-        on_builtin
-    );
-    assert_eq!(
-        app.check(device(json!({"version_name": "builtin"}))).await,
-        on_builtin
-    );
-    let answer = app
-        .check(device(
-            json!({"version_name": "1.0.1", "plugin_version": "6.1.0"}),
-        ))
-        .await;
+    assert_eq!(app.check(device(json!({"version_name": "1.0.0"}))).await, on_builtin);
+    assert_eq!(app.check(device(json!({"version_name": "builtin"}))).await, on_builtin);
+    let answer = app.check(device(json!({"version_name": "1.0.1", "plugin_version": "6.1.0"}))).await;
     assert_eq!(answer["error"], "revert_to_builtin_plugin_version_too_old");
 }
 
 #[tokio::test]
 async fn device_with_key_never_gets_a_plain_bundle() {
     let (app, _) = with_production().await;
-    let answer = app
-        .check(device(json!({"key_id": "MIIBCgKCAQEAx8Q3rT2b"})))
-        .await;
+    let answer = app.check(device(json!({"key_id": "MIIBCgKCAQEAx8Q3rT2b"}))).await;
     assert_eq!(
         answer,
         json!({"error": "key_id_mismatch", "message": "The bundle was not encrypted with the public key this device has",
@@ -527,10 +358,8 @@ async fn device_with_key_never_gets_a_plain_bundle() {
 #[tokio::test]
 async fn device_record_is_written_behind() {
     let (app, _) = with_production().await;
-    let body = device(
-        json!({"device_id": "AB12CD34-0000-4000-8000-000000000001", "custom_id": "user-42",
-                             "version_name": "1.0.0", "install_source": "Google_Play"}),
-    );
+    let body = device(json!({"device_id": "AB12CD34-0000-4000-8000-000000000001", "custom_id": "user-42",
+                             "version_name": "1.0.0", "install_source": "Google_Play"}));
     assert_eq!(app.check(body).await["version"], "1.0.1");
     let record = eventually("the device record", || async {
         let (status, body) = app

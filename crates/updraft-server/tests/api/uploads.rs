@@ -11,8 +11,7 @@ fn zip_with(entries: &[&str]) -> Vec<u8> {
     let mut buffer = std::io::Cursor::new(Vec::new());
     let mut zip = zip::ZipWriter::new(&mut buffer);
     for name in entries {
-        zip.start_file(*name, zip::write::SimpleFileOptions::default())
-            .unwrap();
+        zip.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
         zip.write_all(b"x").unwrap();
     }
     zip.finish().unwrap();
@@ -38,141 +37,49 @@ fn stored_objects(app: &TestApp) -> Vec<String> {
     found
 }
 
-async fn assert_refused(
-    app: &TestApp,
-    zip: Vec<u8>,
-    extra: &[(&str, &str)],
-    status: u16,
-    code: &str,
-) {
+async fn assert_refused(app: &TestApp, zip: Vec<u8>, extra: &[(&str, &str)], status: u16, code: &str) {
     let (actual, body) = app.upload("1.0.9", zip, extra).await;
-    assert_eq!(
-        (actual, body["error"].as_str().unwrap_or_default()),
-        (status, code),
-        "{body}"
-    );
+    assert_eq!((actual, body["error"].as_str().unwrap_or_default()), (status, code), "{body}");
     assert_eq!(body["status"], "KO");
-    assert!(
-        body["message"].as_str().unwrap().len() > 20,
-        "the message says what to fix: {body}"
-    );
+    assert!(body["message"].as_str().unwrap().len() > 20, "the message says what to fix: {body}");
 }
 
 #[tokio::test]
 async fn bad_zips_are_refused_and_nothing_is_stored() {
     let app = TestApp::with_app().await;
-    assert_refused(
-        &app,
-        b"<html>this is not a zip</html>".to_vec(),
-        &[],
-        400,
-        "invalid_bundle",
-    )
-    .await;
+    assert_refused(&app, b"<html>this is not a zip</html>".to_vec(), &[], 400, "invalid_bundle").await;
     assert_refused(&app, zip_with(&["app.js"]), &[], 400, "invalid_bundle").await;
-    assert_refused(
-        &app,
-        zip_with(&["index.html", "../../etc/evil.js"]),
-        &[],
-        400,
-        "invalid_bundle",
-    )
-    .await;
-    assert_refused(
-        &app,
-        zip_with(&["index.html", "/abs.js"]),
-        &[],
-        400,
-        "invalid_bundle",
-    )
-    .await;
-    assert_refused(
-        &app,
-        zip_with(&["dist/index.html", "__MACOSX/dist/._index.html"]),
-        &[],
-        400,
-        "invalid_bundle",
-    )
-    .await;
-    assert_refused(
-        &app,
-        zip_with(&["index.html", ".env"]),
-        &[],
-        400,
-        "invalid_bundle",
-    )
-    .await;
-    assert_refused(
-        &app,
-        small_zip("a"),
-        &[("checksum", &"0".repeat(64))],
-        400,
-        "checksum_mismatch",
-    )
-    .await;
-    assert!(
-        stored_objects(&app)
-            .iter()
-            .all(|p| p.starts_with(".staging")),
-        "{:?}",
-        stored_objects(&app)
-    );
-    // Nothing became visible.
-    let (status, body) = app
-        .admin(
-            "POST",
-            "/channel",
-            json!({"app_id": APP_ID, "channel": "p", "version": "1.0.9"}),
-        )
+    assert_refused(&app, zip_with(&["index.html", "../../etc/evil.js"]), &[], 400, "invalid_bundle").await;
+    assert_refused(&app, zip_with(&["index.html", "/abs.js"]), &[], 400, "invalid_bundle").await;
+    assert_refused(&app, zip_with(&["dist/index.html", "__MACOSX/dist/._index.html"]), &[], 400, "invalid_bundle")
         .await;
-    assert_eq!(
-        (status, body["error"].as_str().unwrap()),
-        (400, "cannot_find_version")
-    );
+    assert_refused(&app, zip_with(&["index.html", ".env"]), &[], 400, "invalid_bundle").await;
+    assert_refused(&app, small_zip("a"), &[("checksum", &"0".repeat(64))], 400, "checksum_mismatch").await;
+    assert!(stored_objects(&app).iter().all(|p| p.starts_with(".staging")), "{:?}", stored_objects(&app));
+    // Nothing became visible.
+    let (status, body) =
+        app.admin("POST", "/channel", json!({"app_id": APP_ID, "channel": "p", "version": "1.0.9"})).await;
+    assert_eq!((status, body["error"].as_str().unwrap()), (400, "cannot_find_version"));
 }
 
 #[tokio::test]
 async fn single_top_folder_layout_is_accepted() {
     let app = TestApp::with_app().await;
-    let (status, body) = app
-        .upload(
-            "1.0.1",
-            zip_with(&["dist/", "dist/index.html", "dist/app.js"]),
-            &[],
-        )
-        .await;
+    let (status, body) = app.upload("1.0.1", zip_with(&["dist/", "dist/index.html", "dist/app.js"]), &[]).await;
     assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]
 async fn field_errors_name_the_field() {
     let app = TestApp::with_app().await;
-    assert_refused(
-        &app,
-        small_zip("a"),
-        &[("min_update_version", "soon")],
-        400,
-        "invalid_version",
-    )
-    .await;
+    assert_refused(&app, small_zip("a"), &[("min_update_version", "soon")], 400, "invalid_version").await;
     let (status, body) = app.upload("v1", small_zip("a"), &[]).await;
-    assert_eq!(
-        (status, body["error"].as_str().unwrap()),
-        (400, "invalid_version")
-    );
+    assert_eq!((status, body["error"].as_str().unwrap()), (400, "invalid_version"));
     assert!(body["message"].as_str().unwrap().contains("semver"));
 
-    let form = reqwest::multipart::Form::new()
-        .text("app_id", APP_ID)
-        .text("version", "1.0.0");
-    let response = app
-        .client
-        .post(app.url("/bundle"))
-        .header("authorization", ADMIN_KEY)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let form = reqwest::multipart::Form::new().text("app_id", APP_ID).text("version", "1.0.0");
+    let response =
+        app.client.post(app.url("/bundle")).header("authorization", ADMIN_KEY).multipart(form).send().await.unwrap();
     assert_eq!(response.status(), 400);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"], "missing_field");
@@ -187,11 +94,7 @@ async fn field_errors_name_the_field() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        response.status().as_u16() / 100,
-        4,
-        "a non-multipart body is a client error"
-    );
+    assert_eq!(response.status().as_u16() / 100, 4, "a non-multipart body is a client error");
 }
 
 #[tokio::test]
@@ -201,26 +104,14 @@ async fn unknown_app_and_duplicate_versions() {
         .text("app_id", "com.example.missing")
         .text("version", "1.0.0")
         .part("file", reqwest::multipart::Part::bytes(small_zip("x")));
-    let response = app
-        .client
-        .post(app.url("/bundle"))
-        .header("authorization", ADMIN_KEY)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response =
+        app.client.post(app.url("/bundle")).header("authorization", ADMIN_KEY).multipart(form).send().await.unwrap();
     assert_eq!(response.status(), 404);
-    assert_eq!(
-        response.json::<serde_json::Value>().await.unwrap()["error"],
-        "app_not_found"
-    );
+    assert_eq!(response.json::<serde_json::Value>().await.unwrap()["error"], "app_not_found");
 
     assert_eq!(app.upload("1.0.1", small_zip("first"), &[]).await.0, 200);
     let (status, body) = app.upload("1.0.1", small_zip("second"), &[]).await;
-    assert_eq!(
-        (status, body["error"].as_str().unwrap()),
-        (409, "version_already_exists")
-    );
+    assert_eq!((status, body["error"].as_str().unwrap()), (409, "version_already_exists"));
 }
 
 #[tokio::test]
@@ -229,10 +120,7 @@ async fn oversize_upload_is_refused() {
     app.create_app(APP_ID).await;
     let big = vec![7u8; 5000];
     let (status, body) = app.upload("1.0.0", big, &[]).await;
-    assert_eq!(
-        (status, body["error"].as_str().unwrap()),
-        (413, "body_too_large")
-    );
+    assert_eq!((status, body["error"].as_str().unwrap()), (413, "body_too_large"));
 }
 
 #[tokio::test]
@@ -243,25 +131,19 @@ async fn identical_content_is_stored_once() {
     let zip = std::fs::read(zip_path).unwrap();
     assert_eq!(app.upload("1.0.0", zip.clone(), &[]).await.0, 200);
     assert_eq!(app.upload("1.0.1", zip, &[]).await.0, 200);
-    let bundles: Vec<_> = stored_objects(&app)
-        .into_iter()
-        .filter(|p| p.starts_with("bundles/"))
-        .collect();
+    let bundles: Vec<_> = stored_objects(&app).into_iter().filter(|p| p.starts_with("bundles/")).collect();
     assert_eq!(bundles.len(), 1, "{bundles:?}");
 }
 
 #[tokio::test]
 async fn upload_can_point_a_channel_and_first_channel_is_public() {
     let app = TestApp::with_app().await;
-    let (status, body) = app
-        .upload("1.0.1", small_zip("a"), &[("channel", "production")])
-        .await;
+    let (status, body) = app.upload("1.0.1", small_zip("a"), &[("channel", "production")]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "ok");
     assert_eq!(body["channel"], "production");
     assert_eq!(app.check(device(json!({}))).await["version"], "1.0.1");
     // A second channel named at upload is created private (Capgo's default) and does not take over.
-    app.upload_ok("1.0.2", small_zip("b"), &[("channel", "beta")])
-        .await;
+    app.upload_ok("1.0.2", small_zip("b"), &[("channel", "beta")]).await;
     assert_eq!(app.check(device(json!({}))).await["version"], "1.0.1");
 }

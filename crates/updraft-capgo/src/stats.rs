@@ -1,0 +1,126 @@
+//! `POST /stats`: one event object (older plugins, Android's download worker) or a JSON array batch (8.42+ and the
+//! x.50.1 LTS lines) in the same route. Unknown actions are accepted: a 4xx makes the device drop the whole batch.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+use updraft_core::{AppId, DeviceId, StatsEvent, strip_file_suffix};
+
+use crate::error_codes;
+use crate::wire_fields;
+
+/// A parsed stats request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsRequest {
+    /// The events that could be read.
+    pub events: Vec<StatsEvent>,
+    /// `None` for a single object; per-item outcome for a batch (`Err((code, message))` for unreadable items).
+    pub batch: Option<Vec<Result<(), (&'static str, String)>>>,
+}
+
+/// Why a stats body cannot be read at all: `(code, message)`, answered with 400.
+pub type StatsBodyError = (&'static str, String);
+
+/// Parses a stats body.
+///
+/// # Errors
+/// A body that is not JSON, or a single object missing what identifies it (the batch form reports bad items per
+/// index instead, so one bad event never drops the others).
+pub fn parse_stats(body: &[u8], now: DateTime<Utc>) -> Result<StatsRequest, StatsBodyError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|_| (error_codes::INVALID_JSON_PARSE_BODY, "the body is not valid JSON".to_owned()))?;
+    match value {
+        Value::Object(map) => Ok(StatsRequest { events: vec![parse_event(&map, now)?], batch: None }),
+        Value::Array(items) => {
+            let mut events = Vec::with_capacity(items.len());
+            let outcomes = items
+                .iter()
+                .map(|item| match item {
+                    Value::Object(map) => parse_event(map, now).map(|event| events.push(event)),
+                    _ => Err((error_codes::INVALID_JSON_BODY, "each event must be a JSON object".to_owned())),
+                })
+                .collect();
+            Ok(StatsRequest { events, batch: Some(outcomes) })
+        }
+        _ => Err((error_codes::INVALID_JSON_PARSE_BODY, "the body must be an event object or an array of them".into())),
+    }
+}
+
+fn parse_event(map: &Map<String, Value>, now: DateTime<Utc>) -> Result<StatsEvent, StatsBodyError> {
+    let text = |field: &'static str| {
+        wire_fields::string(map, field).map_err(|(field, expected)| {
+            (error_codes::INVALID_JSON_BODY, format!("field `{field}` must be {expected}"))
+        })
+    };
+    let app_id = text("app_id")?.ok_or((error_codes::MISSING_APP_ID, "field `app_id` is required".to_owned()))?;
+    let app_id = AppId::parse(&app_id).map_err(|e| (error_codes::INVALID_APP_ID, e.to_string()))?;
+    let device_id =
+        text("device_id")?.ok_or((error_codes::MISSING_DEVICE_ID, "field `device_id` is required".to_owned()))?;
+    let device_id = DeviceId::parse(&device_id).map_err(|e| (error_codes::INVALID_JSON_BODY, e.to_string()))?;
+    let action = text("action")?.ok_or((error_codes::INVALID_JSON_BODY, "field `action` is required".to_owned()))?;
+    let version_name = text("version_name")?.unwrap_or_default();
+    let old_version_name = text("old_version_name")?.unwrap_or_default();
+    Ok(StatsEvent {
+        app_id,
+        device_id,
+        action: action.chars().take(64).collect(),
+        version_name: strip_file_suffix(&version_name).chars().take(128).collect(),
+        old_version_name: strip_file_suffix(&old_version_name).chars().take(128).collect(),
+        platform: text("platform")?.unwrap_or_default().chars().take(16).collect(),
+        plugin_version: text("plugin_version")?.unwrap_or_default().chars().take(32).collect(),
+        received_at: now,
+    })
+}
+
+/// The reply: `{"status":"ok"}` for one event, plus per-item `results` for a batch. Never empty (iOS re-sends a
+/// batch answered with an empty 200).
+pub fn stats_reply(request: &StatsRequest) -> Value {
+    match &request.batch {
+        None => json!({ "status": "ok" }),
+        Some(outcomes) => {
+            let results: Vec<Value> = outcomes
+                .iter()
+                .enumerate()
+                .map(|(index, outcome)| match outcome {
+                    Ok(()) => json!({ "status": "ok", "index": index }),
+                    Err((code, message)) => {
+                        json!({ "status": "error", "index": index, "error": code, "message": message })
+                    }
+                })
+                .collect();
+            json!({ "status": "ok", "results": results })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_and_batch_forms() {
+        let single = br#"{"app_id":"com.example.app","device_id":"D","action":"set","version_name":"1.0.1"}"#;
+        let parsed = parse_stats(single, Utc::now()).unwrap();
+        assert_eq!(parsed.events[0].device_id.as_str(), "d");
+        assert_eq!(stats_reply(&parsed), json!({"status":"ok"}));
+        let batch = br#"[{"app_id":"com.example.app","device_id":"d","action":"download_manifest_file_fail",
+            "version_name":"1.0.1:assets/a.js"},{"device_id":"d"},{"app_id":"com.example.app","device_id":"d",
+            "action":"a_new_action"}]"#;
+        let parsed = parse_stats(batch, Utc::now()).unwrap();
+        assert_eq!(parsed.events.len(), 2);
+        assert_eq!(parsed.events[0].version_name, "1.0.1");
+        let reply = stats_reply(&parsed);
+        assert_eq!(reply["results"][0], json!({"status":"ok","index":0}));
+        assert_eq!(reply["results"][1]["error"], "missing_app_id");
+        assert_eq!(reply["results"][2]["status"], "ok");
+    }
+
+    #[test]
+    fn unreadable_bodies() {
+        assert_eq!(parse_stats(b"nope", Utc::now()).unwrap_err().0, "invalid_json_parse_body");
+        assert_eq!(parse_stats(b"7", Utc::now()).unwrap_err().0, "invalid_json_parse_body");
+        assert_eq!(
+            parse_stats(br#"{"app_id":"com.example.app","action":"set"}"#, Utc::now()).unwrap_err().0,
+            "missing_device_id"
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! Channel self-assignment (`/channel_self`): which channels a device may pick itself, and which it may list.
+//! Follows Capgo: a device may join a channel that serves its platform and allows self-set; the public channel
+//! without self-set is refused (the device should simply unset its choice to land there).
+
+use crate::catalog::AppCatalog;
+use crate::channel::Channel;
+use crate::ids::Platform;
+
+/// Why a device may not pick a channel itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelfSetRefusal {
+    /// No channel by that name (or it does not serve the device's platform).
+    ChannelNotFound,
+    /// The channel is the public default and does not allow self-set: unset the choice instead.
+    PublicChannel,
+    /// The channel does not allow devices to pick it.
+    NotAllowed,
+}
+
+/// The channel a device asks to join, if it may.
+///
+/// # Errors
+/// [`SelfSetRefusal`] saying why not.
+pub fn self_assignable<'a>(
+    catalog: &'a AppCatalog,
+    name: &str,
+    platform: Platform,
+) -> Result<&'a Channel, SelfSetRefusal> {
+    let channel = catalog
+        .channel_by_name(name)
+        .filter(|c| c.settings.serves_platform(platform))
+        .ok_or(SelfSetRefusal::ChannelNotFound)?;
+    match (channel.settings.allow_device_self_set, channel.settings.public) {
+        (true, _) => Ok(channel),
+        (false, true) => Err(SelfSetRefusal::PublicChannel),
+        (false, false) => Err(SelfSetRefusal::NotAllowed),
+    }
+}
+
+/// The channels a device may see in `listChannels()`: they serve its platform, accept its kind of build
+/// (prod/dev) and hardware (device/emulator), and are public or self-settable. Ordered by (name, id).
+pub fn listable_channels(catalog: &AppCatalog, platform: Platform, is_prod: bool, is_emulator: bool) -> Vec<&Channel> {
+    catalog
+        .channels()
+        .iter()
+        .filter(|c| {
+            let s = &c.settings;
+            s.serves_platform(platform)
+                && (s.public || s.allow_device_self_set)
+                && if is_prod { s.allow_prod } else { s.allow_dev }
+                && if is_emulator { s.allow_emulator } else { s.allow_device }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::app::App;
+    use crate::channel::ChannelSettings;
+    use crate::ids::{AppId, ChannelName};
+
+    fn catalog() -> AppCatalog {
+        let app_id = AppId::parse("com.example.app").unwrap();
+        let channel = |id: i64, name: &str, edit: &dyn Fn(&mut ChannelSettings)| {
+            let mut settings = ChannelSettings::default();
+            edit(&mut settings);
+            Channel {
+                id,
+                app_id: app_id.clone(),
+                name: ChannelName::parse(name).unwrap(),
+                bundle_id: None,
+                settings,
+                created_at: Utc::now(),
+                updated_at: Utc::now(),
+            }
+        };
+        let channels = vec![
+            channel(1, "production", &|s| s.public = true),
+            channel(2, "beta", &|s| s.allow_device_self_set = true),
+            channel(3, "internal", &|_| {}),
+            channel(4, "ios-beta", &|s| {
+                s.allow_device_self_set = true;
+                s.android = false;
+            }),
+            channel(5, "dev-only", &|s| {
+                s.allow_device_self_set = true;
+                s.allow_prod = false;
+            }),
+            channel(6, "sim-only", &|s| {
+                s.allow_device_self_set = true;
+                s.allow_device = false;
+            }),
+        ];
+        let app = App { id: app_id.clone(), name: "x".into(), public_key: None, created_at: Utc::now() };
+        AppCatalog::new(app, channels, vec![], vec![])
+    }
+
+    #[test]
+    fn self_set_rules() {
+        let catalog = catalog();
+        let check = |name, platform| self_assignable(&catalog, name, platform).map(|c| c.name.as_str());
+        assert_eq!(check("beta", Platform::Android), Ok("beta"));
+        assert_eq!(check("production", Platform::Android), Err(SelfSetRefusal::PublicChannel));
+        assert_eq!(check("internal", Platform::Android), Err(SelfSetRefusal::NotAllowed));
+        assert_eq!(check("ios-beta", Platform::Android), Err(SelfSetRefusal::ChannelNotFound));
+        assert_eq!(check("ios-beta", Platform::Ios), Ok("ios-beta"));
+        assert_eq!(check("missing", Platform::Ios), Err(SelfSetRefusal::ChannelNotFound));
+    }
+
+    #[test]
+    fn listing_filters_like_capgo() {
+        let catalog = catalog();
+        let names = |platform, is_prod, is_emulator| -> Vec<&str> {
+            listable_channels(&catalog, platform, is_prod, is_emulator).iter().map(|c| c.name.as_str()).collect()
+        };
+        assert_eq!(names(Platform::Android, true, false), ["beta", "production"]);
+        assert_eq!(names(Platform::Ios, true, false), ["beta", "ios-beta", "production"]);
+        assert_eq!(names(Platform::Android, false, false), ["beta", "dev-only", "production"]);
+        assert_eq!(names(Platform::Android, true, true), ["beta", "production", "sim-only"]);
+    }
+}

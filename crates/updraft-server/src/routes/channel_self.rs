@@ -1,0 +1,171 @@
+//! `/channel_self`: the plugin's `setChannel` (POST), `getChannel` (PUT), `listChannels` (GET) and, for plugins
+//! older than 5.34 / 6.34 / 7.34 / 8.0, `unsetChannel` (DELETE). Refusals are HTTP 200 `{error, message}`; success
+//! replies never carry an `error` key.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use serde_json::{Map, Value, json};
+use updraft_capgo::channel_self::{
+    ChannelSelfRequest, get_channel_body, list_body, parse_channel_self, self_set_refusal_body, set_ok_body,
+};
+use updraft_capgo::error_codes;
+use updraft_capgo::management::ok_body;
+use updraft_core::{AppCatalog, ChannelRoute, OverrideTarget, listable_channels, resolve_channel, self_assignable};
+
+use crate::api_error::ApiError;
+use crate::routes::body::{JSON_BODY_LIMIT, read_limited};
+use crate::routes::call::{body_or_query, query_map};
+use crate::state::AppState;
+
+/// Why a `/channel_self` call gets no success answer.
+#[derive(Debug, thiserror::Error)]
+enum Rejection {
+    /// HTTP 400 `{error, message}`.
+    #[error("{0}: {1}")]
+    BadRequest(&'static str, String),
+    /// HTTP 200 `{error, message}` (how Capgo refuses these calls).
+    #[error("{}", .0)]
+    Refusal(Value),
+    /// Database trouble.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl ResponseError for Rejection {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(..) => StatusCode::BAD_REQUEST,
+            Self::Refusal(_) => StatusCode::OK,
+            Self::Api(error) => error.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::BadRequest(code, message) => {
+                HttpResponse::BadRequest().json(json!({ "error": code, "message": message }))
+            }
+            Self::Refusal(body) => HttpResponse::Ok().json(body),
+            Self::Api(error) => error.error_response(),
+        }
+    }
+}
+
+fn refusal(code: &str, message: &str) -> Rejection {
+    Rejection::Refusal(json!({ "error": code, "message": message }))
+}
+
+/// Parses the request and finds the app.
+fn prepare(state: &AppState, map: &Map<String, Value>) -> Result<(ChannelSelfRequest, Arc<AppCatalog>), Rejection> {
+    let request = parse_channel_self(map).map_err(|(code, message)| Rejection::BadRequest(code, message))?;
+    let catalog = state.index.get(&request.app_id).ok_or_else(|| {
+        refusal(error_codes::APP_NOT_FOUND, &format!("app {} is not registered on this update server", request.app_id))
+    })?;
+    Ok((request, catalog))
+}
+
+async fn read_request(
+    http: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
+) -> Result<(ChannelSelfRequest, Arc<AppCatalog>), Rejection> {
+    let body = read_limited(payload, JSON_BODY_LIMIT).await?;
+    let map = body_or_query(&body, http).map_err(|e| Rejection::BadRequest(e.code, e.message))?;
+    prepare(state, &map)
+}
+
+/// POST: setChannel.
+pub(crate) async fn set_channel(
+    http: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, impl ResponseError> {
+    let (request, catalog) = read_request(&http, &state, payload).await?;
+    let Some(name) = request.channel.clone() else {
+        return Err(Rejection::BadRequest("missing_channel", "field `channel` is required".into()));
+    };
+    if request.keeps_channel_locally() {
+        // The device keeps its choice and sends it as defaultChannel: validate, store nothing.
+        return match self_assignable(&catalog, &name, request.platform) {
+            Ok(_) => Ok(HttpResponse::Ok().json(set_ok_body())),
+            Err(refused) => Err(Rejection::Refusal(self_set_refusal_body(refused, &name))),
+        };
+    }
+    // Older plugins: the choice lives on the server as a device override.
+    let existing =
+        catalog.override_for(&request.device_id).and_then(|o| o.channel_id).and_then(|id| catalog.channel_by_id(id));
+    if existing.is_some_and(|c| !c.settings.allow_device_self_set) {
+        return Err(refusal(
+            "cannot_override",
+            "An operator set this device's channel; it cannot be changed from the device",
+        ));
+    }
+    let is_public_default = catalog
+        .channels()
+        .iter()
+        .find(|c| c.settings.public && c.settings.serves_platform(request.platform))
+        .is_some_and(|c| c.name.as_str() == name);
+    if is_public_default {
+        // Asking for the platform's default channel means "no override".
+        state.store.delete_device_override(&request.app_id, &request.device_id).await.map_err(ApiError::from)?;
+    } else {
+        let channel = self_assignable(&catalog, &name, request.platform)
+            .map_err(|refused| Rejection::Refusal(self_set_refusal_body(refused, &name)))?;
+        let target = OverrideTarget { channel_id: Some(channel.id), bundle: None };
+        state.store.set_device_override(&request.app_id, &request.device_id, &target).await.map_err(ApiError::from)?;
+    }
+    state.refresh(&request.app_id).await?;
+    Ok(HttpResponse::Ok().json(set_ok_body()))
+}
+
+/// PUT: getChannel. Answers the channel `/updates` would resolve for this device (8.47.9+ persist it as their
+/// defaultChannel, so it must never be a made-up name).
+pub(crate) async fn get_channel(
+    http: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, impl ResponseError> {
+    let (request, catalog) = read_request(&http, &state, payload).await?;
+    let asked = request.channel.as_deref().or(request.default_channel.as_deref());
+    match resolve_channel(&catalog, &request.device_id, request.platform, asked) {
+        Some(route) => {
+            let is_override = !matches!(route, ChannelRoute::Public(_));
+            Ok(HttpResponse::Ok().json(get_channel_body(route.channel(), is_override)))
+        }
+        // A 400 carrying channel_not_found makes the device fall back to its local defaultChannel.
+        None => Err(Rejection::BadRequest(error_codes::CHANNEL_NOT_FOUND, "No channel for this device".into())),
+    }
+}
+
+/// GET: listChannels (info object in the query string).
+pub(crate) async fn list_channels(
+    http: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, impl ResponseError> {
+    let map = query_map(&http).map_err(|e| Rejection::BadRequest(e.code, e.message))?;
+    let (request, catalog) = prepare(&state, &map)?;
+    let channels = listable_channels(&catalog, request.platform, request.is_prod, request.is_emulator);
+    Ok::<_, Rejection>(HttpResponse::Ok().json(list_body(&channels)))
+}
+
+/// DELETE: unsetChannel from plugins that keep the choice on the server (body or query string).
+pub(crate) async fn unset_channel(
+    http: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, impl ResponseError> {
+    let (request, catalog) = read_request(&http, &state, payload).await?;
+    if request.keeps_channel_locally() {
+        return Ok(HttpResponse::Ok().json(ok_body()));
+    }
+    let current =
+        catalog.override_for(&request.device_id).and_then(|o| o.channel_id).and_then(|id| catalog.channel_by_id(id));
+    if !current.is_some_and(|channel| channel.settings.allow_device_self_set) {
+        return Err(refusal("cannot_override", "This device has no channel it selected itself"));
+    }
+    state.store.delete_device_override(&request.app_id, &request.device_id).await.map_err(ApiError::from)?;
+    state.refresh(&request.app_id).await?;
+    Ok(HttpResponse::Ok().json(ok_body()))
+}
