@@ -83,6 +83,33 @@ impl CapacitorProject {
     }
 }
 
+impl CapacitorProject {
+    /// `capgo key create`: returns the public key PEM (PKCS#1) it wrote to `.capgo_key_v2.pub`.
+    pub fn key_create(&self) -> String {
+        self.capgo(&["key", "create"]);
+        std::fs::read_to_string(self.dir.path().join(".capgo_key_v2.pub")).unwrap()
+    }
+
+    /// `capgo bundle encrypt --json`: returns the encrypted file, the encrypted checksum and the ivSessionKey.
+    pub fn bundle_encrypt(&self, zip: &Path, sha256: &str) -> (PathBuf, String, String) {
+        let out = self.capgo(&["bundle", "encrypt", zip.to_str().unwrap(), sha256, "--json"]);
+        let printed = json_in(&out);
+        let filename = printed["filename"].as_str().expect("capgo printed a filename");
+        (
+            self.dir.path().join(filename),
+            printed["checksum"].as_str().unwrap().to_owned(),
+            printed["ivSessionKey"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// `capgo bundle decrypt`: decrypts `encrypted` with a session key and checks the encrypted checksum; returns
+    /// the decrypted zip's path and the CLI's output.
+    pub fn bundle_decrypt(&self, encrypted: &Path, session_key: &str, checksum: &str) -> (PathBuf, String) {
+        let out = self.capgo(&["bundle", "decrypt", encrypted.to_str().unwrap(), session_key, "--checksum", checksum]);
+        (PathBuf::from(format!("{}_decrypted.zip", encrypted.display())), out)
+    }
+}
+
 fn run_capgo(dir: &Path, args: &[&str]) -> String {
     let output = Command::new(node_modules().join(".bin/capgo"))
         .args(args)

@@ -3,10 +3,15 @@
 #![expect(unreachable_pub, reason = "helper modules share items within this one test binary")]
 
 mod capgo_cli;
+mod capgo_surface;
+mod channel_self;
 mod cli_publish;
+mod delta;
 mod downloads;
+mod encryption;
 mod helpers;
 mod lifecycle;
 mod management;
+mod stats;
 mod updates;
 mod uploads;

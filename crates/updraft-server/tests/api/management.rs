@@ -48,7 +48,8 @@ async fn keys_no_key_wrong_key_and_scope() {
     let unscoped = create_key(&app, &["--name", "ops"]);
     assert_eq!(app.call("POST", "/app", Some(&unscoped), json!({"app_id": "com.example.third"})).await.0, 200);
     // A tampered key with a real id is refused.
-    let tampered = format!("{}0", &scoped[..scoped.len() - 1]);
+    let flipped = if scoped.ends_with('0') { '1' } else { '0' };
+    let tampered = format!("{}{flipped}", &scoped[..scoped.len() - 1]);
     assert_eq!(app.call("POST", "/channel", Some(&tampered), json!({"app_id": APP_ID, "channel": "x"})).await.0, 401);
 }
 
