@@ -105,3 +105,28 @@ async fn operators_read_recent_events_and_per_bundle_counts() {
     let (status, _) = app.call("GET", &format!("/stats?app_id={APP_ID}"), None, json!(null)).await;
     assert_eq!(status, 401);
 }
+
+/// With a one-slot queue, a burst of stats and checks overflows it: reports are shed, answers never are.
+#[tokio::test]
+async fn a_full_queue_sheds_writes_not_answers() {
+    let app = std::sync::Arc::new(TestApp::spawn_with(&[("UPDRAFT_DEVICE_QUEUE_CAPACITY", "1")]).await);
+    app.create_app(APP_ID).await;
+    app.upload_ok("1.0.1", small_zip("a"), &[("channel", "production")]).await;
+    let tasks: Vec<_> = (0..8)
+        .map(|worker| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                for n in 0..25 {
+                    let id = format!("burst-{worker}-{n}");
+                    let batch = json!([event(&id, "download_10", "1.0.1"), event(&id, "download_20", "1.0.1")]);
+                    let (status, body) = post(&app, "/stats", &batch).await;
+                    assert_eq!(status, 200, "{body}");
+                    assert_eq!(app.check(device(json!({"device_id": id}))).await["version"], "1.0.1");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
