@@ -8,6 +8,7 @@ use crate::app::App;
 use crate::bundle::Bundle;
 use crate::channel::{Channel, ChannelUpdate};
 use crate::device::OverrideTarget;
+use crate::expo_release::ExpoRelease;
 use crate::ids::DeviceId;
 
 /// A consistent snapshot of one app.
@@ -22,6 +23,7 @@ pub struct AppCatalog {
     bundle_ids_by_version: HashMap<String, i64>,
     overrides: HashMap<DeviceId, OverrideTarget>,
     failed_versions: HashMap<DeviceId, HashSet<String>>,
+    expo_releases: Vec<ExpoRelease>,
 }
 
 impl AppCatalog {
@@ -41,6 +43,7 @@ impl AppCatalog {
             bundle_ids_by_version,
             overrides: overrides.into_iter().collect(),
             failed_versions: HashMap::new(),
+            expo_releases: Vec::new(),
         }
     }
 
@@ -86,6 +89,21 @@ impl AppCatalog {
         let creates_first_public =
             self.channel_by_name(name).is_none() && !self.channels.iter().any(|c| c.settings.public);
         ChannelUpdate { public: creates_first_public.then_some(true), ..ChannelUpdate::default() }
+    }
+
+    /// Sets the app's Expo releases.
+    pub fn set_expo_releases(&mut self, releases: Vec<ExpoRelease>) {
+        self.expo_releases = releases;
+    }
+
+    /// The app's Expo releases (every channel, runtime and platform).
+    pub fn expo_releases(&self) -> &[ExpoRelease] {
+        &self.expo_releases
+    }
+
+    /// An Expo release by id (case-insensitive).
+    pub fn expo_release(&self, id: &str) -> Option<&ExpoRelease> {
+        self.expo_releases.iter().find(|r| r.id.eq_ignore_ascii_case(id))
     }
 
     /// Records that a device rolled back from a version (it reported `update_fail`).

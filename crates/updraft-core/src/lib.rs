@@ -13,6 +13,7 @@ mod catalog;
 mod channel;
 mod channel_self;
 mod device;
+mod expo_release;
 mod ids;
 mod stats;
 mod store;
@@ -26,6 +27,9 @@ pub use catalog::AppCatalog;
 pub use channel::{Channel, ChannelSettings, ChannelTarget, ChannelUpdate, DisableAutoUpdate};
 pub use channel_self::{SelfSetRefusal, listable_channels, self_assignable};
 pub use device::{BundlePin, DeviceOverride, DeviceReport, OverrideTarget};
+pub use expo_release::{
+    ExpoAsset, ExpoCheck, ExpoDecision, ExpoRelease, ExpoReleaseKind, expo_time, next_release_time, select_expo_release,
+};
 pub use ids::{AppId, BundleVersion, ChannelName, DeviceId, IdError, Platform};
 pub use stats::{ActionKind, StatsEvent, action_kind, is_rollback, strip_file_suffix};
 pub use store::{

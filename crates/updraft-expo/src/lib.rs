@@ -1,1 +1,14 @@
-//! placeholder
+//! The Expo Updates protocol, as the `expo-updates` client speaks it: request headers, manifest JSON, directives,
+//! the `multipart/mixed` envelope, structured-field headers, RSA-SHA256 code signing, and reading the folder that
+//! `npx expo export` writes.
+//!
+//! This crate translates wire ⇄ domain; which release a device gets is `updraft_core::select_expo_release`.
+#![warn(missing_docs)]
+
+pub mod directive;
+pub mod export_ingest;
+pub mod manifest;
+pub mod multipart;
+pub mod request;
+pub mod signing;
+pub mod structured_fields;
