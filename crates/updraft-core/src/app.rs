@@ -13,6 +13,8 @@ pub struct App {
     pub name: String,
     /// PKCS#1 PEM public key that encrypted bundles of this app must decrypt with (`@capgo/cli key create`).
     pub public_key: Option<String>,
+    /// The Expo channel for clients that send no `expo-channel-name` header.
+    pub default_channel: String,
     /// When the app was created.
     pub created_at: DateTime<Utc>,
 }

@@ -45,6 +45,7 @@ fn catalog(channels: Vec<Channel>, bundles: Vec<Bundle>, overrides: Vec<Override
         id: AppId::parse("com.example.app").unwrap(),
         name: "Example".into(),
         public_key: None,
+        default_channel: "production".into(),
         created_at: Utc::now(),
     };
     let overrides = overrides.into_iter().map(|o| (DeviceId::parse(DEVICE).unwrap(), o)).collect();

@@ -135,6 +135,7 @@ mod tests {
             id: AppId::parse("com.example.app").unwrap(),
             name: "x".into(),
             public_key: None,
+            default_channel: "production".into(),
             created_at: Utc::now(),
         };
         let channels = public

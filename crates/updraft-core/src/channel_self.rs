@@ -94,7 +94,13 @@ mod tests {
                 s.allow_device = false;
             }),
         ];
-        let app = App { id: app_id.clone(), name: "x".into(), public_key: None, created_at: Utc::now() };
+        let app = App {
+            id: app_id.clone(),
+            name: "x".into(),
+            public_key: None,
+            default_channel: "production".into(),
+            created_at: Utc::now(),
+        };
         AppCatalog::new(app, channels, vec![], vec![])
     }
 

@@ -11,8 +11,10 @@ use crate::bundle::{Bundle, NewBundle};
 use crate::catalog::AppCatalog;
 use crate::channel::{Channel, ChannelUpdate};
 use crate::device::{DeviceReport, OverrideTarget};
+use crate::expo_release::ExpoRelease;
 use crate::ids::{AppId, ChannelName, DeviceId};
 use crate::stats::StatsEvent;
+use std::collections::HashMap;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +165,24 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Sets or clears an app's encryption public key.
     async fn set_app_public_key(&self, app_id: &AppId, public_key: Option<&str>) -> StoreResult<()>;
+
+    /// Sets the Expo channel for clients that send no channel header.
+    async fn set_app_default_channel(&self, app_id: &AppId, channel: &str) -> StoreResult<()>;
+
+    /// Records a fully stored Expo asset (idempotent).
+    async fn insert_expo_asset(&self, app_id: &AppId, sha256: &str, md5: &str, size_bytes: u64) -> StoreResult<()>;
+
+    /// The MD5 of each of these assets that is stored, by SHA-256.
+    async fn expo_asset_md5s(&self, app_id: &AppId, sha256s: &[String]) -> StoreResult<HashMap<String, String>>;
+
+    /// Records Expo releases (the platforms of one publish, rollback or promotion) in one transaction.
+    async fn insert_expo_releases(&self, releases: &[ExpoRelease]) -> StoreResult<()>;
+
+    /// Stores (or replaces) a signing key of an app, as PKCS#8 PEM.
+    async fn put_signing_key(&self, app_id: &AppId, key_id: &str, private_key_pem: &str) -> StoreResult<()>;
+
+    /// Every signing key of an app: `(key_id, private key PEM)`.
+    async fn signing_keys(&self, app_id: &AppId) -> StoreResult<Vec<(String, String)>>;
 
     /// Soft-deletes a bundle unless a channel or device override points at it. Returns the object keys that no
     /// live bundle references any more (the caller removes them from storage).

@@ -98,7 +98,7 @@ fn check_path(path: &str) -> Result<(), ExportError> {
         && !path.starts_with('/')
         && !path.contains('\\')
         && !path.chars().any(char::is_control)
-        && !(path.len() >= 2 && path.as_bytes()[1] == b':')
+        && (path.len() < 2 || path.as_bytes()[1] != b':')
         && path.split('/').all(|s| !s.is_empty() && s != "..");
     if ok { Ok(()) } else { Err(ExportError::UnsafePath(path.to_owned())) }
 }

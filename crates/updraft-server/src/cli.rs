@@ -27,6 +27,101 @@ pub(crate) enum Command {
     /// Publish a release to a running gateway over its HTTP API.
     #[command(subcommand)]
     Publish(PublishCommand),
+    /// Manage Expo releases (list, roll back, promote) over the HTTP API.
+    #[command(subcommand)]
+    Release(ReleaseCommand),
+    /// Manage an app's Expo code-signing keys (in the local metadata store).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReleaseCommand {
+    /// List an app's Expo releases, newest first.
+    List {
+        /// App id.
+        #[arg(long = "app", value_name = "APP_ID")]
+        app_id: String,
+        /// Only this channel.
+        #[arg(long)]
+        channel: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Roll a channel back: to an earlier release (republished with a new id and time) or to the embedded update.
+    Rollback {
+        /// App id.
+        #[arg(long = "app", value_name = "APP_ID")]
+        app_id: String,
+        /// Channel.
+        #[arg(long)]
+        channel: String,
+        /// Runtime version.
+        #[arg(long)]
+        runtime_version: String,
+        /// The release (or publish group) to go back to.
+        #[arg(long, value_name = "RELEASE_ID", conflicts_with = "embedded", required_unless_present = "embedded")]
+        to: Option<String>,
+        /// Send devices back to the update embedded in the app binary.
+        #[arg(long)]
+        embedded: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Serve a release (or publish group) on another channel, as a new release.
+    Promote {
+        /// App id.
+        #[arg(long = "app", value_name = "APP_ID")]
+        app_id: String,
+        /// The release or group id.
+        #[arg(long, value_name = "RELEASE_ID")]
+        release: String,
+        /// The channel to serve it on.
+        #[arg(long)]
+        to_channel: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Generate a private key, a public key and a self-signed code-signing certificate for `expo-updates`.
+    Generate {
+        /// App id.
+        #[arg(long = "app", value_name = "APP_ID")]
+        app_id: String,
+        /// Folder for private-key.pem, public-key.pem and certificate.pem.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The key id clients send in expo-expect-signature (codeSigningMetadata.keyid).
+        #[arg(long, default_value = "main")]
+        key_id: String,
+        /// Certificate validity in years.
+        #[arg(long, default_value_t = 10)]
+        validity_years: u32,
+    },
+    /// Import an existing private key (PKCS#1 or PKCS#8 PEM, e.g. from `npx expo-updates codesigning:generate`).
+    Import {
+        /// App id.
+        #[arg(long = "app", value_name = "APP_ID")]
+        app_id: String,
+        /// The private key PEM file.
+        #[arg(long, value_name = "PEM")]
+        private_key: PathBuf,
+        /// The key id clients send in expo-expect-signature.
+        #[arg(long, default_value = "main")]
+        key_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +171,34 @@ pub(crate) enum PublishCommand {
         server: ServerArgs,
         /// The zip, or the web build folder (the one with index.html).
         path: PathBuf,
+    },
+    /// Publish an Expo update: the folder `npx expo export` wrote.
+    Expo {
+        /// App id.
+        #[arg(long = "app", value_name = "APP_ID")]
+        app_id: String,
+        /// Channel (the expo-channel-name devices send).
+        #[arg(long)]
+        channel: String,
+        /// Runtime version the update is for (the app's runtimeVersion).
+        #[arg(long)]
+        runtime_version: String,
+        /// Platforms to publish.
+        #[arg(long, default_value = "all", value_parser = ["ios", "android", "all"])]
+        platform: String,
+        /// A note shown in `updraft release list`.
+        #[arg(long, default_value = "")]
+        message: String,
+        /// The public app config (`npx expo config --json --type public`); default DIST_DIR/expoConfig.json.
+        #[arg(long, value_name = "FILE")]
+        expo_config: Option<PathBuf>,
+        /// Print the server's answer as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The `npx expo export` output folder.
+        dist_dir: PathBuf,
     },
 }
 

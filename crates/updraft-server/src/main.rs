@@ -10,6 +10,7 @@ mod bundle_ingest;
 mod cli;
 mod commands;
 mod config;
+mod expo_cache;
 mod release_index;
 mod routes;
 mod state;

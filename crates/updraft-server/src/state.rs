@@ -20,6 +20,7 @@ pub(crate) struct AppState {
     pub(crate) objects: Arc<dyn ObjectStore>,
     pub(crate) index: Arc<ReleaseIndex>,
     pub(crate) writes: WriteQueue,
+    pub(crate) expo: crate::expo_cache::ExpoCache,
 }
 
 impl AppState {
@@ -37,6 +38,12 @@ impl AppState {
     /// Reloads an app into the release index after a write.
     pub(crate) async fn refresh(&self, app_id: &AppId) -> Result<(), ApiError> {
         Ok(self.index.refresh(self.store.as_ref(), app_id).await?)
+    }
+
+    /// The stable URL of an Expo asset (manifests are cached and signed, so this never changes).
+    pub(crate) fn expo_asset_url(&self, app_id: &AppId, sha256: &str, ext: &str) -> String {
+        let ext = if ext.is_empty() { String::new() } else { format!(".{ext}") };
+        format!("{}/expo/{app_id}/assets/{sha256}{ext}", self.public_url)
     }
 
     /// The URL devices download a stored object from.

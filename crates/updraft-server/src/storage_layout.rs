@@ -11,6 +11,8 @@ pub(crate) enum StorageKey<'a> {
     Bundle { app_id: &'a AppId, sha256: &'a str },
     /// One file of a delta manifest, by the SHA-256 of its content.
     File { app_id: &'a AppId, sha256: &'a str },
+    /// An Expo asset (launch bundle, image, font…), by the SHA-256 of its content; served by the Expo asset route.
+    ExpoAsset { app_id: &'a AppId, sha256: &'a str },
 }
 
 impl StorageKey<'_> {
@@ -19,6 +21,7 @@ impl StorageKey<'_> {
         let raw = match self {
             Self::Bundle { app_id, sha256 } => format!("bundles/{app_id}/{sha256}.zip"),
             Self::File { app_id, sha256 } => format!("files/{app_id}/{sha256}"),
+            Self::ExpoAsset { app_id, sha256 } => format!("assets/{app_id}/{sha256}"),
         };
         ObjectKey::parse(&raw).expect("app ids and hex digests make valid keys")
     }

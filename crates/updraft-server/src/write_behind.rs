@@ -41,6 +41,16 @@ impl WriteQueue {
         self.push(Item::Stats(event));
     }
 
+    /// Reports and events shed because the queue was full.
+    pub(crate) fn shed_count(&self) -> u64 {
+        self.shed.load(Ordering::Relaxed)
+    }
+
+    /// Items waiting to be written.
+    pub(crate) fn depth(&self) -> usize {
+        self.sender.max_capacity() - self.sender.capacity()
+    }
+
     fn push(&self, item: Item) {
         if self.sender.try_send(item).is_err() {
             self.shed.fetch_add(1, Ordering::Relaxed);

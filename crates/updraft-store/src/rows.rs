@@ -4,8 +4,8 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use updraft_core::{
     ApiKeyRecord, ApiKeyScope, App, AppId, Bundle, BundleEncryption, BundlePin, BundleSource, BundleVersion, Channel,
-    ChannelName, ChannelSettings, DeviceId, DeviceReport, DisableAutoUpdate, ManifestEntry, OverrideTarget, Platform,
-    StatsEvent, StoreError,
+    ChannelName, ChannelSettings, DeviceId, DeviceReport, DisableAutoUpdate, ExpoAsset, ExpoRelease, ExpoReleaseKind,
+    ManifestEntry, OverrideTarget, Platform, StatsEvent, StoreError,
 };
 
 use crate::time::from_db;
@@ -26,6 +26,7 @@ pub(crate) fn app(row: &SqliteRow) -> Result<App, StoreError> {
         id: AppId::parse(&get::<String>(row, "id")?).map_err(|e| corrupt("app id", e))?,
         name: get(row, "name")?,
         public_key: get(row, "public_key")?,
+        default_channel: get(row, "default_channel")?,
         created_at: from_db(&get::<String>(row, "created_at")?)?,
     })
 }
@@ -155,5 +156,33 @@ pub(crate) fn stats_event(row: &SqliteRow) -> Result<StatsEvent, StoreError> {
         platform: get(row, "platform")?,
         plugin_version: get(row, "plugin_version")?,
         received_at: from_db(&get::<String>(row, "received_at")?)?,
+    })
+}
+
+pub(crate) fn expo_release(row: &SqliteRow) -> Result<ExpoRelease, StoreError> {
+    let platform = Platform::parse(&get::<String>(row, "platform")?).map_err(|e| corrupt("platform", e))?;
+    let kind = match get::<String>(row, "kind")?.as_str() {
+        "rollback" => ExpoReleaseKind::RollBackToEmbedded,
+        _ => ExpoReleaseKind::Update {
+            // The MD5 key is filled in by the caller from the asset table.
+            launch_asset: ExpoAsset {
+                sha256: get::<Option<String>>(row, "launch_sha256")?.unwrap_or_default(),
+                md5: String::new(),
+                ext: get::<Option<String>>(row, "launch_ext")?.unwrap_or_default(),
+            },
+            assets: Vec::new(),
+            expo_client: get::<Option<String>>(row, "expo_client")?.unwrap_or_else(|| "{}".into()),
+        },
+    };
+    Ok(ExpoRelease {
+        id: get(row, "id")?,
+        group_id: get(row, "group_id")?,
+        app_id: AppId::parse(&get::<String>(row, "app_id")?).map_err(|e| corrupt("app id", e))?,
+        channel: get(row, "channel")?,
+        runtime_version: get(row, "runtime_version")?,
+        platform,
+        created_at: from_db(&get::<String>(row, "created_at")?)?,
+        message: get(row, "message")?,
+        kind,
     })
 }

@@ -10,8 +10,8 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 use tracing::instrument;
 use updraft_core::{
     ApiKeyRecord, ApiKeyScope, App, AppCatalog, AppId, Bundle, BundleCounts, BundlePin, BundleSource, Channel,
-    ChannelName, ChannelSettings, ChannelUpdate, DeviceCursor, DeviceId, DeviceReport, MetadataStore, NewBundle,
-    OverrideTarget, StatsEvent, StatsSummary, StoreError, StoreResult,
+    ChannelName, ChannelSettings, ChannelUpdate, DeviceCursor, DeviceId, DeviceReport, ExpoAsset, ExpoRelease,
+    ExpoReleaseKind, MetadataStore, NewBundle, OverrideTarget, StatsEvent, StatsSummary, StoreError, StoreResult,
 };
 
 use crate::rows;
@@ -152,10 +152,11 @@ async fn upsert_channel_in(
 impl MetadataStore for SqliteStore {
     #[instrument(skip_all, fields(app.id = %app.id))]
     async fn create_app(&self, app: &App) -> StoreResult<()> {
-        sqlx::query("INSERT INTO apps (id, name, public_key, created_at) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO apps (id, name, public_key, default_channel, created_at) VALUES (?, ?, ?, ?, ?)")
             .bind(app.id.as_str())
             .bind(&app.name)
             .bind(&app.public_key)
+            .bind(&app.default_channel)
             .bind(to_db(app.created_at))
             .execute(&self.pool)
             .await
@@ -234,8 +235,10 @@ impl MetadataStore for SqliteStore {
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(map_error)?;
+        let expo_releases = load_expo_releases(&mut tx, app_id).await?;
         tx.commit().await.map_err(map_error)?;
         let mut catalog = AppCatalog::new(app, channels, bundles, overrides);
+        catalog.set_expo_releases(expo_releases);
         for (device_id, version_name) in failed {
             if let Ok(device_id) = DeviceId::parse(&device_id) {
                 catalog.record_failure(&device_id, &version_name);
@@ -478,6 +481,121 @@ impl MetadataStore for SqliteStore {
         Ok(())
     }
 
+    async fn set_app_default_channel(&self, app_id: &AppId, channel: &str) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE apps SET default_channel = ? WHERE id = ?")
+            .bind(channel)
+            .bind(app_id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(map_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("app {app_id}")));
+        }
+        Ok(())
+    }
+
+    async fn insert_expo_asset(&self, app_id: &AppId, sha256: &str, md5: &str, size_bytes: u64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO expo_assets (app_id, sha256, md5, size_bytes, created_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (app_id, sha256) DO NOTHING",
+        )
+        .bind(app_id.as_str())
+        .bind(sha256)
+        .bind(md5)
+        .bind(i64::try_from(size_bytes).unwrap_or(i64::MAX))
+        .bind(to_db(Utc::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn expo_asset_md5s(
+        &self,
+        app_id: &AppId,
+        sha256s: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, String>> {
+        let mut found = std::collections::HashMap::new();
+        for chunk in sha256s.chunks(500) {
+            let placeholders = vec!["?"; chunk.len()].join(", ");
+            let query = format!("SELECT sha256, md5 FROM expo_assets WHERE app_id = ? AND sha256 IN ({placeholders})");
+            let mut statement = sqlx::query_as::<_, (String, String)>(&query).bind(app_id.as_str());
+            for sha in chunk {
+                statement = statement.bind(sha);
+            }
+            found.extend(statement.fetch_all(&self.pool).await.map_err(map_error)?);
+        }
+        Ok(found)
+    }
+
+    #[instrument(skip_all, fields(n_releases = releases.len()))]
+    async fn insert_expo_releases(&self, releases: &[ExpoRelease]) -> StoreResult<()> {
+        let mut tx = self.write_transaction().await?;
+        for release in releases {
+            let (kind, launch, expo_client, assets) = match &release.kind {
+                ExpoReleaseKind::Update { launch_asset, assets, expo_client } => {
+                    ("update", Some(launch_asset), Some(expo_client.as_str()), assets.as_slice())
+                }
+                ExpoReleaseKind::RollBackToEmbedded => ("rollback", None, None, &[][..]),
+            };
+            sqlx::query(
+                "INSERT INTO expo_releases (id, group_id, app_id, channel, runtime_version, platform, created_at,
+                    message, kind, launch_sha256, launch_ext, expo_client)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&release.id)
+            .bind(&release.group_id)
+            .bind(release.app_id.as_str())
+            .bind(&release.channel)
+            .bind(&release.runtime_version)
+            .bind(release.platform.as_str())
+            .bind(to_db(release.created_at))
+            .bind(&release.message)
+            .bind(kind)
+            .bind(launch.map(|a| a.sha256.clone()))
+            .bind(launch.map(|a| a.ext.clone()))
+            .bind(expo_client)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            for (position, asset) in assets.iter().enumerate() {
+                sqlx::query("INSERT INTO expo_release_assets (release_id, position, sha256, ext) VALUES (?, ?, ?, ?)")
+                    .bind(&release.id)
+                    .bind(position as i64)
+                    .bind(&asset.sha256)
+                    .bind(&asset.ext)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_error)?;
+            }
+        }
+        tx.commit().await.map_err(map_error)
+    }
+
+    async fn put_signing_key(&self, app_id: &AppId, key_id: &str, private_key_pem: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (app_id, key_id, private_key_pem, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (app_id, key_id) DO UPDATE SET private_key_pem = excluded.private_key_pem,
+                created_at = excluded.created_at",
+        )
+        .bind(app_id.as_str())
+        .bind(key_id)
+        .bind(private_key_pem)
+        .bind(to_db(Utc::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn signing_keys(&self, app_id: &AppId) -> StoreResult<Vec<(String, String)>> {
+        sqlx::query_as("SELECT key_id, private_key_pem FROM signing_keys WHERE app_id = ? ORDER BY key_id")
+            .bind(app_id.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_error)
+    }
+
     #[instrument(skip_all, fields(app.id = %app_id, bundle.id = bundle_id))]
     async fn delete_bundle(&self, app_id: &AppId, bundle_id: i64) -> StoreResult<Vec<String>> {
         let mut tx = self.write_transaction().await?;
@@ -648,4 +766,48 @@ fn entry<'a>(
         installs: 0,
         failures: 0,
     })
+}
+
+/// An app's Expo releases with their assets' MD5 keys.
+async fn load_expo_releases(tx: &mut Transaction<'_, Sqlite>, app_id: &AppId) -> StoreResult<Vec<ExpoRelease>> {
+    let md5s: std::collections::HashMap<String, String> =
+        sqlx::query_as("SELECT sha256, md5 FROM expo_assets WHERE app_id = ?")
+            .bind(app_id.as_str())
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(map_error)?
+            .into_iter()
+            .collect();
+    let asset = |sha256: String, ext: String| -> StoreResult<ExpoAsset> {
+        let md5 =
+            md5s.get(&sha256).cloned().ok_or_else(|| StoreError::Other(format!("expo asset {sha256} missing")))?;
+        Ok(ExpoAsset { sha256, md5, ext })
+    };
+    let mut assets_by_release: std::collections::HashMap<String, Vec<ExpoAsset>> = Default::default();
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT a.release_id, a.sha256, a.ext FROM expo_release_assets a JOIN expo_releases r ON r.id = a.release_id
+         WHERE r.app_id = ? ORDER BY a.release_id, a.position",
+    )
+    .bind(app_id.as_str())
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(map_error)?;
+    for (release_id, sha256, ext) in rows {
+        assets_by_release.entry(release_id).or_default().push(asset(sha256, ext)?);
+    }
+    let rows = sqlx::query("SELECT * FROM expo_releases WHERE app_id = ? ORDER BY created_at")
+        .bind(app_id.as_str())
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(map_error)?;
+    let mut releases = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut release = rows::expo_release(row)?;
+        if let ExpoReleaseKind::Update { launch_asset, assets, .. } = &mut release.kind {
+            *launch_asset = asset(launch_asset.sha256.clone(), launch_asset.ext.clone())?;
+            *assets = assets_by_release.remove(&release.id).unwrap_or_default();
+        }
+        releases.push(release);
+    }
+    Ok(releases)
 }

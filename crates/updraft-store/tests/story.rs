@@ -27,11 +27,23 @@ fn new_bundle(app: &AppId, version: &str) -> NewBundle {
 async fn story(store: &dyn MetadataStore) {
     let app_id = AppId::parse("com.example.story").unwrap();
     store
-        .create_app(&App { id: app_id.clone(), name: "Story".into(), public_key: None, created_at: Utc::now() })
+        .create_app(&App {
+            id: app_id.clone(),
+            name: "Story".into(),
+            public_key: None,
+            default_channel: "production".into(),
+            created_at: Utc::now(),
+        })
         .await
         .unwrap();
     let again = store
-        .create_app(&App { id: app_id.clone(), name: "Again".into(), public_key: None, created_at: Utc::now() })
+        .create_app(&App {
+            id: app_id.clone(),
+            name: "Again".into(),
+            public_key: None,
+            default_channel: "production".into(),
+            created_at: Utc::now(),
+        })
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     assert_eq!(store.list_app_ids().await.unwrap(), vec![app_id.clone()]);
@@ -118,7 +130,13 @@ async fn story(store: &dyn MetadataStore) {
 /// Device listings (offset and cursor), bundle deletion, stats and failed versions, app keys.
 async fn capgo_surface_story(store: &dyn MetadataStore) {
     let app_id = AppId::parse("com.example.surface").unwrap();
-    let app = App { id: app_id.clone(), name: "S".into(), public_key: None, created_at: Utc::now() };
+    let app = App {
+        id: app_id.clone(),
+        name: "S".into(),
+        public_key: None,
+        default_channel: "production".into(),
+        created_at: Utc::now(),
+    };
     store.create_app(&app).await.unwrap();
     store.set_app_public_key(&app_id, Some("-----BEGIN RSA PUBLIC KEY-----")).await.unwrap();
     let catalog = store.load_catalog(&app_id).await.unwrap().unwrap();
@@ -256,7 +274,13 @@ async fn sqlite_story() {
 async fn reads_see_previous_writes(store: &dyn MetadataStore) {
     let app_id = AppId::parse("com.example.ryw").unwrap();
     store
-        .create_app(&App { id: app_id.clone(), name: "RYW".into(), public_key: None, created_at: Utc::now() })
+        .create_app(&App {
+            id: app_id.clone(),
+            name: "RYW".into(),
+            public_key: None,
+            default_channel: "production".into(),
+            created_at: Utc::now(),
+        })
         .await
         .unwrap();
     let name = ChannelName::parse("production").unwrap();

@@ -1,8 +1,12 @@
 //! One module per subcommand; `run` dispatches.
 
+mod api_client;
 mod apikey;
+mod expo_publish;
+mod keys;
 mod migrate;
 mod publish;
+mod release;
 mod serve;
 
 use std::sync::Arc;
@@ -10,7 +14,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use updraft_store::SqliteStore;
 
-use crate::cli::{ApikeyCommand, Cli, Command, PublishCommand};
+use crate::cli::{ApikeyCommand, Cli, Command, KeysCommand, PublishCommand, ReleaseCommand};
 use crate::config::Settings;
 
 /// Runs a parsed command line.
@@ -32,6 +36,44 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             let request = publish::CapgoPublish { app_id, version, channel, min_update_version, json, path };
             publish::publish_capgo(&server, request).await
+        }
+        Command::Publish(PublishCommand::Expo {
+            app_id,
+            channel,
+            runtime_version,
+            platform,
+            message,
+            expo_config,
+            json,
+            server,
+            dist_dir,
+        }) => {
+            let request = expo_publish::ExpoPublish {
+                app_id,
+                channel,
+                runtime_version,
+                platform,
+                message,
+                expo_config,
+                json,
+                dist: dist_dir,
+            };
+            expo_publish::publish_expo(&server, request).await
+        }
+        Command::Release(ReleaseCommand::List { app_id, channel, json, server }) => {
+            release::list(&server, &app_id, channel.as_deref(), json).await
+        }
+        Command::Release(ReleaseCommand::Rollback { app_id, channel, runtime_version, to, embedded, json, server }) => {
+            release::rollback(&server, &app_id, &channel, &runtime_version, to.as_deref(), embedded, json).await
+        }
+        Command::Release(ReleaseCommand::Promote { app_id, release, to_channel, json, server }) => {
+            release::promote(&server, &app_id, &release, &to_channel, json).await
+        }
+        Command::Keys(KeysCommand::Generate { app_id, out, key_id, validity_years }) => {
+            keys::generate_keys(&Settings::load(cli.config.as_deref())?, &app_id, &key_id, &out, validity_years).await
+        }
+        Command::Keys(KeysCommand::Import { app_id, private_key, key_id }) => {
+            keys::import_key(&Settings::load(cli.config.as_deref())?, &app_id, &private_key, &key_id).await
         }
     }
 }

@@ -37,6 +37,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         objects: Arc::new(objects),
         index,
         writes,
+        expo: Default::default(),
     });
     let server = HttpServer::new({
         let state = state.clone();

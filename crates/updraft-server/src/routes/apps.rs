@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use updraft_capgo::encryption::AppPublicKey;
 use updraft_capgo::error_codes;
 use updraft_capgo::management::{app_id_field, ok_body, parse_app_create, string_field};
-use updraft_core::{App, StoreError};
+use updraft_core::{App, ChannelName, StoreError};
 
 use crate::api_error::ApiError;
 use crate::routes::call::json_call;
@@ -20,6 +20,14 @@ fn checked_public_key(params: &serde_json::Map<String, Value>) -> Result<Option<
     Ok(Some(pem.trim().to_owned()))
 }
 
+/// Checks a `default_channel` field (the Expo channel for clients that send no `expo-channel-name`).
+fn checked_channel(params: &serde_json::Map<String, Value>) -> Result<Option<String>, ApiError> {
+    let Some(name) = string_field(params, "default_channel")? else { return Ok(None) };
+    let name =
+        ChannelName::parse(&name).map_err(|e| ApiError::bad_request(error_codes::INVALID_JSON_BODY, e.to_string()))?;
+    Ok(Some(name.as_str().to_owned()))
+}
+
 pub(crate) async fn create_app(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -29,7 +37,8 @@ pub(crate) async fn create_app(
     let create = parse_app_create(&call.params)?;
     call.caller.require_everything()?;
     let public_key = checked_public_key(&call.params)?;
-    let app = App { id: create.app_id, name: create.name, public_key, created_at: Utc::now() };
+    let default_channel = checked_channel(&call.params)?.unwrap_or_else(|| "production".to_owned());
+    let app = App { id: create.app_id, name: create.name, public_key, default_channel, created_at: Utc::now() };
     match state.store.create_app(&app).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
@@ -55,14 +64,21 @@ pub(crate) async fn update_app(
     let app_id = app_id_field(&call.params)?;
     call.caller.require_app(&app_id)?;
     state.catalog(&app_id)?;
-    if !call.params.contains_key("public_key") {
+    let has_key = call.params.contains_key("public_key");
+    let default_channel = checked_channel(&call.params)?;
+    if !has_key && default_channel.is_none() {
         return Err(ApiError::bad_request(
             error_codes::MISSING_FIELD,
-            "field `public_key` is required (the PKCS#1 PEM from .capgo_key_v2.pub, or null to remove it)",
+            "send `public_key` (the PKCS#1 PEM from .capgo_key_v2.pub, or null to remove it) and/or `default_channel`",
         ));
     }
-    let public_key = checked_public_key(&call.params)?;
-    state.store.set_app_public_key(&app_id, public_key.as_deref()).await?;
+    if has_key {
+        let public_key = checked_public_key(&call.params)?;
+        state.store.set_app_public_key(&app_id, public_key.as_deref()).await?;
+    }
+    if let Some(channel) = default_channel {
+        state.store.set_app_default_channel(&app_id, &channel).await?;
+    }
     state.refresh(&app_id).await?;
     Ok(HttpResponse::Ok().json(ok_body()))
 }

@@ -11,8 +11,11 @@ mod call;
 mod channel_self;
 mod channels;
 mod devices;
+mod expo;
+mod expo_releases;
 mod files;
 mod health;
+mod metrics;
 mod stats;
 mod updates;
 
@@ -52,6 +55,45 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
                 .post(bundles::post_bundle)
                 .get(bundles::list_bundles)
                 .delete(bundles::delete_bundles),
+        )
+        .service(resource(&["/metrics"]).get(metrics::metrics))
+        .service(
+            web::resource("/api/manifest")
+                .get(expo::manifest_by_query)
+                .default_service(web::to(expo::manifest_method_not_allowed)),
+        )
+        .service(
+            web::resource("/expo/{app_id}/manifest")
+                .get(expo::manifest_by_path)
+                .default_service(web::to(expo::manifest_method_not_allowed)),
+        )
+        .service(
+            web::resource("/expo/{app_id}/assets/missing")
+                .post(expo_releases::missing_assets)
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/expo/{app_id}/assets/{file}")
+                .wrap(actix_web::middleware::Compress::default())
+                .get(expo::asset)
+                .put(expo_releases::upload_asset)
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/expo/{app_id}/releases")
+                .get(expo_releases::list)
+                .post(expo_releases::publish)
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/expo/{app_id}/releases/rollback")
+                .post(expo_releases::rollback)
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/expo/{app_id}/releases/promote")
+                .post(expo_releases::promote)
+                .default_service(web::to(method_not_allowed)),
         )
         .service(
             web::resource("/files/{key:.+}")

@@ -9,6 +9,8 @@ mod cli_publish;
 mod delta;
 mod downloads;
 mod encryption;
+mod expo;
+mod expo_tools;
 mod helpers;
 mod lifecycle;
 mod management;

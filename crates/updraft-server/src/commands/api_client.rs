@@ -1,0 +1,54 @@
+//! The CLI's client for the gateway's HTTP API: the key in `authorization`, and any refusal turned into one
+//! readable error (status, code, message).
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use crate::cli::ServerArgs;
+
+/// A configured API client.
+pub(crate) struct ApiClient {
+    pub(crate) base: String,
+    key: String,
+    pub(crate) http: reqwest::Client,
+}
+
+impl ApiClient {
+    /// Builds a client; fails when no key is given.
+    pub(crate) fn new(server: &ServerArgs) -> anyhow::Result<Self> {
+        let key = server
+            .api_key
+            .clone()
+            .context("no API key: pass --api-key or set UPDRAFT_API_KEY (see `updraft apikey create`)")?;
+        Ok(Self { base: server.server.trim_end_matches('/').to_owned(), key, http: reqwest::Client::new() })
+    }
+
+    /// A request to `path` with the key.
+    pub(crate) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.base)).header("authorization", &self.key)
+    }
+
+    /// Sends a request and returns the JSON answer, or one error line.
+    pub(crate) async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let response = request.send().await.with_context(|| format!("cannot reach the gateway at {}", self.base))?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            let message =
+                body["message"].as_str().or_else(|| body["error"].as_str()).unwrap_or("no error message in the answer");
+            let code = body["error"].as_str().unwrap_or("error");
+            bail!("the gateway refused the request ({status}, {code}): {message}");
+        }
+        Ok(body)
+    }
+
+    /// POST JSON.
+    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.send(self.request(reqwest::Method::POST, path).json(body)).await
+    }
+
+    /// GET with a query.
+    pub(crate) async fn get(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<Value> {
+        self.send(self.request(reqwest::Method::GET, path).query(query)).await
+    }
+}

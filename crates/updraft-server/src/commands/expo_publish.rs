@@ -1,0 +1,181 @@
+//! `updraft publish expo`: publish what `npx expo export` wrote. Every file named by `metadata.json` is hashed,
+//! files the gateway already has are skipped, the rest are uploaded content-addressed, and only then is the release
+//! recorded, so a publish that fails half-way leaves nothing visible.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
+use updraft_core::{AppId, ChannelName, Platform};
+use updraft_expo::export_ingest::{bundle_extension, parse_metadata};
+
+use crate::cli::ServerArgs;
+use crate::commands::api_client::ApiClient;
+
+/// What to publish.
+pub(crate) struct ExpoPublish {
+    pub(crate) app_id: String,
+    pub(crate) channel: String,
+    pub(crate) runtime_version: String,
+    pub(crate) platform: String,
+    pub(crate) message: String,
+    pub(crate) expo_config: Option<PathBuf>,
+    pub(crate) json: bool,
+    pub(crate) dist: PathBuf,
+}
+
+/// A file of the export, checked to be inside it.
+struct ExportFile {
+    path: PathBuf,
+    sha256: String,
+    size: u64,
+}
+
+pub(crate) async fn publish_expo(server: &ServerArgs, publish: ExpoPublish) -> anyhow::Result<()> {
+    let client = ApiClient::new(server)?;
+    AppId::parse(&publish.app_id).context("--app")?;
+    ChannelName::parse(&publish.channel).context("--channel")?;
+    anyhow::ensure!(!publish.runtime_version.trim().is_empty(), "--runtime-version must not be empty");
+    let platforms = match publish.platform.as_str() {
+        "all" => vec![],
+        "ios" => vec![Platform::Ios],
+        "android" => vec![Platform::Android],
+        other => bail!("--platform must be ios, android or all, got {other:?}"),
+    };
+    let dist = publish
+        .dist
+        .canonicalize()
+        .with_context(|| format!("{} is not an `npx expo export` output folder", publish.dist.display()))?;
+    let metadata_path = dist.join("metadata.json");
+    let metadata = std::fs::read_to_string(&metadata_path).with_context(|| {
+        format!("{} has no metadata.json; pass the folder `npx expo export` wrote (dist/)", publish.dist.display())
+    })?;
+    let exports = parse_metadata(&metadata, &platforms)?;
+    let config_path = publish.expo_config.clone().unwrap_or_else(|| dist.join("expoConfig.json"));
+    let config_text = std::fs::read_to_string(&config_path).with_context(|| {
+        format!(
+            "reading the public app config {}; write it with `npx expo config --json --type public > {}` or pass --expo-config",
+            config_path.display(),
+            dist.join("expoConfig.json").display()
+        )
+    })?;
+    let expo_client: Value =
+        serde_json::from_str(&config_text).with_context(|| format!("{} is not JSON", config_path.display()))?;
+    anyhow::ensure!(
+        expo_client.is_object(),
+        "{} must hold a JSON object (the public app config)",
+        config_path.display()
+    );
+
+    // Hash every file once, whatever number of platforms name it.
+    let mut files: BTreeMap<String, ExportFile> = BTreeMap::new();
+    for export in &exports {
+        for relative in std::iter::once(&export.bundle).chain(export.assets.iter().map(|(path, _)| path)) {
+            if !files.contains_key(relative) {
+                files.insert(relative.clone(), hash_file(&dist, relative).await?);
+            }
+        }
+    }
+    let digests: Vec<&String> = files.values().map(|f| &f.sha256).collect();
+    let answer =
+        client.post_json(&format!("/expo/{}/assets/missing", publish.app_id), &json!({ "sha256": digests })).await?;
+    let missing: Vec<String> =
+        answer["missing"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+    let to_send: Vec<&ExportFile> = files.values().filter(|f| missing.contains(&f.sha256)).collect();
+    let total: u64 = to_send.iter().map(|f| f.size).sum();
+    let progress = if std::io::stderr().is_terminal() { ProgressBar::new(total) } else { ProgressBar::hidden() };
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} uploading [{bar:30}] {bytes}/{total_bytes} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut sent = std::collections::HashSet::new();
+    for file in to_send {
+        if !sent.insert(&file.sha256) {
+            continue;
+        }
+        progress.set_message(file.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        let reader =
+            tokio::fs::File::open(&file.path).await.with_context(|| format!("opening {}", file.path.display()))?;
+        let ticker = progress.clone();
+        let stream = tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024).inspect(move |chunk| {
+            if let Ok(bytes) = chunk {
+                ticker.inc(bytes.len() as u64);
+            }
+        });
+        let request = client
+            .request(reqwest::Method::PUT, &format!("/expo/{}/assets/{}", publish.app_id, file.sha256))
+            .header("content-length", file.size)
+            .body(reqwest::Body::wrap_stream(stream));
+        client.send(request).await?;
+    }
+    progress.finish_and_clear();
+
+    let platforms_body: Vec<Value> = exports
+        .iter()
+        .map(|export| {
+            let launch = &files[&export.bundle];
+            json!({
+                "platform": export.platform.as_str(),
+                "launch_asset": { "sha256": launch.sha256, "ext": bundle_extension(&export.bundle) },
+                "assets": export.assets.iter().map(|(path, ext)| json!({ "sha256": files[path].sha256, "ext": ext })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let body = json!({
+        "channel": publish.channel,
+        "runtime_version": publish.runtime_version,
+        "message": publish.message,
+        "expo_client": expo_client,
+        "platforms": platforms_body,
+    });
+    let answer = client.post_json(&format!("/expo/{}/releases", publish.app_id), &body).await?;
+    if publish.json {
+        println!("{answer}");
+    }
+    let ids: Vec<String> = answer["releases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| format!("{} {}", r["platform"].as_str().unwrap_or_default(), r["id"].as_str().unwrap_or_default()))
+        .collect();
+    eprintln!(
+        "published {} to channel {} (runtime {}): {} ({} of {} files uploaded, the rest were already stored)",
+        publish.app_id,
+        publish.channel,
+        publish.runtime_version,
+        ids.join(", "),
+        sent.len(),
+        files.len()
+    );
+    Ok(())
+}
+
+/// Hashes `relative` inside `dist`, refusing anything that resolves outside it (symlinks included).
+async fn hash_file(dist: &Path, relative: &str) -> anyhow::Result<ExportFile> {
+    let path = dist
+        .join(relative)
+        .canonicalize()
+        .with_context(|| format!("metadata.json names {relative}, which is missing from {}", dist.display()))?;
+    if !path.starts_with(dist) {
+        bail!("metadata.json names {relative}, which resolves outside {}", dist.display());
+    }
+    let mut file = tokio::fs::File::open(&path).await.with_context(|| format!("opening {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buffer).await.with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buffer[..n]);
+    }
+    Ok(ExportFile { path, sha256: hex::encode(hasher.finalize()), size })
+}

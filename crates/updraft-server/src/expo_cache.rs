@@ -1,0 +1,87 @@
+//! What the Expo hot path reuses: each app's signing keys (reloaded from the store at most every few seconds, so
+//! a key imported with `updraft keys` is picked up without a restart) and every signed body, cached as the exact
+//! `expo-signature` value per (app, key, body). RSA PKCS#1 v1.5 signatures are deterministic, so the cache is
+//! exact; a body is signed once per key, not once per request.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use updraft_core::{AppId, MetadataStore, StoreResult};
+use updraft_expo::signing::SigningKey;
+
+/// How long loaded keys are trusted before the store is asked again.
+const KEY_TTL: Duration = Duration::from_secs(5);
+
+type Keys = Arc<HashMap<String, Arc<SigningKey>>>;
+
+/// A signed body: (app, key id, SHA-256 of the body).
+type SignatureKey = (AppId, String, [u8; 32]);
+
+/// Keys and signatures.
+#[derive(Default)]
+pub(crate) struct ExpoCache {
+    keys: Mutex<HashMap<AppId, (Instant, Keys)>>,
+    signatures: Mutex<HashMap<SignatureKey, Arc<str>>>,
+    manifests: Mutex<HashMap<String, Arc<[u8]>>>,
+    n_signatures: AtomicU64,
+}
+
+impl ExpoCache {
+    /// The app's signing keys by key id.
+    pub(crate) async fn keys(&self, store: &dyn MetadataStore, app_id: &AppId) -> StoreResult<Keys> {
+        if let Some((loaded, keys)) = lock(&self.keys).get(app_id)
+            && loaded.elapsed() < KEY_TTL
+        {
+            return Ok(keys.clone());
+        }
+        let mut keys = HashMap::new();
+        for (key_id, pem) in store.signing_keys(app_id).await? {
+            match SigningKey::from_pem(&key_id, &pem) {
+                Ok(key) => {
+                    keys.insert(key_id, Arc::new(key));
+                }
+                Err(error) => {
+                    tracing::error!(app.id = %app_id, key.id = %key_id, "stored signing key is unusable: {error}")
+                }
+            }
+        }
+        let keys = Arc::new(keys);
+        lock(&self.keys).insert(app_id.clone(), (Instant::now(), keys.clone()));
+        Ok(keys)
+    }
+
+    /// The `expo-signature` value of `body` with `key`, signing only the first time.
+    pub(crate) fn signature(&self, app_id: &AppId, key: &SigningKey, body: &[u8]) -> Arc<str> {
+        let digest: [u8; 32] = Sha256::digest(body).into();
+        let cache_key = (app_id.clone(), key.key_id().to_owned(), digest);
+        if let Some(signature) = lock(&self.signatures).get(&cache_key) {
+            return signature.clone();
+        }
+        let signature: Arc<str> = key.signature_header(body).into();
+        self.n_signatures.fetch_add(1, Ordering::Relaxed);
+        lock(&self.signatures).insert(cache_key, signature.clone());
+        signature
+    }
+
+    /// A release's manifest body, built on first use (releases are immutable, so it never changes).
+    pub(crate) fn manifest(&self, release_id: &str, build: impl FnOnce() -> Option<Vec<u8>>) -> Option<Arc<[u8]>> {
+        if let Some(body) = lock(&self.manifests).get(release_id) {
+            return Some(body.clone());
+        }
+        let body: Arc<[u8]> = build()?.into();
+        lock(&self.manifests).insert(release_id.to_owned(), body.clone());
+        Some(body)
+    }
+
+    /// RSA signatures made since start (each cached body is signed once per key).
+    pub(crate) fn signatures_made(&self) -> u64 {
+        self.n_signatures.load(Ordering::Relaxed)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

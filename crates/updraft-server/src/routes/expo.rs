@@ -1,0 +1,192 @@
+//! The Expo device endpoints: `GET /expo/{app_id}/manifest` (and seed 004's `GET /api/manifest?app=…`, the same
+//! handler) and `GET /expo/{app_id}/assets/{sha256}.{ext}`.
+//!
+//! A manifest answer is built from the in-memory release index, with bodies and signatures cached, so a check does
+//! no database read (keys are reloaded at most every few seconds) and no RSA operation after the first.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+use updraft_core::{AppId, ExpoCheck, ExpoDecision, select_expo_release};
+use updraft_expo::multipart::{self, Part};
+use updraft_expo::request::{AcceptedForm, parse_manifest_request};
+use updraft_expo::{directive, manifest};
+use updraft_oss::{GetOptions, ObjectKey};
+
+use crate::state::AppState;
+use crate::storage_layout::StorageKey;
+
+fn error(status: actix_web::http::StatusCode, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "error": message }))
+}
+
+/// `GET /expo/{app_id}/manifest`.
+pub(crate) async fn manifest_by_path(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    answer_manifest(&request, &state, &path.into_inner()).await
+}
+
+/// `GET /api/manifest?app={app_id}`.
+pub(crate) async fn manifest_by_query(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let app = web::Query::<std::collections::HashMap<String, String>>::from_query(request.query_string())
+        .ok()
+        .and_then(|q| q.get("app").cloned());
+    match app {
+        Some(app) => answer_manifest(&request, &state, &app).await,
+        None => error(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "query parameter app is required: /api/manifest?app=<app id>",
+        ),
+    }
+}
+
+/// Any other method on a manifest URL.
+pub(crate) async fn manifest_method_not_allowed(request: HttpRequest) -> HttpResponse {
+    error(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        &format!("{} is not supported; expo-updates fetches the manifest with GET", request.method()),
+    )
+}
+
+async fn answer_manifest(request: &HttpRequest, state: &AppState, app: &str) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let headers = |name: &str| -> Vec<String> {
+        request.headers().get_all(name).filter_map(|v| v.to_str().ok()).map(str::to_owned).collect()
+    };
+    let parsed = match parse_manifest_request(headers) {
+        Ok(parsed) => parsed,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, &problem.0),
+    };
+    let Ok(app_id) = AppId::parse(app) else {
+        return error(StatusCode::NOT_FOUND, &format!("app {app:?} does not exist on this update server"));
+    };
+    let Some(catalog) = state.index.get(&app_id) else {
+        return error(StatusCode::NOT_FOUND, &format!("app {app_id} does not exist on this update server"));
+    };
+    let key = match &parsed.expected_key_id {
+        None => None,
+        Some(key_id) => {
+            let keys = match state.expo.keys(state.store.as_ref(), &app_id).await {
+                Ok(keys) => keys,
+                Err(problem) => {
+                    return actix_web::ResponseError::error_response(&crate::api_error::ApiError::from(problem));
+                }
+            };
+            match keys.get(key_id) {
+                Some(key) => Some(key.clone()),
+                None => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        &format!(
+                            "code signing was requested with keyid {key_id:?}, but app {app_id} has no such key; add it with `updraft keys generate` or `updraft keys import --key-id {key_id}`"
+                        ),
+                    );
+                }
+            }
+        }
+    };
+    let check = ExpoCheck {
+        protocol: parsed.protocol,
+        platform: parsed.platform,
+        runtime_version: parsed.runtime_version.clone(),
+        channel: parsed.channel.clone().unwrap_or_else(|| catalog.app().default_channel.clone()),
+        current_update_id: parsed.current_update_id.clone(),
+        embedded_update_id: parsed.embedded_update_id.clone(),
+    };
+    let sign = |body: &[u8]| key.as_ref().map(|key| state.expo.signature(&app_id, key, body));
+    let mut response = HttpResponse::Ok();
+    response
+        .insert_header(("expo-protocol-version", parsed.protocol.to_string()))
+        .insert_header(("expo-sfv-version", "0"))
+        .insert_header((header::CACHE_CONTROL, "private, max-age=0"));
+    let directive_body = match select_expo_release(catalog.expo_releases(), &check) {
+        ExpoDecision::Serve(release) => {
+            let built = state.expo.manifest(&release.id, || {
+                manifest::manifest_json(release, |asset| state.expo_asset_url(&app_id, &asset.sha256, &asset.ext))
+            });
+            let Some(body) = built else {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the release's manifest could not be built; see the server log",
+                );
+            };
+            let signature = sign(&body);
+            if parsed.accepted == AcceptedForm::JsonOnly {
+                if let Some(signature) = &signature {
+                    response.insert_header(("expo-signature", signature.as_ref()));
+                }
+                return response.content_type("application/expo+json").body(body.to_vec());
+            }
+            let extensions = br#"{"assetRequestHeaders":{}}"#;
+            let parts = [
+                Part { name: "manifest", body: &body, signature: signature.as_deref() },
+                Part { name: "extensions", body: extensions, signature: None },
+            ];
+            return response.content_type(multipart::content_type()).body(multipart::write(&parts));
+        }
+        ExpoDecision::NotAvailable => {
+            return error(
+                StatusCode::NOT_FOUND,
+                &format!(
+                    "no update for channel {:?}, runtime version {:?} and {}",
+                    check.channel, check.runtime_version, check.platform
+                ),
+            );
+        }
+        ExpoDecision::NoUpdate if parsed.accepted == AcceptedForm::JsonOnly => {
+            // A JSON-only client cannot take a directive; 204 with the protocol header means "no update".
+            return HttpResponse::NoContent()
+                .insert_header(("expo-protocol-version", parsed.protocol.to_string()))
+                .insert_header(("expo-sfv-version", "0"))
+                .insert_header((header::CACHE_CONTROL, "private, max-age=0"))
+                .finish();
+        }
+        ExpoDecision::NoUpdate => directive::no_update_available(),
+        ExpoDecision::RollBackToEmbedded(_) if parsed.accepted == AcceptedForm::JsonOnly => {
+            return error(
+                StatusCode::NOT_ACCEPTABLE,
+                "the answer is a rollBackToEmbedded directive, which needs accept: multipart/mixed",
+            );
+        }
+        ExpoDecision::RollBackToEmbedded(release) => directive::roll_back_to_embedded(release.created_at),
+    };
+    let signature = sign(&directive_body);
+    let parts = [Part { name: "directive", body: &directive_body, signature: signature.as_deref() }];
+    response.content_type(multipart::content_type()).body(multipart::write(&parts))
+}
+
+/// `GET /expo/{app_id}/assets/{sha256}.{ext}`: the stable URL every manifest names. Immutable, so cached for a
+/// year; compressed with gzip or br when the client offers them (the client checks the hash after decoding).
+pub(crate) async fn asset(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let (app, file) = path.into_inner();
+    let not_found = || error(StatusCode::NOT_FOUND, "no such asset");
+    let Ok(app_id) = AppId::parse(&app) else { return not_found() };
+    let (sha256, ext) = file.split_once('.').unwrap_or((file.as_str(), ""));
+    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return not_found();
+    }
+    let sha256 = sha256.to_ascii_lowercase();
+    let etag = format!("\"{sha256}\"");
+    if request.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(&etag)) {
+        return HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish();
+    }
+    let key: ObjectKey = StorageKey::ExpoAsset { app_id: &app_id, sha256: &sha256 }.object_key();
+    let result = match state.objects.get(&key, GetOptions::default()).await {
+        Ok(result) => result,
+        Err(updraft_oss::Error::NotFound { .. }) => return not_found(),
+        Err(problem) => return actix_web::ResponseError::error_response(&crate::api_error::ApiError::from(problem)),
+    };
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, manifest::content_type(ext)))
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
+        .streaming(result.body)
+}
