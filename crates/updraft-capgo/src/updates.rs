@@ -185,6 +185,19 @@ pub fn update_body(
     body
 }
 
+/// What, besides the bundle, an update reply depends on: the checksum form and whether a manifest is sent. Two
+/// checks with the same bundle and variant get byte-identical replies, so servers may cache them by this key.
+pub fn answer_variant(bundle: &Bundle, check: &UpdateCheck) -> u8 {
+    let plugin = &check.plugin_version;
+    let checksum_form = match (bundle.encryption.is_some(), plugin.uses_v3_encrypted_checksum(), plugin.uses_sha256_checksum()) {
+        (true, true, _) => 0,
+        (true, false, _) => 1,
+        (false, _, true) => 2,
+        (false, _, false) => 3,
+    };
+    checksum_form | (u8::from(plugin.understands_manifest()) << 2)
+}
+
 /// The success reply that sends the device back to its embedded bundle (plugins 6.2.0 and later).
 pub fn revert_to_builtin_body() -> Value {
     json!({ "version": "builtin" })

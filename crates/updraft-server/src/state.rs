@@ -21,6 +21,10 @@ pub(crate) struct AppState {
     pub(crate) index: Arc<ReleaseIndex>,
     pub(crate) writes: WriteQueue,
     pub(crate) expo: crate::expo_cache::ExpoCache,
+    pub(crate) metrics: crate::metrics::Metrics,
+    pub(crate) capgo_answers: crate::capgo_answers::CapgoAnswers,
+    /// The same store as `store`, for its call counts.
+    pub(crate) store_calls: Arc<crate::counting_store::CountingStore>,
 }
 
 impl AppState {
@@ -37,7 +41,10 @@ impl AppState {
 
     /// Reloads an app into the release index after a write.
     pub(crate) async fn refresh(&self, app_id: &AppId) -> Result<(), ApiError> {
-        Ok(self.index.refresh(self.store.as_ref(), app_id).await?)
+        let started = std::time::Instant::now();
+        self.index.refresh(self.store.as_ref(), app_id).await?;
+        self.metrics.observe_refresh(started.elapsed());
+        Ok(())
     }
 
     /// The stable URL of an Expo asset (manifests are cached and signed, so this never changes).

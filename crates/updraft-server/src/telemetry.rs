@@ -28,7 +28,13 @@ pub(crate) async fn access_log(
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.path().to_owned();
+    let state = request.app_data::<actix_web::web::Data<crate::state::AppState>>().cloned();
     let response = next.call(request).await?;
+    if let Some(state) = state {
+        // The route pattern, not the path, keeps the label set small (`/files/{key:.+}`, `/expo/{app_id}/manifest`).
+        let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+        state.metrics.observe_request(&route, response.status().as_u16(), started.elapsed());
+    }
     tracing::info!(
         http.method = %method,
         http.path = %path,

@@ -76,6 +76,10 @@ fn map_error(error: sqlx::Error) -> StoreError {
             StoreError::Unavailable(error.to_string())
         }
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_owned()),
+        // SQLITE_BUSY / SQLITE_LOCKED after busy_timeout: another process holds the database; retryable.
+        sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("5" | "6" | "261" | "262" | "517")) => {
+            StoreError::Unavailable(db.message().to_owned())
+        }
         _ => StoreError::Other(error.to_string()),
     }
 }

@@ -23,7 +23,8 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     let store = open_store(&settings).await?;
     let objects = FsStore::open(&settings.objects_dir())
         .with_context(|| format!("opening object storage in {}", settings.objects_dir().display()))?;
-    let dyn_store: Arc<dyn MetadataStore> = store.clone();
+    let counting = Arc::new(crate::counting_store::CountingStore::new(store.clone()));
+    let dyn_store: Arc<dyn MetadataStore> = counting.clone();
     let index = Arc::new(ReleaseIndex::load(dyn_store.as_ref()).await.context("loading the release index")?);
     let (writes, writer) = Writer::start(dyn_store.clone(), index.clone(), settings.device_queue_capacity);
 
@@ -38,6 +39,9 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         index,
         writes,
         expo: Default::default(),
+        metrics: Default::default(),
+        capgo_answers: Default::default(),
+        store_calls: counting,
     });
     let server = HttpServer::new({
         let state = state.clone();

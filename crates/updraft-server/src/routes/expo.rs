@@ -102,7 +102,15 @@ async fn answer_manifest(request: &HttpRequest, state: &AppState, app: &str) -> 
         .insert_header(("expo-protocol-version", parsed.protocol.to_string()))
         .insert_header(("expo-sfv-version", "0"))
         .insert_header((header::CACHE_CONTROL, "private, max-age=0"));
-    let directive_body = match select_expo_release(catalog.expo_releases(), &check) {
+    let decision = select_expo_release(catalog.expo_releases(), &check);
+    let outcome = match &decision {
+        ExpoDecision::Serve(_) => "update",
+        ExpoDecision::RollBackToEmbedded(_) => "roll_back_to_embedded",
+        ExpoDecision::NoUpdate => "no_update",
+        ExpoDecision::NotAvailable => "not_available",
+    };
+    state.metrics.observe_outcome("expo", outcome);
+    let directive_body = match decision {
         ExpoDecision::Serve(release) => {
             let built = state.expo.manifest(&release.id, || {
                 manifest::manifest_json(release, |asset| state.expo_asset_url(&app_id, &asset.sha256, &asset.ext))

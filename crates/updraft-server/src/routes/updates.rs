@@ -4,7 +4,8 @@
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use serde_json::json;
-use updraft_capgo::updates::{RequestProblem, parse_update_request, revert_to_builtin_body, update_body};
+use bytes::Bytes;
+use updraft_capgo::updates::{RequestProblem, answer_variant, parse_update_request, revert_to_builtin_body, update_body};
 use updraft_capgo::{error_codes, refusal_body};
 use updraft_core::{BundleSource, UpdateDecision, select_update};
 
@@ -34,19 +35,31 @@ pub(crate) async fn updates(state: web::Data<AppState>, payload: web::Payload) -
         }
     };
     let catalog = state.index.get(&request.app_id);
-    let answer = match select_update(catalog.as_deref(), &request.check) {
+    let answer: Bytes = match select_update(catalog.as_deref(), &request.check) {
         UpdateDecision::Update(bundle) => {
-            let url = match &bundle.source {
-                BundleSource::Stored { object_key, .. } => state.object_url(object_key),
-                BundleSource::External { url } => url.clone(),
-            };
-            update_body(bundle, &request.check, &url, |entry| state.object_url(&entry.object_key))
+            state.metrics.observe_outcome("capgo", "update");
+            // An update body depends only on the bundle and the form the plugin reads, so it is built once.
+            let variant = answer_variant(bundle, &request.check);
+            state.capgo_answers.get_or_build(bundle.id, variant, || {
+                let url = match &bundle.source {
+                    BundleSource::Stored { object_key, .. } => state.object_url(object_key),
+                    BundleSource::External { url } => url.clone(),
+                };
+                update_body(bundle, &request.check, &url, |entry| state.object_url(&entry.object_key))
+            })
         }
-        UpdateDecision::RevertToBuiltin => revert_to_builtin_body(),
-        UpdateDecision::Refuse(refusal) => refusal_body(&refusal),
+        UpdateDecision::RevertToBuiltin => {
+            state.metrics.observe_outcome("capgo", "revert_to_builtin");
+            Bytes::from(revert_to_builtin_body().to_string())
+        }
+        UpdateDecision::Refuse(refusal) => {
+            let body = refusal_body(&refusal);
+            state.metrics.observe_outcome("capgo", body["error"].as_str().unwrap_or("refusal"));
+            Bytes::from(body.to_string())
+        }
     };
     if catalog.is_some() {
         state.writes.push_device(request.report);
     }
-    HttpResponse::Ok().json(answer)
+    HttpResponse::Ok().content_type("application/json").body(answer)
 }

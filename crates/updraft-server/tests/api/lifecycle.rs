@@ -53,3 +53,67 @@ fn bad_settings_fail_with_one_line_naming_the_key() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("error: UPDRAFT_LISTEN"), "{stderr}");
 }
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).unwrap_or_else(|| panic!("{name} missing")).parse().unwrap()
+}
+
+/// Update checks are answered from memory: they make no database read (the store's read counter does not move)
+/// and need no object storage (the objects directory is gone); with another process holding the database's write
+/// lock they still answer at once, while a management write waits for the lock and then says 503.
+#[tokio::test]
+async fn checks_need_neither_the_database_nor_storage() {
+    let app = TestApp::spawn_with(&[]).await;
+    app.create_app(APP_ID).await;
+    app.upload_ok("1.0.1", small_zip("a"), &[("channel", "production")]).await;
+    let expo = crate::expo_tools::ExportFixture::new("hot");
+    crate::expo_tools::publish(&app, &expo, "production", &[]);
+
+    let db = app.data_path().join("updraft.db");
+    let mut locker = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3,sys,time\n\
+             c=sqlite3.connect(sys.argv[1],isolation_level=None,timeout=30)\n\
+             c.execute('BEGIN IMMEDIATE'); c.execute('CREATE TABLE IF NOT EXISTS lock_probe(x)')\n\
+             print('locked',flush=True); time.sleep(60)",
+        )
+        .arg(&db)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(locker.stdout.take().unwrap()), &mut line).unwrap();
+    assert_eq!(line.trim(), "locked");
+    std::fs::rename(app.data_path().join("objects"), app.data_path().join("objects-gone")).unwrap();
+
+    let metrics = || async { app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap() };
+    let reads_before = metric(&metrics().await, "updraft_store_reads_total");
+    let headers = crate::expo_tools::client_headers("ios", json!({}));
+    for n in 0..20 {
+        let started = std::time::Instant::now();
+        let answer = app.check(device(json!({"device_id": format!("offline-{n}")}))).await;
+        assert_eq!(answer["version"], "1.0.1");
+        let report = crate::expo_tools::expo_check(&crate::expo_tools::manifest_url(&app), &headers, None).await;
+        assert_eq!(report["status"], 200, "{report}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "answered without waiting on the database");
+    }
+    let after = metrics().await;
+    assert_eq!(metric(&after, "updraft_store_reads_total"), reads_before, "no database read per check");
+    assert!(after.contains("updraft_update_checks_total{protocol=\"capgo\",outcome=\"update\"} 20"), "{after}");
+    assert!(after.contains("updraft_update_checks_total{protocol=\"expo\",outcome=\"update\"} 20"), "{after}");
+    assert!(after.contains("updraft_http_requests_total{route=\"/updates\",status=\"200\"} 20"), "{after}");
+    // A write needs the database: it waits for the lock (busy timeout) and then answers 503 with Retry-After.
+    let response = app
+        .client
+        .post(app.url("/channel"))
+        .header("authorization", crate::helpers::ADMIN_KEY)
+        .json(&json!({"app_id": APP_ID, "channel": "beta"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let _ = locker.kill();
+    let _ = locker.wait();
+}
