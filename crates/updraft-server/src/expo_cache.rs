@@ -20,12 +20,22 @@ type Keys = Arc<HashMap<String, Arc<SigningKey>>>;
 /// A signed body: (app, key id, SHA-256 of the body).
 type SignatureKey = (AppId, String, [u8; 32]);
 
+/// Identifies a complete answer: (app, what is answered, key id when signed, JSON-only form).
+pub(crate) type AnswerKey = (AppId, String, Option<String>, bool);
+
+/// A complete answer body, with the signature a JSON-only answer carries as a header.
+pub(crate) struct CachedAnswer {
+    pub(crate) body: bytes::Bytes,
+    pub(crate) signature: Option<Arc<str>>,
+}
+
 /// Keys and signatures.
 #[derive(Default)]
 pub(crate) struct ExpoCache {
     keys: Mutex<HashMap<AppId, (Instant, Keys)>>,
     signatures: Mutex<HashMap<SignatureKey, Arc<str>>>,
     manifests: Mutex<HashMap<String, Arc<[u8]>>>,
+    answers: std::sync::RwLock<HashMap<AnswerKey, Arc<CachedAnswer>>>,
     n_signatures: AtomicU64,
 }
 
@@ -74,6 +84,17 @@ impl ExpoCache {
         let body: Arc<[u8]> = build()?.into();
         lock(&self.manifests).insert(release_id.to_owned(), body.clone());
         Some(body)
+    }
+
+    /// A complete answer, built (and signed) on first use. Releases are immutable and directives constant, so an
+    /// answer never changes.
+    pub(crate) fn answer(&self, key: AnswerKey, build: impl FnOnce() -> Option<CachedAnswer>) -> Option<Arc<CachedAnswer>> {
+        if let Some(answer) = self.answers.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
+            return Some(answer.clone());
+        }
+        let answer = Arc::new(build()?);
+        self.answers.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, answer.clone());
+        Some(answer)
     }
 
     /// RSA signatures made since start (each cached body is signed once per key).

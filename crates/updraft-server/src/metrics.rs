@@ -2,7 +2,7 @@
 //! status, update-check outcomes, and the last release-index refresh time. Recording is a short uncontended lock
 //! or an atomic add, cheap enough for the hot path.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,8 +21,8 @@ struct Histogram {
 /// The gateway's metrics.
 #[derive(Default)]
 pub(crate) struct Metrics {
-    requests: Mutex<BTreeMap<(String, u16), Histogram>>,
-    outcomes: Mutex<BTreeMap<(&'static str, String), u64>>,
+    requests: Mutex<HashMap<String, HashMap<u16, Histogram>>>,
+    outcomes: Mutex<HashMap<&'static str, HashMap<String, u64>>>,
     refresh_micros: AtomicU64,
 }
 
@@ -31,10 +31,12 @@ impl Metrics {
     pub(crate) fn observe_request(&self, route: &str, status: u16, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
         let mut requests = self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let histogram = match requests.get_mut(&(route.to_owned(), status)) {
-            Some(histogram) => histogram,
-            None => requests.entry((route.to_owned(), status)).or_default(),
+        // Look up by &str first: no allocation once a route has been seen.
+        let by_status = match requests.get_mut(route) {
+            Some(by_status) => by_status,
+            None => requests.entry(route.to_owned()).or_default(),
         };
+        let histogram = by_status.entry(status).or_default();
         histogram.n += 1;
         histogram.sum += seconds;
         for (count, bound) in histogram.counts.iter_mut().zip(BUCKETS) {
@@ -48,10 +50,11 @@ impl Metrics {
     /// or a refusal code).
     pub(crate) fn observe_outcome(&self, protocol: &'static str, outcome: &str) {
         let mut outcomes = self.outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match outcomes.get_mut(&(protocol, outcome.to_owned())) {
+        let by_outcome = outcomes.entry(protocol).or_default();
+        match by_outcome.get_mut(outcome) {
             Some(count) => *count += 1,
             None => {
-                outcomes.insert((protocol, outcome.to_owned()), 1);
+                by_outcome.insert(outcome.to_owned(), 1);
             }
         }
     }
@@ -65,7 +68,13 @@ impl Metrics {
     pub(crate) fn render(&self, gauges: &[(&str, &str, &str, u64)]) -> String {
         let mut out = String::new();
         out.push_str("# HELP updraft_http_requests_total Requests by route and status.\n# TYPE updraft_http_requests_total counter\n");
-        let requests = self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let requests: BTreeMap<(String, u16), Histogram> = self
+            .requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .flat_map(|(route, by_status)| by_status.iter().map(|(status, h)| ((route.clone(), *status), h.clone())))
+            .collect();
         for ((route, status), histogram) in &requests {
             let _ = writeln!(out, "updraft_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {}", histogram.n);
         }
@@ -82,7 +91,14 @@ impl Metrics {
             let _ = writeln!(out, "updraft_http_request_duration_seconds_count{{{labels}}} {}", histogram.n);
         }
         out.push_str("# HELP updraft_update_checks_total Update-check answers by protocol and outcome.\n# TYPE updraft_update_checks_total counter\n");
-        for ((protocol, outcome), count) in self.outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+        let outcomes: BTreeMap<(&str, String), u64> = self
+            .outcomes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .flat_map(|(protocol, by_outcome)| by_outcome.iter().map(|(outcome, n)| ((*protocol, outcome.clone()), *n)))
+            .collect();
+        for ((protocol, outcome), count) in &outcomes {
             let _ = writeln!(out, "updraft_update_checks_total{{protocol=\"{protocol}\",outcome=\"{outcome}\"}} {count}");
         }
         out.push_str("# HELP updraft_index_refresh_seconds Duration of the last release-index refresh (write to visible).\n# TYPE updraft_index_refresh_seconds gauge\n");

@@ -32,8 +32,7 @@ pub(crate) async fn access_log(
     let response = next.call(request).await?;
     if let Some(state) = state {
         // The route pattern, not the path, keeps the label set small (`/files/{key:.+}`, `/expo/{app_id}/manifest`).
-        let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
-        state.metrics.observe_request(&route, response.status().as_u16(), started.elapsed());
+        state.metrics.observe_request(crate::routes::route_label(&path), response.status().as_u16(), started.elapsed());
     }
     tracing::info!(
         http.method = %method,

@@ -2,6 +2,9 @@
 //! task drains it in batches (keeping only the latest report per device) and writes them. A full queue sheds
 //! them, never answers. On shutdown the queue is closed and drained, so nothing acknowledged is lost.
 //!
+//! A device whose report is unchanged since it was last written is rewritten (for its last-seen time) at most once a
+//! minute, which keeps the database's write load proportional to change, not to traffic.
+//!
 //! When a batch holds a rollback (`update_fail`), the app's catalog is reloaded so the failed version stops being
 //! offered to that device.
 
@@ -17,6 +20,60 @@ use updraft_core::{AppId, DeviceReport, MetadataStore, StatsEvent, is_rollback};
 use crate::release_index::ReleaseIndex;
 
 const MAX_BATCH: usize = 1000;
+
+/// A device whose report has not changed is rewritten (to refresh its last-seen time) at most this often.
+const UNCHANGED_REWRITE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How many devices' last written reports are remembered (about 100 bytes each).
+const MAX_REMEMBERED: usize = 1_000_000;
+
+/// What was last written per device: a fingerprint of the report (all but the time) and when.
+#[derive(Default)]
+struct Written {
+    devices: HashMap<(String, String), (u64, std::time::Instant)>,
+}
+
+impl Written {
+    /// Whether a report needs writing: new, changed, or not written for a while.
+    fn needs_write(&self, report: &DeviceReport) -> bool {
+        match self.devices.get(&(report.app_id.as_str().to_owned(), report.device_id.as_str().to_owned())) {
+            Some((fingerprint, at)) => *fingerprint != fingerprint_of(report) || at.elapsed() >= UNCHANGED_REWRITE,
+            None => true,
+        }
+    }
+
+    fn remember(&mut self, reports: &[DeviceReport]) {
+        if self.devices.len() + reports.len() > MAX_REMEMBERED {
+            self.devices.clear();
+        }
+        let now = std::time::Instant::now();
+        for report in reports {
+            let key = (report.app_id.as_str().to_owned(), report.device_id.as_str().to_owned());
+            self.devices.insert(key, (fingerprint_of(report), now));
+        }
+    }
+}
+
+fn fingerprint_of(report: &DeviceReport) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (
+        report.platform.as_str(),
+        &report.version_name,
+        &report.version_build,
+        &report.version_code,
+        &report.version_os,
+        &report.plugin_version,
+        &report.custom_id,
+        report.is_prod,
+        report.is_emulator,
+        &report.install_source,
+        &report.default_channel,
+        &report.key_id,
+    )
+        .hash(&mut hasher);
+    hasher.finish()
+}
 
 enum Item {
     Device(DeviceReport),
@@ -93,18 +150,19 @@ async fn run(
     mut stopped: oneshot::Receiver<()>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut written = Written::default();
     loop {
         tokio::select! {
             received = receiver.recv_many(&mut batch, MAX_BATCH) => {
                 if received == 0 {
                     break;
                 }
-                write_batch(store.as_ref(), &index, &mut batch).await;
+                write_batch(store.as_ref(), &index, &mut batch, &mut written).await;
             }
             _ = &mut stopped => {
                 receiver.close();
                 while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                    write_batch(store.as_ref(), &index, &mut batch).await;
+                    write_batch(store.as_ref(), &index, &mut batch, &mut written).await;
                 }
                 break;
             }
@@ -112,7 +170,7 @@ async fn run(
     }
 }
 
-async fn write_batch(store: &dyn MetadataStore, index: &ReleaseIndex, batch: &mut Vec<Item>) {
+async fn write_batch(store: &dyn MetadataStore, index: &ReleaseIndex, batch: &mut Vec<Item>, written: &mut Written) {
     let mut latest: HashMap<(String, String), DeviceReport> = HashMap::new();
     let mut events = Vec::new();
     for item in batch.drain(..) {
@@ -126,9 +184,10 @@ async fn write_batch(store: &dyn MetadataStore, index: &ReleaseIndex, batch: &mu
             Item::Stats(event) => events.push(event),
         }
     }
-    let reports: Vec<DeviceReport> = latest.into_values().collect();
-    if !reports.is_empty() {
-        retry("device reports", reports.len(), || store.upsert_devices(&reports)).await;
+    // Devices check in on every launch; a report identical to the one written a moment ago changes nothing.
+    let reports: Vec<DeviceReport> = latest.into_values().filter(|r| written.needs_write(r)).collect();
+    if !reports.is_empty() && retry("device reports", reports.len(), || store.upsert_devices(&reports)).await {
+        written.remember(&reports);
     }
     if !events.is_empty() {
         let written = retry("stats events", events.len(), || store.insert_stats(&events)).await;

@@ -13,6 +13,7 @@ use updraft_expo::request::{AcceptedForm, parse_manifest_request};
 use updraft_expo::{directive, manifest};
 use updraft_oss::{GetOptions, ObjectKey};
 
+use crate::expo_cache::CachedAnswer;
 use crate::state::AppState;
 use crate::storage_layout::StorageKey;
 
@@ -97,11 +98,6 @@ async fn answer_manifest(request: &HttpRequest, state: &AppState, app: &str) -> 
         embedded_update_id: parsed.embedded_update_id.clone(),
     };
     let sign = |body: &[u8]| key.as_ref().map(|key| state.expo.signature(&app_id, key, body));
-    let mut response = HttpResponse::Ok();
-    response
-        .insert_header(("expo-protocol-version", parsed.protocol.to_string()))
-        .insert_header(("expo-sfv-version", "0"))
-        .insert_header((header::CACHE_CONTROL, "private, max-age=0"));
     let decision = select_expo_release(catalog.expo_releases(), &check);
     let outcome = match &decision {
         ExpoDecision::Serve(_) => "update",
@@ -110,41 +106,15 @@ async fn answer_manifest(request: &HttpRequest, state: &AppState, app: &str) -> 
         ExpoDecision::NotAvailable => "not_available",
     };
     state.metrics.observe_outcome("expo", outcome);
-    let directive_body = match decision {
-        ExpoDecision::Serve(release) => {
-            let built = state.expo.manifest(&release.id, || {
-                manifest::manifest_json(release, |asset| state.expo_asset_url(&app_id, &asset.sha256, &asset.ext))
-            });
-            let Some(body) = built else {
-                return error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the release's manifest could not be built; see the server log",
-                );
-            };
-            let signature = sign(&body);
-            if parsed.accepted == AcceptedForm::JsonOnly {
-                if let Some(signature) = &signature {
-                    response.insert_header(("expo-signature", signature.as_ref()));
-                }
-                return response.content_type("application/expo+json").body(body.to_vec());
-            }
-            let extensions = br#"{"assetRequestHeaders":{}}"#;
-            let parts = [
-                Part { name: "manifest", body: &body, signature: signature.as_deref() },
-                Part { name: "extensions", body: extensions, signature: None },
-            ];
-            return response.content_type(multipart::content_type()).body(multipart::write(&parts));
-        }
+    let json_only = parsed.accepted == AcceptedForm::JsonOnly;
+    let answer_id = match decision {
         ExpoDecision::NotAvailable => {
             return error(
                 StatusCode::NOT_FOUND,
-                &format!(
-                    "no update for channel {:?}, runtime version {:?} and {}",
-                    check.channel, check.runtime_version, check.platform
-                ),
+                &format!("no update for channel {:?}, runtime version {:?} and {}", check.channel, check.runtime_version, check.platform),
             );
         }
-        ExpoDecision::NoUpdate if parsed.accepted == AcceptedForm::JsonOnly => {
+        ExpoDecision::NoUpdate if json_only => {
             // A JSON-only client cannot take a directive; 204 with the protocol header means "no update".
             return HttpResponse::NoContent()
                 .insert_header(("expo-protocol-version", parsed.protocol.to_string()))
@@ -152,18 +122,52 @@ async fn answer_manifest(request: &HttpRequest, state: &AppState, app: &str) -> 
                 .insert_header((header::CACHE_CONTROL, "private, max-age=0"))
                 .finish();
         }
-        ExpoDecision::NoUpdate => directive::no_update_available(),
-        ExpoDecision::RollBackToEmbedded(_) if parsed.accepted == AcceptedForm::JsonOnly => {
-            return error(
-                StatusCode::NOT_ACCEPTABLE,
-                "the answer is a rollBackToEmbedded directive, which needs accept: multipart/mixed",
-            );
+        ExpoDecision::RollBackToEmbedded(_) if json_only => {
+            return error(StatusCode::NOT_ACCEPTABLE, "the answer is a rollBackToEmbedded directive, which needs accept: multipart/mixed");
         }
-        ExpoDecision::RollBackToEmbedded(release) => directive::roll_back_to_embedded(release.created_at),
+        ExpoDecision::Serve(release) => format!("manifest:{}", release.id),
+        ExpoDecision::RollBackToEmbedded(release) => format!("rollback:{}", release.id),
+        ExpoDecision::NoUpdate => "no_update".to_owned(),
     };
-    let signature = sign(&directive_body);
-    let parts = [Part { name: "directive", body: &directive_body, signature: signature.as_deref() }];
-    response.content_type(multipart::content_type()).body(multipart::write(&parts))
+    // The whole answer is built and signed once, then served from memory.
+    let cache_key = (app_id.clone(), answer_id, key.as_ref().map(|k| k.key_id().to_owned()), json_only);
+    let answer = state.expo.answer(cache_key, || {
+        let (part_name, body) = match decision {
+            ExpoDecision::Serve(release) => {
+                let body = state.expo.manifest(&release.id, || {
+                    manifest::manifest_json(release, |asset| state.expo_asset_url(&app_id, &asset.sha256, &asset.ext))
+                })?;
+                ("manifest", body.to_vec())
+            }
+            ExpoDecision::RollBackToEmbedded(release) => ("directive", directive::roll_back_to_embedded(release.created_at)),
+            _ => ("directive", directive::no_update_available()),
+        };
+        let signature = sign(&body);
+        if json_only {
+            return Some(CachedAnswer { body: body.into(), signature });
+        }
+        let extensions: &[u8] = br#"{"assetRequestHeaders":{}}"#;
+        let mut parts = vec![Part { name: part_name, body: &body, signature: signature.as_deref() }];
+        if part_name == "manifest" {
+            parts.push(Part { name: "extensions", body: extensions, signature: None });
+        }
+        Some(CachedAnswer { body: multipart::write(&parts).into(), signature: None })
+    });
+    let Some(answer) = answer else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "the release's manifest could not be built; see the server log");
+    };
+    let mut response = HttpResponse::Ok();
+    response
+        .insert_header(("expo-protocol-version", parsed.protocol.to_string()))
+        .insert_header(("expo-sfv-version", "0"))
+        .insert_header((header::CACHE_CONTROL, "private, max-age=0"));
+    if json_only {
+        if let Some(signature) = &answer.signature {
+            response.insert_header(("expo-signature", signature.as_ref()));
+        }
+        return response.content_type("application/expo+json").body(answer.body.clone());
+    }
+    response.content_type(multipart::content_type()).body(answer.body.clone())
 }
 
 /// `GET /expo/{app_id}/assets/{sha256}.{ext}`: the stable URL every manifest names. Immutable, so cached for a

@@ -193,6 +193,21 @@ async fn record(state: &AppState, app_id: &AppId, releases: Vec<ExpoRelease>) ->
     Ok(HttpResponse::Ok().json(json!({ "status": "ok", "releases": listed })))
 }
 
+/// The start of every JSON release operation: authenticate, check the app, and read the body as `T`.
+async fn app_json_call<T: serde::de::DeserializeOwned>(
+    request: &HttpRequest,
+    state: &AppState,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<(AppId, std::sync::Arc<AppCatalog>, T), ApiError> {
+    let call = json_call(request, state, payload).await?;
+    let app_id = app_of(&path.into_inner())?;
+    call.caller.require_app(&app_id)?;
+    let catalog = state.catalog(&app_id)?;
+    let body = serde_json::from_value(Value::Object(call.params)).map_err(|e| bad(e.to_string()))?;
+    Ok((app_id, catalog, body))
+}
+
 /// `POST /expo/{app_id}/releases`: record a publish whose assets are all stored.
 pub(crate) async fn publish(
     request: HttpRequest,
@@ -200,11 +215,7 @@ pub(crate) async fn publish(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = json_call(&request, &state, payload).await?;
-    let app_id = app_of(&path.into_inner())?;
-    call.caller.require_app(&app_id)?;
-    let catalog = state.catalog(&app_id)?;
-    let publish: PublishRequest = serde_json::from_value(Value::Object(call.params)).map_err(|e| bad(e.to_string()))?;
+    let (app_id, catalog, publish): (_, _, PublishRequest) = app_json_call(&request, &state, path, payload).await?;
     let channel = checked_channel(&publish.channel)?;
     checked_runtime(&publish.runtime_version)?;
     if !publish.expo_client.is_object() {
@@ -341,12 +352,7 @@ pub(crate) async fn rollback(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = json_call(&request, &state, payload).await?;
-    let app_id = app_of(&path.into_inner())?;
-    call.caller.require_app(&app_id)?;
-    let catalog = state.catalog(&app_id)?;
-    let rollback: RollbackRequest =
-        serde_json::from_value(Value::Object(call.params)).map_err(|e| bad(e.to_string()))?;
+    let (app_id, catalog, rollback): (_, _, RollbackRequest) = app_json_call(&request, &state, path, payload).await?;
     let channel = checked_channel(&rollback.channel)?;
     checked_runtime(&rollback.runtime_version)?;
     let platforms: Vec<Platform> = match rollback.platform.as_deref() {
@@ -423,11 +429,7 @@ pub(crate) async fn promote(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = json_call(&request, &state, payload).await?;
-    let app_id = app_of(&path.into_inner())?;
-    call.caller.require_app(&app_id)?;
-    let catalog = state.catalog(&app_id)?;
-    let promote: PromoteRequest = serde_json::from_value(Value::Object(call.params)).map_err(|e| bad(e.to_string()))?;
+    let (app_id, catalog, promote): (_, _, PromoteRequest) = app_json_call(&request, &state, path, payload).await?;
     let channel = checked_channel(&promote.to_channel)?;
     let sources = referenced(&catalog, &promote.release);
     if sources.is_empty() {

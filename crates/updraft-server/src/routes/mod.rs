@@ -25,38 +25,32 @@ use updraft_capgo::management::error_body;
 
 /// Registers every route.
 pub(crate) fn configure(config: &mut web::ServiceConfig) {
-    let resource = |paths: &[&'static str]| web::resource(paths.to_vec()).default_service(web::to(method_not_allowed));
+    // Each path is its own resource: a resource with one static path is matched by string comparison, while
+    // several paths on one resource (or a `{…}` segment) go through a regex on every request.
+    let plain = |config: &mut web::ServiceConfig, path: &str, build: &dyn Fn(actix_web::Resource) -> actix_web::Resource| {
+        config.service(build(web::resource(path.to_owned()).default_service(web::to(method_not_allowed))));
+    };
+    let with_slash = |config: &mut web::ServiceConfig, path: &str, build: &dyn Fn(actix_web::Resource) -> actix_web::Resource| {
+        plain(config, path, build);
+        plain(config, &format!("{path}/"), build);
+    };
+    plain(config, "/health", &|r| r.get(health::health));
+    with_slash(config, "/updates", &|r| r.post(updates::updates));
+    with_slash(config, "/stats", &|r| r.post(stats::post_stats).get(stats::get_stats));
+    with_slash(config, "/channel_self", &|r| {
+        r.post(channel_self::set_channel)
+            .put(channel_self::get_channel)
+            .get(channel_self::list_channels)
+            .delete(channel_self::unset_channel)
+    });
+    with_slash(config, "/app", &|r| r.post(apps::create_app).put(apps::update_app));
+    with_slash(config, "/channel", &|r| {
+        r.post(channels::set_channel).get(channels::get_channels).delete(channels::delete_channel)
+    });
+    with_slash(config, "/device", &|r| r.post(devices::link_device).get(devices::get_devices).delete(devices::unlink_device));
+    with_slash(config, "/bundle", &|r| r.post(bundles::post_bundle).get(bundles::list_bundles).delete(bundles::delete_bundles));
+    plain(config, "/metrics", &|r| r.get(metrics::metrics));
     config
-        .service(resource(&["/health"]).get(health::health))
-        .service(resource(&["/updates", "/updates/"]).post(updates::updates))
-        .service(resource(&["/stats", "/stats/"]).post(stats::post_stats).get(stats::get_stats))
-        .service(
-            resource(&["/channel_self", "/channel_self/"])
-                .post(channel_self::set_channel)
-                .put(channel_self::get_channel)
-                .get(channel_self::list_channels)
-                .delete(channel_self::unset_channel),
-        )
-        .service(resource(&["/app", "/app/"]).post(apps::create_app).put(apps::update_app))
-        .service(
-            resource(&["/channel", "/channel/"])
-                .post(channels::set_channel)
-                .get(channels::get_channels)
-                .delete(channels::delete_channel),
-        )
-        .service(
-            resource(&["/device", "/device/"])
-                .post(devices::link_device)
-                .get(devices::get_devices)
-                .delete(devices::unlink_device),
-        )
-        .service(
-            resource(&["/bundle", "/bundle/"])
-                .post(bundles::post_bundle)
-                .get(bundles::list_bundles)
-                .delete(bundles::delete_bundles),
-        )
-        .service(resource(&["/metrics"]).get(metrics::metrics))
         .service(
             web::resource("/api/manifest")
                 .get(expo::manifest_by_query)
@@ -104,6 +98,39 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
         .default_service(web::to(not_found));
 }
 
+/// The metrics label of a request path: the route pattern it is served by, worked out with string operations.
+/// (actix's `match_pattern` matches the whole route table again, regexes included, which cost more than the
+/// update check itself.) Keep in step with `configure`.
+pub(crate) fn route_label(path: &str) -> &'static str {
+    let trimmed = path.strip_suffix('/').unwrap_or(path);
+    match trimmed {
+        "/health" => return "/health",
+        "/updates" => return "/updates",
+        "/stats" => return "/stats",
+        "/channel_self" => return "/channel_self",
+        "/app" => return "/app",
+        "/channel" => return "/channel",
+        "/device" => return "/device",
+        "/bundle" => return "/bundle",
+        "/metrics" => return "/metrics",
+        "/api/manifest" => return "/api/manifest",
+        _ => {}
+    }
+    if path.starts_with("/files/") {
+        return "/files/{key:.+}";
+    }
+    let mut segments = path.split('/').skip(1);
+    match (segments.next(), segments.next(), segments.next(), segments.next(), segments.next()) {
+        (Some("expo"), Some(_), Some("manifest"), None, _) => "/expo/{app_id}/manifest",
+        (Some("expo"), Some(_), Some("assets"), Some("missing"), None) => "/expo/{app_id}/assets/missing",
+        (Some("expo"), Some(_), Some("assets"), Some(_), None) => "/expo/{app_id}/assets/{file}",
+        (Some("expo"), Some(_), Some("releases"), None, _) => "/expo/{app_id}/releases",
+        (Some("expo"), Some(_), Some("releases"), Some("rollback"), None) => "/expo/{app_id}/releases/rollback",
+        (Some("expo"), Some(_), Some("releases"), Some("promote"), None) => "/expo/{app_id}/releases/promote",
+        _ => "unmatched",
+    }
+}
+
 async fn not_found(request: HttpRequest) -> HttpResponse {
     HttpResponse::NotFound().json(error_body(
         error_codes::NOT_FOUND,
@@ -114,4 +141,26 @@ async fn not_found(request: HttpRequest) -> HttpResponse {
 async fn method_not_allowed(request: HttpRequest) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .json(error_body("method_not_allowed", &format!("{} is not supported on {}", request.method(), request.path())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_labels() {
+        for (path, label) in [
+            ("/updates/", "/updates"),
+            ("/health", "/health"),
+            ("/expo/com.example.app/manifest", "/expo/{app_id}/manifest"),
+            ("/expo/com.example.app/assets/abc.png", "/expo/{app_id}/assets/{file}"),
+            ("/expo/com.example.app/assets/missing", "/expo/{app_id}/assets/missing"),
+            ("/expo/com.example.app/releases/rollback", "/expo/{app_id}/releases/rollback"),
+            ("/files/bundles/a/b.zip", "/files/{key:.+}"),
+            ("/nope", "unmatched"),
+            ("/expo/x/manifest/extra", "unmatched"),
+        ] {
+            assert_eq!(route_label(path), label, "{path}");
+        }
+    }
 }
