@@ -189,12 +189,13 @@ pub fn update_body(
 /// checks with the same bundle and variant get byte-identical replies, so servers may cache them by this key.
 pub fn answer_variant(bundle: &Bundle, check: &UpdateCheck) -> u8 {
     let plugin = &check.plugin_version;
-    let checksum_form = match (bundle.encryption.is_some(), plugin.uses_v3_encrypted_checksum(), plugin.uses_sha256_checksum()) {
-        (true, true, _) => 0,
-        (true, false, _) => 1,
-        (false, _, true) => 2,
-        (false, _, false) => 3,
-    };
+    let checksum_form =
+        match (bundle.encryption.is_some(), plugin.uses_v3_encrypted_checksum(), plugin.uses_sha256_checksum()) {
+            (true, true, _) => 0,
+            (true, false, _) => 1,
+            (false, _, true) => 2,
+            (false, _, false) => 3,
+        };
     checksum_form | (u8::from(plugin.understands_manifest()) << 2)
 }
 

@@ -17,11 +17,16 @@ pub(crate) struct CapgoAnswers {
 impl CapgoAnswers {
     /// The cached reply, or `build` it and keep it.
     pub(crate) fn get_or_build(&self, bundle_id: i64, variant: u8, build: impl FnOnce() -> Value) -> Bytes {
-        if let Some(body) = self.bodies.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&(bundle_id, variant)) {
+        if let Some(body) =
+            self.bodies.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&(bundle_id, variant))
+        {
             return body.clone();
         }
         let body = Bytes::from(build().to_string());
-        self.bodies.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert((bundle_id, variant), body.clone());
+        self.bodies
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert((bundle_id, variant), body.clone());
         body
     }
 }

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use updraft_core::{
-    ApiKeyRecord, AppCatalog, AppId, App, Bundle, Channel, ChannelName, ChannelUpdate, DeviceCursor, DeviceId, DeviceReport,
-    ExpoRelease, MetadataStore, NewBundle, OverrideTarget, StatsEvent, StatsSummary, StoreResult,
+    ApiKeyRecord, App, AppCatalog, AppId, Bundle, Channel, ChannelName, ChannelUpdate, DeviceCursor, DeviceId,
+    DeviceReport, ExpoRelease, MetadataStore, NewBundle, OverrideTarget, StatsEvent, StatsSummary, StoreResult,
 };
 
 /// Counts store calls by kind.
@@ -51,7 +51,13 @@ impl MetadataStore for CountingStore {
         self.inner.load_catalog(app_id).await
     }
 
-    async fn upsert_channel(&self, app_id: &AppId, name: &ChannelName, update: &ChannelUpdate, bundle_id: Option<Option<i64>>) -> StoreResult<(Channel, bool)> {
+    async fn upsert_channel(
+        &self,
+        app_id: &AppId,
+        name: &ChannelName,
+        update: &ChannelUpdate,
+        bundle_id: Option<Option<i64>>,
+    ) -> StoreResult<(Channel, bool)> {
         self.writes.fetch_add(1, Ordering::Relaxed);
         self.inner.upsert_channel(app_id, name, update, bundle_id).await
     }
@@ -61,12 +67,21 @@ impl MetadataStore for CountingStore {
         self.inner.delete_channel(app_id, name).await
     }
 
-    async fn insert_bundle(&self, bundle: &NewBundle, channel: Option<&(ChannelName, ChannelUpdate)>) -> StoreResult<Bundle> {
+    async fn insert_bundle(
+        &self,
+        bundle: &NewBundle,
+        channel: Option<&(ChannelName, ChannelUpdate)>,
+    ) -> StoreResult<Bundle> {
         self.writes.fetch_add(1, Ordering::Relaxed);
         self.inner.insert_bundle(bundle, channel).await
     }
 
-    async fn set_device_override(&self, app_id: &AppId, device_id: &DeviceId, target: &OverrideTarget) -> StoreResult<()> {
+    async fn set_device_override(
+        &self,
+        app_id: &AppId,
+        device_id: &DeviceId,
+        target: &OverrideTarget,
+    ) -> StoreResult<()> {
         self.writes.fetch_add(1, Ordering::Relaxed);
         self.inner.set_device_override(app_id, device_id, target).await
     }
@@ -91,7 +106,13 @@ impl MetadataStore for CountingStore {
         self.inner.list_devices(app_id, offset, limit).await
     }
 
-    async fn list_devices_after(&self, app_id: &AppId, after: Option<&DeviceCursor>, limit: u64, descending: bool) -> StoreResult<Vec<DeviceReport>> {
+    async fn list_devices_after(
+        &self,
+        app_id: &AppId,
+        after: Option<&DeviceCursor>,
+        limit: u64,
+        descending: bool,
+    ) -> StoreResult<Vec<DeviceReport>> {
         self.reads.fetch_add(1, Ordering::Relaxed);
         self.inner.list_devices_after(app_id, after, limit, descending).await
     }
@@ -111,7 +132,11 @@ impl MetadataStore for CountingStore {
         self.inner.insert_expo_asset(app_id, sha256, md5, size_bytes).await
     }
 
-    async fn expo_asset_md5s(&self, app_id: &AppId, sha256s: &[String]) -> StoreResult<std::collections::HashMap<String, String>> {
+    async fn expo_asset_md5s(
+        &self,
+        app_id: &AppId,
+        sha256s: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, String>> {
         self.reads.fetch_add(1, Ordering::Relaxed);
         self.inner.expo_asset_md5s(app_id, sha256s).await
     }

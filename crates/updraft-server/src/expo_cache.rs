@@ -88,7 +88,11 @@ impl ExpoCache {
 
     /// A complete answer, built (and signed) on first use. Releases are immutable and directives constant, so an
     /// answer never changes.
-    pub(crate) fn answer(&self, key: AnswerKey, build: impl FnOnce() -> Option<CachedAnswer>) -> Option<Arc<CachedAnswer>> {
+    pub(crate) fn answer(
+        &self,
+        key: AnswerKey,
+        build: impl FnOnce() -> Option<CachedAnswer>,
+    ) -> Option<Arc<CachedAnswer>> {
         if let Some(answer) = self.answers.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
             return Some(answer.clone());
         }

@@ -76,7 +76,8 @@ impl Metrics {
             .flat_map(|(route, by_status)| by_status.iter().map(|(status, h)| ((route.clone(), *status), h.clone())))
             .collect();
         for ((route, status), histogram) in &requests {
-            let _ = writeln!(out, "updraft_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {}", histogram.n);
+            let _ =
+                writeln!(out, "updraft_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {}", histogram.n);
         }
         out.push_str(
             "# HELP updraft_http_request_duration_seconds Request latency by route and status.\n# TYPE updraft_http_request_duration_seconds histogram\n",
@@ -84,9 +85,11 @@ impl Metrics {
         for ((route, status), histogram) in &requests {
             let labels = format!("route=\"{route}\",status=\"{status}\"");
             for (count, bound) in histogram.counts.iter().zip(BUCKETS) {
-                let _ = writeln!(out, "updraft_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}");
+                let _ =
+                    writeln!(out, "updraft_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}");
             }
-            let _ = writeln!(out, "updraft_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", histogram.n);
+            let _ =
+                writeln!(out, "updraft_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", histogram.n);
             let _ = writeln!(out, "updraft_http_request_duration_seconds_sum{{{labels}}} {}", histogram.sum);
             let _ = writeln!(out, "updraft_http_request_duration_seconds_count{{{labels}}} {}", histogram.n);
         }
@@ -99,10 +102,12 @@ impl Metrics {
             .flat_map(|(protocol, by_outcome)| by_outcome.iter().map(|(outcome, n)| ((*protocol, outcome.clone()), *n)))
             .collect();
         for ((protocol, outcome), count) in &outcomes {
-            let _ = writeln!(out, "updraft_update_checks_total{{protocol=\"{protocol}\",outcome=\"{outcome}\"}} {count}");
+            let _ =
+                writeln!(out, "updraft_update_checks_total{{protocol=\"{protocol}\",outcome=\"{outcome}\"}} {count}");
         }
         out.push_str("# HELP updraft_index_refresh_seconds Duration of the last release-index refresh (write to visible).\n# TYPE updraft_index_refresh_seconds gauge\n");
-        let _ = writeln!(out, "updraft_index_refresh_seconds {}", self.refresh_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ =
+            writeln!(out, "updraft_index_refresh_seconds {}", self.refresh_micros.load(Ordering::Relaxed) as f64 / 1e6);
         for (name, kind, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         }
@@ -122,8 +127,14 @@ mod tests {
         metrics.observe_outcome("capgo", "update");
         let text = metrics.render(&[("updraft_x", "gauge", "An example.", 3)]);
         assert!(text.contains("updraft_http_requests_total{route=\"/updates\",status=\"200\"} 2"), "{text}");
-        assert!(text.contains("updraft_http_request_duration_seconds_bucket{route=\"/updates\",status=\"200\",le=\"0.001\"} 1"));
-        assert!(text.contains("updraft_http_request_duration_seconds_bucket{route=\"/updates\",status=\"200\",le=\"0.05\"} 2"));
+        assert!(text.contains(
+            "updraft_http_request_duration_seconds_bucket{route=\"/updates\",status=\"200\",le=\"0.001\"} 1"
+        ));
+        assert!(
+            text.contains(
+                "updraft_http_request_duration_seconds_bucket{route=\"/updates\",status=\"200\",le=\"0.05\"} 2"
+            )
+        );
         assert!(text.contains("updraft_update_checks_total{protocol=\"capgo\",outcome=\"update\"} 1"));
         assert!(text.contains("updraft_x 3"));
     }

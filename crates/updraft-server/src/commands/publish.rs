@@ -4,14 +4,14 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
 use crate::cli::ServerArgs;
+use crate::commands::api_client::ApiClient;
 
 /// What to publish.
 pub(crate) struct CapgoPublish {
@@ -24,10 +24,7 @@ pub(crate) struct CapgoPublish {
 }
 
 pub(crate) async fn publish_capgo(server: &ServerArgs, publish: CapgoPublish) -> anyhow::Result<()> {
-    let api_key = server
-        .api_key
-        .clone()
-        .context("no API key: pass --api-key or set UPDRAFT_API_KEY (see `updraft apikey create`)")?;
+    let client = ApiClient::new(server)?;
     updraft_core::BundleVersion::parse(&publish.version).context("--version")?;
     updraft_core::AppId::parse(&publish.app_id).context("--app")?;
     let on_terminal = std::io::stderr().is_terminal();
@@ -76,22 +73,10 @@ pub(crate) async fn publish_capgo(server: &ServerArgs, publish: CapgoPublish) ->
         form = form.text("min_update_version", min.clone());
     }
     let form = form.part("file", file_part);
-    let url = format!("{}/bundle", server.server.trim_end_matches('/'));
-    let response = reqwest::Client::new()
-        .post(&url)
-        .header("authorization", api_key)
-        .multipart(form)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach the gateway at {}", server.server))?;
+    let request = client.request(reqwest::Method::POST, "/bundle").multipart(form);
+    let answer = client.send(request).await;
     progress.finish_and_clear();
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        let message = body["message"].as_str().unwrap_or("no error message in the answer");
-        let code = body["error"].as_str().unwrap_or("unknown");
-        bail!("the gateway refused the bundle ({status}, {code}): {message}");
-    }
+    let body = answer?;
     if publish.json {
         println!("{body}");
     }

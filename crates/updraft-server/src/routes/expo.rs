@@ -111,7 +111,10 @@ async fn answer_manifest(request: &HttpRequest, state: &AppState, app: &str) -> 
         ExpoDecision::NotAvailable => {
             return error(
                 StatusCode::NOT_FOUND,
-                &format!("no update for channel {:?}, runtime version {:?} and {}", check.channel, check.runtime_version, check.platform),
+                &format!(
+                    "no update for channel {:?}, runtime version {:?} and {}",
+                    check.channel, check.runtime_version, check.platform
+                ),
             );
         }
         ExpoDecision::NoUpdate if json_only => {
@@ -123,7 +126,10 @@ async fn answer_manifest(request: &HttpRequest, state: &AppState, app: &str) -> 
                 .finish();
         }
         ExpoDecision::RollBackToEmbedded(_) if json_only => {
-            return error(StatusCode::NOT_ACCEPTABLE, "the answer is a rollBackToEmbedded directive, which needs accept: multipart/mixed");
+            return error(
+                StatusCode::NOT_ACCEPTABLE,
+                "the answer is a rollBackToEmbedded directive, which needs accept: multipart/mixed",
+            );
         }
         ExpoDecision::Serve(release) => format!("manifest:{}", release.id),
         ExpoDecision::RollBackToEmbedded(release) => format!("rollback:{}", release.id),
@@ -139,7 +145,9 @@ async fn answer_manifest(request: &HttpRequest, state: &AppState, app: &str) -> 
                 })?;
                 ("manifest", body.to_vec())
             }
-            ExpoDecision::RollBackToEmbedded(release) => ("directive", directive::roll_back_to_embedded(release.created_at)),
+            ExpoDecision::RollBackToEmbedded(release) => {
+                ("directive", directive::roll_back_to_embedded(release.created_at))
+            }
             _ => ("directive", directive::no_update_available()),
         };
         let signature = sign(&body);
@@ -154,7 +162,10 @@ async fn answer_manifest(request: &HttpRequest, state: &AppState, app: &str) -> 
         Some(CachedAnswer { body: multipart::write(&parts).into(), signature: None })
     });
     let Some(answer) = answer else {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "the release's manifest could not be built; see the server log");
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the release's manifest could not be built; see the server log",
+        );
     };
     let mut response = HttpResponse::Ok();
     response

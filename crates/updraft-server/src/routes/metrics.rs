@@ -15,7 +15,12 @@ pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         ),
         ("updraft_store_reads_total", "counter", "Metadata store calls that read.", state.store_calls.reads()),
         ("updraft_store_writes_total", "counter", "Metadata store calls that write.", state.store_calls.writes()),
-        ("updraft_write_queue_depth", "gauge", "Device reports and stats waiting to be written.", state.writes.depth() as u64),
+        (
+            "updraft_write_queue_depth",
+            "gauge",
+            "Device reports and stats waiting to be written.",
+            state.writes.depth() as u64,
+        ),
         (
             "updraft_write_queue_shed_total",
             "counter",

@@ -27,13 +27,15 @@ use updraft_capgo::management::error_body;
 pub(crate) fn configure(config: &mut web::ServiceConfig) {
     // Each path is its own resource: a resource with one static path is matched by string comparison, while
     // several paths on one resource (or a `{…}` segment) go through a regex on every request.
-    let plain = |config: &mut web::ServiceConfig, path: &str, build: &dyn Fn(actix_web::Resource) -> actix_web::Resource| {
-        config.service(build(web::resource(path.to_owned()).default_service(web::to(method_not_allowed))));
-    };
-    let with_slash = |config: &mut web::ServiceConfig, path: &str, build: &dyn Fn(actix_web::Resource) -> actix_web::Resource| {
-        plain(config, path, build);
-        plain(config, &format!("{path}/"), build);
-    };
+    let plain =
+        |config: &mut web::ServiceConfig, path: &str, build: &dyn Fn(actix_web::Resource) -> actix_web::Resource| {
+            config.service(build(web::resource(path.to_owned()).default_service(web::to(method_not_allowed))));
+        };
+    let with_slash =
+        |config: &mut web::ServiceConfig, path: &str, build: &dyn Fn(actix_web::Resource) -> actix_web::Resource| {
+            plain(config, path, build);
+            plain(config, &format!("{path}/"), build);
+        };
     plain(config, "/health", &|r| r.get(health::health));
     with_slash(config, "/updates", &|r| r.post(updates::updates));
     with_slash(config, "/stats", &|r| r.post(stats::post_stats).get(stats::get_stats));
@@ -47,8 +49,12 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
     with_slash(config, "/channel", &|r| {
         r.post(channels::set_channel).get(channels::get_channels).delete(channels::delete_channel)
     });
-    with_slash(config, "/device", &|r| r.post(devices::link_device).get(devices::get_devices).delete(devices::unlink_device));
-    with_slash(config, "/bundle", &|r| r.post(bundles::post_bundle).get(bundles::list_bundles).delete(bundles::delete_bundles));
+    with_slash(config, "/device", &|r| {
+        r.post(devices::link_device).get(devices::get_devices).delete(devices::unlink_device)
+    });
+    with_slash(config, "/bundle", &|r| {
+        r.post(bundles::post_bundle).get(bundles::list_bundles).delete(bundles::delete_bundles)
+    });
     plain(config, "/metrics", &|r| r.get(metrics::metrics));
     config
         .service(

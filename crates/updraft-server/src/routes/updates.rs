@@ -2,10 +2,12 @@
 //! queued for the background writer.
 
 use actix_web::{HttpResponse, web};
+use bytes::Bytes;
 use chrono::Utc;
 use serde_json::json;
-use bytes::Bytes;
-use updraft_capgo::updates::{RequestProblem, answer_variant, parse_update_request, revert_to_builtin_body, update_body};
+use updraft_capgo::updates::{
+    RequestProblem, answer_variant, parse_update_request, revert_to_builtin_body, update_body,
+};
 use updraft_capgo::{error_codes, refusal_body};
 use updraft_core::{BundleSource, UpdateDecision, select_update};
 

@@ -55,7 +55,11 @@ fn bad_settings_fail_with_one_line_naming_the_key() {
 }
 
 fn metric(text: &str, name: &str) -> u64 {
-    text.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).unwrap_or_else(|| panic!("{name} missing")).parse().unwrap()
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{name} missing"))
+        .parse()
+        .unwrap()
 }
 
 /// Update checks are answered from memory: they make no database read (the store's read counter does not move)
