@@ -1,9 +1,25 @@
 #!/usr/bin/env bash
-# The whole Updraft check, as CI runs it: install the upstream test tools, then formatting, lints, the benchmark in
-# quick mode (catches breakage; asserts no timings), and every test.
+# The whole Updraft check, as CI runs it: install the upstream test tools, start a real S3-compatible server on
+# loopback, then formatting, lints, the benchmark in quick mode (catches breakage; asserts no timings), and every
+# test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests/tools/install.sh
+s3s_bin=$(tests/tools/install-s3s.sh)
+
+# s3s-fs on a free loopback port with a throwaway root; stopped on exit.
+s3_root=$(mktemp -d)
+s3_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$s3s_bin" --host 127.0.0.1 --port "$s3_port" --access-key updraft-test --secret-key updraft-test-secret-key \
+  "$s3_root" >"$s3_root.log" 2>&1 &
+s3_pid=$!
+trap 'kill "$s3_pid" 2>/dev/null || true; rm -rf "$s3_root" "$s3_root.log"' EXIT
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$s3_port/" && break; sleep 0.05; done
+export UPDRAFT_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
+export UPDRAFT_TEST_S3_ACCESS_KEY=updraft-test
+export UPDRAFT_TEST_S3_SECRET_KEY=updraft-test-secret-key
+export UPDRAFT_TEST_S3S_BIN="$s3s_bin"
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 bench/run.sh --quick --profile debug

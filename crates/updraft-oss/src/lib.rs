@@ -1,6 +1,7 @@
 //! Updraft object storage: one [`ObjectStore`] trait for bundle zips and assets, and its backends.
 //!
-//! Backends: [`FsStore`] (the embedded default, a directory) and [`MemoryStore`] (tests). Every backend passes the
+//! Backends: [`FsStore`] (the embedded default, a directory), [`S3Store`] (AWS S3, Cloudflare R2, MinIO and any
+//! S3-compatible server) and [`MemoryStore`] (tests). Every backend passes the
 //! same [`conformance`] suite. Which object lives under which key is decided by the server (its storage layout), not
 //! here; this crate only moves bytes.
 #![warn(missing_docs)]
@@ -10,12 +11,14 @@ mod error;
 mod fs;
 mod key;
 mod memory;
+mod s3;
 mod types;
 
 pub use error::{Error, Result};
 pub use fs::FsStore;
 pub use key::ObjectKey;
 pub use memory::MemoryStore;
+pub use s3::{S3Config, S3Store};
 pub use types::{ByteRange, ByteStream, GetOptions, GetResult, ObjectMeta, PutMode, PutOptions, PutResult};
 
 use std::fmt;

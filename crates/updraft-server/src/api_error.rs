@@ -53,7 +53,11 @@ impl From<StoreError> for ApiError {
 
 impl From<updraft_oss::Error> for ApiError {
     fn from(error: updraft_oss::Error) -> Self {
-        Self::Internal(anyhow::Error::new(error).context("object storage"))
+        match error {
+            // The bucket cannot be reached or refuses us: retryable, and the cause goes to the log.
+            updraft_oss::Error::Backend { .. } => Self::Unavailable(format!("object storage: {error}")),
+            other => Self::Internal(anyhow::Error::new(other).context("object storage")),
+        }
     }
 }
 

@@ -33,6 +33,15 @@ pub(crate) enum Command {
     /// Manage an app's Expo code-signing keys (in the local metadata store).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Object storage maintenance.
+    #[command(subcommand)]
+    Storage(StorageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum StorageCommand {
+    /// Check that the configured storage can list, put, get, presign and delete (one line per problem).
+    Check,
 }
 
 #[derive(Debug, Subcommand)]

@@ -40,6 +40,59 @@ pub(crate) struct DatabaseSettings {
     pub(crate) url: Option<Secret>,
 }
 
+/// Where bundles and assets are stored.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum StorageKind {
+    /// A directory under the data dir (the embedded default).
+    #[default]
+    Fs,
+    /// An S3-compatible bucket (AWS S3, Cloudflare R2, MinIO…).
+    S3,
+}
+
+/// How devices download bytes.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Delivery {
+    /// Device URLs point at `public_base_url` (a CDN or public bucket domain).
+    Public,
+    /// Stable gateway URLs that redirect to a fresh presigned URL (the gateway streams when the backend cannot
+    /// presign, or when the redirect would change scheme).
+    Presigned,
+    /// The gateway streams the bytes.
+    #[default]
+    Proxy,
+}
+
+/// Object storage settings (`[storage]`, `UPDRAFT_STORAGE__*`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct StorageSettings {
+    /// `fs` or `s3`.
+    pub(crate) kind: StorageKind,
+    /// Bucket (s3).
+    pub(crate) bucket: String,
+    /// Region (s3; `auto` for Cloudflare R2).
+    pub(crate) region: String,
+    /// Endpoint for R2, MinIO or another S3-compatible server.
+    pub(crate) endpoint: Option<String>,
+    /// Key prefix inside the bucket.
+    pub(crate) prefix: String,
+    /// Path-style addressing.
+    pub(crate) force_path_style: bool,
+    /// Static credentials (otherwise the standard AWS chain).
+    pub(crate) access_key_id: Option<Secret>,
+    /// Secret for `access_key_id`.
+    pub(crate) secret_access_key: Option<Secret>,
+    /// Public (CDN) base URL of the bucket or prefix, for `delivery = "public"`.
+    pub(crate) public_base_url: Option<String>,
+    /// `public`, `presigned` or `proxy`.
+    pub(crate) delivery: Delivery,
+    /// Lifetime of presigned URLs, in seconds.
+    pub(crate) presign_ttl_seconds: u64,
+}
+
 /// Every setting of the gateway.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
@@ -58,6 +111,8 @@ pub(crate) struct Settings {
     pub(crate) device_queue_capacity: usize,
     /// Metadata database.
     pub(crate) database: DatabaseSettings,
+    /// Object storage.
+    pub(crate) storage: StorageSettings,
 }
 
 impl Default for Settings {
@@ -70,6 +125,7 @@ impl Default for Settings {
             max_upload_bytes: 512 * 1024 * 1024,
             device_queue_capacity: 50_000,
             database: DatabaseSettings::default(),
+            storage: StorageSettings { presign_ttl_seconds: 3600, ..StorageSettings::default() },
         }
     }
 }
@@ -138,6 +194,7 @@ impl Settings {
         if let Some(url) = secret("UPDRAFT_DATABASE__URL")? {
             self.database.url = Some(url);
         }
+        self.apply_storage_env(&env, &secret)?;
         let known = [
             "UPDRAFT_LISTEN",
             "UPDRAFT_DATA_DIR",
@@ -148,12 +205,83 @@ impl Settings {
             "UPDRAFT_DEVICE_QUEUE_CAPACITY",
             "UPDRAFT_DATABASE__URL",
             "UPDRAFT_DATABASE__URL_FILE",
+            "UPDRAFT_STORAGE__KIND",
+            "UPDRAFT_STORAGE__BUCKET",
+            "UPDRAFT_STORAGE__REGION",
+            "UPDRAFT_STORAGE__ENDPOINT",
+            "UPDRAFT_STORAGE__PREFIX",
+            "UPDRAFT_STORAGE__FORCE_PATH_STYLE",
+            "UPDRAFT_STORAGE__ACCESS_KEY_ID",
+            "UPDRAFT_STORAGE__ACCESS_KEY_ID_FILE",
+            "UPDRAFT_STORAGE__SECRET_ACCESS_KEY",
+            "UPDRAFT_STORAGE__SECRET_ACCESS_KEY_FILE",
+            "UPDRAFT_STORAGE__PUBLIC_BASE_URL",
+            "UPDRAFT_STORAGE__DELIVERY",
+            "UPDRAFT_STORAGE__PRESIGN_TTL_SECONDS",
         ];
         for name in names {
             let ours = name.starts_with("UPDRAFT_") && !name.starts_with("UPDRAFT_TEST_");
             if ours && !known.contains(&name.as_str()) && !NOT_SETTINGS.contains(&name.as_str()) {
                 tracing::warn!("ignoring unknown setting {name}; see docs/updraft.example.toml for the list");
             }
+        }
+        Ok(())
+    }
+
+    fn apply_storage_env(
+        &mut self,
+        env: &impl Fn(&str) -> Option<String>,
+        secret: &impl Fn(&str) -> anyhow::Result<Option<Secret>>,
+    ) -> anyhow::Result<()> {
+        let storage = &mut self.storage;
+        if let Some(kind) = env("UPDRAFT_STORAGE__KIND") {
+            storage.kind = match kind.as_str() {
+                "fs" => StorageKind::Fs,
+                "s3" => StorageKind::S3,
+                other => bail!("UPDRAFT_STORAGE__KIND: {other:?} is not fs or s3"),
+            };
+        }
+        if let Some(delivery) = env("UPDRAFT_STORAGE__DELIVERY") {
+            storage.delivery = match delivery.as_str() {
+                "public" => Delivery::Public,
+                "presigned" => Delivery::Presigned,
+                "proxy" => Delivery::Proxy,
+                other => bail!("UPDRAFT_STORAGE__DELIVERY: {other:?} is not public, presigned or proxy"),
+            };
+        }
+        for (name, field) in [
+            ("UPDRAFT_STORAGE__BUCKET", &mut storage.bucket),
+            ("UPDRAFT_STORAGE__REGION", &mut storage.region),
+            ("UPDRAFT_STORAGE__PREFIX", &mut storage.prefix),
+        ] {
+            if let Some(value) = env(name) {
+                *field = value;
+            }
+        }
+        if let Some(endpoint) = env("UPDRAFT_STORAGE__ENDPOINT") {
+            storage.endpoint = Some(endpoint);
+        }
+        if let Some(url) = env("UPDRAFT_STORAGE__PUBLIC_BASE_URL") {
+            storage.public_base_url = Some(url);
+        }
+        if let Some(flag) = env("UPDRAFT_STORAGE__FORCE_PATH_STYLE") {
+            storage.force_path_style = match flag.as_str() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                other => bail!("UPDRAFT_STORAGE__FORCE_PATH_STYLE: {other:?} is not true or false"),
+            };
+        }
+        if let Some(ttl) = env("UPDRAFT_STORAGE__PRESIGN_TTL_SECONDS") {
+            storage.presign_ttl_seconds = ttl
+                .trim()
+                .parse()
+                .with_context(|| format!("UPDRAFT_STORAGE__PRESIGN_TTL_SECONDS: {ttl:?} is not a whole number"))?;
+        }
+        if let Some(id) = secret("UPDRAFT_STORAGE__ACCESS_KEY_ID")? {
+            storage.access_key_id = Some(id);
+        }
+        if let Some(key) = secret("UPDRAFT_STORAGE__SECRET_ACCESS_KEY")? {
+            storage.secret_access_key = Some(key);
         }
         Ok(())
     }
@@ -171,6 +299,24 @@ impl Settings {
             && key.expose().len() < 16
         {
             bail!("UPDRAFT_ADMIN_API_KEY: the admin key must be at least 16 characters long");
+        }
+        let storage = &self.storage;
+        if storage.kind == StorageKind::S3 && storage.bucket.is_empty() {
+            bail!("UPDRAFT_STORAGE__BUCKET: storage kind s3 needs a bucket name");
+        }
+        if storage.access_key_id.is_some() != storage.secret_access_key.is_some() {
+            bail!("UPDRAFT_STORAGE__ACCESS_KEY_ID and UPDRAFT_STORAGE__SECRET_ACCESS_KEY must be set together");
+        }
+        if storage.delivery == Delivery::Public {
+            match &storage.public_base_url {
+                Some(url) if url.starts_with("https://") || url.starts_with("http://") => {}
+                _ => bail!(
+                    "UPDRAFT_STORAGE__PUBLIC_BASE_URL: delivery public needs the http(s) base URL of the bucket or CDN"
+                ),
+            }
+        }
+        if storage.presign_ttl_seconds == 0 || storage.presign_ttl_seconds > 7 * 24 * 3600 {
+            bail!("UPDRAFT_STORAGE__PRESIGN_TTL_SECONDS: use 1 to 604800 seconds (S3 allows at most 7 days)");
         }
         if let Some(url) = &self.database.url
             && !url.expose().starts_with("sqlite:")
@@ -255,6 +401,31 @@ mod tests {
         let settings = with_env(&[("UPDRAFT_ADMIN_API_KEY_FILE", path.to_str().unwrap())]).unwrap();
         assert_eq!(settings.admin_api_key.as_ref().unwrap().expose(), "s3cr3t-admin-key-0123");
         assert!(!format!("{settings:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn storage_settings_from_env() {
+        let settings = with_env(&[
+            ("UPDRAFT_STORAGE__KIND", "s3"),
+            ("UPDRAFT_STORAGE__BUCKET", "updates"),
+            ("UPDRAFT_STORAGE__REGION", "auto"),
+            ("UPDRAFT_STORAGE__ENDPOINT", "https://acct.r2.cloudflarestorage.com"),
+            ("UPDRAFT_STORAGE__FORCE_PATH_STYLE", "true"),
+            ("UPDRAFT_STORAGE__ACCESS_KEY_ID", "AKIA"),
+            ("UPDRAFT_STORAGE__SECRET_ACCESS_KEY", "very-secret-value"),
+            ("UPDRAFT_STORAGE__DELIVERY", "presigned"),
+        ])
+        .unwrap();
+        assert_eq!(settings.storage.kind, StorageKind::S3);
+        assert_eq!(settings.storage.delivery, Delivery::Presigned);
+        assert!(settings.storage.force_path_style);
+        assert!(!format!("{settings:?}").contains("very-secret-value"));
+        let error = with_env(&[("UPDRAFT_STORAGE__KIND", "s3")]).unwrap_err().to_string();
+        assert!(error.contains("UPDRAFT_STORAGE__BUCKET"), "{error}");
+        let error = with_env(&[("UPDRAFT_STORAGE__DELIVERY", "public")]).unwrap_err().to_string();
+        assert!(error.contains("UPDRAFT_STORAGE__PUBLIC_BASE_URL"), "{error}");
+        let error = with_env(&[("UPDRAFT_STORAGE__KIND", "gcs")]).unwrap_err().to_string();
+        assert!(error.contains("UPDRAFT_STORAGE__KIND"), "{error}");
     }
 
     #[test]

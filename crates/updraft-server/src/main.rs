@@ -17,6 +17,7 @@ mod metrics;
 mod release_index;
 mod routes;
 mod state;
+mod storage;
 mod storage_layout;
 mod telemetry;
 mod upload;

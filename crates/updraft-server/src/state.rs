@@ -47,14 +47,47 @@ impl AppState {
         Ok(())
     }
 
-    /// The stable URL of an Expo asset (manifests are cached and signed, so this never changes).
+    /// The stable URL of an Expo asset (manifests are cached and signed, so this never changes): the public base
+    /// URL in public delivery, else the gateway's asset route (which streams or redirects to a fresh presigned URL).
     pub(crate) fn expo_asset_url(&self, app_id: &AppId, sha256: &str, ext: &str) -> String {
+        if let Some(base) = self.public_base() {
+            return format!("{base}/{}", crate::storage_layout::StorageKey::ExpoAsset { app_id, sha256 }.object_key());
+        }
         let ext = if ext.is_empty() { String::new() } else { format!(".{ext}") };
         format!("{}/expo/{app_id}/assets/{sha256}{ext}", self.public_url)
     }
 
-    /// The URL devices download a stored object from.
+    /// The URL devices download a stored object from: the public base URL in public delivery, else the gateway.
     pub(crate) fn object_url(&self, object_key: &str) -> String {
-        format!("{}/files/{object_key}", self.public_url)
+        match self.public_base() {
+            Some(base) => format!("{base}/{object_key}"),
+            None => format!("{}/files/{object_key}", self.public_url),
+        }
+    }
+
+    fn public_base(&self) -> Option<&str> {
+        let storage = &self.settings.storage;
+        (storage.delivery == crate::config::Delivery::Public)
+            .then(|| storage.public_base_url.as_deref().map(|url| url.trim_end_matches('/')))
+            .flatten()
+    }
+
+    /// In presigned delivery, a fresh presigned URL for the object, when the backend can make one and it keeps the
+    /// scheme of the gateway's public URL (Android's downloader refuses an http↔https redirect). `None`: stream.
+    pub(crate) async fn redirect_url(&self, key: &updraft_oss::ObjectKey) -> Option<String> {
+        let storage = &self.settings.storage;
+        if storage.delivery != crate::config::Delivery::Presigned {
+            return None;
+        }
+        let ttl = std::time::Duration::from_secs(storage.presign_ttl_seconds);
+        let url = match self.objects.presigned_get(key, ttl).await {
+            Ok(url) => url?,
+            Err(error) => {
+                tracing::warn!(object.key = %key, "presigning failed, streaming instead: {error}");
+                return None;
+            }
+        };
+        let scheme = |u: &str| u.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        (scheme(&url) == scheme(&self.public_url)).then_some(url)
     }
 }

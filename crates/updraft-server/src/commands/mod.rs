@@ -8,13 +8,14 @@ mod migrate;
 mod publish;
 mod release;
 mod serve;
+mod storage;
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use updraft_store::SqliteStore;
 
-use crate::cli::{ApikeyCommand, Cli, Command, KeysCommand, PublishCommand, ReleaseCommand};
+use crate::cli::{ApikeyCommand, Cli, Command, KeysCommand, PublishCommand, ReleaseCommand, StorageCommand};
 use crate::config::Settings;
 
 /// Runs a parsed command line.
@@ -72,6 +73,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(KeysCommand::Generate { app_id, out, key_id, validity_years }) => {
             keys::generate_keys(&Settings::load(cli.config.as_deref())?, &app_id, &key_id, &out, validity_years).await
         }
+        Command::Storage(StorageCommand::Check) => storage::check(&Settings::load(cli.config.as_deref())?).await,
         Command::Keys(KeysCommand::Import { app_id, private_key, key_id }) => {
             keys::import_key(&Settings::load(cli.config.as_deref())?, &app_id, &private_key, &key_id).await
         }

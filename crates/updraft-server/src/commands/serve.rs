@@ -8,7 +8,6 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use updraft_core::MetadataStore;
-use updraft_oss::FsStore;
 
 use crate::commands::open_store;
 use crate::config::Settings;
@@ -21,8 +20,13 @@ use crate::write_behind::Writer;
 pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen_addr()?;
     let store = open_store(&settings).await?;
-    let objects = FsStore::open(&settings.objects_dir())
-        .with_context(|| format!("opening object storage in {}", settings.objects_dir().display()))?;
+    let objects = crate::storage::open_object_store(&settings).await?;
+    // Fail at start-up, with the reason, rather than at the first upload or download.
+    if let Some(problem) = crate::storage::check_store(objects.as_ref()).await.into_iter().next() {
+        anyhow::bail!(
+            "object storage {objects} does not work ({problem}); check the UPDRAFT_STORAGE__* settings or run `updraft storage check`"
+        );
+    }
     let counting = Arc::new(crate::counting_store::CountingStore::new(store.clone()));
     let dyn_store: Arc<dyn MetadataStore> = counting.clone();
     let index = Arc::new(ReleaseIndex::load(dyn_store.as_ref()).await.context("loading the release index")?);
@@ -35,7 +39,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         public_url: public_url.trim_end_matches('/').to_owned(),
         settings,
         store: dyn_store,
-        objects: Arc::new(objects),
+        objects,
         index,
         writes,
         expo: Default::default(),

@@ -202,6 +202,12 @@ pub(crate) async fn asset(
         return HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish();
     }
     let key: ObjectKey = StorageKey::ExpoAsset { app_id: &app_id, sha256: &sha256 }.object_key();
+    if let Some(url) = state.redirect_url(&key).await {
+        return HttpResponse::Found()
+            .insert_header((header::LOCATION, url))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish();
+    }
     let result = match state.objects.get(&key, GetOptions::default()).await {
         Ok(result) => result,
         Err(updraft_oss::Error::NotFound { .. }) => return not_found(),

@@ -30,6 +30,13 @@ pub(crate) async fn download(
     if if_none_match(&request, &etag) {
         return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
     }
+    if let Some(url) = state.redirect_url(&object_key).await {
+        // The presigned URL is a bearer credential: it goes to the device, never to the log.
+        return Ok(HttpResponse::Found()
+            .insert_header((header::LOCATION, url))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish());
+    }
     let range = request.headers().get(header::RANGE).and_then(|v| v.to_str().ok()).and_then(parse_range);
     let result = match state.objects.get(&object_key, GetOptions { range }).await {
         Ok(result) => result,

@@ -1,0 +1,249 @@
+//! The gateway on S3-compatible storage (s3s-fs, started by tests/run.sh): Capgo and Expo flows in every delivery
+//! mode, presigned-URL expiry behind stable gateway URLs, credential errors, and the bucket going away.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::expo_tools::{ExportFixture, client_headers, expo_check, manifest_url, publish};
+use crate::helpers::{APP_ID, TestApp, device, sha256_hex, small_zip};
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with tests/run.sh, which starts s3s-fs and sets it")
+    })
+}
+
+/// A bucket on a running S3-compatible server.
+struct Bucket {
+    endpoint: String,
+    name: String,
+}
+
+async fn create_bucket(endpoint: &str) -> Bucket {
+    let sdk = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version_latest()
+            .endpoint_url(endpoint)
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                var("UPDRAFT_TEST_S3_ACCESS_KEY"),
+                var("UPDRAFT_TEST_S3_SECRET_KEY"),
+                None,
+                None,
+                "test",
+            ))
+            .force_path_style(true)
+            .build(),
+    );
+    let name = format!("updraft-{}", uuid::Uuid::new_v4().simple());
+    sdk.create_bucket().bucket(&name).send().await.expect("create the test bucket");
+    Bucket { endpoint: endpoint.to_owned(), name }
+}
+
+fn s3_env(bucket: &Bucket, delivery: &str, extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("UPDRAFT_STORAGE__KIND", "s3".to_owned()),
+        ("UPDRAFT_STORAGE__BUCKET", bucket.name.clone()),
+        ("UPDRAFT_STORAGE__REGION", "us-east-1".to_owned()),
+        ("UPDRAFT_STORAGE__ENDPOINT", bucket.endpoint.clone()),
+        ("UPDRAFT_STORAGE__FORCE_PATH_STYLE", "true".to_owned()),
+        ("UPDRAFT_STORAGE__ACCESS_KEY_ID", var("UPDRAFT_TEST_S3_ACCESS_KEY")),
+        ("UPDRAFT_STORAGE__SECRET_ACCESS_KEY", var("UPDRAFT_TEST_S3_SECRET_KEY")),
+        ("UPDRAFT_STORAGE__DELIVERY", delivery.to_owned()),
+    ];
+    env.extend(extra.iter().cloned());
+    env
+}
+
+async fn gateway(env: &[(&'static str, String)]) -> TestApp {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = TestApp::spawn_with(&env).await;
+    app.create_app(APP_ID).await;
+    app
+}
+
+/// Follows redirects like a device does (reqwest's default policy), returning the final status and bytes.
+async fn fetch(url: &str) -> (u16, Vec<u8>) {
+    let response = reqwest::get(url).await.unwrap();
+    (response.status().as_u16(), response.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn capgo_bundles_in_every_delivery_mode() {
+    let bucket = create_bucket(&var("UPDRAFT_TEST_S3_ENDPOINT")).await;
+    for delivery in ["proxy", "presigned", "public"] {
+        let extra = vec![("UPDRAFT_STORAGE__PUBLIC_BASE_URL", "https://cdn.example.com/updates".to_owned())];
+        let app = gateway(&s3_env(&bucket, delivery, &extra)).await;
+        let zip = small_zip(&format!("s3 {delivery}"));
+        app.upload_ok("1.0.1", zip.clone(), &[("channel", "production")]).await;
+        let answer = app.check(device(json!({}))).await;
+        let url = answer["url"].as_str().unwrap().to_owned();
+        assert_eq!(answer["checksum"], sha256_hex(&zip));
+        match delivery {
+            "public" => {
+                assert_eq!(url, format!("https://cdn.example.com/updates/bundles/{APP_ID}/{}.zip", sha256_hex(&zip)));
+            }
+            "presigned" => {
+                assert!(url.starts_with(&app.base), "a stable gateway URL: {url}");
+                let first = app.client.get(&url).send().await.unwrap();
+                assert_eq!(first.status(), 302, "{delivery}");
+                let location = first.headers()["location"].to_str().unwrap().to_owned();
+                assert!(location.starts_with(&bucket.endpoint) && location.contains("X-Amz-Signature"), "{location}");
+                let (status, bytes) = fetch(&url).await;
+                assert_eq!((status, sha256_hex(&bytes)), (200, sha256_hex(&zip)));
+            }
+            _ => {
+                let (status, bytes) = fetch(&url).await;
+                assert_eq!((status, sha256_hex(&bytes)), (200, sha256_hex(&zip)), "{delivery}");
+                // Ranges are served by the gateway from the bucket.
+                let partial = app.client.get(&url).header("range", "bytes=10-").send().await.unwrap();
+                assert_eq!(partial.status(), 206);
+                assert_eq!(partial.bytes().await.unwrap().as_ref(), &zip[10..]);
+            }
+        }
+        // Each delivery mode gets its own app data dir but shares the bucket: content-addressed keys dedupe.
+        drop(app);
+    }
+}
+
+#[tokio::test]
+async fn expo_assets_stay_reachable_after_the_presigned_url_expires() {
+    let bucket = create_bucket(&var("UPDRAFT_TEST_S3_ENDPOINT")).await;
+    let app = gateway(&s3_env(&bucket, "presigned", &[("UPDRAFT_STORAGE__PRESIGN_TTL_SECONDS", "1".to_owned())])).await;
+    let fixture = ExportFixture::new("s3");
+    publish(&app, &fixture, "production", &[]);
+    let report = expo_check(&manifest_url(&app), &client_headers("ios", json!({})), None).await;
+    let manifest = &report["parts"].as_array().unwrap().iter().find(|p| p["name"] == "manifest").unwrap()["json"];
+    let launch = &manifest["launchAsset"];
+    let url = launch["url"].as_str().unwrap();
+    assert!(url.starts_with(&app.base), "manifests name stable gateway URLs, never presigned ones: {url}");
+    let redirect = app.client.get(url).send().await.unwrap();
+    assert_eq!(redirect.status(), 302);
+    let presigned = redirect.headers()["location"].to_str().unwrap().to_owned();
+    let (status, bytes) = fetch(url).await;
+    assert_eq!(status, 200);
+    assert_eq!(crate::expo_tools::md5_hex(&bytes), launch["key"].as_str().unwrap());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(fetch(&presigned).await.0, 403, "the S3 server refuses the expired presigned URL");
+    let (status, again) = fetch(url).await;
+    assert_eq!((status, again), (200, bytes), "the stable URL redirects to a fresh one");
+}
+
+#[tokio::test]
+async fn wrong_credentials_fail_clearly_at_start_and_in_storage_check() {
+    let bucket = create_bucket(&var("UPDRAFT_TEST_S3_ENDPOINT")).await;
+    let data = tempfile::tempdir().unwrap();
+    let mut env = s3_env(&bucket, "proxy", &[]);
+    env.retain(|(k, _)| *k != "UPDRAFT_STORAGE__SECRET_ACCESS_KEY");
+    env.push(("UPDRAFT_STORAGE__SECRET_ACCESS_KEY", "wrong-secret-for-the-test".to_owned()));
+    for args in [&["storage", "check"][..], &["serve"][..]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_updraft"))
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("UPDRAFT_DATA_DIR", data.path())
+            .env("UPDRAFT_LISTEN", "127.0.0.1:0")
+            .env("UPDRAFT_LOG", "off")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("SignatureDoesNotMatch") || stderr.contains("403") || stderr.contains("AccessDenied"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("wrong-secret-for-the-test"), "the secret never appears: {stderr}");
+        assert!(stderr.lines().last().unwrap().starts_with("error: "), "{stderr}");
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_updraft"))
+        .args(["storage", "check"])
+        .envs(s3_env(&bucket, "proxy", &[]).iter().map(|(k, v)| (*k, v.as_str())))
+        .env("UPDRAFT_DATA_DIR", data.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// A private s3s-fs the test can stop and start.
+struct OwnServer {
+    child: Option<Child>,
+    port: u16,
+    root: tempfile::TempDir,
+}
+
+impl OwnServer {
+    fn start() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut server = Self { child: None, port, root };
+        server.resume();
+        server
+    }
+
+    fn resume(&mut self) {
+        let child = Command::new(var("UPDRAFT_TEST_S3S_BIN"))
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args([
+                "--access-key",
+                &var("UPDRAFT_TEST_S3_ACCESS_KEY"),
+                "--secret-key",
+                &var("UPDRAFT_TEST_S3_SECRET_KEY"),
+            ])
+            .arg(self.root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("s3s-fs did not start");
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn the_bucket_going_away() {
+    let mut server = OwnServer::start();
+    let bucket = create_bucket(&server.endpoint()).await;
+    let app = gateway(&s3_env(&bucket, "presigned", &[])).await;
+    app.upload_ok("1.0.1", small_zip("before"), &[("channel", "production")]).await;
+
+    server.stop();
+    // Update checks never touch the bucket.
+    for n in 0..5 {
+        assert_eq!(app.check(device(json!({"device_id": format!("s3-down-{n}")}))).await["version"], "1.0.1");
+    }
+    // A publish fails cleanly (503, retryable) and leaves nothing visible.
+    let (status, body) = app.upload("1.0.2", small_zip("during"), &[("channel", "production")]).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(app.check(device(json!({}))).await["version"], "1.0.1");
+
+    server.resume();
+    app.upload_ok("1.0.2", small_zip("after"), &[("channel", "production")]).await;
+    let answer = app.check(device(json!({}))).await;
+    assert_eq!(answer["version"], "1.0.2");
+    let (status, bytes) = fetch(answer["url"].as_str().unwrap()).await;
+    assert_eq!((status, sha256_hex(&bytes)), (200, answer["checksum"].as_str().unwrap().to_owned()));
+}
