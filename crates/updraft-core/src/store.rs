@@ -91,6 +91,15 @@ pub struct StatsSummary {
     pub per_bundle: Vec<BundleCounts>,
 }
 
+/// What storage objects are in use (see [`MetadataStore::referenced_objects`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReferencedObjects {
+    /// Object keys of live bundles and their delta files.
+    pub object_keys: std::collections::HashSet<String>,
+    /// Expo assets named by a release: (app, SHA-256).
+    pub expo_assets: std::collections::HashSet<(AppId, String)>,
+}
+
 /// Persistence for the gateway. Every write is one transaction.
 #[async_trait]
 pub trait MetadataStore: Send + Sync + 'static {
@@ -174,6 +183,13 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// The MD5 of each of these assets that is stored, by SHA-256.
     async fn expo_asset_md5s(&self, app_id: &AppId, sha256s: &[String]) -> StoreResult<HashMap<String, String>>;
+
+    /// Forgets a stored Expo asset (after garbage collection removed its object).
+    async fn delete_expo_asset(&self, app_id: &AppId, sha256: &str) -> StoreResult<()>;
+
+    /// What storage objects are in use: every object key of a live bundle or delta manifest, and every Expo asset
+    /// (app, SHA-256) an Expo release names.
+    async fn referenced_objects(&self) -> StoreResult<ReferencedObjects>;
 
     /// Records Expo releases (the platforms of one publish, rollback or promotion) in one transaction.
     async fn insert_expo_releases(&self, releases: &[ExpoRelease]) -> StoreResult<()>;

@@ -42,6 +42,21 @@ pub(crate) enum Command {
 pub(crate) enum StorageCommand {
     /// Check that the configured storage can list, put, get, presign and delete (one line per problem).
     Check,
+    /// Remove objects no release uses (older than the grace period, so uploads in progress are safe).
+    Gc {
+        /// Only print what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+        /// Keep unused objects younger than this many hours.
+        #[arg(long, default_value_t = 24)]
+        grace_hours: u64,
+    },
+    /// Copy every object to another store, described by the [storage] section of a TOML file.
+    Migrate {
+        /// The target's settings file.
+        #[arg(long, value_name = "CONFIG")]
+        to: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -66,7 +66,7 @@ pub(crate) enum Delivery {
 }
 
 /// Object storage settings (`[storage]`, `UPDRAFT_STORAGE__*`).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct StorageSettings {
     /// `fs` or `s3`.
@@ -91,6 +91,24 @@ pub(crate) struct StorageSettings {
     pub(crate) delivery: Delivery,
     /// Lifetime of presigned URLs, in seconds.
     pub(crate) presign_ttl_seconds: u64,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            kind: StorageKind::default(),
+            bucket: String::new(),
+            region: String::new(),
+            endpoint: None,
+            prefix: String::new(),
+            force_path_style: false,
+            access_key_id: None,
+            secret_access_key: None,
+            public_base_url: None,
+            delivery: Delivery::default(),
+            presign_ttl_seconds: 3600,
+        }
+    }
 }
 
 /// Every setting of the gateway.
@@ -125,7 +143,7 @@ impl Default for Settings {
             max_upload_bytes: 512 * 1024 * 1024,
             device_queue_capacity: 50_000,
             database: DatabaseSettings::default(),
-            storage: StorageSettings { presign_ttl_seconds: 3600, ..StorageSettings::default() },
+            storage: StorageSettings::default(),
         }
     }
 }
@@ -426,6 +444,14 @@ mod tests {
         assert!(error.contains("UPDRAFT_STORAGE__PUBLIC_BASE_URL"), "{error}");
         let error = with_env(&[("UPDRAFT_STORAGE__KIND", "gcs")]).unwrap_err().to_string();
         assert!(error.contains("UPDRAFT_STORAGE__KIND"), "{error}");
+    }
+
+    #[test]
+    fn a_storage_section_keeps_the_other_defaults() {
+        let settings: Settings = toml::from_str("[storage]\nkind = \"s3\"\nbucket = \"b\"").unwrap();
+        settings.validate().unwrap();
+        assert_eq!(settings.storage.presign_ttl_seconds, 3600);
+        assert_eq!(settings.storage.delivery, Delivery::Proxy);
     }
 
     #[test]

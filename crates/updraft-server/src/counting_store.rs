@@ -180,4 +180,13 @@ impl MetadataStore for CountingStore {
         self.reads.fetch_add(1, Ordering::Relaxed);
         self.inner.find_api_key(id).await
     }
+    async fn delete_expo_asset(&self, app_id: &AppId, sha256: &str) -> StoreResult<()> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.inner.delete_expo_asset(app_id, sha256).await
+    }
+
+    async fn referenced_objects(&self) -> StoreResult<updraft_core::ReferencedObjects> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.inner.referenced_objects().await
+    }
 }

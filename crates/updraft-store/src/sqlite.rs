@@ -532,6 +532,45 @@ impl MetadataStore for SqliteStore {
         Ok(found)
     }
 
+    async fn delete_expo_asset(&self, app_id: &AppId, sha256: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM expo_assets WHERE app_id = ? AND sha256 = ?")
+            .bind(app_id.as_str())
+            .bind(sha256)
+            .execute(&self.pool)
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn referenced_objects(&self) -> StoreResult<updraft_core::ReferencedObjects> {
+        let bundles: Vec<String> =
+            sqlx::query_scalar("SELECT object_key FROM bundles WHERE deleted = 0 AND object_key IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_error)?;
+        let files: Vec<String> = sqlx::query_scalar(
+            "SELECT f.object_key FROM bundle_files f JOIN bundles b ON b.id = f.bundle_id WHERE b.deleted = 0",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_error)?;
+        let assets: Vec<(String, String)> = sqlx::query_as(
+            "SELECT app_id, launch_sha256 FROM expo_releases WHERE launch_sha256 IS NOT NULL
+             UNION SELECT r.app_id, a.sha256 FROM expo_release_assets a JOIN expo_releases r ON r.id = a.release_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_error)?;
+        let mut referenced = updraft_core::ReferencedObjects::default();
+        referenced.object_keys.extend(bundles);
+        referenced.object_keys.extend(files);
+        for (app_id, sha256) in assets {
+            let app_id = AppId::parse(&app_id).map_err(|e| StoreError::Other(e.to_string()))?;
+            referenced.expo_assets.insert((app_id, sha256));
+        }
+        Ok(referenced)
+    }
+
     #[instrument(skip_all, fields(n_releases = releases.len()))]
     async fn insert_expo_releases(&self, releases: &[ExpoRelease]) -> StoreResult<()> {
         let mut tx = self.write_transaction().await?;

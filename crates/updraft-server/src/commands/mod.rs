@@ -74,6 +74,12 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             keys::generate_keys(&Settings::load(cli.config.as_deref())?, &app_id, &key_id, &out, validity_years).await
         }
         Command::Storage(StorageCommand::Check) => storage::check(&Settings::load(cli.config.as_deref())?).await,
+        Command::Storage(StorageCommand::Gc { dry_run, grace_hours }) => {
+            storage::gc(&Settings::load(cli.config.as_deref())?, dry_run, grace_hours).await
+        }
+        Command::Storage(StorageCommand::Migrate { to }) => {
+            storage::migrate(&Settings::load(cli.config.as_deref())?, &to).await
+        }
         Command::Keys(KeysCommand::Import { app_id, private_key, key_id }) => {
             keys::import_key(&Settings::load(cli.config.as_deref())?, &app_id, &private_key, &key_id).await
         }

@@ -247,3 +247,108 @@ async fn the_bucket_going_away() {
     let (status, bytes) = fetch(answer["url"].as_str().unwrap()).await;
     assert_eq!((status, sha256_hex(&bytes)), (200, answer["checksum"].as_str().unwrap().to_owned()));
 }
+
+fn updraft_cli(data_dir: &std::path::Path, args: &[&str], env: &[(&'static str, String)]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_updraft"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("UPDRAFT_DATA_DIR", data_dir)
+        .env("UPDRAFT_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn gc_removes_only_what_no_release_uses() {
+    let app = TestApp::with_app().await;
+    let zip = small_zip("kept");
+    app.upload_ok("1.0.1", zip.clone(), &[("channel", "production")]).await;
+    let fixture = ExportFixture::new("gc");
+    publish(&app, &fixture, "production", &[]);
+    // An asset uploaded by a publish that never finished, and a stray object.
+    let orphan = b"an asset no release names".to_vec();
+    let orphan_sha = sha256_hex(&orphan);
+    let response = app
+        .client
+        .put(app.url(&format!("/expo/{APP_ID}/assets/{orphan_sha}")))
+        .header("authorization", crate::helpers::ADMIN_KEY)
+        .body(orphan)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let stray = app.data_path().join(format!("objects/bundles/{APP_ID}/{}.zip", "f".repeat(64)));
+    std::fs::write(&stray, b"stray").unwrap();
+
+    let young = updraft_cli(app.data_path(), &["storage", "gc"], &[]);
+    assert!(String::from_utf8_lossy(&young.stderr).contains("removed 0 unused objects"), "{young:?}");
+    let dry = updraft_cli(app.data_path(), &["storage", "gc", "--dry-run", "--grace-hours", "0"], &[]);
+    let listed = String::from_utf8_lossy(&dry.stdout).into_owned();
+    assert!(listed.contains(&orphan_sha) && listed.contains(&"f".repeat(64)), "{listed}");
+    assert_eq!(listed.lines().count(), 2, "only the two unused objects: {listed}");
+    assert!(stray.exists(), "a dry run removes nothing");
+    let run = updraft_cli(app.data_path(), &["storage", "gc", "--grace-hours", "0"], &[]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(!stray.exists());
+    // What releases use is untouched: the bundle and every Expo asset still download.
+    let answer = app.check(device(json!({}))).await;
+    let (status, bytes) = fetch(answer["url"].as_str().unwrap()).await;
+    assert_eq!((status, sha256_hex(&bytes)), (200, sha256_hex(&zip)));
+    let report = expo_check(&manifest_url(&app), &client_headers("android", json!({})), None).await;
+    let manifest = &report["parts"][0]["json"];
+    for asset in manifest["assets"].as_array().unwrap().iter().chain([&manifest["launchAsset"]]) {
+        assert_eq!(fetch(asset["url"].as_str().unwrap()).await.0, 200);
+    }
+    // The removed asset is reported missing again, so a later publish uploads it instead of trusting it.
+    let (_, missing) =
+        app.admin("POST", &format!("/expo/{APP_ID}/assets/missing"), json!({"sha256": [orphan_sha]})).await;
+    assert_eq!(missing["missing"], json!([orphan_sha]));
+}
+
+#[tokio::test]
+async fn migrate_from_the_filesystem_to_a_bucket() {
+    let mut app = TestApp::with_app().await;
+    let zip = small_zip("migrated");
+    app.upload_ok("1.0.1", zip.clone(), &[("channel", "production"), ("delta", "true")]).await;
+    let fixture = ExportFixture::new("migrate");
+    publish(&app, &fixture, "production", &[]);
+    app.terminate();
+
+    let bucket = create_bucket(&var("UPDRAFT_TEST_S3_ENDPOINT")).await;
+    let target = app.data_path().join("s3.toml");
+    std::fs::write(
+        &target,
+        format!(
+            "[storage]\nkind = \"s3\"\nbucket = \"{}\"\nregion = \"us-east-1\"\nendpoint = \"{}\"\nforce_path_style = true\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\n",
+            bucket.name,
+            bucket.endpoint,
+            var("UPDRAFT_TEST_S3_ACCESS_KEY"),
+            var("UPDRAFT_TEST_S3_SECRET_KEY")
+        ),
+    )
+    .unwrap();
+    let output = updraft_cli(app.data_path(), &["storage", "migrate", "--to", target.to_str().unwrap()], &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("copied") && stderr.contains("0 were already there"), "{stderr}");
+    let again = updraft_cli(app.data_path(), &["storage", "migrate", "--to", target.to_str().unwrap()], &[]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("copied 0 objects"), "idempotent: {again:?}");
+
+    // The same installation, now on the bucket, serves everything.
+    let mut env = s3_env(&bucket, "proxy", &[]);
+    env.push(("UPDRAFT_DATA_DIR", app.data_path().to_str().unwrap().to_owned()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let moved = TestApp::spawn_with(&env).await;
+    std::fs::remove_dir_all(app.data_path().join("objects")).unwrap();
+    let answer = moved.check(device(json!({}))).await;
+    let (status, bytes) = fetch(answer["url"].as_str().unwrap()).await;
+    assert_eq!((status, sha256_hex(&bytes)), (200, sha256_hex(&zip)));
+    for entry in answer["manifest"].as_array().unwrap() {
+        let (status, bytes) = fetch(entry["download_url"].as_str().unwrap()).await;
+        assert_eq!((status, sha256_hex(&bytes)), (200, entry["file_hash"].as_str().unwrap().to_owned()));
+    }
+    let report = expo_check(&manifest_url(&moved), &client_headers("ios", json!({})), None).await;
+    let launch = &report["parts"][0]["json"]["launchAsset"];
+    let (status, bytes) = fetch(launch["url"].as_str().unwrap()).await;
+    assert_eq!((status, crate::expo_tools::md5_hex(&bytes)), (200, launch["key"].as_str().unwrap().to_owned()));
+}
