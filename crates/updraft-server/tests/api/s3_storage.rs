@@ -352,3 +352,42 @@ async fn migrate_from_the_filesystem_to_a_bucket() {
     let (status, bytes) = fetch(launch["url"].as_str().unwrap()).await;
     assert_eq!((status, crate::expo_tools::md5_hex(&bytes)), (200, launch["key"].as_str().unwrap().to_owned()));
 }
+
+#[tokio::test]
+async fn expo_assets_in_proxy_and_public_delivery() {
+    let bucket = create_bucket(&var("UPDRAFT_TEST_S3_ENDPOINT")).await;
+    for delivery in ["proxy", "public"] {
+        let extra = vec![("UPDRAFT_STORAGE__PUBLIC_BASE_URL", "https://cdn.example.com".to_owned())];
+        let app = gateway(&s3_env(&bucket, delivery, &extra)).await;
+        let fixture = ExportFixture::new(delivery);
+        publish(&app, &fixture, "production", &[]);
+        let report = expo_check(&manifest_url(&app), &client_headers("android", json!({})), None).await;
+        let launch = &report["parts"][0]["json"]["launchAsset"];
+        let url = launch["url"].as_str().unwrap();
+        if delivery == "public" {
+            assert!(url.starts_with(&format!("https://cdn.example.com/assets/{APP_ID}/")), "{url}");
+        } else {
+            let (status, bytes) = fetch(url).await;
+            assert_eq!((status, crate::expo_tools::md5_hex(&bytes)), (200, launch["key"].as_str().unwrap().to_owned()));
+        }
+    }
+}
+
+/// A presigned redirect from an https gateway to an http bucket would change scheme, which Android's downloader
+/// refuses: the gateway streams instead.
+#[tokio::test]
+async fn presigned_delivery_never_redirects_across_schemes() {
+    let bucket = create_bucket(&var("UPDRAFT_TEST_S3_ENDPOINT")).await;
+    let app =
+        gateway(&s3_env(&bucket, "presigned", &[("UPDRAFT_PUBLIC_URL", "https://updates.example.com".to_owned())]))
+            .await;
+    let zip = small_zip("scheme");
+    app.upload_ok("1.0.1", zip.clone(), &[("channel", "production")]).await;
+    let answer = app.check(device(json!({}))).await;
+    let url = answer["url"].as_str().unwrap();
+    assert!(url.starts_with("https://updates.example.com/files/"), "{url}");
+    let path = url.strip_prefix("https://updates.example.com").unwrap();
+    let response = app.client.get(app.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), 200, "streamed, not redirected to http");
+    assert_eq!(sha256_hex(&response.bytes().await.unwrap()), sha256_hex(&zip));
+}
