@@ -14,7 +14,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde_json::{Map, Value, json};
 use updraft_capgo::encryption::AppPublicKey;
 use updraft_capgo::error_codes;
-use updraft_capgo::management::{PAGE_SIZE, app_id_field, bundle_json, page_field, string_field};
+use updraft_capgo::management::{PAGE_SIZE, bundle_json, page_field, string_field};
 use updraft_core::{
     AppCatalog, AppId, BundleEncryption, BundleSource, BundleVersion, ChannelName, ManifestEntry, NewBundle,
     StoreError, coerce_version_build,
@@ -24,7 +24,7 @@ use updraft_oss::{ObjectKey, PutMode, PutOptions};
 use crate::api_error::ApiError;
 use crate::auth::{Caller, authenticate};
 use crate::bundle_ingest::{check_plain_zip, decrypt_and_check, unpack_files};
-use crate::routes::call::{json_call, params_call};
+use crate::routes::call::{AppCall, app_params_call, json_call};
 use crate::state::AppState;
 use crate::storage_layout::StorageKey;
 use crate::upload::{StagedFile, stage};
@@ -374,11 +374,8 @@ pub(crate) async fn list_bundles(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = params_call(&request, &state, payload).await?;
-    let app_id = app_id_field(&call.params)?;
-    call.caller.require_app(&app_id)?;
-    let catalog = state.catalog(&app_id)?;
-    let page = page_field(&call.params)?;
+    let AppCall { params, catalog, .. } = app_params_call(&request, &state, payload).await?;
+    let page = page_field(&params)?;
     let mut bundles: Vec<_> = catalog.bundles().collect();
     bundles.sort_by_key(|b| std::cmp::Reverse(b.id));
     let items: Vec<Value> = bundles.into_iter().skip(page * PAGE_SIZE).take(PAGE_SIZE).map(bundle_json).collect();
@@ -392,11 +389,8 @@ pub(crate) async fn delete_bundles(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = params_call(&request, &state, payload).await?;
-    let app_id = app_id_field(&call.params)?;
-    call.caller.require_app(&app_id)?;
-    let catalog = state.catalog(&app_id)?;
-    let targets: Vec<(i64, String)> = match string_field(&call.params, "version")? {
+    let AppCall { params, app_id, catalog } = app_params_call(&request, &state, payload).await?;
+    let targets: Vec<(i64, String)> = match string_field(&params, "version")? {
         Some(version) => {
             let bundle = catalog.bundle_by_version(&version).ok_or_else(|| {
                 ApiError::status(404, "bundle_not_found", format!("bundle {version} does not exist for {app_id}"))
@@ -405,7 +399,7 @@ pub(crate) async fn delete_bundles(
         }
         None => catalog.bundles().map(|b| (b.id, b.version.as_str().to_owned())).collect(),
     };
-    let deleting_one = call.params.contains_key("version");
+    let deleting_one = params.contains_key("version");
     let mut deleted = Vec::new();
     for (bundle_id, version) in targets {
         match state.store.delete_bundle(&app_id, bundle_id).await {

@@ -40,6 +40,26 @@ pub(crate) async fn params_call(
     Ok(Call { caller, params: body_or_query(&body, request)? })
 }
 
+/// A read or delete about one app the caller may touch: its parameters, id and current catalog.
+pub(crate) struct AppCall {
+    pub(crate) params: Map<String, Value>,
+    pub(crate) app_id: updraft_core::AppId,
+    pub(crate) catalog: std::sync::Arc<updraft_core::AppCatalog>,
+}
+
+/// `params_call`, then the `app_id` parameter, the caller's right to it, and the app's catalog.
+pub(crate) async fn app_params_call(
+    request: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
+) -> Result<AppCall, ApiError> {
+    let call = params_call(request, state, payload).await?;
+    let app_id = updraft_capgo::management::app_id_field(&call.params)?;
+    call.caller.require_app(&app_id)?;
+    let catalog = state.catalog(&app_id)?;
+    Ok(AppCall { params: call.params, app_id, catalog })
+}
+
 /// Reads a JSON object body if it is one, else the query string.
 pub(crate) fn body_or_query(body: &[u8], request: &HttpRequest) -> Result<Map<String, Value>, ManagementError> {
     if !body.is_empty()

@@ -4,13 +4,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 use updraft_capgo::error_codes;
 use updraft_capgo::management::{
-    ManagementError, PAGE_SIZE, app_id_field, channel_field, channel_json, ok_body, page_field, parse_channel_set,
-    string_field,
+    ManagementError, PAGE_SIZE, channel_field, channel_json, ok_body, page_field, parse_channel_set, string_field,
 };
 use updraft_core::{ChannelName, ChannelTarget, StoreError};
 
 use crate::api_error::ApiError;
-use crate::routes::call::{json_call, params_call};
+use crate::routes::call::{AppCall, app_params_call, json_call};
 use crate::state::AppState;
 
 pub(crate) async fn set_channel(
@@ -53,17 +52,14 @@ pub(crate) async fn get_channels(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = params_call(&request, &state, payload).await?;
-    let app_id = app_id_field(&call.params)?;
-    call.caller.require_app(&app_id)?;
-    let catalog = state.catalog(&app_id)?;
-    if let Some(name) = string_field(&call.params, "channel")? {
+    let AppCall { params, catalog, .. } = app_params_call(&request, &state, payload).await?;
+    if let Some(name) = string_field(&params, "channel")? {
         let channel = catalog.channel_by_name(&name).ok_or_else(|| {
             ManagementError::not_found(error_codes::CHANNEL_NOT_FOUND, format!("channel {name} does not exist"))
         })?;
         return Ok(HttpResponse::Ok().json(channel_json(channel, &catalog)));
     }
-    let page = page_field(&call.params)?;
+    let page = page_field(&params)?;
     let mut channels: Vec<_> = catalog.channels().iter().collect();
     channels.sort_by_key(|c| (c.created_at, c.id));
     let items: Vec<Value> =
@@ -76,11 +72,8 @@ pub(crate) async fn delete_channel(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = params_call(&request, &state, payload).await?;
-    let app_id = app_id_field(&call.params)?;
-    let name: ChannelName = channel_field(&call.params, "channel")?;
-    call.caller.require_app(&app_id)?;
-    state.catalog(&app_id)?;
+    let AppCall { params, app_id, .. } = app_params_call(&request, &state, payload).await?;
+    let name: ChannelName = channel_field(&params, "channel")?;
     match state.store.delete_channel(&app_id, &name).await {
         Ok(()) => {}
         Err(StoreError::NotFound(_)) => {

@@ -6,13 +6,12 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use updraft_capgo::error_codes;
 use updraft_capgo::management::{
-    ManagementError, PAGE_SIZE, app_id_field, device_id_field, device_json, ok_body, page_field, parse_device_link,
-    string_field,
+    ManagementError, PAGE_SIZE, device_id_field, device_json, ok_body, page_field, parse_device_link, string_field,
 };
 use updraft_core::{BundlePin, ChannelTarget, DeviceCursor, DeviceId, OverrideTarget};
 
 use crate::api_error::ApiError;
-use crate::routes::call::{json_call, params_call};
+use crate::routes::call::{AppCall, app_params_call, json_call};
 use crate::state::AppState;
 
 pub(crate) async fn link_device(
@@ -66,11 +65,8 @@ pub(crate) async fn unlink_device(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = params_call(&request, &state, payload).await?;
-    let app_id = app_id_field(&call.params)?;
-    let device_id = device_id_field(&call.params)?;
-    call.caller.require_app(&app_id)?;
-    state.catalog(&app_id)?;
+    let AppCall { params, app_id, .. } = app_params_call(&request, &state, payload).await?;
+    let device_id = device_id_field(&params)?;
     state.store.delete_device_override(&app_id, &device_id).await?;
     state.refresh(&app_id).await?;
     Ok(HttpResponse::Ok().json(ok_body()))
@@ -81,11 +77,8 @@ pub(crate) async fn get_devices(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = params_call(&request, &state, payload).await?;
-    let params = &call.params;
-    let app_id = app_id_field(params)?;
-    call.caller.require_app(&app_id)?;
-    let catalog = state.catalog(&app_id)?;
+    let AppCall { params, app_id, catalog } = app_params_call(&request, &state, payload).await?;
+    let params = &params;
     if params.contains_key("device_id") {
         let device_id = device_id_field(params)?;
         let device = state.store.get_device(&app_id, &device_id).await?.ok_or_else(|| {

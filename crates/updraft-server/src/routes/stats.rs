@@ -4,12 +4,11 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde_json::{Value, json};
-use updraft_capgo::management::app_id_field;
 use updraft_capgo::stats::{parse_stats, stats_reply};
 
 use crate::api_error::ApiError;
 use crate::routes::body::{JSON_BODY_LIMIT, read_limited};
-use crate::routes::call::params_call;
+use crate::routes::call::{AppCall, app_params_call};
 use crate::state::AppState;
 
 const RECENT_EVENTS: u64 = 100;
@@ -37,10 +36,7 @@ pub(crate) async fn get_stats(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = params_call(&request, &state, payload).await?;
-    let app_id = app_id_field(&call.params)?;
-    call.caller.require_app(&app_id)?;
-    state.catalog(&app_id)?;
+    let AppCall { params: _, app_id, .. } = app_params_call(&request, &state, payload).await?;
     let summary = state.store.stats_summary(&app_id, RECENT_EVENTS).await?;
     let recent: Vec<Value> = summary
         .recent
