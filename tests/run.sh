@@ -23,4 +23,22 @@ export UPDRAFT_TEST_S3S_BIN="$s3s_bin"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 bench/run.sh --quick --profile debug
-cargo test --workspace --locked
+# cargo prints one summary per test binary (the last is often a doc-test run with nothing in it); the final line
+# adds them all up.
+test_log=$(mktemp)
+set +e
+cargo test --workspace --locked 2>&1 | tee "$test_log"
+test_status=${PIPESTATUS[0]}
+set -e
+python3 - "$test_log" <<'PY'
+import re, sys
+passed = failed = 0
+for line in open(sys.argv[1], errors="replace"):
+    match = re.search(r"test result: \w+\. (\d+) passed; (\d+) failed", line)
+    if match:
+        passed += int(match.group(1))
+        failed += int(match.group(2))
+print(f"tests: {passed} passed, {failed} failed")
+PY
+rm -f "$test_log"
+exit "$test_status"
