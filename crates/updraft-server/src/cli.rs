@@ -188,6 +188,9 @@ pub(crate) enum PublishCommand {
         /// Lowest native version the bundle may go to (for `disableAutoUpdate: version_number`).
         #[arg(long)]
         min_update_version: Option<String>,
+        /// Also store each file for delta (manifest) updates, as `@capgo/cli bundle upload --delta` does.
+        #[arg(long)]
+        delta: bool,
         /// Print the server's answer as JSON on stdout.
         #[arg(long)]
         json: bool,

@@ -31,11 +31,12 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             version,
             channel,
             min_update_version,
+            delta,
             json,
             server,
             path,
         }) => {
-            let request = publish::CapgoPublish { app_id, version, channel, min_update_version, json, path };
+            let request = publish::CapgoPublish { app_id, version, channel, min_update_version, delta, json, path };
             publish::publish_capgo(&server, request).await
         }
         Command::Publish(PublishCommand::Expo {

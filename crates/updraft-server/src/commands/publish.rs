@@ -19,6 +19,7 @@ pub(crate) struct CapgoPublish {
     pub(crate) version: String,
     pub(crate) channel: Option<String>,
     pub(crate) min_update_version: Option<String>,
+    pub(crate) delta: bool,
     pub(crate) json: bool,
     pub(crate) path: PathBuf,
 }
@@ -71,6 +72,9 @@ pub(crate) async fn publish_capgo(server: &ServerArgs, publish: CapgoPublish) ->
     }
     if let Some(min) = &publish.min_update_version {
         form = form.text("min_update_version", min.clone());
+    }
+    if publish.delta {
+        form = form.text("delta", "true");
     }
     let form = form.part("file", file_part);
     let request = client.request(reqwest::Method::POST, "/bundle").multipart(form);

@@ -55,10 +55,13 @@ async fn publish_a_folder_then_a_cli_zip() {
     assert_eq!(names, ["app.js", "assets/style.css", "index.html"]);
 
     let (zip_path, cli_checksum) = project.bundle_zip("1.0.2");
-    let output = publish(&app.base, Some(ADMIN_KEY), &["--version", "1.0.2", "--channel", "production"], &zip_path);
+    let output =
+        publish(&app.base, Some(ADMIN_KEY), &["--version", "1.0.2", "--channel", "production", "--delta"], &zip_path);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let update = app.check(device(json!({"version_name": "1.0.1"}))).await;
     assert_eq!((update["version"].as_str(), update["checksum"].as_str()), (Some("1.0.2"), Some(cli_checksum.as_str())));
+    // --delta stored every file: the reply carries the complete manifest.
+    assert_eq!(update["manifest"].as_array().map(Vec::len), Some(3), "{update}");
 }
 
 #[tokio::test]
