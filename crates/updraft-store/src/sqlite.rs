@@ -189,30 +189,11 @@ impl MetadataStore for SqliteStore {
             return Ok(None);
         };
         let app = rows::app(&app_row)?;
-        let channels = sqlx::query("SELECT * FROM channels WHERE app_id = ?")
-            .bind(app_id.as_str())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_error)?
-            .iter()
-            .map(rows::channel)
-            .collect::<StoreResult<Vec<_>>>()?;
-        let bundles = sqlx::query("SELECT * FROM bundles WHERE app_id = ? AND deleted = 0")
-            .bind(app_id.as_str())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_error)?
-            .iter()
-            .map(rows::bundle)
-            .collect::<StoreResult<Vec<_>>>()?;
-        let overrides = sqlx::query("SELECT * FROM device_overrides WHERE app_id = ?")
-            .bind(app_id.as_str())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_error)?
-            .iter()
-            .map(rows::device_override)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let channels = app_rows(&mut tx, "SELECT * FROM channels WHERE app_id = ?", app_id, rows::channel).await?;
+        let bundles =
+            app_rows(&mut tx, "SELECT * FROM bundles WHERE app_id = ? AND deleted = 0", app_id, rows::bundle).await?;
+        let overrides =
+            app_rows(&mut tx, "SELECT * FROM device_overrides WHERE app_id = ?", app_id, rows::device_override).await?;
         let mut manifests: std::collections::HashMap<i64, Vec<updraft_core::ManifestEntry>> = Default::default();
         let files = sqlx::query(
             "SELECT f.* FROM bundle_files f JOIN bundles b ON b.id = f.bundle_id
@@ -809,6 +790,17 @@ fn entry<'a>(
         installs: 0,
         failures: 0,
     })
+}
+
+/// Every row `sql` returns for an app (its only parameter is the app id), converted by `convert`.
+async fn app_rows<T>(
+    tx: &mut Transaction<'_, Sqlite>,
+    sql: &str,
+    app_id: &AppId,
+    convert: fn(&sqlx::sqlite::SqliteRow) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let rows = sqlx::query(sql).bind(app_id.as_str()).fetch_all(&mut **tx).await.map_err(map_error)?;
+    rows.iter().map(convert).collect()
 }
 
 /// An app's Expo releases with their assets' MD5 keys.
