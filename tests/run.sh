@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole Updraft check, as CI runs it: install the upstream test tools, start a real S3-compatible server on
-# loopback, then formatting, lints, the benchmark in quick mode (catches breakage; asserts no timings), and every
-# test.
+# The whole Updraft check, as CI runs it: install the upstream test tools, start a real S3-compatible server and a
+# throwaway PostgreSQL on loopback, then formatting, lints, the benchmark in quick mode (catches breakage; asserts no
+# timings), and every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests/tools/install.sh
@@ -13,7 +13,12 @@ s3_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0
 "$s3s_bin" --host 127.0.0.1 --port "$s3_port" --access-key updraft-test --secret-key updraft-test-secret-key \
   "$s3_root" >"$s3_root.log" 2>&1 &
 s3_pid=$!
-trap 'kill "$s3_pid" 2>/dev/null || true; rm -rf "$s3_root" "$s3_root.log"' EXIT
+# PostgreSQL on another free port, in a throwaway cluster (tests/tools/pg-cluster.sh); removed on exit.
+pg_root=$(mktemp -d -u /tmp/updraft-pg.XXXXXX)
+pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+trap 'kill "$s3_pid" 2>/dev/null || true; rm -rf "$s3_root" "$s3_root.log"; tests/tools/pg-cluster.sh destroy "$pg_root"' EXIT
+UPDRAFT_TEST_DATABASE_URL=$(tests/tools/pg-cluster.sh start "$pg_root" "$pg_port")
+export UPDRAFT_TEST_DATABASE_URL
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$s3_port/" && break; sleep 0.05; done
 export UPDRAFT_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
 export UPDRAFT_TEST_S3_ACCESS_KEY=updraft-test

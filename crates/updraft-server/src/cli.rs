@@ -21,6 +21,19 @@ pub(crate) enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Write all metadata (apps, channels, bundles, devices, stats, keys) of the configured database to a file, to
+    /// move it to another database with `import`.
+    Export {
+        /// Output file (JSON Lines; created with owner-only permissions, as it holds keys).
+        #[arg(long, short, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Load a file written by `export` into the configured database, which must be empty; every table's row count
+    /// is checked before anything is committed.
+    Import {
+        /// The file `export` wrote.
+        file: PathBuf,
+    },
     /// Manage API keys.
     #[command(subcommand)]
     Apikey(ApikeyCommand),

@@ -33,11 +33,20 @@ impl fmt::Debug for Secret {
 }
 
 /// Metadata database settings.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct DatabaseSettings {
-    /// `sqlite://…`; defaults to `sqlite://<data_dir>/updraft.db`.
+    /// `sqlite://…` or `postgres://…`; defaults to `sqlite://<data_dir>/updraft.db`.
     pub(crate) url: Option<Secret>,
+    /// Apply pending migrations when `serve` starts (safe with several instances: PostgreSQL migrations take an
+    /// advisory lock). Turn off to run `updraft migrate` as a separate deploy step.
+    pub(crate) migrate_on_start: bool,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self { url: None, migrate_on_start: true }
+    }
 }
 
 /// Where bundles and assets are stored.
@@ -212,6 +221,9 @@ impl Settings {
         if let Some(url) = secret("UPDRAFT_DATABASE__URL")? {
             self.database.url = Some(url);
         }
+        if let Some(flag) = env("UPDRAFT_DATABASE__MIGRATE_ON_START") {
+            self.database.migrate_on_start = parse_flag("UPDRAFT_DATABASE__MIGRATE_ON_START", &flag)?;
+        }
         self.apply_storage_env(&env, &secret)?;
         let known = [
             "UPDRAFT_LISTEN",
@@ -223,6 +235,7 @@ impl Settings {
             "UPDRAFT_DEVICE_QUEUE_CAPACITY",
             "UPDRAFT_DATABASE__URL",
             "UPDRAFT_DATABASE__URL_FILE",
+            "UPDRAFT_DATABASE__MIGRATE_ON_START",
             "UPDRAFT_STORAGE__KIND",
             "UPDRAFT_STORAGE__BUCKET",
             "UPDRAFT_STORAGE__REGION",
@@ -283,11 +296,7 @@ impl Settings {
             storage.public_base_url = Some(url);
         }
         if let Some(flag) = env("UPDRAFT_STORAGE__FORCE_PATH_STYLE") {
-            storage.force_path_style = match flag.as_str() {
-                "true" | "1" => true,
-                "false" | "0" => false,
-                other => bail!("UPDRAFT_STORAGE__FORCE_PATH_STYLE: {other:?} is not true or false"),
-            };
+            storage.force_path_style = parse_flag("UPDRAFT_STORAGE__FORCE_PATH_STYLE", &flag)?;
         }
         if let Some(ttl) = env("UPDRAFT_STORAGE__PRESIGN_TTL_SECONDS") {
             storage.presign_ttl_seconds = ttl
@@ -336,10 +345,9 @@ impl Settings {
         if storage.presign_ttl_seconds == 0 || storage.presign_ttl_seconds > 7 * 24 * 3600 {
             bail!("UPDRAFT_STORAGE__PRESIGN_TTL_SECONDS: use 1 to 604800 seconds (S3 allows at most 7 days)");
         }
-        if let Some(url) = &self.database.url
-            && !url.expose().starts_with("sqlite:")
-        {
-            bail!("UPDRAFT_DATABASE__URL: only sqlite:// URLs are supported by this build");
+        if let Some(url) = &self.database.url {
+            // The message names the scheme only: the URL may carry a password.
+            updraft_store::Backend::of_url(url.expose()).map_err(|e| anyhow::anyhow!("UPDRAFT_DATABASE__URL: {e}"))?;
         }
         Ok(())
     }
@@ -349,6 +357,11 @@ impl Settings {
         self.listen
             .parse()
             .with_context(|| format!("UPDRAFT_LISTEN: {:?} is not an address such as 127.0.0.1:8080", self.listen))
+    }
+
+    /// Which database the settings name.
+    pub(crate) fn database_backend(&self) -> updraft_store::Backend {
+        updraft_store::Backend::of_url(&self.database_url()).unwrap_or(updraft_store::Backend::Sqlite)
     }
 
     /// The metadata database URL.
@@ -367,6 +380,15 @@ impl Settings {
     /// Where uploads are staged before they are stored.
     pub(crate) fn staging_dir(&self) -> PathBuf {
         self.data_dir.join("staging")
+    }
+}
+
+/// A true/false setting.
+fn parse_flag(name: &str, value: &str) -> anyhow::Result<bool> {
+    match value.trim() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        other => bail!("{name}: {other:?} is not true or false"),
     }
 }
 
@@ -409,6 +431,23 @@ mod tests {
         assert!(error.contains("UPDRAFT_PUBLIC_URL"), "{error}");
         let error = with_env(&[("UPDRAFT_MAX_UPLOAD_BYTES", "lots")]).unwrap_err().to_string();
         assert!(error.contains("UPDRAFT_MAX_UPLOAD_BYTES"), "{error}");
+        let error = with_env(&[("UPDRAFT_DATABASE__URL", "mysql://root:hunter2@db/updraft")]).unwrap_err().to_string();
+        assert!(error.contains("UPDRAFT_DATABASE__URL") && !error.contains("hunter2"), "{error}");
+        let error = with_env(&[("UPDRAFT_DATABASE__MIGRATE_ON_START", "sometimes")]).unwrap_err().to_string();
+        assert!(error.contains("UPDRAFT_DATABASE__MIGRATE_ON_START"), "{error}");
+    }
+
+    #[test]
+    fn postgres_is_chosen_by_the_database_url() {
+        let settings = with_env(&[
+            ("UPDRAFT_DATABASE__URL", "postgres://updraft:pw@db.internal:5432/updraft"),
+            ("UPDRAFT_DATABASE__MIGRATE_ON_START", "false"),
+        ])
+        .unwrap();
+        assert_eq!(settings.database_backend(), updraft_store::Backend::Postgres);
+        assert!(!settings.database.migrate_on_start);
+        assert_eq!(with_env(&[]).unwrap().database_backend(), updraft_store::Backend::Sqlite);
+        assert!(with_env(&[]).unwrap().database.migrate_on_start);
     }
 
     #[test]

@@ -47,8 +47,19 @@ impl ExpoCache {
         {
             return Ok(keys.clone());
         }
+        let stored = match store.signing_keys(app_id).await {
+            Ok(stored) => stored,
+            // The database is down: keep signing with the keys already loaded; manifests are served from memory.
+            Err(error) => match lock(&self.keys).get(app_id) {
+                Some((_, keys)) => {
+                    tracing::warn!(app.id = %app_id, "reloading signing keys failed, using the loaded ones: {error}");
+                    return Ok(keys.clone());
+                }
+                None => return Err(error),
+            },
+        };
         let mut keys = HashMap::new();
-        for (key_id, pem) in store.signing_keys(app_id).await? {
+        for (key_id, pem) in stored {
             match SigningKey::from_pem(&key_id, &pem) {
                 Ok(key) => {
                     keys.insert(key_id, Arc::new(key));
@@ -61,6 +72,14 @@ impl ExpoCache {
         let keys = Arc::new(keys);
         lock(&self.keys).insert(app_id.clone(), (Instant::now(), keys.clone()));
         Ok(keys)
+    }
+
+    /// Drops an app's loaded keys, so the next request reloads them (another instance changed them).
+    pub(crate) fn forget_keys(&self, app_id: &AppId) {
+        if let Some(entry) = lock(&self.keys).get_mut(app_id) {
+            // Expired rather than removed: if the reload fails, the old keys keep serving.
+            entry.0 = Instant::now().checked_sub(KEY_TTL).unwrap_or(entry.0);
+        }
     }
 
     /// The `expo-signature` value of `body` with `key`, signing only the first time.

@@ -8,6 +8,7 @@ mod api_keys;
 mod auth;
 mod bundle_ingest;
 mod capgo_answers;
+mod change_feed;
 mod cli;
 mod commands;
 mod config;

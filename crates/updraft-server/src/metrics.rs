@@ -24,6 +24,7 @@ pub(crate) struct Metrics {
     requests: Mutex<HashMap<String, HashMap<u16, Histogram>>>,
     outcomes: Mutex<HashMap<&'static str, HashMap<String, u64>>>,
     refresh_micros: AtomicU64,
+    remote_changes: AtomicU64,
 }
 
 impl Metrics {
@@ -62,6 +63,16 @@ impl Metrics {
     /// Records how long the last release-index refresh took (write committed → index swapped).
     pub(crate) fn observe_refresh(&self, elapsed: Duration) {
         self.refresh_micros.store(elapsed.as_micros().try_into().unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Counts one app reloaded because another instance changed it.
+    pub(crate) fn count_remote_change(&self) {
+        self.remote_changes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Apps reloaded because another instance changed them.
+    pub(crate) fn remote_changes(&self) -> u64 {
+        self.remote_changes.load(Ordering::Relaxed)
     }
 
     /// Renders everything, plus the gauges passed in.

@@ -1,6 +1,11 @@
 //! Device reports and stats events are written behind: handlers push them into one bounded queue and return; one
 //! task drains it in batches (keeping only the latest report per device) and writes them. A full queue sheds
-//! them, never answers. On shutdown the queue is closed and drained, so nothing acknowledged is lost.
+//! device reports, never answers; a stats event that finds the queue full is refused (`/stats` answers 503, and
+//! the plugin sends it again later). On shutdown the queue is closed and drained, so nothing acknowledged is lost.
+//!
+//! While the database is unavailable (PostgreSQL restarting, SQLite locked by another process) the task holds its
+//! batch and retries with a back-off until the write succeeds; the queue meanwhile absorbs new items up to its
+//! capacity. Only a write the database rejects for good is dropped (after three attempts, logged).
 //!
 //! A device whose report is unchanged since it was last written is rewritten (for its last-seen time) at most once a
 //! minute, which keeps the database's write load proportional to change, not to traffic.
@@ -10,7 +15,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -31,6 +36,8 @@ const MAX_REMEMBERED: usize = 1_000_000;
 #[derive(Default)]
 struct Written {
     devices: HashMap<(String, String), (u64, std::time::Instant)>,
+    /// Set when the gateway shuts down: waiting for the database then has a deadline.
+    stopping: Arc<AtomicBool>,
 }
 
 impl Written {
@@ -93,9 +100,25 @@ impl WriteQueue {
         self.push(Item::Device(report));
     }
 
-    /// Queues a stats event without waiting; sheds it when the queue is full.
-    pub(crate) fn push_stats(&self, event: StatsEvent) {
-        self.push(Item::Stats(event));
+    /// Queues a device's stats events without waiting, all or none: `false` (nothing queued) when the queue has
+    /// no room for all of them, so a resent batch is never counted twice.
+    #[must_use]
+    pub(crate) fn push_stats(&self, events: Vec<StatsEvent>) -> bool {
+        if events.is_empty() {
+            return true;
+        }
+        match self.sender.try_reserve_many(events.len()) {
+            Ok(permits) => {
+                for (permit, event) in permits.zip(events) {
+                    permit.send(Item::Stats(event));
+                }
+                true
+            }
+            Err(_) => {
+                self.shed.fetch_add(events.len() as u64, Ordering::Relaxed);
+                false
+            }
+        }
     }
 
     /// Reports and events shed because the queue was full.
@@ -118,6 +141,7 @@ impl WriteQueue {
 /// The consumer task and its shutdown switch.
 pub(crate) struct Writer {
     stop: oneshot::Sender<()>,
+    stopping: Arc<AtomicBool>,
     task: JoinHandle<()>,
 }
 
@@ -130,12 +154,14 @@ impl Writer {
     ) -> (WriteQueue, Self) {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(run(store, index, receiver, stopped));
-        (WriteQueue { sender, shed: Arc::new(AtomicU64::new(0)) }, Self { stop, task })
+        let stopping = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(run(store, index, receiver, stopped, stopping.clone()));
+        (WriteQueue { sender, shed: Arc::new(AtomicU64::new(0)) }, Self { stop, stopping, task })
     }
 
     /// Stops accepting items, writes everything queued, and waits for the task.
     pub(crate) async fn shutdown(self) {
+        self.stopping.store(true, Ordering::Relaxed);
         let _ = self.stop.send(());
         if let Err(error) = self.task.await {
             tracing::error!("write-behind task failed: {error}");
@@ -148,9 +174,10 @@ async fn run(
     index: Arc<ReleaseIndex>,
     mut receiver: mpsc::Receiver<Item>,
     mut stopped: oneshot::Receiver<()>,
+    stopping: Arc<AtomicBool>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut written = Written::default();
+    let mut written = Written { stopping, ..Written::default() };
     loop {
         tokio::select! {
             received = receiver.recv_many(&mut batch, MAX_BATCH) => {
@@ -186,11 +213,13 @@ async fn write_batch(store: &dyn MetadataStore, index: &ReleaseIndex, batch: &mu
     }
     // Devices check in on every launch; a report identical to the one written a moment ago changes nothing.
     let reports: Vec<DeviceReport> = latest.into_values().filter(|r| written.needs_write(r)).collect();
-    if !reports.is_empty() && retry("device reports", reports.len(), || store.upsert_devices(&reports)).await {
+    let stopping = written.stopping.clone();
+    if !reports.is_empty() && retry("device reports", reports.len(), &stopping, || store.upsert_devices(&reports)).await
+    {
         written.remember(&reports);
     }
     if !events.is_empty() {
-        let written = retry("stats events", events.len(), || store.insert_stats(&events)).await;
+        let written = retry("stats events", events.len(), &stopping, || store.insert_stats(&events)).await;
         let rolled_back: BTreeSet<&AppId> =
             events.iter().filter(|e| is_rollback(&e.action)).map(|e| &e.app_id).collect();
         if written {
@@ -203,21 +232,46 @@ async fn write_batch(store: &dyn MetadataStore, index: &ReleaseIndex, batch: &mu
     }
 }
 
-/// Tries a write three times with a short back-off; returns whether it succeeded.
-async fn retry<F, Fut>(what: &str, n_items: usize, mut write: F) -> bool
+/// How long a shutting-down gateway keeps waiting for an unavailable database before giving up on queued items.
+const SHUTDOWN_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Writes until it succeeds: an unavailable database is waited for (with a back-off up to 2 s; at shutdown for at
+/// most [`SHUTDOWN_PATIENCE`]); any other error is tried three times. Returns whether the write happened.
+async fn retry<F, Fut>(what: &str, n_items: usize, stopping: &AtomicBool, mut write: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = updraft_core::StoreResult<()>>,
 {
-    for attempt in 1..=3u64 {
-        match write().await {
-            Ok(()) => return true,
-            Err(error) if attempt < 3 => {
-                tracing::warn!(n_items, "writing {what} failed (attempt {attempt}): {error}");
-                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+    let mut failures = 0u32;
+    let mut waited_since_stop: Option<std::time::Instant> = None;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let error = match write().await {
+            Ok(()) => {
+                if failures > 0 {
+                    tracing::info!(n_items, "wrote {what} after {failures} failed attempts");
+                }
+                return true;
             }
-            Err(error) => tracing::error!(n_items, "dropping {what} after 3 attempts: {error}"),
+            Err(error) => error,
+        };
+        failures += 1;
+        let unavailable = matches!(error, updraft_core::StoreError::Unavailable(_));
+        if stopping.load(Ordering::Relaxed) {
+            let since = *waited_since_stop.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() >= SHUTDOWN_PATIENCE {
+                tracing::error!(n_items, "dropping {what} at shutdown, the database is still failing: {error}");
+                return false;
+            }
         }
+        if !unavailable && failures >= 3 {
+            tracing::error!(n_items, "dropping {what} after {failures} attempts: {error}");
+            return false;
+        }
+        if failures == 1 || failures.is_multiple_of(20) {
+            tracing::warn!(n_items, "writing {what} failed (attempt {failures}), retrying: {error}");
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
     }
-    false
 }

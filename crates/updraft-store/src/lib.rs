@@ -1,11 +1,18 @@
 //! Updraft's metadata store: the [`updraft_core::MetadataStore`] trait implemented over `sqlx`.
 //!
-//! [`SqliteStore`] is the embedded default (one file under the data directory, WAL mode). SQL and row shapes stay in
-//! this crate; callers only see domain types.
+//! [`SqlStore`] serves both backends: SQLite, the embedded default (one file under the data directory, WAL mode),
+//! and PostgreSQL, which several gateway instances share; [`ChangeListener`] tells an instance which apps another
+//! instance changed. SQL and row shapes stay in this crate; callers only see domain types.
 #![warn(missing_docs)]
 
+mod backend;
+mod changes;
 mod rows;
-mod sqlite;
+mod sql_store;
 mod time;
+mod transfer;
 
-pub use sqlite::SqliteStore;
+pub use backend::Backend;
+pub use changes::{Change, ChangeListener};
+pub use sql_store::SqlStore;
+pub use transfer::{Dump, TableCount};

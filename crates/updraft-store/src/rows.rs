@@ -1,7 +1,7 @@
 //! Conversions from database rows to domain types, in one place.
 
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use updraft_core::{
     ApiKeyRecord, ApiKeyScope, App, AppId, Bundle, BundleEncryption, BundlePin, BundleSource, BundleVersion, Channel,
     ChannelName, ChannelSettings, DeviceId, DeviceReport, DisableAutoUpdate, ExpoAsset, ExpoRelease, ExpoReleaseKind,
@@ -14,14 +14,22 @@ fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Other(format!("stored {what} is invalid: {detail}"))
 }
 
-fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
-    row: &'r SqliteRow,
+fn get<'r, T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>>(
+    row: &'r AnyRow,
     column: &str,
 ) -> Result<T, StoreError> {
     row.try_get(column).map_err(|e| StoreError::Other(format!("reading column {column}: {e}")))
 }
 
-pub(crate) fn app(row: &SqliteRow) -> Result<App, StoreError> {
+/// A boolean column: `BOOLEAN` on PostgreSQL, 0 or 1 in an `INTEGER` on SQLite.
+pub(crate) fn flag(row: &AnyRow, column: &str) -> Result<bool, StoreError> {
+    match row.try_get::<bool, _>(column) {
+        Ok(value) => Ok(value),
+        Err(_) => get::<i64>(row, column).map(|value| value != 0),
+    }
+}
+
+pub(crate) fn app(row: &AnyRow) -> Result<App, StoreError> {
     Ok(App {
         id: AppId::parse(&get::<String>(row, "id")?).map_err(|e| corrupt("app id", e))?,
         name: get(row, "name")?,
@@ -31,7 +39,7 @@ pub(crate) fn app(row: &SqliteRow) -> Result<App, StoreError> {
     })
 }
 
-pub(crate) fn bundle(row: &SqliteRow) -> Result<Bundle, StoreError> {
+pub(crate) fn bundle(row: &AnyRow) -> Result<Bundle, StoreError> {
     let session_key: Option<String> = get(row, "session_key")?;
     let key_id: Option<String> = get(row, "key_id")?;
     let source = match (get::<Option<String>>(row, "object_key")?, get::<Option<String>>(row, "external_url")?) {
@@ -60,8 +68,8 @@ pub(crate) fn bundle(row: &SqliteRow) -> Result<Bundle, StoreError> {
     })
 }
 
-pub(crate) fn channel(row: &SqliteRow) -> Result<Channel, StoreError> {
-    let flag = |column: &str| get::<bool>(row, column);
+pub(crate) fn channel(row: &AnyRow) -> Result<Channel, StoreError> {
+    let flag = |column: &str| flag(row, column);
     let mode: String = get(row, "disable_auto_update")?;
     Ok(Channel {
         id: get(row, "id")?,
@@ -87,12 +95,12 @@ pub(crate) fn channel(row: &SqliteRow) -> Result<Channel, StoreError> {
     })
 }
 
-pub(crate) fn device_override(row: &SqliteRow) -> Result<(DeviceId, OverrideTarget), StoreError> {
+pub(crate) fn device_override(row: &AnyRow) -> Result<(DeviceId, OverrideTarget), StoreError> {
     Ok((
         DeviceId::parse(&get::<String>(row, "device_id")?).map_err(|e| corrupt("device id", e))?,
         OverrideTarget {
             channel_id: get(row, "channel_id")?,
-            bundle: match (get::<bool>(row, "pin_builtin")?, get::<Option<i64>>(row, "bundle_id")?) {
+            bundle: match (flag(row, "pin_builtin")?, get::<Option<i64>>(row, "bundle_id")?) {
                 (true, _) => Some(BundlePin::Builtin),
                 (false, Some(bundle_id)) => Some(BundlePin::Bundle(bundle_id)),
                 (false, None) => None,
@@ -101,7 +109,7 @@ pub(crate) fn device_override(row: &SqliteRow) -> Result<(DeviceId, OverrideTarg
     ))
 }
 
-pub(crate) fn api_key(row: &SqliteRow) -> Result<ApiKeyRecord, StoreError> {
+pub(crate) fn api_key(row: &AnyRow) -> Result<ApiKeyRecord, StoreError> {
     let app_id: Option<String> = get(row, "app_id")?;
     Ok(ApiKeyRecord {
         id: get(row, "id")?,
@@ -115,7 +123,7 @@ pub(crate) fn api_key(row: &SqliteRow) -> Result<ApiKeyRecord, StoreError> {
     })
 }
 
-pub(crate) fn device(row: &SqliteRow) -> Result<DeviceReport, StoreError> {
+pub(crate) fn device(row: &AnyRow) -> Result<DeviceReport, StoreError> {
     Ok(DeviceReport {
         app_id: AppId::parse(&get::<String>(row, "app_id")?).map_err(|e| corrupt("app id", e))?,
         device_id: DeviceId::parse(&get::<String>(row, "device_id")?).map_err(|e| corrupt("device id", e))?,
@@ -126,8 +134,8 @@ pub(crate) fn device(row: &SqliteRow) -> Result<DeviceReport, StoreError> {
         version_os: get(row, "version_os")?,
         plugin_version: get(row, "plugin_version")?,
         custom_id: get(row, "custom_id")?,
-        is_prod: get(row, "is_prod")?,
-        is_emulator: get(row, "is_emulator")?,
+        is_prod: flag(row, "is_prod")?,
+        is_emulator: flag(row, "is_emulator")?,
         install_source: get(row, "install_source")?,
         default_channel: get(row, "default_channel")?,
         key_id: get(row, "key_id")?,
@@ -135,7 +143,7 @@ pub(crate) fn device(row: &SqliteRow) -> Result<DeviceReport, StoreError> {
     })
 }
 
-pub(crate) fn manifest_entry(row: &SqliteRow) -> Result<(i64, ManifestEntry), StoreError> {
+pub(crate) fn manifest_entry(row: &AnyRow) -> Result<(i64, ManifestEntry), StoreError> {
     Ok((
         get(row, "bundle_id")?,
         ManifestEntry {
@@ -146,7 +154,7 @@ pub(crate) fn manifest_entry(row: &SqliteRow) -> Result<(i64, ManifestEntry), St
     ))
 }
 
-pub(crate) fn stats_event(row: &SqliteRow) -> Result<StatsEvent, StoreError> {
+pub(crate) fn stats_event(row: &AnyRow) -> Result<StatsEvent, StoreError> {
     Ok(StatsEvent {
         app_id: AppId::parse(&get::<String>(row, "app_id")?).map_err(|e| corrupt("app id", e))?,
         device_id: DeviceId::parse(&get::<String>(row, "device_id")?).map_err(|e| corrupt("device id", e))?,
@@ -159,7 +167,7 @@ pub(crate) fn stats_event(row: &SqliteRow) -> Result<StatsEvent, StoreError> {
     })
 }
 
-pub(crate) fn expo_release(row: &SqliteRow) -> Result<ExpoRelease, StoreError> {
+pub(crate) fn expo_release(row: &AnyRow) -> Result<ExpoRelease, StoreError> {
     let platform = Platform::parse(&get::<String>(row, "platform")?).map_err(|e| corrupt("platform", e))?;
     let kind = match get::<String>(row, "kind")?.as_str() {
         "rollback" => ExpoReleaseKind::RollBackToEmbedded,

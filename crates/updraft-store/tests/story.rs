@@ -1,11 +1,14 @@
-//! The `MetadataStore` story: one sequence of operations every implementation must get right. Runs on SQLite here.
+//! The `MetadataStore` story: one sequence of operations every implementation must get right, run on SQLite and on
+//! a real PostgreSQL (`UPDRAFT_TEST_DATABASE_URL`, started by `tests/run.sh`; each test gets a fresh database).
+
+mod databases;
 
 use chrono::{SubsecRound, Utc};
+use databases::{postgres, sqlite};
 use updraft_core::{
     ApiKeyRecord, ApiKeyScope, App, AppId, BundleSource, BundleVersion, ChannelName, ChannelUpdate, DeviceId,
     DeviceReport, MetadataStore, NewBundle, OverrideTarget, Platform, StoreError,
 };
-use updraft_store::SqliteStore;
 
 fn new_bundle(app: &AppId, version: &str) -> NewBundle {
     NewBundle {
@@ -251,21 +254,27 @@ async fn capgo_surface_story(store: &dyn MetadataStore) {
 
 #[tokio::test]
 async fn sqlite_capgo_surface_story() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("surface.db").display());
-    let store = SqliteStore::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
+    let (store, _dir) = sqlite().await;
     capgo_surface_story(&store).await;
 }
 
 #[tokio::test]
+async fn postgres_capgo_surface_story() {
+    capgo_surface_story(&postgres().await).await;
+}
+
+#[tokio::test]
 async fn sqlite_story() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("story.db").display());
-    let store = SqliteStore::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
+    let (store, _dir) = sqlite().await;
     story(&store).await;
     // Migrating twice is a no-op.
+    store.migrate().await.unwrap();
+}
+
+#[tokio::test]
+async fn postgres_story() {
+    let store = postgres().await;
+    story(&store).await;
     store.migrate().await.unwrap();
 }
 
@@ -299,9 +308,11 @@ async fn reads_see_previous_writes(store: &dyn MetadataStore) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_reads_see_previous_writes() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("ryw.db").display());
-    let store = SqliteStore::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
+    let (store, _dir) = sqlite().await;
     reads_see_previous_writes(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_reads_see_previous_writes() {
+    reads_see_previous_writes(&postgres().await).await;
 }

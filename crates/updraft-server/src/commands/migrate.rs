@@ -1,10 +1,13 @@
 //! `updraft migrate`: apply pending migrations and exit.
 
-use crate::commands::open_store;
+use anyhow::Context;
+
+use crate::commands::connect_store;
 use crate::config::Settings;
 
 pub(crate) async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let store = open_store(settings).await?;
+    let store = connect_store(settings).await?;
+    store.migrate().await.context("migrating the metadata database")?;
     store.close().await;
     eprintln!("database is up to date");
     Ok(())

@@ -9,11 +9,12 @@ mod publish;
 mod release;
 mod serve;
 mod storage;
+mod transfer;
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use updraft_store::SqliteStore;
+use updraft_store::{Backend, SqlStore};
 
 use crate::cli::{ApikeyCommand, Cli, Command, KeysCommand, PublishCommand, ReleaseCommand, StorageCommand};
 use crate::config::Settings;
@@ -23,6 +24,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve::serve(Settings::load(cli.config.as_deref())?).await,
         Command::Migrate => migrate::migrate(&Settings::load(cli.config.as_deref())?).await,
+        Command::Export { out } => transfer::export(&Settings::load(cli.config.as_deref())?, &out).await,
+        Command::Import { file } => transfer::import(&Settings::load(cli.config.as_deref())?, &file).await,
         Command::Apikey(ApikeyCommand::Create { name, app }) => {
             apikey::create(&Settings::load(cli.config.as_deref())?, &name, app.as_deref()).await
         }
@@ -87,11 +90,24 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Opens the metadata store named by the settings and brings its schema up to date.
-pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<Arc<SqliteStore>> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
-    let store = SqliteStore::connect(&settings.database_url()).await.context("opening the metadata database")?;
-    store.migrate().await.context("migrating the metadata database")?;
+/// Connects to the metadata store named by the settings, without migrating.
+pub(crate) async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<SqlStore>> {
+    if settings.database_backend() == Backend::Sqlite {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
+    }
+    let store = SqlStore::connect(&settings.database_url())
+        .await
+        .with_context(|| format!("opening the {} metadata database", settings.database_backend().name()))?;
     Ok(Arc::new(store))
+}
+
+/// Opens the metadata store named by the settings and, unless `database.migrate_on_start` is off, brings its
+/// schema up to date.
+pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<Arc<SqlStore>> {
+    let store = connect_store(settings).await?;
+    if settings.database.migrate_on_start {
+        store.migrate().await.context("migrating the metadata database")?;
+    }
+    Ok(store)
 }

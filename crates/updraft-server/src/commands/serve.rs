@@ -1,5 +1,6 @@
-//! `updraft serve`: open the store and the object store, load the release index, start the device writer, and serve
-//! HTTP until SIGTERM/Ctrl-C; then let in-flight requests finish and flush queued device reports.
+//! `updraft serve`: open the store and the object store, load the release index, start the device writer (and, on
+//! PostgreSQL, follow other instances' changes), and serve HTTP until SIGTERM/Ctrl-C; then let in-flight requests
+//! finish and flush queued device reports.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -55,10 +56,17 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     .context("starting the HTTP server")?
     .shutdown_timeout(30)
     .run();
+    // Subscribed only after the index is loaded: the first event is a full reload, which covers any change made
+    // between the two.
+    let change_feed = updraft_store::ChangeListener::for_url(&state.settings.database_url())
+        .map(|listener| crate::change_feed::spawn(state.clone(), listener));
     tracing::info!(public_url = %state.public_url, "updraft listening on http://{bound}");
     println!("updraft listening on http://{bound}");
     server.await.context("serving HTTP")?;
     tracing::info!("shutting down: flushing queued device reports and stats");
+    if let Some(change_feed) = change_feed {
+        change_feed.abort();
+    }
     drop(state);
     writer.shutdown().await;
     store.close().await;

@@ -13,6 +13,12 @@ pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             "RSA signatures made for Expo manifests and directives.",
             state.expo.signatures_made(),
         ),
+        (
+            "updraft_catalog_changes_applied_total",
+            "counter",
+            "App catalogs reloaded on a change notification (PostgreSQL LISTEN/NOTIFY).",
+            state.metrics.remote_changes(),
+        ),
         ("updraft_store_reads_total", "counter", "Metadata store calls that read.", state.store_calls.reads()),
         ("updraft_store_writes_total", "counter", "Metadata store calls that write.", state.store_calls.writes()),
         (

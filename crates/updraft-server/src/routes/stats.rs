@@ -22,11 +22,13 @@ pub(crate) async fn post_stats(state: web::Data<AppState>, payload: web::Payload
         Ok(request) => request,
         Err((code, message)) => return HttpResponse::BadRequest().json(json!({ "error": code, "message": message })),
     };
-    for event in &request.events {
-        // Events of unknown apps are acknowledged (a 4xx would make the device drop its whole batch) but not kept.
-        if state.index.get(&event.app_id).is_some() {
-            state.writes.push_stats(event.clone());
-        }
+    // Events of unknown apps are acknowledged (a 4xx would make the device drop its whole batch) but not kept.
+    let known: Vec<_> = request.events.iter().filter(|e| state.index.get(&e.app_id).is_some()).cloned().collect();
+    if !state.writes.push_stats(known) {
+        // Not acknowledged: the plugin keeps the events and sends them again.
+        return actix_web::ResponseError::error_response(&crate::api_error::ApiError::Unavailable(
+            "the stats queue is full (the database is slow or unavailable); send the events again later".into(),
+        ));
     }
     HttpResponse::Ok().json(stats_reply(&request))
 }

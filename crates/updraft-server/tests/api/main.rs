@@ -14,6 +14,7 @@ mod expo_tools;
 mod helpers;
 mod lifecycle;
 mod management;
+mod postgres;
 mod s3_storage;
 mod stats;
 mod updates;

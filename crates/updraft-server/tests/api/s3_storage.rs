@@ -16,12 +16,12 @@ fn var(name: &str) -> String {
 }
 
 /// A bucket on a running S3-compatible server.
-struct Bucket {
+pub struct Bucket {
     endpoint: String,
     name: String,
 }
 
-async fn create_bucket(endpoint: &str) -> Bucket {
+pub async fn create_bucket(endpoint: &str) -> Bucket {
     let sdk = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::Config::builder()
             .behavior_version_latest()
@@ -42,7 +42,7 @@ async fn create_bucket(endpoint: &str) -> Bucket {
     Bucket { endpoint: endpoint.to_owned(), name }
 }
 
-fn s3_env(bucket: &Bucket, delivery: &str, extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+pub fn s3_env(bucket: &Bucket, delivery: &str, extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
     let mut env = vec![
         ("UPDRAFT_STORAGE__KIND", "s3".to_owned()),
         ("UPDRAFT_STORAGE__BUCKET", bucket.name.clone()),
@@ -248,7 +248,7 @@ async fn the_bucket_going_away() {
     assert_eq!((status, sha256_hex(&bytes)), (200, answer["checksum"].as_str().unwrap().to_owned()));
 }
 
-fn updraft_cli(data_dir: &std::path::Path, args: &[&str], env: &[(&'static str, String)]) -> std::process::Output {
+pub fn updraft_cli(data_dir: &std::path::Path, args: &[&str], env: &[(&'static str, String)]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_updraft"))
         .args(args)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))

@@ -1,12 +1,16 @@
-//! `SqliteStore`: the embedded default metadata store, one SQLite file in WAL mode.
+//! `SqlStore`: the metadata store over `sqlx`'s `Any` driver, one implementation for both backends: SQLite (the
+//! embedded default, one file in WAL mode) and PostgreSQL (shared by several gateway instances).
+//!
+//! Every statement is written once with `$N` parameters, which both databases accept. Types are limited to text,
+//! 64-bit integers and booleans (times are RFC 3339 text), the set both backends store alike. On PostgreSQL every
+//! write that changes what devices are served also sends a `NOTIFY` in its transaction (see [`crate::changes`]).
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, AnyPool, Executor, Transaction};
 use tracing::instrument;
 use updraft_core::{
     ApiKeyRecord, ApiKeyScope, App, AppCatalog, AppId, Bundle, BundleCounts, BundlePin, BundleSource, Channel,
@@ -14,53 +18,118 @@ use updraft_core::{
     ExpoReleaseKind, MetadataStore, NewBundle, OverrideTarget, StatsEvent, StatsSummary, StoreError, StoreResult,
 };
 
+use crate::backend::Backend;
 use crate::rows;
 use crate::time::to_db;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Metadata in one SQLite file.
+/// Settings every SQLite connection gets: WAL (readers never wait for the writer), foreign keys, and a generous
+/// wait for the write lock instead of failing at once.
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
+/// Metadata in SQLite or PostgreSQL.
 #[derive(Debug, Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
 }
 
-impl SqliteStore {
-    /// Opens (creating it if needed) the database at `url` (`sqlite://path` or `sqlite::memory:`), without
-    /// migrating.
+impl SqlStore {
+    /// Opens the database at `url` without migrating: `sqlite://path` (created if missing) or `postgres://...`.
     ///
     /// # Errors
-    /// [`StoreError::Unavailable`] when the file cannot be opened.
+    /// [`StoreError::Other`] for a URL of another kind; [`StoreError::Unavailable`] when the database cannot be
+    /// reached.
     pub async fn connect(url: &str) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Other(format!("invalid SQLite URL: {e}")))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await
-            .map_err(map_error)?;
-        Ok(Self { pool })
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url)?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                let url = crate::backend::sqlite_create_url(url);
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(|connection, _| {
+                        Box::pin(async move { connection.execute(SQLITE_PRAGMAS).await.map(drop) })
+                    })
+                    .connect(&url)
+                    .await
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .min_connections(0)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect(url)
+                    .await
+            }
+        }
+        .map_err(|e| match map_error(e) {
+            StoreError::Other(detail) => StoreError::Unavailable(detail),
+            other => other,
+        })?;
+        Ok(Self { pool, backend })
     }
 
-    /// Applies pending migrations.
+    /// Which database this is.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies pending migrations. On PostgreSQL the migrator holds an advisory lock, so instances starting at once
+    /// apply each migration exactly once.
     ///
     /// # Errors
     /// [`StoreError::Other`] when a migration fails or the database is newer than this binary.
     pub async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+        };
+        migrator.run(&self.pool).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))
     }
 
-    /// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock up front (waiting on `busy_timeout`);
-    /// a deferred transaction that reads first and writes later fails at once with `SQLITE_BUSY` when another
-    /// writer (such as the device-report writer) committed in between.
-    async fn write_transaction(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_error)
+    /// Starts a write transaction. On SQLite `BEGIN IMMEDIATE` takes the write lock up front (waiting on
+    /// `busy_timeout`); a deferred transaction that reads first and writes later fails at once with `SQLITE_BUSY`
+    /// when another writer (such as the device-report writer) committed in between.
+    async fn write_transaction(&self) -> StoreResult<Transaction<'static, Any>> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_error),
+            Backend::Postgres => self.pool.begin().await.map_err(map_error),
+        }
+    }
+
+    /// Tells every other gateway instance, when the transaction commits, that `app_id`'s catalog changed.
+    async fn announce(&self, tx: &mut Transaction<'_, Any>, app_id: &AppId) -> StoreResult<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(crate::changes::CHANNEL)
+                .bind(app_id.as_str())
+                .execute(&mut **tx)
+                .await
+                .map_err(map_error)?;
+        }
+        Ok(())
+    }
+
+    /// Sets one column of an app (`sql` binds the value as `$1` and the app id as `$2`).
+    async fn update_app(&self, sql: &str, app_id: &AppId, value: Option<&str>) -> StoreResult<()> {
+        let mut tx = self.write_transaction().await?;
+        let done = sqlx::query(sql).bind(value).bind(app_id.as_str()).execute(&mut *tx).await.map_err(map_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("app {app_id}")));
+        }
+        self.announce(&mut tx, app_id).await?;
+        tx.commit().await.map_err(map_error)
+    }
+
+    /// The connection pool, for export and import.
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     /// Closes the pool, waiting for connections to be returned.
@@ -69,27 +138,36 @@ impl SqliteStore {
     }
 }
 
-fn map_error(error: sqlx::Error) -> StoreError {
+pub(crate) fn map_error(error: sqlx::Error) -> StoreError {
     match &error {
         sqlx::Error::RowNotFound => StoreError::NotFound("row".into()),
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
             StoreError::Unavailable(error.to_string())
         }
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_owned()),
-        // SQLITE_BUSY / SQLITE_LOCKED after busy_timeout: another process holds the database; retryable.
-        sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("5" | "6" | "261" | "262" | "517")) => {
+        sqlx::Error::Database(db) if db.code().as_deref().is_some_and(is_retryable_code) => {
             StoreError::Unavailable(db.message().to_owned())
         }
         _ => StoreError::Other(error.to_string()),
     }
 }
 
+/// Database error codes that mean "try again later", not "this request is wrong".
+fn is_retryable_code(code: &str) -> bool {
+    // SQLite: SQLITE_BUSY / SQLITE_LOCKED (and extended forms) after busy_timeout: another process holds the file.
+    matches!(code, "5" | "6" | "261" | "262" | "517")
+        // PostgreSQL: serialization failure, deadlock, connection exceptions (08xxx), shutdown and
+        // too-many-connections (57P0x, 53300), cannot-connect-now.
+        || matches!(code, "40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03")
+        || code.starts_with("08")
+}
+
 async fn channel_row(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     app_id: &AppId,
     name: &ChannelName,
 ) -> StoreResult<Option<Channel>> {
-    sqlx::query("SELECT * FROM channels WHERE app_id = ? AND name = ?")
+    sqlx::query("SELECT * FROM channels WHERE app_id = $1 AND name = $2")
         .bind(app_id.as_str())
         .bind(name.as_str())
         .fetch_optional(&mut **tx)
@@ -102,7 +180,7 @@ async fn channel_row(
 
 /// The upsert of `POST /channel`, inside a transaction.
 async fn upsert_channel_in(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     app_id: &AppId,
     name: &ChannelName,
     update: &ChannelUpdate,
@@ -122,12 +200,12 @@ async fn upsert_channel_in(
         "INSERT INTO channels (bundle_id, public, disable_auto_update, disable_auto_update_under_native, ios, android,
             electron, allow_device_self_set, allow_emulator, allow_device, allow_dev, allow_prod, updated_at,
             created_at, app_id, name)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
     } else {
-        "UPDATE channels SET bundle_id = ?, public = ?, disable_auto_update = ?, disable_auto_update_under_native = ?,
-            ios = ?, android = ?, electron = ?, allow_device_self_set = ?, allow_emulator = ?, allow_device = ?,
-            allow_dev = ?, allow_prod = ?, updated_at = ?
-         WHERE app_id = ? AND name = ?"
+        "UPDATE channels SET bundle_id = $1, public = $2, disable_auto_update = $3, disable_auto_update_under_native = $4,
+            ios = $5, android = $6, electron = $7, allow_device_self_set = $8, allow_emulator = $9, allow_device = $10,
+            allow_dev = $11, allow_prod = $12, updated_at = $13
+         WHERE app_id = $14 AND name = $15"
     };
     let mut statement = sqlx::query(query)
         .bind(bundle_id)
@@ -153,22 +231,24 @@ async fn upsert_channel_in(
 }
 
 #[async_trait]
-impl MetadataStore for SqliteStore {
+impl MetadataStore for SqlStore {
     #[instrument(skip_all, fields(app.id = %app.id))]
     async fn create_app(&self, app: &App) -> StoreResult<()> {
-        sqlx::query("INSERT INTO apps (id, name, public_key, default_channel, created_at) VALUES (?, ?, ?, ?, ?)")
+        let mut tx = self.write_transaction().await?;
+        sqlx::query("INSERT INTO apps (id, name, public_key, default_channel, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(app.id.as_str())
             .bind(&app.name)
             .bind(&app.public_key)
             .bind(&app.default_channel)
             .bind(to_db(app.created_at))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(|e| match map_error(e) {
                 StoreError::Conflict(_) => StoreError::Conflict(format!("app {}", app.id)),
                 other => other,
             })?;
-        Ok(())
+        self.announce(&mut tx, &app.id).await?;
+        tx.commit().await.map_err(map_error)
     }
 
     async fn list_app_ids(&self) -> StoreResult<Vec<AppId>> {
@@ -180,7 +260,7 @@ impl MetadataStore for SqliteStore {
     #[instrument(skip_all, fields(app.id = %app_id))]
     async fn load_catalog(&self, app_id: &AppId) -> StoreResult<Option<AppCatalog>> {
         let mut tx = self.pool.begin().await.map_err(map_error)?;
-        let Some(app_row) = sqlx::query("SELECT * FROM apps WHERE id = ?")
+        let Some(app_row) = sqlx::query("SELECT * FROM apps WHERE id = $1")
             .bind(app_id.as_str())
             .fetch_optional(&mut *tx)
             .await
@@ -189,15 +269,16 @@ impl MetadataStore for SqliteStore {
             return Ok(None);
         };
         let app = rows::app(&app_row)?;
-        let channels = app_rows(&mut tx, "SELECT * FROM channels WHERE app_id = ?", app_id, rows::channel).await?;
+        let channels = app_rows(&mut tx, "SELECT * FROM channels WHERE app_id = $1", app_id, rows::channel).await?;
         let bundles =
-            app_rows(&mut tx, "SELECT * FROM bundles WHERE app_id = ? AND deleted = 0", app_id, rows::bundle).await?;
+            app_rows(&mut tx, "SELECT * FROM bundles WHERE app_id = $1 AND deleted = 0", app_id, rows::bundle).await?;
         let overrides =
-            app_rows(&mut tx, "SELECT * FROM device_overrides WHERE app_id = ?", app_id, rows::device_override).await?;
+            app_rows(&mut tx, "SELECT * FROM device_overrides WHERE app_id = $1", app_id, rows::device_override)
+                .await?;
         let mut manifests: std::collections::HashMap<i64, Vec<updraft_core::ManifestEntry>> = Default::default();
         let files = sqlx::query(
             "SELECT f.* FROM bundle_files f JOIN bundles b ON b.id = f.bundle_id
-             WHERE b.app_id = ? AND b.deleted = 0 ORDER BY f.bundle_id, f.file_name",
+             WHERE b.app_id = $1 AND b.deleted = 0 ORDER BY f.bundle_id, f.file_name",
         )
         .bind(app_id.as_str())
         .fetch_all(&mut *tx)
@@ -215,7 +296,7 @@ impl MetadataStore for SqliteStore {
             })
             .collect();
         let failed: Vec<(String, String)> =
-            sqlx::query_as("SELECT device_id, version_name FROM device_failed_versions WHERE app_id = ?")
+            sqlx::query_as("SELECT device_id, version_name FROM device_failed_versions WHERE app_id = $1")
                 .bind(app_id.as_str())
                 .fetch_all(&mut *tx)
                 .await
@@ -242,6 +323,7 @@ impl MetadataStore for SqliteStore {
     ) -> StoreResult<(Channel, bool)> {
         let mut tx = self.write_transaction().await?;
         let result = upsert_channel_in(&mut tx, app_id, name, update, bundle_id).await?;
+        self.announce(&mut tx, app_id).await?;
         tx.commit().await.map_err(map_error)?;
         Ok(result)
     }
@@ -251,12 +333,17 @@ impl MetadataStore for SqliteStore {
         let mut tx = self.write_transaction().await?;
         let channel =
             channel_row(&mut tx, app_id, name).await?.ok_or_else(|| StoreError::NotFound(format!("channel {name}")))?;
-        sqlx::query("DELETE FROM device_overrides WHERE channel_id = ?")
+        sqlx::query("DELETE FROM device_overrides WHERE channel_id = $1")
             .bind(channel.id)
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
-        sqlx::query("DELETE FROM channels WHERE id = ?").bind(channel.id).execute(&mut *tx).await.map_err(map_error)?;
+        sqlx::query("DELETE FROM channels WHERE id = $1")
+            .bind(channel.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        self.announce(&mut tx, app_id).await?;
         tx.commit().await.map_err(map_error)
     }
 
@@ -277,7 +364,7 @@ impl MetadataStore for SqliteStore {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO bundles (app_id, version, checksum, crc32, session_key, key_id, min_update_version,
                 object_key, size_bytes, sha256, external_url, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
         )
         .bind(bundle.app_id.as_str())
         .bind(bundle.version.as_str())
@@ -299,22 +386,25 @@ impl MetadataStore for SqliteStore {
             other => other,
         })?;
         for entry in &bundle.manifest {
-            sqlx::query("INSERT INTO bundle_files (bundle_id, file_name, file_hash, object_key) VALUES (?, ?, ?, ?)")
-                .bind(id)
-                .bind(&entry.file_name)
-                .bind(&entry.file_hash)
-                .bind(&entry.object_key)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_error)?;
+            sqlx::query(
+                "INSERT INTO bundle_files (bundle_id, file_name, file_hash, object_key) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(id)
+            .bind(&entry.file_name)
+            .bind(&entry.file_hash)
+            .bind(&entry.object_key)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
         }
         if let Some((name, update)) = channel {
             upsert_channel_in(&mut tx, &bundle.app_id, name, update, Some(Some(id))).await?;
         }
         let row =
-            sqlx::query("SELECT * FROM bundles WHERE id = ?").bind(id).fetch_one(&mut *tx).await.map_err(map_error)?;
+            sqlx::query("SELECT * FROM bundles WHERE id = $1").bind(id).fetch_one(&mut *tx).await.map_err(map_error)?;
         let mut stored = rows::bundle(&row)?;
         stored.manifest = bundle.manifest.clone();
+        self.announce(&mut tx, &bundle.app_id).await?;
         tx.commit().await.map_err(map_error)?;
         Ok(stored)
     }
@@ -326,9 +416,10 @@ impl MetadataStore for SqliteStore {
         device_id: &DeviceId,
         target: &OverrideTarget,
     ) -> StoreResult<()> {
+        let mut tx = self.write_transaction().await?;
         sqlx::query(
             "INSERT INTO device_overrides (app_id, device_id, channel_id, bundle_id, pin_builtin, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (app_id, device_id) DO UPDATE SET channel_id = excluded.channel_id,
                 bundle_id = excluded.bundle_id, pin_builtin = excluded.pin_builtin, updated_at = excluded.updated_at",
         )
@@ -341,33 +432,42 @@ impl MetadataStore for SqliteStore {
         })
         .bind(matches!(target.bundle, Some(BundlePin::Builtin)))
         .bind(to_db(Utc::now()))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(map_error)?;
-        Ok(())
+        self.announce(&mut tx, app_id).await?;
+        tx.commit().await.map_err(map_error)
     }
 
     #[instrument(skip_all, fields(app.id = %app_id))]
     async fn delete_device_override(&self, app_id: &AppId, device_id: &DeviceId) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM device_overrides WHERE app_id = ? AND device_id = ?")
+        let mut tx = self.write_transaction().await?;
+        let done = sqlx::query("DELETE FROM device_overrides WHERE app_id = $1 AND device_id = $2")
             .bind(app_id.as_str())
             .bind(device_id.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(map_error)?;
+        self.announce(&mut tx, app_id).await?;
+        tx.commit().await.map_err(map_error)?;
         Ok(done.rows_affected() > 0)
     }
 
     #[instrument(skip_all, fields(n_devices = reports.len()))]
     async fn upsert_devices(&self, reports: &[DeviceReport]) -> StoreResult<()> {
+        // One order for every writer: two instances upserting overlapping batches lock rows in the same order, so
+        // PostgreSQL never has to break a deadlock.
+        let mut ordered: Vec<&DeviceReport> = reports.iter().collect();
+        ordered
+            .sort_by(|a, b| (a.app_id.as_str(), a.device_id.as_str()).cmp(&(b.app_id.as_str(), b.device_id.as_str())));
         let mut tx = self.write_transaction().await?;
-        for report in reports {
+        for report in ordered {
             let seen = to_db(report.seen_at);
             sqlx::query(
                 "INSERT INTO devices (app_id, device_id, platform, version_name, version_build, version_code,
                     version_os, plugin_version, custom_id, is_prod, is_emulator, install_source, default_channel,
                     key_id, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
                  ON CONFLICT (app_id, device_id) DO UPDATE SET platform = excluded.platform,
                     version_name = excluded.version_name, version_build = excluded.version_build,
                     version_code = excluded.version_code, version_os = excluded.version_os,
@@ -401,7 +501,7 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn get_device(&self, app_id: &AppId, device_id: &DeviceId) -> StoreResult<Option<DeviceReport>> {
-        sqlx::query("SELECT * FROM devices WHERE app_id = ? AND device_id = ?")
+        sqlx::query("SELECT * FROM devices WHERE app_id = $1 AND device_id = $2")
             .bind(app_id.as_str())
             .bind(device_id.as_str())
             .fetch_optional(&self.pool)
@@ -413,7 +513,7 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn list_devices(&self, app_id: &AppId, offset: u64, limit: u64) -> StoreResult<Vec<DeviceReport>> {
-        sqlx::query("SELECT * FROM devices WHERE app_id = ? ORDER BY updated_at DESC, device_id LIMIT ? OFFSET ?")
+        sqlx::query("SELECT * FROM devices WHERE app_id = $1 ORDER BY updated_at DESC, device_id LIMIT $2 OFFSET $3")
             .bind(app_id.as_str())
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .bind(i64::try_from(offset).unwrap_or(i64::MAX))
@@ -434,8 +534,8 @@ impl MetadataStore for SqliteStore {
     ) -> StoreResult<Vec<DeviceReport>> {
         let (comparison, order) = if descending { ("<", "DESC") } else { (">", "ASC") };
         let query = format!(
-            "SELECT * FROM devices WHERE app_id = ? AND (? IS NULL OR (updated_at, device_id) {comparison} (?, ?))
-             ORDER BY updated_at {order}, device_id {order} LIMIT ?"
+            "SELECT * FROM devices WHERE app_id = $1 AND ($2 IS NULL OR (updated_at, device_id) {comparison} ($3, $4))
+             ORDER BY updated_at {order}, device_id {order} LIMIT $5"
         );
         let cursor_time = after.map(|c| to_db(c.updated_at));
         sqlx::query(&query)
@@ -454,34 +554,16 @@ impl MetadataStore for SqliteStore {
 
     #[instrument(skip_all, fields(app.id = %app_id))]
     async fn set_app_public_key(&self, app_id: &AppId, public_key: Option<&str>) -> StoreResult<()> {
-        let done = sqlx::query("UPDATE apps SET public_key = ? WHERE id = ?")
-            .bind(public_key)
-            .bind(app_id.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(map_error)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("app {app_id}")));
-        }
-        Ok(())
+        self.update_app("UPDATE apps SET public_key = $1 WHERE id = $2", app_id, public_key).await
     }
 
     async fn set_app_default_channel(&self, app_id: &AppId, channel: &str) -> StoreResult<()> {
-        let done = sqlx::query("UPDATE apps SET default_channel = ? WHERE id = ?")
-            .bind(channel)
-            .bind(app_id.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(map_error)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("app {app_id}")));
-        }
-        Ok(())
+        self.update_app("UPDATE apps SET default_channel = $1 WHERE id = $2", app_id, Some(channel)).await
     }
 
     async fn insert_expo_asset(&self, app_id: &AppId, sha256: &str, md5: &str, size_bytes: u64) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO expo_assets (app_id, sha256, md5, size_bytes, created_at) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO expo_assets (app_id, sha256, md5, size_bytes, created_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (app_id, sha256) DO NOTHING",
         )
         .bind(app_id.as_str())
@@ -502,8 +584,8 @@ impl MetadataStore for SqliteStore {
     ) -> StoreResult<std::collections::HashMap<String, String>> {
         let mut found = std::collections::HashMap::new();
         for chunk in sha256s.chunks(500) {
-            let placeholders = vec!["?"; chunk.len()].join(", ");
-            let query = format!("SELECT sha256, md5 FROM expo_assets WHERE app_id = ? AND sha256 IN ({placeholders})");
+            let placeholders = (2..chunk.len() + 2).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+            let query = format!("SELECT sha256, md5 FROM expo_assets WHERE app_id = $1 AND sha256 IN ({placeholders})");
             let mut statement = sqlx::query_as::<_, (String, String)>(&query).bind(app_id.as_str());
             for sha in chunk {
                 statement = statement.bind(sha);
@@ -514,7 +596,7 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn delete_expo_asset(&self, app_id: &AppId, sha256: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM expo_assets WHERE app_id = ? AND sha256 = ?")
+        sqlx::query("DELETE FROM expo_assets WHERE app_id = $1 AND sha256 = $2")
             .bind(app_id.as_str())
             .bind(sha256)
             .execute(&self.pool)
@@ -565,7 +647,7 @@ impl MetadataStore for SqliteStore {
             sqlx::query(
                 "INSERT INTO expo_releases (id, group_id, app_id, channel, runtime_version, platform, created_at,
                     message, kind, launch_sha256, launch_ext, expo_client)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(&release.id)
             .bind(&release.group_id)
@@ -583,22 +665,29 @@ impl MetadataStore for SqliteStore {
             .await
             .map_err(map_error)?;
             for (position, asset) in assets.iter().enumerate() {
-                sqlx::query("INSERT INTO expo_release_assets (release_id, position, sha256, ext) VALUES (?, ?, ?, ?)")
-                    .bind(&release.id)
-                    .bind(position as i64)
-                    .bind(&asset.sha256)
-                    .bind(&asset.ext)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_error)?;
+                sqlx::query(
+                    "INSERT INTO expo_release_assets (release_id, position, sha256, ext) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&release.id)
+                .bind(position as i64)
+                .bind(&asset.sha256)
+                .bind(&asset.ext)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
             }
+        }
+        let apps: std::collections::BTreeSet<&AppId> = releases.iter().map(|r| &r.app_id).collect();
+        for app_id in apps {
+            self.announce(&mut tx, app_id).await?;
         }
         tx.commit().await.map_err(map_error)
     }
 
     async fn put_signing_key(&self, app_id: &AppId, key_id: &str, private_key_pem: &str) -> StoreResult<()> {
+        let mut tx = self.write_transaction().await?;
         sqlx::query(
-            "INSERT INTO signing_keys (app_id, key_id, private_key_pem, created_at) VALUES (?, ?, ?, ?)
+            "INSERT INTO signing_keys (app_id, key_id, private_key_pem, created_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (app_id, key_id) DO UPDATE SET private_key_pem = excluded.private_key_pem,
                 created_at = excluded.created_at",
         )
@@ -606,14 +695,15 @@ impl MetadataStore for SqliteStore {
         .bind(key_id)
         .bind(private_key_pem)
         .bind(to_db(Utc::now()))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(map_error)?;
-        Ok(())
+        self.announce(&mut tx, app_id).await?;
+        tx.commit().await.map_err(map_error)
     }
 
     async fn signing_keys(&self, app_id: &AppId) -> StoreResult<Vec<(String, String)>> {
-        sqlx::query_as("SELECT key_id, private_key_pem FROM signing_keys WHERE app_id = ? ORDER BY key_id")
+        sqlx::query_as("SELECT key_id, private_key_pem FROM signing_keys WHERE app_id = $1 ORDER BY key_id")
             .bind(app_id.as_str())
             .fetch_all(&self.pool)
             .await
@@ -623,7 +713,7 @@ impl MetadataStore for SqliteStore {
     #[instrument(skip_all, fields(app.id = %app_id, bundle.id = bundle_id))]
     async fn delete_bundle(&self, app_id: &AppId, bundle_id: i64) -> StoreResult<Vec<String>> {
         let mut tx = self.write_transaction().await?;
-        let row = sqlx::query("SELECT * FROM bundles WHERE id = ? AND app_id = ? AND deleted = 0")
+        let row = sqlx::query("SELECT * FROM bundles WHERE id = $1 AND app_id = $2 AND deleted = 0")
             .bind(bundle_id)
             .bind(app_id.as_str())
             .fetch_optional(&mut *tx)
@@ -632,8 +722,8 @@ impl MetadataStore for SqliteStore {
             .ok_or_else(|| StoreError::NotFound(format!("bundle {bundle_id}")))?;
         let bundle = rows::bundle(&row)?;
         let links: i64 = sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM channels WHERE bundle_id = ?1)
-                  + (SELECT count(*) FROM device_overrides WHERE bundle_id = ?1)",
+            "SELECT (SELECT count(*) FROM channels WHERE bundle_id = $1)
+                  + (SELECT count(*) FROM device_overrides WHERE bundle_id = $1)",
         )
         .bind(bundle_id)
         .fetch_one(&mut *tx)
@@ -642,26 +732,27 @@ impl MetadataStore for SqliteStore {
         if links > 0 {
             return Err(StoreError::Conflict(format!("bundle {} is linked to a channel or device", bundle.version)));
         }
-        sqlx::query("UPDATE bundles SET deleted = 1, updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE bundles SET deleted = 1, updated_at = $1 WHERE id = $2")
             .bind(to_db(Utc::now()))
             .bind(bundle_id)
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
-        let mut candidates: Vec<String> = sqlx::query_scalar("SELECT object_key FROM bundle_files WHERE bundle_id = ?")
-            .bind(bundle_id)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_error)?;
+        let mut candidates: Vec<String> =
+            sqlx::query_scalar("SELECT object_key FROM bundle_files WHERE bundle_id = $1")
+                .bind(bundle_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_error)?;
         if let updraft_core::BundleSource::Stored { object_key, .. } = &bundle.source {
             candidates.push(object_key.clone());
         }
         let mut orphaned = Vec::new();
         for key in candidates {
             let still_used: i64 = sqlx::query_scalar(
-                "SELECT (SELECT count(*) FROM bundles WHERE object_key = ?1 AND deleted = 0)
+                "SELECT (SELECT count(*) FROM bundles WHERE object_key = $1 AND deleted = 0)
                       + (SELECT count(*) FROM bundle_files f JOIN bundles b ON b.id = f.bundle_id
-                         WHERE f.object_key = ?1 AND b.deleted = 0)",
+                         WHERE f.object_key = $1 AND b.deleted = 0)",
             )
             .bind(&key)
             .fetch_one(&mut *tx)
@@ -671,6 +762,7 @@ impl MetadataStore for SqliteStore {
                 orphaned.push(key);
             }
         }
+        self.announce(&mut tx, app_id).await?;
         tx.commit().await.map_err(map_error)?;
         Ok(orphaned)
     }
@@ -682,7 +774,7 @@ impl MetadataStore for SqliteStore {
             let received = to_db(event.received_at);
             sqlx::query(
                 "INSERT INTO stats_events (app_id, device_id, action, version_name, old_version_name, platform,
-                    plugin_version, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    plugin_version, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(event.app_id.as_str())
             .bind(event.device_id.as_str())
@@ -697,7 +789,7 @@ impl MetadataStore for SqliteStore {
             .map_err(map_error)?;
             if updraft_core::is_rollback(&event.action) && !event.version_name.is_empty() {
                 sqlx::query(
-                    "INSERT INTO device_failed_versions (app_id, device_id, version_name, failed_at) VALUES (?, ?, ?, ?)
+                    "INSERT INTO device_failed_versions (app_id, device_id, version_name, failed_at) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (app_id, device_id, version_name) DO NOTHING",
                 )
                 .bind(event.app_id.as_str())
@@ -709,11 +801,17 @@ impl MetadataStore for SqliteStore {
                 .map_err(map_error)?;
             }
         }
+        // A rollback changes what that device is offered.
+        let rolled_back: std::collections::BTreeSet<&AppId> =
+            events.iter().filter(|e| updraft_core::is_rollback(&e.action)).map(|e| &e.app_id).collect();
+        for app_id in rolled_back {
+            self.announce(&mut tx, app_id).await?;
+        }
         tx.commit().await.map_err(map_error)
     }
 
     async fn stats_summary(&self, app_id: &AppId, n_recent: u64) -> StoreResult<StatsSummary> {
-        let recent = sqlx::query("SELECT * FROM stats_events WHERE app_id = ? ORDER BY id DESC LIMIT ?")
+        let recent = sqlx::query("SELECT * FROM stats_events WHERE app_id = $1 ORDER BY id DESC LIMIT $2")
             .bind(app_id.as_str())
             .bind(i64::try_from(n_recent).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
@@ -723,13 +821,13 @@ impl MetadataStore for SqliteStore {
             .map(rows::stats_event)
             .collect::<StoreResult<Vec<_>>>()?;
         let devices: Vec<(String, i64)> =
-            sqlx::query_as("SELECT version_name, count(*) FROM devices WHERE app_id = ? GROUP BY version_name")
+            sqlx::query_as("SELECT version_name, count(*) FROM devices WHERE app_id = $1 GROUP BY version_name")
                 .bind(app_id.as_str())
                 .fetch_all(&self.pool)
                 .await
                 .map_err(map_error)?;
         let events: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT version_name, action, count(*) FROM stats_events WHERE app_id = ? GROUP BY version_name, action",
+            "SELECT version_name, action, count(*) FROM stats_events WHERE app_id = $1 GROUP BY version_name, action",
         )
         .bind(app_id.as_str())
         .fetch_all(&self.pool)
@@ -756,7 +854,7 @@ impl MetadataStore for SqliteStore {
             ApiKeyScope::All => None,
             ApiKeyScope::App(app_id) => Some(app_id.as_str().to_owned()),
         };
-        sqlx::query("INSERT INTO api_keys (id, name, secret_sha256, app_id, created_at) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO api_keys (id, name, secret_sha256, app_id, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&key.id)
             .bind(&key.name)
             .bind(&key.secret_sha256)
@@ -769,7 +867,7 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn find_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
-        sqlx::query("SELECT * FROM api_keys WHERE id = ?")
+        sqlx::query("SELECT * FROM api_keys WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -794,19 +892,19 @@ fn entry<'a>(
 
 /// Every row `sql` returns for an app (its only parameter is the app id), converted by `convert`.
 async fn app_rows<T>(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     sql: &str,
     app_id: &AppId,
-    convert: fn(&sqlx::sqlite::SqliteRow) -> StoreResult<T>,
+    convert: fn(&sqlx::any::AnyRow) -> StoreResult<T>,
 ) -> StoreResult<Vec<T>> {
     let rows = sqlx::query(sql).bind(app_id.as_str()).fetch_all(&mut **tx).await.map_err(map_error)?;
     rows.iter().map(convert).collect()
 }
 
 /// An app's Expo releases with their assets' MD5 keys.
-async fn load_expo_releases(tx: &mut Transaction<'_, Sqlite>, app_id: &AppId) -> StoreResult<Vec<ExpoRelease>> {
+async fn load_expo_releases(tx: &mut Transaction<'_, Any>, app_id: &AppId) -> StoreResult<Vec<ExpoRelease>> {
     let md5s: std::collections::HashMap<String, String> =
-        sqlx::query_as("SELECT sha256, md5 FROM expo_assets WHERE app_id = ?")
+        sqlx::query_as("SELECT sha256, md5 FROM expo_assets WHERE app_id = $1")
             .bind(app_id.as_str())
             .fetch_all(&mut **tx)
             .await
@@ -821,7 +919,7 @@ async fn load_expo_releases(tx: &mut Transaction<'_, Sqlite>, app_id: &AppId) ->
     let mut assets_by_release: std::collections::HashMap<String, Vec<ExpoAsset>> = Default::default();
     let rows: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT a.release_id, a.sha256, a.ext FROM expo_release_assets a JOIN expo_releases r ON r.id = a.release_id
-         WHERE r.app_id = ? ORDER BY a.release_id, a.position",
+         WHERE r.app_id = $1 ORDER BY a.release_id, a.position",
     )
     .bind(app_id.as_str())
     .fetch_all(&mut **tx)
@@ -830,7 +928,7 @@ async fn load_expo_releases(tx: &mut Transaction<'_, Sqlite>, app_id: &AppId) ->
     for (release_id, sha256, ext) in rows {
         assets_by_release.entry(release_id).or_default().push(asset(sha256, ext)?);
     }
-    let rows = sqlx::query("SELECT * FROM expo_releases WHERE app_id = ? ORDER BY created_at")
+    let rows = sqlx::query("SELECT * FROM expo_releases WHERE app_id = $1 ORDER BY created_at")
         .bind(app_id.as_str())
         .fetch_all(&mut **tx)
         .await

@@ -1,0 +1,312 @@
+//! Several gateway instances on one PostgreSQL (`UPDRAFT_TEST_DATABASE_URL`, started by tests/run.sh) and one
+//! S3-compatible bucket: changes made through one instance reach the other through LISTEN/NOTIFY, device and stats
+//! writes from both are exact, and a PostgreSQL outage (a cluster of the test's own, really stopped) leaves update
+//! checks answered and loses nothing acknowledged.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{APP_ID, TestApp, device, small_zip, workspace_root};
+use crate::s3_storage::{create_bucket, s3_env, updraft_cli};
+
+/// The longest an instance may serve a stale view after another instance's write (the bound).
+const PROPAGATION_BOUND: Duration = Duration::from_secs(1);
+
+/// A new, empty database on the PostgreSQL server at `admin_url`; returns its URL.
+async fn fresh_database(admin_url: &str) -> String {
+    let name = format!("it_{}", uuid::Uuid::new_v4().simple());
+    let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect(admin_url).await.unwrap();
+    sqlx::Executor::execute(&mut connection, format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+    sqlx::Connection::close(connection).await.unwrap();
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
+
+fn shared_url() -> String {
+    std::env::var("UPDRAFT_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!("UPDRAFT_TEST_DATABASE_URL is not set: run the tests with tests/run.sh, which starts PostgreSQL")
+    })
+}
+
+/// Two instances on one database and one bucket.
+async fn pair(database_url: &str) -> (TestApp, TestApp) {
+    let bucket = create_bucket(&std::env::var("UPDRAFT_TEST_S3_ENDPOINT").unwrap()).await;
+    let mut env = s3_env(&bucket, "proxy", &[]);
+    env.push(("UPDRAFT_DATABASE__URL", database_url.to_owned()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = TestApp::spawn_with(&env).await;
+    let b = TestApp::spawn_with(&env).await;
+    (a, b)
+}
+
+/// Polls `instance` until `probe` accepts its answer to `body`; returns how long that took. Fails after 10 s.
+async fn served_by(instance: &TestApp, body: Value, probe: impl Fn(&Value) -> bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (status, answer) = instance.updates_raw(&body.to_string()).await;
+        if status == 200 && probe(&answer) {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "never served: last answer {status} {answer}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn within_bound(what: &str, lag: Duration) {
+    eprintln!("propagation of {what}: {} ms", lag.as_millis());
+    assert!(lag < PROPAGATION_BOUND, "{what} took {lag:?} to reach the other instance");
+}
+
+#[tokio::test]
+async fn changes_through_one_instance_reach_the_other() {
+    let (a, b) = pair(&fresh_database(&shared_url()).await).await;
+    a.create_app(APP_ID).await;
+    let lag = served_by(&b, device(json!({})), |answer| answer["error"] != "app_not_found").await;
+    within_bound("a new app", lag);
+
+    a.upload_ok("1.0.1", small_zip("first"), &[("channel", "production")]).await;
+    let lag = served_by(&b, device(json!({})), |answer| answer["version"] == "1.0.1").await;
+    within_bound("a publish", lag);
+    // B serves the bundle's bytes from the shared bucket.
+    let answer = b.check(device(json!({}))).await;
+    let zip = b.client.get(answer["url"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(zip.as_ref(), small_zip("first").as_slice());
+
+    // A channel change through B reaches A.
+    b.admin_ok("POST", "/channel", json!({"app_id": APP_ID, "channel": "production", "disableAutoUpdate": "major"}))
+        .await;
+    b.upload_ok("2.0.0", small_zip("major"), &[("channel", "production")]).await;
+    let lag = served_by(&a, device(json!({})), |answer| answer["error"] == "disable_auto_update_to_major").await;
+    within_bound("a channel setting", lag);
+    b.admin_ok("POST", "/channel", json!({"app_id": APP_ID, "channel": "production", "disableAutoUpdate": "none"}))
+        .await;
+    served_by(&a, device(json!({})), |answer| answer["version"] == "2.0.0").await;
+
+    // A device override through A reaches B, and so does its deletion.
+    a.upload_ok("2.1.0-beta.1", small_zip("beta"), &[("channel", "beta")]).await;
+    a.admin_ok("POST", "/device", json!({"app_id": APP_ID, "device_id": "tester", "channel": "beta"})).await;
+    let tester = device(json!({"device_id": "tester"}));
+    let lag = served_by(&b, tester.clone(), |answer| answer["version"] == "2.1.0-beta.1").await;
+    within_bound("a device override", lag);
+    assert_eq!(b.check(device(json!({"device_id": "someone-else"}))).await["version"], "2.0.0");
+    let (status, body) = a.admin("DELETE", "/device", json!({"app_id": APP_ID, "device_id": "tester"})).await;
+    assert_eq!(status, 200, "{body}");
+    let lag = served_by(&b, tester, |answer| answer["version"] == "2.0.0").await;
+    within_bound("an override deletion", lag);
+
+    // Deleting a channel through B reaches A: the beta bundle is no longer linked and can be deleted too.
+    b.admin_ok("DELETE", "/channel", json!({"app_id": APP_ID, "channel": "beta"})).await;
+    a.admin_ok("DELETE", "/bundle", json!({"app_id": APP_ID, "version": "2.1.0-beta.1"})).await;
+    let (status, channel) = a
+        .call("GET", &format!("/channel?app_id={APP_ID}&channel=beta"), Some(crate::helpers::ADMIN_KEY), json!(null))
+        .await;
+    assert_eq!((status, channel["error"].as_str()), (404, Some("channel_not_found")), "{channel}");
+    let metrics = b.client.get(b.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let applied = metrics.lines().find_map(|l| l.strip_prefix("updraft_catalog_changes_applied_total ")).unwrap();
+    assert!(applied.parse::<u64>().unwrap() >= 5, "{metrics}");
+}
+
+const DEVICES: usize = 120;
+
+fn stats_event(device_id: &str, action: &str, version: &str) -> Value {
+    let mut body = device(json!({"device_id": device_id, "version_name": version, "action": action,
+                                 "old_version_name": "1.0.0"}));
+    body.as_object_mut().unwrap().remove("defaultChannel");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_and_stats_from_both_instances_are_exact() {
+    let database_url = fresh_database(&shared_url()).await;
+    let (a, b) = pair(&database_url).await;
+    a.create_app(APP_ID).await;
+    a.upload_ok("1.0.1", small_zip("v1"), &[("channel", "production")]).await;
+    served_by(&b, device(json!({})), |answer| answer["version"] == "1.0.1").await;
+    let instances = Arc::new([a, b]);
+    // Every device checks in through both instances, many at once, then reports one install through one of them.
+    let tasks: Vec<_> = (0..8)
+        .map(|worker| {
+            let instances = instances.clone();
+            tokio::spawn(async move {
+                for n in (worker..DEVICES).step_by(8) {
+                    let id = format!("device-{n:04}");
+                    for instance in instances.iter() {
+                        let answer = instance.check(device(json!({"device_id": id}))).await;
+                        assert_eq!(answer["version"], "1.0.1");
+                    }
+                    let via = &instances[n % 2];
+                    let response = via
+                        .client
+                        .post(via.url("/stats"))
+                        .json(&json!([stats_event(&id, "set", "1.0.1")]))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), 200);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // Graceful stops flush both write queues.
+    let [mut a, mut b] = Arc::into_inner(instances).unwrap();
+    assert!(a.terminate().success());
+    assert!(b.terminate().success());
+    let reader = TestApp::spawn_with(&[("UPDRAFT_DATABASE__URL", &database_url)]).await;
+    let (status, summary) = reader.admin("GET", &format!("/stats?app_id={APP_ID}"), json!(null)).await;
+    assert_eq!(status, 200, "{summary}");
+    let bundle = summary["bundles"].as_array().unwrap().iter().find(|b| b["version_name"] == "1.0.0").cloned();
+    // Every device once, plus the one that checked before the burst.
+    assert_eq!(bundle.unwrap()["devices"], DEVICES + 1, "every device counted once: {summary}");
+    let installs = summary["bundles"].as_array().unwrap().iter().find(|b| b["version_name"] == "1.0.1").cloned();
+    assert_eq!(installs.unwrap()["installs"], DEVICES, "every install counted once: {summary}");
+}
+
+/// A PostgreSQL cluster of this test's own, which it can stop and start (tests/tools/pg-cluster.sh).
+struct OwnCluster {
+    root: tempfile::TempDir,
+    port: u16,
+    url: String,
+}
+
+impl OwnCluster {
+    fn start() -> Self {
+        let root = tempfile::Builder::new().prefix("updraft-pg").tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut cluster = Self { root, port, url: String::new() };
+        cluster.url = cluster.resume();
+        cluster
+    }
+
+    fn script(&self, args: &[&str]) -> String {
+        let output = std::process::Command::new(workspace_root().join("tests/tools/pg-cluster.sh"))
+            .args(args)
+            .output()
+            .expect("tests/tools/pg-cluster.sh runs");
+        assert!(output.status.success(), "pg-cluster.sh {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
+    fn resume(&self) -> String {
+        self.script(&["start", self.root.path().to_str().unwrap(), &self.port.to_string()])
+    }
+
+    fn stop(&self) {
+        self.script(&["stop", self.root.path().to_str().unwrap()]);
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(workspace_root().join("tests/tools/pg-cluster.sh"))
+            .args(["destroy", self.root.path().to_str().unwrap()])
+            .output();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_outage_keeps_checks_answered_and_loses_nothing_acknowledged() {
+    let cluster = OwnCluster::start();
+    let (a, b) = pair(&cluster.url).await;
+    a.create_app(APP_ID).await;
+    a.upload_ok("1.0.1", small_zip("v1"), &[("channel", "production")]).await;
+    served_by(&b, device(json!({})), |answer| answer["version"] == "1.0.1").await;
+
+    cluster.stop();
+    // Update checks are answered from memory by both instances, for devices seen before and new ones.
+    for n in 0..20 {
+        for instance in [&a, &b] {
+            let answer = instance.check(device(json!({"device_id": format!("outage-{n}")}))).await;
+            assert_eq!(answer["version"], "1.0.1", "{answer}");
+        }
+    }
+    // Stats are acknowledged (queued) and written once the database is back.
+    let response = b.client.post(b.url("/stats")).json(&json!([stats_event("outage-3", "set", "1.0.1")])).send().await;
+    assert_eq!(response.unwrap().status(), 200);
+    // Management writes fail with a clear 503, not a 500 or a hang.
+    let started = Instant::now();
+    let (status, body) = a.admin("POST", "/channel", json!({"app_id": APP_ID, "channel": "beta"})).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "service_unavailable", "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("retry")), "{body}");
+    assert!(!body.to_string().contains("postgres://"), "no database URL in errors: {body}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    cluster.resume();
+    // Writes resume: a change through A reaches B (B's listener reconnected by itself).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = a.admin("POST", "/channel", json!({"app_id": APP_ID, "channel": "beta"})).await;
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "writes did not resume: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    a.upload_ok("1.0.2", small_zip("v2"), &[("channel", "production")]).await;
+    served_by(&b, device(json!({})), |answer| answer["version"] == "1.0.2").await;
+    // Everything acknowledged during the outage is in the database.
+    let summary = crate::helpers::eventually("queued writes to land", || async {
+        let (status, summary) = a.admin("GET", &format!("/stats?app_id={APP_ID}"), json!(null)).await;
+        assert_eq!(status, 200, "{summary}");
+        let bundles = summary["bundles"].as_array().unwrap();
+        let devices: u64 = bundles.iter().map(|b| b["devices"].as_u64().unwrap()).sum();
+        let installs: u64 = bundles.iter().map(|b| b["installs"].as_u64().unwrap()).sum();
+        (devices >= 21 && installs == 1).then_some(summary)
+    })
+    .await;
+    let devices: u64 = summary["bundles"].as_array().unwrap().iter().map(|b| b["devices"].as_u64().unwrap()).sum();
+    assert_eq!(devices, 21, "20 devices seen during the outage plus the first: {summary}");
+}
+
+/// A team outgrows SQLite: export with the old settings, import into PostgreSQL, and a gateway on PostgreSQL serves
+/// exactly what the SQLite one did (objects stay in the same storage).
+#[tokio::test]
+async fn an_installation_moves_from_sqlite_to_postgres() {
+    let mut old = TestApp::spawn().await;
+    old.create_app(APP_ID).await;
+    old.upload_ok("1.0.1", small_zip("moved"), &[("channel", "production")]).await;
+    old.admin_ok("POST", "/channel", json!({"app_id": APP_ID, "channel": "beta"})).await;
+    old.upload_ok("1.0.2-beta.1", small_zip("beta"), &[("channel", "beta")]).await;
+    old.admin_ok("POST", "/device", json!({"app_id": APP_ID, "device_id": "tester", "channel": "beta"})).await;
+    assert!(old.terminate().success());
+
+    let file = old.data_path().join("metadata.jsonl");
+    let exported = updraft_cli(old.data_path(), &["export", "--out", file.to_str().unwrap()], &[]);
+    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    let printed = String::from_utf8(exported.stdout).unwrap();
+    assert!(printed.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["bundles", "2"]), "{printed}");
+    #[cfg(unix)]
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions()) & 0o777,
+        0o600
+    );
+
+    let database_url = fresh_database(&shared_url()).await;
+    let env = [("UPDRAFT_DATABASE__URL", database_url.clone())];
+    let imported = updraft_cli(old.data_path(), &["import", file.to_str().unwrap()], &env);
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    assert_eq!(String::from_utf8(imported.stdout).unwrap(), printed, "the same counts on both sides");
+    assert!(String::from_utf8_lossy(&imported.stderr).contains("every table's count matches"));
+    // A second import would duplicate everything: refused, in one line, and the exit status says so.
+    let again = updraft_cli(old.data_path(), &["import", file.to_str().unwrap()], &env);
+    assert!(!again.status.success());
+    let message = String::from_utf8_lossy(&again.stderr);
+    assert!(message.contains("not empty") && !message.contains("postgres://"), "{message}");
+
+    let new = TestApp::spawn_with(&[
+        ("UPDRAFT_DATABASE__URL", &database_url),
+        ("UPDRAFT_STORAGE__KIND", "fs"),
+        ("UPDRAFT_DATA_DIR", old.data_path().to_str().unwrap()),
+    ])
+    .await;
+    let answer = new.check(device(json!({}))).await;
+    assert_eq!(answer["version"], "1.0.1");
+    let zip = new.client.get(answer["url"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(zip.as_ref(), small_zip("moved").as_slice());
+    assert_eq!(new.check(device(json!({"device_id": "tester"}))).await["version"], "1.0.2-beta.1");
+}
