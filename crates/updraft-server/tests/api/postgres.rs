@@ -30,15 +30,14 @@ fn shared_url() -> String {
     })
 }
 
-/// Two instances on one database and one bucket.
+/// Two instances on one database and one bucket, started at the same moment (so both run the migrations on a fresh
+/// database concurrently, as instances rolled out together do).
 async fn pair(database_url: &str) -> (TestApp, TestApp) {
     let bucket = create_bucket(&std::env::var("UPDRAFT_TEST_S3_ENDPOINT").unwrap()).await;
     let mut env = s3_env(&bucket, "proxy", &[]);
     env.push(("UPDRAFT_DATABASE__URL", database_url.to_owned()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let a = TestApp::spawn_with(&env).await;
-    let b = TestApp::spawn_with(&env).await;
-    (a, b)
+    tokio::join!(TestApp::spawn_with(&env), TestApp::spawn_with(&env))
 }
 
 /// Polls `instance` until `probe` accepts its answer to `body`; returns how long that took. Fails after 10 s.
