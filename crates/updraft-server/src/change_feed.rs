@@ -24,7 +24,9 @@ pub(crate) fn spawn(state: web::Data<AppState>, mut listener: ChangeListener) ->
 }
 
 async fn refresh_app(state: &AppState, app_id: &AppId) {
-    state.expo.forget_keys(app_id);
+    if let Err(error) = state.expo.reload_keys(state.store.as_ref(), app_id).await {
+        tracing::warn!(app.id = %app_id, "reloading signing keys of a changed app failed: {error}");
+    }
     for attempt in 1..=5u64 {
         match state.refresh(app_id).await {
             Ok(()) => {

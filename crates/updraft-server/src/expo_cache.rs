@@ -1,5 +1,6 @@
-//! What the Expo hot path reuses: each app's signing keys (reloaded from the store at most every few seconds, so
-//! a key imported with `updraft keys` is picked up without a restart) and every signed body, cached as the exact
+//! What the Expo hot path reuses: each app's signing keys (loaded at start-up and when another instance changes the
+//! app, then reloaded at most every few seconds, so a key imported with `updraft keys` is picked up without a
+//! restart; if the database is down, the loaded keys keep signing) and every signed body, cached as the exact
 //! `expo-signature` value per (app, key, body). RSA PKCS#1 v1.5 signatures are deterministic, so the cache is
 //! exact; a body is signed once per key, not once per request.
 
@@ -37,16 +38,30 @@ pub(crate) struct ExpoCache {
     manifests: Mutex<HashMap<String, Arc<[u8]>>>,
     answers: std::sync::RwLock<HashMap<AnswerKey, Arc<CachedAnswer>>>,
     n_signatures: AtomicU64,
+    /// Keys are reloaded when the change feed says an app changed (PostgreSQL), never on a timer: a signed answer
+    /// then never waits for the database, even while it is down.
+    keys_follow_changes: bool,
 }
 
 impl ExpoCache {
+    /// A cache whose keys are reloaded only on [`Self::reload_keys`] (called by the change feed).
+    pub(crate) fn following_changes() -> Self {
+        Self { keys_follow_changes: true, ..Self::default() }
+    }
+
     /// The app's signing keys by key id.
     pub(crate) async fn keys(&self, store: &dyn MetadataStore, app_id: &AppId) -> StoreResult<Keys> {
         if let Some((loaded, keys)) = lock(&self.keys).get(app_id)
-            && loaded.elapsed() < KEY_TTL
+            && (self.keys_follow_changes || loaded.elapsed() < KEY_TTL)
         {
             return Ok(keys.clone());
         }
+        self.reload_keys(store, app_id).await
+    }
+
+    /// Loads the app's signing keys now (at start-up, and when another instance changed the app), so signed answers
+    /// keep working from memory if the database goes away later.
+    pub(crate) async fn reload_keys(&self, store: &dyn MetadataStore, app_id: &AppId) -> StoreResult<Keys> {
         let stored = match store.signing_keys(app_id).await {
             Ok(stored) => stored,
             // The database is down: keep signing with the keys already loaded; manifests are served from memory.
@@ -72,14 +87,6 @@ impl ExpoCache {
         let keys = Arc::new(keys);
         lock(&self.keys).insert(app_id.clone(), (Instant::now(), keys.clone()));
         Ok(keys)
-    }
-
-    /// Drops an app's loaded keys, so the next request reloads them (another instance changed them).
-    pub(crate) fn forget_keys(&self, app_id: &AppId) {
-        if let Some(entry) = lock(&self.keys).get_mut(app_id) {
-            // Expired rather than removed: if the reload fails, the old keys keep serving.
-            entry.0 = Instant::now().checked_sub(KEY_TTL).unwrap_or(entry.0);
-        }
     }
 
     /// The `expo-signature` value of `body` with `key`, signing only the first time.

@@ -29,6 +29,11 @@ impl ReleaseIndex {
         self.read().get(app_id).cloned()
     }
 
+    /// Every app in the index.
+    pub(crate) fn app_ids(&self) -> Vec<AppId> {
+        self.read().keys().cloned().collect()
+    }
+
     /// Reloads one app from the store (after a write) and swaps it in.
     pub(crate) async fn refresh(&self, store: &dyn MetadataStore, app_id: &AppId) -> StoreResult<()> {
         let catalog = store.load_catalog(app_id).await?;

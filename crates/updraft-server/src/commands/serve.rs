@@ -33,6 +33,14 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     let index = Arc::new(ReleaseIndex::load(dyn_store.as_ref()).await.context("loading the release index")?);
     let (writes, writer) = Writer::start(dyn_store.clone(), index.clone(), settings.device_queue_capacity);
 
+    let change_listener = updraft_store::ChangeListener::for_url(&settings.database_url());
+    let expo = match change_listener {
+        Some(_) => crate::expo_cache::ExpoCache::following_changes(),
+        None => crate::expo_cache::ExpoCache::default(),
+    };
+    for app_id in index.app_ids() {
+        expo.reload_keys(dyn_store.as_ref(), &app_id).await.context("loading signing keys")?;
+    }
     let listener = TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
     let bound = listener.local_addr().context("reading the bound address")?;
     let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
@@ -43,7 +51,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         objects,
         index,
         writes,
-        expo: Default::default(),
+        expo,
         metrics: Default::default(),
         capgo_answers: Default::default(),
         store_calls: counting,
@@ -58,8 +66,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     .run();
     // Subscribed only after the index is loaded: the first event is a full reload, which covers any change made
     // between the two.
-    let change_feed = updraft_store::ChangeListener::for_url(&state.settings.database_url())
-        .map(|listener| crate::change_feed::spawn(state.clone(), listener));
+    let change_feed = change_listener.map(|listener| crate::change_feed::spawn(state.clone(), listener));
     tracing::info!(public_url = %state.public_url, "updraft listening on http://{bound}");
     println!("updraft listening on http://{bound}");
     server.await.context("serving HTTP")?;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::expo_tools::{ExportFixture, client_headers, codesigning_generate, expo_check, manifest_url, publish};
 use crate::helpers::{APP_ID, TestApp, device, small_zip, workspace_root};
 use crate::s3_storage::{create_bucket, s3_env, updraft_cli};
 
@@ -214,8 +215,32 @@ async fn a_postgres_outage_keeps_checks_answered_and_loses_nothing_acknowledged(
     a.create_app(APP_ID).await;
     a.upload_ok("1.0.1", small_zip("v1"), &[("channel", "production")]).await;
     served_by(&b, device(json!({})), |answer| answer["version"] == "1.0.1").await;
+    // An Expo release with a signing key imported by the CLI (straight into the database). B never signs anything
+    // before the outage: it must have loaded the key when told of the change.
+    let keys = tempfile::tempdir().unwrap();
+    let (private_key, certificate) = codesigning_generate(keys.path());
+    let env = [("UPDRAFT_DATABASE__URL", cluster.url.clone())];
+    let imported = updraft_cli(
+        a.data_path(),
+        &["keys", "import", "--app", APP_ID, "--private-key", private_key.to_str().unwrap()],
+        &env,
+    );
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    publish(&a, &ExportFixture::new("outage"), "production", &[]);
+    let signed =
+        client_headers("ios", json!({"expo-expect-signature": "sig, keyid=\"main\", alg=\"rsa-v1_5-sha256\""}));
+    crate::helpers::eventually("B to serve the Expo release", || async {
+        let report = expo_check(&manifest_url(&b), &client_headers("ios", json!({})), None).await;
+        (report["status"] == 200).then_some(())
+    })
+    .await;
 
     cluster.stop();
+    // A signed Expo manifest from B, verified against the certificate with Expo's own tooling.
+    let report = expo_check(&manifest_url(&b), &signed, Some(&certificate)).await;
+    assert_eq!(report["status"], 200, "{report}");
+    let manifest = report["parts"].as_array().unwrap().iter().find(|p| p["name"] == "manifest").unwrap();
+    assert_eq!(manifest["signature"]["valid"], true, "{report}");
     // Update checks are answered from memory by both instances, for devices seen before and new ones.
     for n in 0..20 {
         for instance in [&a, &b] {
