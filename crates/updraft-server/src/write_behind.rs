@@ -36,8 +36,6 @@ const MAX_REMEMBERED: usize = 1_000_000;
 #[derive(Default)]
 struct Written {
     devices: HashMap<(String, String), (u64, std::time::Instant)>,
-    /// Set when the gateway shuts down: waiting for the database then has a deadline.
-    stopping: Arc<AtomicBool>,
 }
 
 impl Written {
@@ -177,19 +175,19 @@ async fn run(
     stopping: Arc<AtomicBool>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut written = Written { stopping, ..Written::default() };
+    let mut written = Written::default();
     loop {
         tokio::select! {
             received = receiver.recv_many(&mut batch, MAX_BATCH) => {
                 if received == 0 {
                     break;
                 }
-                write_batch(store.as_ref(), &index, &mut batch, &mut written).await;
+                write_batch(store.as_ref(), &index, &mut batch, &mut written, &stopping).await;
             }
             _ = &mut stopped => {
                 receiver.close();
                 while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                    write_batch(store.as_ref(), &index, &mut batch, &mut written).await;
+                    write_batch(store.as_ref(), &index, &mut batch, &mut written, &stopping).await;
                 }
                 break;
             }
@@ -197,7 +195,14 @@ async fn run(
     }
 }
 
-async fn write_batch(store: &dyn MetadataStore, index: &ReleaseIndex, batch: &mut Vec<Item>, written: &mut Written) {
+/// Writes one batch. `stopping` is set when the gateway shuts down: waiting for the database then has a deadline.
+async fn write_batch(
+    store: &dyn MetadataStore,
+    index: &ReleaseIndex,
+    batch: &mut Vec<Item>,
+    written: &mut Written,
+    stopping: &AtomicBool,
+) {
     let mut latest: HashMap<(String, String), DeviceReport> = HashMap::new();
     let mut events = Vec::new();
     for item in batch.drain(..) {
@@ -213,13 +218,12 @@ async fn write_batch(store: &dyn MetadataStore, index: &ReleaseIndex, batch: &mu
     }
     // Devices check in on every launch; a report identical to the one written a moment ago changes nothing.
     let reports: Vec<DeviceReport> = latest.into_values().filter(|r| written.needs_write(r)).collect();
-    let stopping = written.stopping.clone();
-    if !reports.is_empty() && retry("device reports", reports.len(), &stopping, || store.upsert_devices(&reports)).await
+    if !reports.is_empty() && retry("device reports", reports.len(), stopping, || store.upsert_devices(&reports)).await
     {
         written.remember(&reports);
     }
     if !events.is_empty() {
-        let written = retry("stats events", events.len(), &stopping, || store.insert_stats(&events)).await;
+        let written = retry("stats events", events.len(), stopping, || store.insert_stats(&events)).await;
         let rolled_back: BTreeSet<&AppId> =
             events.iter().filter(|e| is_rollback(&e.action)).map(|e| &e.app_id).collect();
         if written {

@@ -6,7 +6,7 @@
 //! transaction (ids kept, so references stay intact), checks the trailer against what it read and against a fresh
 //! count of the database, and only then commits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Write};
 
 use futures::TryStreamExt;
@@ -272,6 +272,7 @@ impl SqlStore {
         writeln!(out, "{}", serde_json::to_string(&header).map_err(io_error)?).map_err(io_error)?;
         // One read transaction: a consistent snapshot even while the gateway keeps writing.
         let mut tx = self.pool().begin().await.map_err(map_error)?;
+        self.check_schema(&mut tx).await?;
         let mut counts = Vec::with_capacity(TABLES.len());
         for table in TABLES {
             let columns: Vec<&str> = table.columns.iter().map(|(name, _)| *name).collect();
@@ -321,6 +322,7 @@ impl SqlStore {
             ));
         }
         let mut tx = self.pool().begin().await.map_err(map_error)?;
+        self.check_schema(&mut tx).await?;
         let mut read: BTreeMap<String, u64> = BTreeMap::new();
         let mut trailer = None;
         let mut statements: BTreeMap<&str, String> = BTreeMap::new();
@@ -385,6 +387,53 @@ impl SqlStore {
         }
         tx.commit().await.map_err(map_error)?;
         Ok(Dump { counts })
+    }
+
+    /// Checks that the database has exactly the tables and columns this build moves, so a column added by a later
+    /// migration can never be silently left out of an export.
+    async fn check_schema(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> StoreResult<()> {
+        let (tables_sql, columns_sql) = match self.backend() {
+            Backend::Sqlite => (
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+                   AND name NOT LIKE '\\_sqlx%' ESCAPE '\\'",
+                "SELECT name FROM pragma_table_info($1)",
+            ),
+            Backend::Postgres => (
+                "SELECT table_name::text FROM information_schema.tables
+                 WHERE table_schema = current_schema() AND table_name NOT LIKE '\\_sqlx%' ESCAPE '\\'",
+                "SELECT column_name::text FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = $1",
+            ),
+        };
+        let mismatch = |what: String| {
+            StoreError::Other(format!(
+                "{what}: this database was made by another version of updraft; export and import with the version \
+                 that matches its migrations (`updraft migrate` first)"
+            ))
+        };
+        let tables: BTreeSet<String> =
+            sqlx::query_scalar(tables_sql).fetch_all(&mut **tx).await.map_err(map_error)?.into_iter().collect();
+        let known: BTreeSet<String> = TABLES.iter().map(|t| t.name.to_owned()).collect();
+        if tables != known {
+            return Err(mismatch(format!("the database has tables {tables:?}, this build moves {known:?}")));
+        }
+        for table in TABLES {
+            let columns: BTreeSet<String> = sqlx::query_scalar(columns_sql)
+                .bind(table.name)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(map_error)?
+                .into_iter()
+                .collect();
+            let known: BTreeSet<String> = table.columns.iter().map(|(name, _)| (*name).to_owned()).collect();
+            if columns != known {
+                return Err(mismatch(format!(
+                    "table {} has columns {columns:?}, this build moves {known:?}",
+                    table.name
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Rows per table.

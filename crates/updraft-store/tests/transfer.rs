@@ -4,7 +4,7 @@
 mod databases;
 
 use chrono::Utc;
-use databases::{postgres, sqlite};
+use databases::{postgres, postgres_url, sqlite};
 use updraft_core::{
     ApiKeyRecord, ApiKeyScope, App, AppId, BundlePin, BundleSource, BundleVersion, ChannelName, ChannelUpdate,
     DeviceId, DeviceReport, ExpoAsset, ExpoRelease, ExpoReleaseKind, ManifestEntry, MetadataStore, NewBundle,
@@ -215,4 +215,31 @@ async fn import_refuses_a_non_empty_database_and_damaged_files() {
     // Nothing of the failed attempts was kept.
     assert!(target.counts().await.unwrap().iter().all(|c| c.rows == 0));
     target.import(&mut file.as_slice()).await.unwrap();
+}
+
+/// A column this build does not know (a newer migration, a hand edit) stops export and import instead of being left
+/// out of the file.
+#[tokio::test]
+async fn a_column_the_transfer_does_not_know_is_refused() {
+    let (store, dir) = sqlite().await;
+    populate(&store).await;
+    let url = format!("sqlite://{}", dir.path().join("updraft.db").display());
+    let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    sqlx::Executor::execute(&mut connection, "ALTER TABLE devices ADD COLUMN locale TEXT").await.unwrap();
+    sqlx::Connection::close(connection).await.unwrap();
+    let mut file = Vec::new();
+    let error = store.export(&mut file).await.unwrap_err().to_string();
+    assert!(error.contains("table devices") && error.contains("locale"), "{error}");
+
+    let (clean, _dir) = sqlite().await;
+    populate(&clean).await;
+    let (file, _) = export(&clean).await;
+    let url = postgres_url().await;
+    let target = SqlStore::connect(&url).await.unwrap();
+    target.migrate().await.unwrap();
+    let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    sqlx::Executor::execute(&mut connection, "ALTER TABLE apps ADD COLUMN owner TEXT").await.unwrap();
+    sqlx::Connection::close(connection).await.unwrap();
+    let error = target.import(&mut file.as_slice()).await.unwrap_err().to_string();
+    assert!(error.contains("table apps") && error.contains("owner"), "{error}");
 }
