@@ -58,6 +58,16 @@ pub struct ApiKeyRecord {
     pub scope: ApiKeyScope,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+    /// When the key was revoked (a revoked key authenticates nothing; its record stays for the audit trail).
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKeyRecord {
+    /// Whether the key still authenticates.
+    #[must_use]
+    pub fn is_active(&self) -> bool {
+        self.revoked_at.is_none()
+    }
 }
 
 /// Where a cursor-paginated device listing continues: after this (updated_at, device_id).
@@ -216,6 +226,12 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Stores a new API key.
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
 
-    /// Finds an API key by its public id.
+    /// Finds an API key by its public id (revoked keys too: the caller checks [`ApiKeyRecord::is_active`]).
     async fn find_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>>;
+
+    /// Every stored API key, revoked ones included, oldest first.
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
+
+    /// Marks a key revoked at `at`; `Ok(false)` when there is no such key or it was revoked already.
+    async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool>;
 }

@@ -21,8 +21,14 @@ pub(crate) fn mint(name: &str, scope: ApiKeyScope) -> (String, ApiKeyRecord) {
     rand::rng().fill_bytes(&mut secret_bytes);
     let id = hex::encode(id_bytes);
     let key = format!("{PREFIX}{id}_{}", hex::encode(secret_bytes));
-    let record =
-        ApiKeyRecord { id, name: name.to_owned(), secret_sha256: hash_key(&key), scope, created_at: Utc::now() };
+    let record = ApiKeyRecord {
+        id,
+        name: name.to_owned(),
+        secret_sha256: hash_key(&key),
+        scope,
+        created_at: Utc::now(),
+        revoked_at: None,
+    };
     (key, record)
 }
 

@@ -71,7 +71,7 @@ pub(crate) async fn authenticate(request: &HttpRequest, state: &AppState) -> Res
     let invalid = || ApiError::status(401, error_codes::INVALID_APIKEY, "the API key is not valid");
     let id = api_keys::key_id(key).ok_or_else(invalid)?;
     let record = state.store.find_api_key(id).await?.ok_or_else(invalid)?;
-    if !api_keys::verify(key, &record) {
+    if !api_keys::verify(key, &record) || !record.is_active() {
         return Err(invalid());
     }
     Ok(match record.scope {

@@ -163,14 +163,37 @@ pub(crate) enum KeysCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ApikeyCommand {
-    /// Create an API key and print it once (only its hash is stored).
+    /// Create an API key on the gateway and print it once (only its hash is stored). Needs an unscoped key.
     Create {
-        /// A name to recognise the key by.
+        /// A name to recognise the key by (unique among active keys).
         #[arg(long)]
         name: String,
         /// Restrict the key to one app.
         #[arg(long, value_name = "APP_ID")]
         app: Option<String>,
+        /// Print the server's answer as JSON on stdout (it holds the key).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List the gateway's API keys (names, ids, scopes; never secrets).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Revoke an API key by name: it stops working at once.
+    Revoke {
+        /// The key's name, as `updraft apikey list` shows it.
+        name: String,
+        /// Print the server's answer as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
     },
 }
 

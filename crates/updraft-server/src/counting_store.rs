@@ -180,6 +180,16 @@ impl MetadataStore for CountingStore {
         self.reads.fetch_add(1, Ordering::Relaxed);
         self.inner.find_api_key(id).await
     }
+
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.inner.list_api_keys().await
+    }
+
+    async fn revoke_api_key(&self, id: &str, at: chrono::DateTime<chrono::Utc>) -> StoreResult<bool> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.inner.revoke_api_key(id, at).await
+    }
     async fn delete_expo_asset(&self, app_id: &AppId, sha256: &str) -> StoreResult<()> {
         self.writes.fetch_add(1, Ordering::Relaxed);
         self.inner.delete_expo_asset(app_id, sha256).await

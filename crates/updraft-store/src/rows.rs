@@ -120,6 +120,7 @@ pub(crate) fn api_key(row: &AnyRow) -> Result<ApiKeyRecord, StoreError> {
             Some(app_id) => ApiKeyScope::App(AppId::parse(&app_id).map_err(|e| corrupt("app id", e))?),
         },
         created_at: from_db(&get::<String>(row, "created_at")?)?,
+        revoked_at: get::<Option<String>>(row, "revoked_at")?.as_deref().map(from_db).transpose()?,
     })
 }
 

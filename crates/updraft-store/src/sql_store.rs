@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyPool, Executor, Transaction};
 use tracing::instrument;
@@ -854,15 +854,19 @@ impl MetadataStore for SqlStore {
             ApiKeyScope::All => None,
             ApiKeyScope::App(app_id) => Some(app_id.as_str().to_owned()),
         };
-        sqlx::query("INSERT INTO api_keys (id, name, secret_sha256, app_id, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&key.id)
-            .bind(&key.name)
-            .bind(&key.secret_sha256)
-            .bind(app_id)
-            .bind(to_db(key.created_at))
-            .execute(&self.pool)
-            .await
-            .map_err(map_error)?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, name, secret_sha256, app_id, created_at, revoked_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&key.id)
+        .bind(&key.name)
+        .bind(&key.secret_sha256)
+        .bind(app_id)
+        .bind(to_db(key.created_at))
+        .bind(key.revoked_at.map(to_db))
+        .execute(&self.pool)
+        .await
+        .map_err(map_error)?;
         Ok(())
     }
 
@@ -875,6 +879,25 @@ impl MetadataStore for SqlStore {
             .as_ref()
             .map(rows::api_key)
             .transpose()
+    }
+
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
+        let rows = sqlx::query("SELECT * FROM api_keys ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_error)?;
+        rows.iter().map(rows::api_key).collect()
+    }
+
+    #[instrument(skip_all, fields(api_key.id = %id))]
+    async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(to_db(at))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(map_error)?;
+        Ok(done.rows_affected() > 0)
     }
 }
 

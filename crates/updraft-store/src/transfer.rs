@@ -140,7 +140,14 @@ const TABLES: &[Table] = &[
     },
     Table {
         name: "api_keys",
-        columns: &[("id", Text), ("name", Text), ("secret_sha256", Text), ("app_id", Text), ("created_at", Text)],
+        columns: &[
+            ("id", Text),
+            ("name", Text),
+            ("secret_sha256", Text),
+            ("app_id", Text),
+            ("created_at", Text),
+            ("revoked_at", Text),
+        ],
         order_by: "id",
         serial: None,
     },

@@ -123,10 +123,31 @@ async fn story(store: &dyn MetadataStore) {
         secret_sha256: "cd".repeat(32),
         scope: ApiKeyScope::App(app_id.clone()),
         created_at: Utc::now().trunc_subsecs(3),
+        revoked_at: None,
     };
     store.insert_api_key(&key).await.unwrap();
-    assert_eq!(store.find_api_key("k1").await.unwrap(), Some(key));
+    assert_eq!(store.find_api_key("k1").await.unwrap(), Some(key.clone()));
     assert_eq!(store.find_api_key("nope").await.unwrap(), None);
+    let admin = ApiKeyRecord {
+        id: "k2".into(),
+        name: "ops".into(),
+        secret_sha256: "ef".repeat(32),
+        scope: ApiKeyScope::All,
+        created_at: key.created_at + chrono::Duration::seconds(1),
+        revoked_at: None,
+    };
+    store.insert_api_key(&admin).await.unwrap();
+    assert_eq!(store.list_api_keys().await.unwrap(), vec![key.clone(), admin.clone()]);
+    // Revoking keeps the record, marked; a second revocation changes nothing.
+    let revoked_at = Utc::now().trunc_subsecs(3);
+    assert!(store.revoke_api_key("k1", revoked_at).await.unwrap());
+    assert!(!store.revoke_api_key("k1", revoked_at + chrono::Duration::seconds(9)).await.unwrap());
+    assert!(!store.revoke_api_key("nope", revoked_at).await.unwrap());
+    let found = store.find_api_key("k1").await.unwrap().unwrap();
+    assert_eq!(found.revoked_at, Some(revoked_at));
+    assert!(!found.is_active());
+    assert!(store.find_api_key("k2").await.unwrap().unwrap().is_active());
+    assert_eq!(store.list_api_keys().await.unwrap().len(), 2);
     assert!(store.load_catalog(&AppId::parse("com.example.none").unwrap()).await.unwrap().is_none());
 }
 

@@ -95,6 +95,7 @@ async fn populate(store: &dyn MetadataStore) -> AppId {
             secret_sha256: "aa".repeat(32),
             scope: ApiKeyScope::App(app_id.clone()),
             created_at: Utc::now(),
+            revoked_at: Some(Utc::now()),
         })
         .await
         .unwrap();

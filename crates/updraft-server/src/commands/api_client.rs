@@ -37,7 +37,7 @@ impl ApiClient {
             let message =
                 body["message"].as_str().or_else(|| body["error"].as_str()).unwrap_or("no error message in the answer");
             let code = body["error"].as_str().unwrap_or("error");
-            bail!("the gateway refused the request ({status}, {code}): {message}");
+            bail!("the gateway at {} refused the request ({status}, {code}): {message}", self.base);
         }
         Ok(body)
     }
@@ -45,6 +45,11 @@ impl ApiClient {
     /// POST JSON.
     pub(crate) async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         self.send(self.request(reqwest::Method::POST, path).json(body)).await
+    }
+
+    /// DELETE with a JSON body.
+    pub(crate) async fn delete_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.send(self.request(reqwest::Method::DELETE, path).json(body)).await
     }
 
     /// GET with a query.

@@ -26,9 +26,11 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => migrate::migrate(&Settings::load(cli.config.as_deref())?).await,
         Command::Export { out } => transfer::export(&Settings::load(cli.config.as_deref())?, &out).await,
         Command::Import { file } => transfer::import(&Settings::load(cli.config.as_deref())?, &file).await,
-        Command::Apikey(ApikeyCommand::Create { name, app }) => {
-            apikey::create(&Settings::load(cli.config.as_deref())?, &name, app.as_deref()).await
+        Command::Apikey(ApikeyCommand::Create { name, app, json, server }) => {
+            apikey::create(&server, &name, app.as_deref(), json).await
         }
+        Command::Apikey(ApikeyCommand::List { json, server }) => apikey::list(&server, json).await,
+        Command::Apikey(ApikeyCommand::Revoke { name, json, server }) => apikey::revoke(&server, &name, json).await,
         Command::Publish(PublishCommand::Capgo {
             app_id,
             version,

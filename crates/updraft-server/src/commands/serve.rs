@@ -20,6 +20,14 @@ use crate::write_behind::Writer;
 
 pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen_addr()?;
+    // Bound first, so a taken port is reported before anything is opened or loaded.
+    let listener = bind(listen)?;
+    if settings.admin_api_key.is_none() {
+        tracing::warn!(
+            "no admin key is configured (UPDRAFT_ADMIN_API_KEY): no one can create apps or API keys; set it to a \
+             secret of 16+ characters and restart"
+        );
+    }
     let store = open_store(&settings).await?;
     let objects = crate::storage::open_object_store(&settings).await?;
     // Fail at start-up, with the reason, rather than at the first upload or download.
@@ -42,7 +50,6 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     for app_id in index.app_ids() {
         expo.reload_keys(dyn_store.as_ref(), &app_id).await.context("loading signing keys")?;
     }
-    let listener = TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
     let bound = listener.local_addr().context("reading the bound address")?;
     let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
     let state = web::Data::new(AppState {
@@ -80,4 +87,15 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// Binds the listening socket; a taken port names the setting that moves it.
+fn bind(listen: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(listen).map_err(|error| match error.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "cannot listen on {listen}: the address is already in use (another updraft or another program holds \
+             it); stop that process or choose another address with UPDRAFT_LISTEN, e.g. UPDRAFT_LISTEN=127.0.0.1:8081"
+        ),
+        _ => anyhow::Error::new(error).context(format!("cannot listen on {listen} (UPDRAFT_LISTEN)")),
+    })
 }

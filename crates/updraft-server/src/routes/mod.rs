@@ -4,6 +4,7 @@
 //! management endpoints take an API key. Plugin endpoints answer with and without a trailing slash and never
 //! redirect (a redirected POST becomes a bodiless GET on Android).
 
+mod apikeys;
 mod apps;
 mod body;
 mod bundles;
@@ -46,6 +47,7 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
             .delete(channel_self::unset_channel)
     });
     with_slash(config, "/app", &|r| r.post(apps::create_app).put(apps::update_app));
+    with_slash(config, "/apikey", &|r| r.post(apikeys::create).get(apikeys::list).delete(apikeys::revoke));
     with_slash(config, "/channel", &|r| {
         r.post(channels::set_channel).get(channels::get_channels).delete(channels::delete_channel)
     });
@@ -115,6 +117,7 @@ pub(crate) fn route_label(path: &str) -> &'static str {
         "/stats" => return "/stats",
         "/channel_self" => return "/channel_self",
         "/app" => return "/app",
+        "/apikey" => return "/apikey",
         "/channel" => return "/channel",
         "/device" => return "/device",
         "/bundle" => return "/bundle",

@@ -2,6 +2,7 @@
 //! over HTTP, with bundles made by the real `@capgo/cli`.
 #![expect(unreachable_pub, reason = "helper modules share items within this one test binary")]
 
+mod api_keys;
 mod capgo_cli;
 mod capgo_surface;
 mod channel_self;

@@ -8,9 +8,8 @@ use crate::helpers::{ADMIN_KEY, APP_ID, TestApp, small_zip};
 
 fn create_key(app: &TestApp, args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_updraft"))
-        .args(["apikey", "create"])
+        .args(["apikey", "create", "--server", &app.base, "--api-key", ADMIN_KEY])
         .args(args)
-        .env("UPDRAFT_DATA_DIR", app.data_path())
         .env("UPDRAFT_LOG", "warn")
         .output()
         .unwrap();
