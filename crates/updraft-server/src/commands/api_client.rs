@@ -20,7 +20,13 @@ impl ApiClient {
             .api_key
             .clone()
             .context("no API key: pass --api-key or set UPDRAFT_API_KEY (see `updraft apikey create`)")?;
-        Ok(Self { base: server.server.trim_end_matches('/').to_owned(), key, http: reqwest::Client::new() })
+        // A connection idle for longer than the gateway's keep-alive (`serve::KEEP_ALIVE`) may be closed by it just as
+        // the next request goes out on it, which fails that request; reuse only recently used connections.
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(std::time::Duration::from_secs(1))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Self { base: server.server.trim_end_matches('/').to_owned(), key, http })
     }
 
     /// A request to `path` with the key.

@@ -18,6 +18,10 @@ use crate::state::AppState;
 use crate::telemetry::access_log;
 use crate::write_behind::Writer;
 
+/// How long an idle kept-alive connection stays open. Clients that pool connections must not reuse one idle for
+/// longer (the CLI's client reuses them for at most a second).
+pub(crate) const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen_addr()?;
     // Bound first, so a taken port is reported before anything is opened or loaded.
@@ -70,6 +74,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     })
     .listen(listener)
     .context("starting the HTTP server")?
+    .keep_alive(KEEP_ALIVE)
     .shutdown_timeout(30)
     .run();
     // Subscribed only after the index is loaded: the first event is a full reload, which covers any change made

@@ -27,3 +27,49 @@ pub(crate) async fn read_limited(mut payload: web::Payload, limit: usize) -> Res
     }
     Ok(body.freeze())
 }
+
+/// A request body that a streaming parser (such as `Multipart`) reads, shared with the handler so that whatever the
+/// parser leaves unread can be drained before the answer goes out. Closing a socket with unread bytes in it makes
+/// the kernel reset the connection, and a client still sending then sees "broken pipe" instead of the answer.
+pub(crate) struct SharedBody(std::rc::Rc<std::cell::RefCell<web::Payload>>);
+
+impl SharedBody {
+    pub(crate) fn new(payload: web::Payload) -> Self {
+        Self(std::rc::Rc::new(std::cell::RefCell::new(payload)))
+    }
+
+    /// The stream to hand to the parser.
+    pub(crate) fn reader(&self) -> Self {
+        Self(self.0.clone())
+    }
+
+    /// Reads and discards the rest of the body: at most `limit` bytes, for at most `deadline`. Returns whether the
+    /// body was read to its end (if not, the connection must not be kept alive).
+    pub(crate) async fn drain(&self, limit: u64, deadline: std::time::Duration) -> bool {
+        let discard = async {
+            let mut seen = 0u64;
+            while let Some(chunk) = futures::future::poll_fn(|cx| self.0.borrow_mut().poll_next_unpin(cx)).await {
+                match chunk {
+                    Ok(chunk) => seen += chunk.len() as u64,
+                    Err(_) => return false,
+                }
+                if seen > limit {
+                    return false;
+                }
+            }
+            true
+        };
+        tokio::time::timeout(deadline, discard).await.unwrap_or(false)
+    }
+}
+
+impl futures::Stream for SharedBody {
+    type Item = Result<Bytes, actix_web::error::PayloadError>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.borrow_mut().poll_next_unpin(cx)
+    }
+}

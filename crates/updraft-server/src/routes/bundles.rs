@@ -24,12 +24,17 @@ use updraft_oss::{ObjectKey, PutMode, PutOptions};
 use crate::api_error::ApiError;
 use crate::auth::{Caller, authenticate};
 use crate::bundle_ingest::{check_plain_zip, decrypt_and_check, unpack_files};
+use crate::routes::body::SharedBody;
 use crate::routes::call::{AppCall, app_params_call, json_call};
 use crate::state::AppState;
 use crate::storage_layout::StorageKey;
 use crate::upload::{StagedFile, stage};
 
 const TEXT_FIELD_LIMIT: usize = 4096;
+/// What may follow the upload limit in a multipart body (boundaries, part headers, text fields).
+const DRAIN_SLACK_BYTES: u64 = 1024 * 1024;
+/// How long a refused upload may take to finish sending before the connection is closed instead.
+const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 const TEXT_FIELDS: [&str; 8] =
     ["app_id", "version", "checksum", "min_update_version", "channel", "session_key", "key_id", "delta"];
 
@@ -41,8 +46,18 @@ pub(crate) async fn post_bundle(
 ) -> Result<HttpResponse, ApiError> {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if content_type.starts_with("multipart/form-data") {
-        let caller = authenticate(&request, &state).await?;
-        upload(caller, &state, Multipart::new(request.headers(), payload)).await
+        // Whatever the outcome, the client gets to send its whole body and then reads the answer.
+        let body = SharedBody::new(payload);
+        let result = match authenticate(&request, &state).await {
+            Ok(caller) => upload(caller, &state, Multipart::new(request.headers(), body.reader())).await,
+            Err(refused) => Err(refused),
+        };
+        let drained = body.drain(state.settings.max_upload_bytes + DRAIN_SLACK_BYTES, DRAIN_DEADLINE).await;
+        let mut response = result.unwrap_or_else(|error| actix_web::ResponseError::error_response(&error));
+        if !drained {
+            response.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
+        }
+        Ok(response)
     } else {
         register_external(&request, &state, payload).await
     }
@@ -103,8 +118,27 @@ fn app_key(catalog: &AppCatalog) -> Result<AppPublicKey, ApiError> {
     AppPublicKey::parse(pem).map_err(|e| ApiError::Internal(anyhow::anyhow!("stored public key is invalid: {e}")))
 }
 
+/// What can be refused from the fields sent before the file, so the file need not be staged to be refused: the
+/// caller's right to the app, the version, and an app key for an encrypted bundle.
+fn check_fields_before_file(
+    state: &AppState,
+    caller: &Caller,
+    fields: &HashMap<String, String>,
+) -> Result<(), ApiError> {
+    let field = |name: &str| fields.get(name).filter(|v| !v.is_empty()).cloned();
+    if field("app_id").is_none() || field("version").is_none() {
+        return Ok(());
+    }
+    let bundle = read_bundle_fields(state, caller, &field)?;
+    if field("session_key").is_some() {
+        app_key(&bundle.catalog)?;
+    }
+    Ok(())
+}
+
 async fn read_multipart(
     state: &AppState,
+    caller: &Caller,
     mut multipart: Multipart,
 ) -> Result<(HashMap<String, String>, Option<StagedFile>), ApiError> {
     let mut fields = HashMap::new();
@@ -118,6 +152,7 @@ async fn read_multipart(
         })?;
         let name = field.name().unwrap_or_default().to_owned();
         if name == "file" {
+            check_fields_before_file(state, caller, &fields)?;
             let body = (&mut field).map_err(|e| e.to_string());
             staged = Some(stage(&state.settings.staging_dir(), Box::pin(body), state.settings.max_upload_bytes).await?);
         } else if TEXT_FIELDS.contains(&name.as_str()) {
@@ -147,7 +182,7 @@ async fn read_multipart(
 }
 
 async fn upload(caller: Caller, state: &AppState, multipart: Multipart) -> Result<HttpResponse, ApiError> {
-    let (fields, staged) = read_multipart(state, multipart).await?;
+    let (fields, staged) = read_multipart(state, &caller, multipart).await?;
     let field = |name: &str| fields.get(name).filter(|v| !v.is_empty()).cloned();
     let bundle = read_bundle_fields(state, &caller, &field)?;
     let delta = matches!(field("delta").as_deref(), Some("true" | "1"));

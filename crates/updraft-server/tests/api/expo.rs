@@ -130,7 +130,7 @@ async fn assets_are_immutable_and_compressed_only_when_offered() {
     let manifest = &part(&report, "manifest")["json"];
     let launch = &manifest["launchAsset"];
     let url = launch["url"].as_str().unwrap();
-    let raw = reqwest::Client::builder().no_gzip().no_brotli().build().unwrap();
+    let raw = crate::helpers::test_client(reqwest::Client::builder().no_gzip().no_brotli());
     let response = raw
         .get(url)
         .header("accept", "*/*")

@@ -52,7 +52,7 @@ impl TestApp {
             .strip_prefix("updraft listening on ")
             .unwrap_or_else(|| panic!("unexpected first line from updraft serve: {line:?}"))
             .to_owned();
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let client = test_client(reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()));
         Self { base, data_dir, client, child: Some(child) }
     }
 
@@ -200,6 +200,13 @@ pub fn device(overrides: Value) -> Value {
 }
 
 /// A small valid bundle zip made in-process (for tests that are not about the zip itself).
+/// A client that never reuses a connection idle for longer than a second. The gateway closes idle connections after
+/// 5 s; a test that blocks its runtime (running `npx`, sleeping) past that would otherwise send its next request on
+/// a connection the gateway has already closed, and get "broken pipe" or "incomplete message" for it.
+pub fn test_client(builder: reqwest::ClientBuilder) -> reqwest::Client {
+    builder.pool_idle_timeout(Duration::from_secs(1)).build().unwrap()
+}
+
 pub fn small_zip(marker: &str) -> Vec<u8> {
     use std::io::Write;
     let mut buffer = std::io::Cursor::new(Vec::new());

@@ -147,3 +147,63 @@ async fn upload_can_point_a_channel_and_first_channel_is_public() {
     app.upload_ok("1.0.2", small_zip("b"), &[("channel", "beta")]).await;
     assert_eq!(app.check(device(json!({}))).await["version"], "1.0.1");
 }
+
+/// A refusal decided before the file is read (wrong key, another app's key, no app key for an encrypted bundle)
+/// still reaches the client as its readable 4xx, however large the body it is still sending: the gateway reads the
+/// rest of the body before answering, instead of closing a connection with unread bytes (which resets it, so the
+/// client would see "broken pipe").
+#[tokio::test]
+async fn refusals_reach_a_client_still_sending_a_large_body() {
+    let app = TestApp::with_app().await;
+    app.create_app("com.example.other").await;
+    let (_, other) = app.admin("POST", "/apikey", json!({"name": "other", "app_id": "com.example.other"})).await;
+    let other_key = other["key"].as_str().unwrap().to_owned();
+    // 16 MiB of incompressible-looking bytes: far more than socket buffers hold.
+    let mut large = vec![0u8; 16 * 1024 * 1024];
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for byte in &mut large {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *byte = state as u8;
+    }
+    let cases: [(&str, &[(&str, &str)], u16, &str); 3] = [
+        ("upd_000000000000_not-a-real-key", &[], 401, "invalid_apikey"),
+        (&other_key, &[], 403, "cannot_access_app"),
+        (ADMIN_KEY, &[("checksum", "00"), ("session_key", "aa:bb")], 400, "encryption_key_missing"),
+    ];
+    for (key, extra, status, code) in cases {
+        for _ in 0..3 {
+            let mut form = reqwest::multipart::Form::new().text("app_id", APP_ID).text("version", "1.0.1");
+            for (name, value) in extra {
+                form = form.text((*name).to_owned(), (*value).to_owned());
+            }
+            form = form.part("file", reqwest::multipart::Part::bytes(large.clone()).file_name("bundle.zip"));
+            let response = app
+                .client
+                .post(app.url("/bundle"))
+                .header("authorization", key)
+                .multipart(form)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("the {status} answer must arrive, got a transport error: {e:?}"));
+            assert_eq!(response.status().as_u16(), status);
+            let answer: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(answer["error"], code, "{answer}");
+        }
+    }
+    assert!(stored_objects(&app).is_empty());
+    let staging = app.data_path().join("staging");
+    assert_eq!(std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0), 0, "nothing left in staging");
+}
+
+/// A request after the test's runtime was blocked for longer than the gateway's keep-alive (as a test running
+/// `npx` is) goes out on a fresh connection, not on the one the gateway closed meanwhile.
+#[tokio::test]
+async fn a_request_after_a_long_pause_gets_its_answer() {
+    let app = TestApp::with_app().await;
+    assert_eq!(app.admin("GET", "/channel", json!({"app_id": APP_ID})).await.0, 200);
+    std::thread::sleep(std::time::Duration::from_millis(5500));
+    let (status, answer) = app.upload("1.0.1", small_zip("after a pause"), &[]).await;
+    assert_eq!(status, 200, "{answer}");
+}
