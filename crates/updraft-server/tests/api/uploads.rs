@@ -167,7 +167,8 @@ async fn refusals_reach_a_client_still_sending_a_large_body() {
         state ^= state << 17;
         *byte = state as u8;
     }
-    let cases: [(&str, &[(&str, &str)], u16, &str); 3] = [
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, &'a str);
+    let cases: [Case<'_>; 3] = [
         ("upd_000000000000_not-a-real-key", &[], 401, "invalid_apikey"),
         (&other_key, &[], 403, "cannot_access_app"),
         (ADMIN_KEY, &[("checksum", "00"), ("session_key", "aa:bb")], 400, "encryption_key_missing"),
