@@ -9,6 +9,7 @@ pub mod bundle_zip;
 pub mod channel_self;
 pub mod encryption;
 pub mod error_codes;
+pub mod failure;
 pub mod management;
 mod refusal;
 pub mod stats;

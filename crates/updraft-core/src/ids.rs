@@ -150,6 +150,12 @@ impl fmt::Display for BundleVersion {
     }
 }
 
+/// The lowercase form of a hex SHA-256 digest (64 hex digits, either case), or `None` when `text` is not one. The
+/// one check for every content address the gateway reads.
+pub fn sha256_hex(text: &str) -> Option<String> {
+    (text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())).then(|| text.to_ascii_lowercase())
+}
+
 macro_rules! display_as_str {
     ($($ty:ty),*) => {$(
         impl fmt::Display for $ty {

@@ -13,7 +13,9 @@ mod catalog;
 mod channel;
 mod channel_self;
 mod device;
+mod expo_minting;
 mod expo_release;
+mod failure;
 mod ids;
 mod stats;
 mod store;
@@ -25,11 +27,15 @@ pub use bundle_layout::{BundleLayout, BundleLayoutError, check_bundle_entries};
 pub use capgo_rules::{ChannelRoute, Refusal, UpdateCheck, UpdateDecision, resolve_channel, select_update};
 pub use catalog::AppCatalog;
 pub use channel::{Channel, ChannelSettings, ChannelTarget, ChannelUpdate, DisableAutoUpdate};
+pub use channel_self::{SelfSetChange, SelfSetDenied, public_channel, self_set_change, self_unset_allowed};
 pub use channel_self::{SelfSetRefusal, listable_channels, self_assignable};
 pub use device::{BundlePin, DeviceOverride, DeviceReport, OverrideTarget};
+pub use expo_minting::{PlatformUpdate, ReleaseMint, manifest_assets, referenced_releases};
 pub use expo_release::{
     ExpoAsset, ExpoCheck, ExpoDecision, ExpoRelease, ExpoReleaseKind, expo_time, next_release_time, select_expo_release,
 };
+pub use failure::{Failure, FailureKind, codes};
+pub use ids::sha256_hex;
 pub use ids::{AppId, BundleVersion, ChannelName, DeviceId, IdError, Platform};
 pub use stats::{ActionKind, StatsEvent, action_kind, is_rollback, strip_file_suffix};
 pub use store::{

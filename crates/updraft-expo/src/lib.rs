@@ -7,6 +7,7 @@
 
 pub mod directive;
 pub mod export_ingest;
+pub mod failure;
 pub mod manifest;
 pub mod multipart;
 pub mod request;

@@ -2,8 +2,7 @@
 //! Capgo's CLI and API clients send it. The bootstrap admin key and stored keys are compared in constant time.
 
 use actix_web::HttpRequest;
-use updraft_capgo::error_codes;
-use updraft_core::{ApiKeyScope, AppId};
+use updraft_core::{ApiKeyScope, AppId, FailureKind, codes};
 
 use crate::api_error::ApiError;
 use crate::api_keys;
@@ -24,9 +23,9 @@ impl Caller {
         match self {
             Self::Everything => Ok(()),
             Self::App(scoped) if scoped == app_id => Ok(()),
-            Self::App(_) => Err(ApiError::status(
-                403,
-                error_codes::CANNOT_ACCESS_APP,
+            Self::App(_) => Err(ApiError::client(
+                FailureKind::Forbidden,
+                codes::FORBIDDEN,
                 format!("this API key cannot access app {app_id}; use a key created for it or an unscoped key"),
             )),
         }
@@ -36,9 +35,9 @@ impl Caller {
     pub(crate) fn require_everything(&self) -> Result<(), ApiError> {
         match self {
             Self::Everything => Ok(()),
-            Self::App(_) => Err(ApiError::status(
-                403,
-                error_codes::CANNOT_ACCESS_APP,
+            Self::App(_) => Err(ApiError::client(
+                FailureKind::Forbidden,
+                codes::FORBIDDEN,
                 "this API key is scoped to one app; creating apps needs the admin key or an unscoped key",
             )),
         }
@@ -57,9 +56,9 @@ fn presented_key(request: &HttpRequest) -> Option<&str> {
 /// Authenticates the request.
 pub(crate) async fn authenticate(request: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
     let Some(key) = presented_key(request) else {
-        return Err(ApiError::status(
-            401,
-            error_codes::NO_KEY_PROVIDED,
+        return Err(ApiError::client(
+            FailureKind::Unauthenticated,
+            codes::MISSING_API_KEY,
             "no API key: send it in the `authorization` header (or `capgkey`)",
         ));
     };
@@ -68,9 +67,9 @@ pub(crate) async fn authenticate(request: &HttpRequest, state: &AppState) -> Res
     {
         return Ok(Caller::Everything);
     }
-    let invalid = || ApiError::status(401, error_codes::INVALID_APIKEY, "the API key is not valid");
+    let invalid = || ApiError::client(FailureKind::Unauthenticated, codes::INVALID_API_KEY, "the API key is not valid");
     let id = api_keys::key_id(key).ok_or_else(invalid)?;
-    let record = state.store.find_api_key(id).await?.ok_or_else(invalid)?;
+    let record = crate::ops::api_keys::find(state, id).await?.ok_or_else(invalid)?;
     if !api_keys::verify(key, &record) || !record.is_active() {
         return Err(invalid());
     }

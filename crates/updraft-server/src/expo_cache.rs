@@ -16,7 +16,7 @@ use updraft_expo::signing::SigningKey;
 /// How long loaded keys are trusted before the store is asked again.
 const KEY_TTL: Duration = Duration::from_secs(5);
 
-type Keys = Arc<HashMap<String, Arc<SigningKey>>>;
+pub(crate) type Keys = Arc<HashMap<String, Arc<SigningKey>>>;
 
 /// A signed body: (app, key id, SHA-256 of the body).
 type SignatureKey = (AppId, String, [u8; 32]);

@@ -17,6 +17,9 @@ use updraft_expo::export_ingest::{bundle_extension, parse_metadata};
 
 use crate::cli::ServerArgs;
 use crate::commands::api_client::ApiClient;
+use crate::contract::expo::{
+    AssetRef, MissingAssetsRequest, MissingAssetsResponse, PlatformFiles, PublishRequest, ReleasesRecorded,
+};
 
 /// What to publish.
 pub(crate) struct ExpoPublish {
@@ -82,11 +85,10 @@ pub(crate) async fn publish_expo(server: &ServerArgs, publish: ExpoPublish) -> a
             }
         }
     }
-    let digests: Vec<&String> = files.values().map(|f| &f.sha256).collect();
-    let answer =
-        client.post_json(&format!("/expo/{}/assets/missing", publish.app_id), &json!({ "sha256": digests })).await?;
-    let missing: Vec<String> =
-        answer["missing"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+    let asked = MissingAssetsRequest { sha256: files.values().map(|f| f.sha256.clone()).collect() };
+    let answer = client.post_json(&format!("/expo/{}/assets/missing", publish.app_id), &json!(asked)).await?;
+    let MissingAssetsResponse { missing } =
+        serde_json::from_value(answer).context("the gateway's list of missing assets is not {\"missing\": [...]}")?;
     let to_send: Vec<&ExportFile> = files.values().filter(|f| missing.contains(&f.sha256)).collect();
     let total: u64 = to_send.iter().map(|f| f.size).sum();
     let progress = if std::io::stderr().is_terminal() { ProgressBar::new(total) } else { ProgressBar::hidden() };
@@ -116,34 +118,28 @@ pub(crate) async fn publish_expo(server: &ServerArgs, publish: ExpoPublish) -> a
     }
     progress.finish_and_clear();
 
-    let platforms_body: Vec<Value> = exports
-        .iter()
-        .map(|export| {
-            let launch = &files[&export.bundle];
-            json!({
-                "platform": export.platform.as_str(),
-                "launch_asset": { "sha256": launch.sha256, "ext": bundle_extension(&export.bundle) },
-                "assets": export.assets.iter().map(|(path, ext)| json!({ "sha256": files[path].sha256, "ext": ext })).collect::<Vec<_>>(),
+    let asset = |path: &String, ext: &str| AssetRef { sha256: files[path].sha256.clone(), ext: ext.to_owned() };
+    let body = PublishRequest {
+        channel: publish.channel.clone(),
+        runtime_version: publish.runtime_version.clone(),
+        message: publish.message.clone(),
+        expo_client,
+        platforms: exports
+            .iter()
+            .map(|export| PlatformFiles {
+                platform: export.platform.as_str().to_owned(),
+                launch_asset: asset(&export.bundle, bundle_extension(&export.bundle)),
+                assets: export.assets.iter().map(|(path, ext)| asset(path, ext)).collect(),
             })
-        })
-        .collect();
-    let body = json!({
-        "channel": publish.channel,
-        "runtime_version": publish.runtime_version,
-        "message": publish.message,
-        "expo_client": expo_client,
-        "platforms": platforms_body,
-    });
-    let answer = client.post_json(&format!("/expo/{}/releases", publish.app_id), &body).await?;
+            .collect(),
+    };
+    let answer = client.post_json(&format!("/expo/{}/releases", publish.app_id), &json!(body)).await?;
     if publish.json {
         println!("{answer}");
     }
-    let ids: Vec<String> = answer["releases"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| format!("{} {}", r["platform"].as_str().unwrap_or_default(), r["id"].as_str().unwrap_or_default()))
-        .collect();
+    let recorded: ReleasesRecorded =
+        serde_json::from_value(answer).context("the gateway's answer to the publish is not a list of releases")?;
+    let ids: Vec<String> = recorded.releases.iter().map(|r| format!("{} {}", r.platform, r.id)).collect();
     eprintln!(
         "published {} to channel {} (runtime {}): {} ({} of {} files uploaded, the rest were already stored)",
         publish.app_id,

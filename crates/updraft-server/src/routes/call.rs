@@ -4,8 +4,8 @@
 
 use actix_web::{HttpRequest, web};
 use serde_json::{Map, Value};
-use updraft_capgo::error_codes;
-use updraft_capgo::management::{ManagementError, object_body};
+use updraft_capgo::management::object_body;
+use updraft_core::{Failure, codes};
 
 use crate::api_error::ApiError;
 use crate::auth::{Caller, authenticate};
@@ -61,7 +61,7 @@ pub(crate) async fn app_params_call(
 }
 
 /// Reads a JSON object body if it is one, else the query string.
-pub(crate) fn body_or_query(body: &[u8], request: &HttpRequest) -> Result<Map<String, Value>, ManagementError> {
+pub(crate) fn body_or_query(body: &[u8], request: &HttpRequest) -> Result<Map<String, Value>, Failure> {
     if !body.is_empty()
         && let Ok(map) = object_body(body)
     {
@@ -71,8 +71,8 @@ pub(crate) fn body_or_query(body: &[u8], request: &HttpRequest) -> Result<Map<St
 }
 
 /// The query string as a map of strings.
-pub(crate) fn query_map(request: &HttpRequest) -> Result<Map<String, Value>, ManagementError> {
+pub(crate) fn query_map(request: &HttpRequest) -> Result<Map<String, Value>, Failure> {
     let pairs = web::Query::<Vec<(String, String)>>::from_query(request.query_string())
-        .map_err(|e| ManagementError::bad_request(error_codes::INVALID_REQUEST, format!("bad query string: {e}")))?;
+        .map_err(|e| Failure::invalid(codes::INVALID_REQUEST, format!("bad query string: {e}")))?;
     Ok(pairs.into_inner().into_iter().map(|(k, v)| (k, Value::String(v))).collect())
 }

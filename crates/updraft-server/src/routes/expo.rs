@@ -7,13 +7,15 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
+use updraft_core::sha256_hex;
 use updraft_core::{AppId, ExpoCheck, ExpoDecision, select_expo_release};
 use updraft_expo::multipart::{self, Part};
 use updraft_expo::request::{AcceptedForm, parse_manifest_request};
 use updraft_expo::{directive, manifest};
-use updraft_oss::{GetOptions, ObjectKey};
+use updraft_oss::ObjectKey;
 
 use crate::expo_cache::CachedAnswer;
+use crate::routes::download::{Served, serve};
 use crate::state::AppState;
 use crate::storage_layout::StorageKey;
 
@@ -70,10 +72,10 @@ async fn answer_manifest(request: &HttpRequest, state: &AppState, app: &str) -> 
     let key = match &parsed.expected_key_id {
         None => None,
         Some(key_id) => {
-            let keys = match state.expo.keys(state.store.as_ref(), &app_id).await {
+            let keys = match crate::ops::catalogs::signing_keys(state, &app_id).await {
                 Ok(keys) => keys,
                 Err(problem) => {
-                    return actix_web::ResponseError::error_response(&crate::api_error::ApiError::from(problem));
+                    return actix_web::ResponseError::error_response(&problem);
                 }
             };
             match keys.get(key_id) {
@@ -193,29 +195,12 @@ pub(crate) async fn asset(
     let not_found = || error(StatusCode::NOT_FOUND, "no such asset");
     let Ok(app_id) = AppId::parse(&app) else { return not_found() };
     let (sha256, ext) = file.split_once('.').unwrap_or((file.as_str(), ""));
-    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return not_found();
-    }
-    let sha256 = sha256.to_ascii_lowercase();
-    let etag = format!("\"{sha256}\"");
-    if request.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(&etag)) {
-        return HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish();
-    }
+    let Some(sha256) = sha256_hex(sha256) else { return not_found() };
     let key: ObjectKey = StorageKey::ExpoAsset { app_id: &app_id, sha256: &sha256 }.object_key();
-    if let Some(url) = state.redirect_url(&key).await {
-        return HttpResponse::Found()
-            .insert_header((header::LOCATION, url))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .finish();
+    let served = Served { key: &key, digest: &sha256, content_type: manifest::content_type(ext) };
+    match serve(&request, &state, &served).await {
+        Ok(Some(response)) => response,
+        Ok(None) => not_found(),
+        Err(problem) => actix_web::ResponseError::error_response(&problem),
     }
-    let result = match state.objects.get(&key, GetOptions::default()).await {
-        Ok(result) => result,
-        Err(updraft_oss::Error::NotFound { .. }) => return not_found(),
-        Err(problem) => return actix_web::ResponseError::error_response(&crate::api_error::ApiError::from(problem)),
-    };
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, manifest::content_type(ext)))
-        .insert_header((header::ETAG, etag))
-        .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
-        .streaming(result.body)
 }

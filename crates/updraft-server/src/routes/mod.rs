@@ -12,6 +12,7 @@ mod call;
 mod channel_self;
 mod channels;
 mod devices;
+mod download;
 mod expo;
 mod expo_releases;
 mod files;
@@ -21,8 +22,8 @@ mod stats;
 mod updates;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use updraft_capgo::error_codes;
 use updraft_capgo::management::error_body;
+use updraft_core::codes;
 
 /// Registers every route.
 pub(crate) fn configure(config: &mut web::ServiceConfig) {
@@ -142,7 +143,7 @@ pub(crate) fn route_label(path: &str) -> &'static str {
 
 async fn not_found(request: HttpRequest) -> HttpResponse {
     HttpResponse::NotFound().json(error_body(
-        error_codes::NOT_FOUND,
+        codes::NOT_FOUND,
         &format!("no route for {} {}; see docs/compatibility.md for the endpoints", request.method(), request.path()),
     ))
 }

@@ -39,7 +39,7 @@ pub(crate) async fn get_stats(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let AppCall { params: _, app_id, .. } = app_params_call(&request, &state, payload).await?;
-    let summary = state.store.stats_summary(&app_id, RECENT_EVENTS).await?;
+    let summary = crate::ops::stats::summary(&state, &app_id, RECENT_EVENTS).await?;
     let recent: Vec<Value> = summary
         .recent
         .iter()

@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, web};
 use bytes::Bytes;
 use chrono::Utc;
 use serde_json::json;
+use updraft_capgo::failure::CapgoFailure;
 use updraft_capgo::updates::{
     RequestProblem, answer_variant, parse_update_request, revert_to_builtin_body, update_body,
 };
@@ -19,8 +20,8 @@ pub(crate) async fn updates(state: web::Data<AppState>, payload: web::Payload) -
     let body = match read_limited(payload, JSON_BODY_LIMIT).await {
         Ok(body) => body,
         Err(ApiError::Client(error)) => {
-            return HttpResponse::build(actix_web::http::StatusCode::from_u16(error.status).unwrap_or_default())
-                .json(json!({ "error": error.code, "message": error.message }));
+            return HttpResponse::build(actix_web::http::StatusCode::from_u16(error.kind.status()).unwrap_or_default())
+                .json(json!({ "error": error.capgo_code(), "message": error.message }));
         }
         Err(_) => {
             return HttpResponse::BadRequest()
