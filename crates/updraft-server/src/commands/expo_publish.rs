@@ -128,7 +128,7 @@ pub(crate) async fn publish_expo(server: &ServerArgs, publish: ExpoPublish) -> a
             .iter()
             .map(|export| PlatformFiles {
                 platform: export.platform.as_str().to_owned(),
-                launch_asset: asset(&export.bundle, bundle_extension(&export.bundle)),
+                launch_asset: asset(&export.bundle, &bundle_extension(&export.bundle)),
                 assets: export.assets.iter().map(|(path, ext)| asset(path, ext)).collect(),
             })
             .collect(),
