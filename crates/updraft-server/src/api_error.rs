@@ -132,6 +132,11 @@ impl ResponseError for ApiError {
     }
 }
 
+/// Capgo's wire code for a failure, for the Capgo device routes that answer in their own body shapes.
+pub(crate) fn capgo_code(failure: &Failure) -> &'static str {
+    failure.capgo_code()
+}
+
 /// An [`ApiError`] on the Expo management routes, answered in their own shape and with the neutral codes.
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]

@@ -118,3 +118,55 @@ impl AppState {
             .flatten()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    fn sources(dir: &Path) -> Vec<(PathBuf, String)> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                found.extend(sources(&path));
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                found.push((path, text));
+            }
+        }
+        found
+    }
+
+    fn src() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+    }
+
+    /// The compile-time boundary (private `store`/`objects` fields) keeps handlers off the stores; this keeps them
+    /// off the release-index refresh too, which only a use case that wrote may do.
+    #[test]
+    fn routes_reach_the_stores_only_through_use_cases() {
+        let forbidden = [".store.", ".objects.", ".refresh(", "MetadataStore", "ObjectStore"];
+        let routes = sources(&src().join("routes"));
+        assert!(routes.len() > 10, "the routes folder moved");
+        for (path, text) in routes {
+            for pattern in forbidden {
+                assert!(!text.contains(pattern), "{} uses {pattern}; call a use case in crate::ops", path.display());
+            }
+        }
+    }
+
+    /// Capgo's error codes and rendering are Capgo's wire format: only the Capgo rendering (`api_error.rs`) uses
+    /// them; everything else speaks `updraft_core::Failure` with neutral codes.
+    #[test]
+    fn only_the_capgo_rendering_knows_capgo_error_types() {
+        let forbidden = [["updraft_capgo", "::error_codes"].concat(), ["updraft_capgo", "::failure"].concat()];
+        for (path, text) in sources(&src()) {
+            if path.ends_with("api_error.rs") {
+                continue;
+            }
+            for pattern in &forbidden {
+                assert!(!text.contains(pattern.as_str()), "{} uses {pattern}", path.display());
+            }
+        }
+    }
+}

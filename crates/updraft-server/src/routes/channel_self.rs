@@ -10,12 +10,12 @@ use serde_json::{Map, Value, json};
 use updraft_capgo::channel_self::{
     ChannelSelfRequest, get_channel_body, list_body, parse_channel_self, self_set_refusal_body, set_ok_body,
 };
-use updraft_capgo::error_codes;
-use updraft_capgo::failure::CapgoFailure;
 use updraft_capgo::management::ok_body;
-use updraft_core::{AppCatalog, ChannelRoute, SelfSetDenied, listable_channels, resolve_channel, self_assignable};
+use updraft_core::{
+    AppCatalog, ChannelRoute, SelfSetDenied, codes, listable_channels, resolve_channel, self_assignable,
+};
 
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, capgo_code};
 use crate::ops::channel_self::{self, SelfSetFailure};
 use crate::routes::body::{JSON_BODY_LIMIT, read_limited};
 use crate::routes::call::{body_or_query, query_map};
@@ -63,7 +63,7 @@ fn refusal(code: &str, message: &str) -> Rejection {
 fn prepare(state: &AppState, map: &Map<String, Value>) -> Result<(ChannelSelfRequest, Arc<AppCatalog>), Rejection> {
     let request = parse_channel_self(map).map_err(|(code, message)| Rejection::BadRequest(code, message))?;
     let catalog = state.index.get(&request.app_id).ok_or_else(|| {
-        refusal(error_codes::APP_NOT_FOUND, &format!("app {} is not registered on this update server", request.app_id))
+        refusal(codes::APP_NOT_FOUND, &format!("app {} is not registered on this update server", request.app_id))
     })?;
     Ok((request, catalog))
 }
@@ -74,7 +74,7 @@ async fn read_request(
     payload: web::Payload,
 ) -> Result<(ChannelSelfRequest, Arc<AppCatalog>), Rejection> {
     let body = read_limited(payload, JSON_BODY_LIMIT).await?;
-    let map = body_or_query(&body, http).map_err(|e| Rejection::BadRequest(e.capgo_code(), e.message))?;
+    let map = body_or_query(&body, http).map_err(|e| Rejection::BadRequest(capgo_code(&e), e.message))?;
     prepare(state, &map)
 }
 
@@ -124,7 +124,7 @@ pub(crate) async fn get_channel(
             Ok(HttpResponse::Ok().json(get_channel_body(route.channel(), is_override)))
         }
         // A 400 carrying channel_not_found makes the device fall back to its local defaultChannel.
-        None => Err(Rejection::BadRequest(error_codes::CHANNEL_NOT_FOUND, "No channel for this device".into())),
+        None => Err(Rejection::BadRequest(codes::CHANNEL_NOT_FOUND, "No channel for this device".into())),
     }
 }
 
@@ -133,7 +133,7 @@ pub(crate) async fn list_channels(
     http: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, impl ResponseError> {
-    let map = query_map(&http).map_err(|e| Rejection::BadRequest(e.capgo_code(), e.message))?;
+    let map = query_map(&http).map_err(|e| Rejection::BadRequest(capgo_code(&e), e.message))?;
     let (request, catalog) = prepare(&state, &map)?;
     let channels = listable_channels(&catalog, request.platform, request.is_prod, request.is_emulator);
     Ok::<_, Rejection>(HttpResponse::Ok().json(list_body(&channels)))

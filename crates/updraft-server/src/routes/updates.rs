@@ -5,14 +5,13 @@ use actix_web::{HttpResponse, web};
 use bytes::Bytes;
 use chrono::Utc;
 use serde_json::json;
-use updraft_capgo::failure::CapgoFailure;
+use updraft_capgo::refusal_body;
 use updraft_capgo::updates::{
     RequestProblem, answer_variant, parse_update_request, revert_to_builtin_body, update_body,
 };
-use updraft_capgo::{error_codes, refusal_body};
-use updraft_core::{BundleSource, UpdateDecision, select_update};
+use updraft_core::{BundleSource, UpdateDecision, codes, select_update};
 
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, capgo_code};
 use crate::routes::body::{JSON_BODY_LIMIT, read_limited};
 use crate::state::AppState;
 
@@ -21,11 +20,11 @@ pub(crate) async fn updates(state: web::Data<AppState>, payload: web::Payload) -
         Ok(body) => body,
         Err(ApiError::Client(error)) => {
             return HttpResponse::build(actix_web::http::StatusCode::from_u16(error.kind.status()).unwrap_or_default())
-                .json(json!({ "error": error.capgo_code(), "message": error.message }));
+                .json(json!({ "error": capgo_code(&error), "message": error.message }));
         }
         Err(_) => {
             return HttpResponse::BadRequest()
-                .json(json!({ "error": error_codes::INVALID_REQUEST, "message": "could not read the body" }));
+                .json(json!({ "error": codes::INVALID_REQUEST, "message": "could not read the body" }));
         }
     };
     let request = match parse_update_request(&body, Utc::now()) {
