@@ -52,7 +52,14 @@ impl TestApp {
             .strip_prefix("updraft listening on ")
             .unwrap_or_else(|| panic!("unexpected first line from updraft serve: {line:?}"))
             .to_owned();
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        // No pooled connections: tests block their runtime while the Capgo CLI runs (several seconds for `key
+        // create`), the gateway closes the idle keep-alive connection meanwhile, and reusing it fails the next
+        // request with a broken pipe.
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
         Self { base, data_dir, client, child: Some(child) }
     }
 
