@@ -91,7 +91,7 @@ pub fn set_ok_body() -> Value {
 
 /// The `setChannel` refusal for a body without `channel`: HTTP 200, as Capgo answers it.
 pub fn missing_channel_body() -> Value {
-    json!({ "error": "missing_channel", "message": "Cannot find channel in body; send the channel to join as `channel`" })
+    json!({ "error": error_codes::MISSING_CHANNEL, "message": "Cannot find channel in body; send the channel to join as `channel`" })
 }
 
 /// The `getChannel` reply (see [`updraft_core::channel_report`] for when the name is left out).

@@ -74,7 +74,7 @@ pub fn manifest_size_body(files: &[SizeQuery], sizes: impl Fn(&SizeQuery) -> Opt
                     entry.insert("size".into(), json!(size));
                 }
                 None => {
-                    entry.insert("error".into(), Value::String("size_unknown".into()));
+                    entry.insert("error".into(), Value::String(crate::error_codes::SIZE_UNKNOWN.into()));
                 }
             }
             Value::Object(entry)

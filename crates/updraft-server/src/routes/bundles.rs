@@ -114,7 +114,7 @@ fn read_metadata(field: &dyn Fn(&str) -> Option<String>) -> Result<BundleMetadat
             && !link.ends_with("://");
         if !is_url {
             return Err(ApiError::bad_request(
-                "invalid_link",
+                error_codes::INVALID_LINK,
                 format!("field `link` must be an http(s) URL such as https://example.com/releases/1.0.1, got {link:?}"),
             ));
         }

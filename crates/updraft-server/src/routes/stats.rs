@@ -4,6 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde_json::{Value, json};
+use updraft_capgo::error_codes;
 use updraft_capgo::stats::{parse_stats, stats_reply};
 
 use crate::api_error::ApiError;
@@ -31,7 +32,7 @@ pub(crate) async fn post_stats(state: web::Data<AppState>, payload: web::Payload
         return HttpResponse::TooManyRequests()
             .insert_header(("Retry-After", STATS_RETRY_AFTER_SECONDS.to_string()))
             .json(json!({
-                "error": "stats_queue_full",
+                "error": error_codes::STATS_QUEUE_FULL,
                 "message": "the stats queue is full (the database is slow or unavailable); send the events again later",
                 "moreInfo": { "retryAfterSeconds": STATS_RETRY_AFTER_SECONDS },
             }));
