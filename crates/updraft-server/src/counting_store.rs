@@ -161,7 +161,7 @@ impl MetadataStore for CountingStore {
         self.inner.delete_bundle(app_id, bundle_id).await
     }
 
-    async fn insert_stats(&self, events: &[StatsEvent]) -> StoreResult<()> {
+    async fn insert_stats(&self, events: &[StatsEvent]) -> StoreResult<Vec<AppId>> {
         self.writes.fetch_add(1, Ordering::Relaxed);
         self.inner.insert_stats(events).await
     }
