@@ -32,6 +32,7 @@ pub use expo_release::{
 };
 pub use ids::{AppId, BundleVersion, ChannelName, DeviceId, IdError, Platform};
 pub use stats::{ActionKind, StatsEvent, action_kind, is_rollback, strip_file_suffix};
+pub use store::SigningKeyRecord;
 pub use store::{
     ApiKeyRecord, ApiKeyScope, BundleCounts, DeviceCursor, MetadataStore, ReferencedObjects, StatsSummary, StoreError,
     StoreResult,

@@ -43,7 +43,7 @@ pub(crate) enum Command {
     /// Manage Expo releases (list, roll back, promote) over the HTTP API.
     #[command(subcommand)]
     Release(ReleaseCommand),
-    /// Manage an app's Expo code-signing keys (in the local metadata store).
+    /// Manage an app's Expo code-signing keys on a running gateway, over its HTTP API (admin key).
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Object storage maintenance.
@@ -132,20 +132,31 @@ pub(crate) enum ReleaseCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeysCommand {
-    /// Generate a private key, a public key and a self-signed code-signing certificate for `expo-updates`.
+    /// Generate a signing key and a self-signed code-signing certificate on the gateway; the private key stays
+    /// there and only DIR/certificate.pem is written (plus the private key with --export-private-key).
     Generate {
         /// App id.
         #[arg(long = "app", value_name = "APP_ID")]
         app_id: String,
-        /// Folder for private-key.pem, public-key.pem and certificate.pem.
+        /// Folder for certificate.pem (and, with --export-private-key, private-key.pem and public-key.pem).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
-        /// The key id clients send in expo-expect-signature (codeSigningMetadata.keyid).
+        /// The key id clients send in expo-expect-signature (codeSigningMetadata.keyid). Rotate keys by adding a
+        /// new id: binaries in the field keep asking for the old one.
         #[arg(long, default_value = "main")]
         key_id: String,
         /// Certificate validity in years.
         #[arg(long, default_value_t = 10)]
         validity_years: u32,
+        /// Replace an existing key with this id (every binary shipped with its certificate then rejects signed
+        /// updates) and overwrite files in DIR.
+        #[arg(long)]
+        force: bool,
+        /// Also write the private key to DIR/private-key.pem (owner-only permissions), e.g. for a backup.
+        #[arg(long)]
+        export_private_key: bool,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Import an existing private key (PKCS#1 or PKCS#8 PEM, e.g. from `npx expo-updates codesigning:generate`).
     Import {
@@ -158,6 +169,23 @@ pub(crate) enum KeysCommand {
         /// The key id clients send in expo-expect-signature.
         #[arg(long, default_value = "main")]
         key_id: String,
+        /// Replace an existing key with this id (every binary shipped with its certificate then rejects signed
+        /// updates).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List an app's signing keys: key ids, public-key fingerprints, and certificates of generated keys.
+    List {
+        /// App id.
+        #[arg(long = "app", value_name = "APP_ID")]
+        app_id: String,
+        /// Print JSON (with the certificates).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
     },
 }
 
