@@ -30,6 +30,7 @@ pub use device::{BundlePin, DeviceOverride, DeviceReport, OverrideTarget};
 pub use expo_release::{
     ExpoAsset, ExpoCheck, ExpoDecision, ExpoRelease, ExpoReleaseKind, expo_time, next_release_time, select_expo_release,
 };
+pub use expo_release::{UnsafeAsset, check_asset_extension};
 pub use ids::{AppId, BundleVersion, ChannelName, DeviceId, IdError, Platform};
 pub use stats::{ActionKind, StatsEvent, action_kind, is_rollback, strip_file_suffix};
 pub use store::SigningKeyRecord;

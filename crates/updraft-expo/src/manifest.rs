@@ -65,6 +65,12 @@ pub fn content_type(ext: &str) -> &'static str {
     }
 }
 
+/// The content type an asset is announced with in the manifest, and served with by the asset route: the launch
+/// asset (the JS or Hermes bundle) is `application/javascript`, whatever its extension.
+pub fn asset_content_type(launch: bool, ext: &str) -> &'static str {
+    if launch { "application/javascript" } else { content_type(ext) }
+}
+
 fn manifest_asset<'a>(
     asset: &'a ExpoAsset,
     launch: bool,
@@ -73,7 +79,7 @@ fn manifest_asset<'a>(
     ManifestAsset {
         hash: asset_hash(&asset.sha256),
         key: &asset.md5,
-        content_type: if launch { "application/javascript" } else { content_type(&asset.ext) },
+        content_type: asset_content_type(launch, &asset.ext),
         // Android names the file on the device with the extension; an export without one gets `.bundle`.
         file_extension: if asset.ext.is_empty() { ".bundle".into() } else { format!(".{}", asset.ext) },
         url: asset_url(asset),

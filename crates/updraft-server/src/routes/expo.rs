@@ -174,7 +174,13 @@ async fn answer_manifest(request: &HttpRequest, state: &AppState, app: &str) -> 
 }
 
 /// `GET /expo/{app_id}/assets/{sha256}.{ext}`: the stable URL every manifest names. Immutable, so cached for a
-/// year; compressed with gzip or br when the client offers them (the client checks the hash after decoding).
+/// year.
+///
+/// Served as stored, with its `Content-Length`, never compressed on the fly: the Android client always offers
+/// `zstd, br, gzip` and drops the length of any encoded answer (`loader/CompressionInterceptor.kt`), and
+/// `useUpdates().downloadProgress` is only reported when the length is known (`FileDownloadProgressListener` in
+/// `loader/FileDownloader.kt`; iOS `FileDownloader.swift` reads `task.progress`). The content type is the one the
+/// manifest announced for that file, not one guessed from the URL, and `nosniff` keeps browsers from guessing.
 pub(crate) async fn asset(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -205,9 +211,16 @@ pub(crate) async fn asset(
         Err(updraft_oss::Error::NotFound { .. }) => return not_found(),
         Err(problem) => return actix_web::ResponseError::error_response(&crate::api_error::ApiError::from(problem)),
     };
+    let content_type = match state.index.get(&app_id).and_then(|catalog| catalog.expo_file_is_launch(&sha256, ext)) {
+        Some(launch) => manifest::asset_content_type(launch, ext),
+        // Stored but named by no release under this extension (or not yet known here): bytes, nothing more.
+        None => "application/octet-stream",
+    };
     HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, manifest::content_type(ext)))
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
+        .no_chunking(result.range.end - result.range.start)
         .streaming(result.body)
 }

@@ -16,7 +16,8 @@ use sha2::Sha256;
 use tokio::io::AsyncWriteExt;
 use updraft_capgo::error_codes;
 use updraft_core::{
-    AppCatalog, AppId, ChannelName, ExpoAsset, ExpoRelease, ExpoReleaseKind, Platform, expo_time, next_release_time,
+    AppCatalog, AppId, ChannelName, ExpoAsset, ExpoRelease, ExpoReleaseKind, Platform, UnsafeAsset,
+    check_asset_extension, expo_time, next_release_time,
 };
 use updraft_oss::{PutMode, PutOptions};
 
@@ -125,6 +126,31 @@ struct AssetRef {
     ext: String,
 }
 
+impl AssetRef {
+    /// The extension without its one optional leading dot (`metadata.json` writes `png`; a manifest `.png`).
+    fn extension(&self) -> &str {
+        self.ext.strip_prefix('.').unwrap_or(&self.ext)
+    }
+}
+
+fn unsafe_asset(problem: UnsafeAsset) -> ApiError {
+    ApiError::bad_request("unsafe_file_extension", problem.to_string())
+}
+
+/// Refuses to serve again a release whose files could not be stored safely on a device (one recorded before the
+/// gateway checked them at publish).
+fn check_sources(sources: &[&ExpoRelease]) -> Result<(), ApiError> {
+    for source in sources {
+        source.kind.check_files().map_err(|problem| {
+            ApiError::bad_request(
+                "unsafe_file_extension",
+                format!("release {} cannot be served again: {problem}; publish a new update instead", source.id),
+            )
+        })?;
+    }
+    Ok(())
+}
+
 #[derive(Deserialize)]
 struct PlatformFiles {
     platform: String,
@@ -224,6 +250,10 @@ pub(crate) async fn publish(
     if publish.platforms.is_empty() {
         return Err(bad("platforms must name at least one of ios and android"));
     }
+    // Refused before anything else: expo-updates names each file <key>.<ext> on the device.
+    for asset in publish.platforms.iter().flat_map(|p| std::iter::once(&p.launch_asset).chain(&p.assets)) {
+        check_asset_extension(asset.extension()).map_err(unsafe_asset)?;
+    }
     let wanted: Vec<String> = publish
         .platforms
         .iter()
@@ -244,7 +274,7 @@ pub(crate) async fn publish(
     }
     let asset = |r: &AssetRef| {
         let sha256 = r.sha256.to_ascii_lowercase();
-        ExpoAsset { md5: md5s[&sha256].clone(), sha256, ext: r.ext.trim_start_matches('.').to_owned() }
+        ExpoAsset { md5: md5s[&sha256].clone(), sha256, ext: r.extension().to_owned() }
     };
     let created_at = release_time(&catalog, &channel);
     let group_id = uuid::Uuid::new_v4().to_string();
@@ -267,6 +297,7 @@ pub(crate) async fn publish(
                 assets.push(entry);
             }
         }
+        std::iter::once(&launch_asset).chain(&assets).try_for_each(ExpoAsset::check).map_err(unsafe_asset)?;
         releases.push(ExpoRelease {
             id: uuid::Uuid::new_v4().to_string(),
             group_id: group_id.clone(),
@@ -388,6 +419,7 @@ pub(crate) async fn rollback(
                 .filter(|r| platforms.contains(&r.platform))
                 .filter(|r| r.channel == channel && r.runtime_version == rollback.runtime_version)
                 .collect();
+            check_sources(&sources)?;
             if sources.is_empty() {
                 return Err(ApiError::status(
                     404,
@@ -432,6 +464,7 @@ pub(crate) async fn promote(
     let (app_id, catalog, promote): (_, _, PromoteRequest) = app_json_call(&request, &state, path, payload).await?;
     let channel = checked_channel(&promote.to_channel)?;
     let sources = referenced(&catalog, &promote.release);
+    check_sources(&sources)?;
     if sources.is_empty() {
         return Err(ApiError::status(
             404,

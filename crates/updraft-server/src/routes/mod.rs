@@ -75,7 +75,6 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
         )
         .service(
             web::resource("/expo/{app_id}/assets/{file}")
-                .wrap(actix_web::middleware::Compress::default())
                 .get(expo::asset)
                 .put(expo_releases::upload_asset)
                 .default_service(web::to(method_not_allowed)),

@@ -124,79 +124,99 @@ async fn manifest_envelope_and_json_match_the_contract() {
 }
 
 #[tokio::test]
-async fn assets_are_immutable_and_compressed_only_when_offered() {
-    let (app, _fixture, _) = published().await;
+async fn assets_are_served_as_published_with_their_length_and_never_sniffed() {
+    let (app, fixture, _) = published().await;
     let report = expo_check(&manifest_url(&app), &client_headers("ios", json!({})), None).await;
     let manifest = &part(&report, "manifest")["json"];
-    let launch = &manifest["launchAsset"];
-    let url = launch["url"].as_str().unwrap();
     let raw = reqwest::Client::builder().no_gzip().no_brotli().build().unwrap();
-    let response = raw
-        .get(url)
-        .header("accept", "*/*")
-        .header("a-im", "bsdiff")
-        .header("expo-platform", "ios")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(response.headers().get("content-encoding").is_none());
-    assert_eq!(response.headers()["content-type"], "application/javascript");
-    assert_eq!(response.headers()["cache-control"], "public, max-age=31536000, immutable");
-    assert!(response.headers()["etag"].to_str().unwrap().starts_with('"'));
-    assert_eq!(b64url_sha256(&response.bytes().await.unwrap()), launch["hash"].as_str().unwrap());
-    for encoding in ["gzip", "br"] {
-        let response = raw.get(url).header("accept-encoding", encoding).send().await.unwrap();
-        assert_eq!(response.status(), 200);
-        let used = response.headers().get("content-encoding").map(|v| v.to_str().unwrap().to_owned());
-        let bytes = response.bytes().await.unwrap().to_vec();
-        let decoded = match used.as_deref() {
-            None => bytes,
-            Some("gzip") => {
-                let mut out = Vec::new();
-                std::io::Read::read_to_end(&mut flate2_decoder(&bytes), &mut out).unwrap();
-                out
-            }
-            Some("br") => {
-                let mut out = Vec::new();
-                brotli_decompress(&bytes, &mut out);
-                out
-            }
-            Some(other) => panic!("content-encoding {other} was not offered"),
-        };
-        assert_eq!(used.as_deref().unwrap_or(encoding), encoding);
-        assert_eq!(b64url_sha256(&decoded), launch["hash"].as_str().unwrap(), "{encoding}");
+    // What the Android client sends (loader/CompressionInterceptor.kt): every answer stays identity-encoded, so the
+    // length it needs for download progress is there.
+    let get = |url: String| {
+        let raw = raw.clone();
+        async move {
+            let response = raw
+                .get(&url)
+                .header("accept", "*/*")
+                .header("accept-encoding", "zstd, br, gzip")
+                .header("a-im", "bsdiff")
+                .header("expo-platform", "ios")
+                .send()
+                .await
+                .unwrap();
+            let headers = response.headers().clone();
+            (response.status().as_u16(), headers, response.bytes().await.unwrap())
+        }
+    };
+    let launch = &manifest["launchAsset"];
+    let png = manifest["assets"].as_array().unwrap().iter().find(|a| a["fileExtension"] == ".png").unwrap();
+    for (asset, content_type) in [(launch, "application/javascript"), (png, "image/png")] {
+        let (status, headers, bytes) = get(asset["url"].as_str().unwrap().to_owned()).await;
+        assert_eq!(status, 200);
+        assert!(headers.get("content-encoding").is_none(), "{headers:?}");
+        assert!(headers.get("transfer-encoding").is_none(), "{headers:?}");
+        assert_eq!(headers["content-length"].to_str().unwrap(), bytes.len().to_string());
+        assert_eq!(headers["content-type"], content_type, "the manifest's contentType");
+        assert_eq!(asset["contentType"], content_type);
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["cache-control"], "public, max-age=31536000, immutable");
+        assert!(headers["etag"].to_str().unwrap().starts_with('"'));
+        assert_eq!(b64url_sha256(&bytes), asset["hash"].as_str().unwrap());
     }
+    // The URL's extension does not choose the type: the same bytes asked for as .html are only bytes.
+    let png_url = png["url"].as_str().unwrap();
+    let as_html = format!("{}.html", png_url.strip_suffix(".png").unwrap());
+    let (status, headers, _) = get(as_html).await;
+    assert_eq!((status, headers["content-type"].to_str().unwrap()), (200, "application/octet-stream"));
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    // A client that would decode an encoding gets the exported bytes too.
+    let bytes = app.client.get(launch["url"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
+    let bundle = fixture.metadata()["fileMetadata"]["ios"]["bundle"].as_str().unwrap().to_owned();
+    assert_eq!(bytes.as_ref(), std::fs::read(fixture.path().join(bundle)).unwrap().as_slice());
     let missing =
         app.client.get(app.url(&format!("/expo/{APP_ID}/assets/{}.png", "0".repeat(64)))).send().await.unwrap();
     assert_eq!(missing.status(), 404);
 }
 
-fn flate2_decoder(bytes: &[u8]) -> impl std::io::Read + '_ {
-    // Decompress gzip with the system `gzip`, an independent implementation.
-    let mut child = std::process::Command::new("gzip")
-        .arg("-dc")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), bytes).unwrap();
-    drop(child.stdin.take());
-    let output = child.wait_with_output().unwrap();
-    std::io::Cursor::new(output.stdout)
-}
-
-fn brotli_decompress(bytes: &[u8], out: &mut Vec<u8>) {
-    // Node's zlib, an independent brotli implementation.
-    let mut child = std::process::Command::new("node")
-        .args(["-e", "process.stdout.write(require('zlib').brotliDecompressSync(require('fs').readFileSync(0)))"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), bytes).unwrap();
-    drop(child.stdin.take());
-    out.extend(child.wait_with_output().unwrap().stdout);
+#[tokio::test]
+async fn unsafe_file_extensions_are_refused_at_publish() {
+    let app = TestApp::with_app().await;
+    let sha = "a".repeat(64);
+    let body = |ext: &str| {
+        json!({"channel": "production", "runtime_version": "1.0.0", "expo_client": {},
+               "platforms": [{"platform": "ios", "launch_asset": {"sha256": sha, "ext": "hbc"},
+                              "assets": [{"sha256": sha, "ext": ext}]}]})
+    };
+    for ext in ["png/../../evil", "..\\x", "png\u{0}", ".."] {
+        let (status, answer) = app.admin("POST", &format!("/expo/{APP_ID}/releases"), body(ext)).await;
+        assert_eq!((status, answer["error"].as_str()), (400, Some("unsafe_file_extension")), "{ext:?}: {answer}");
+        assert!(answer["message"].as_str().unwrap().contains("path separator"), "{answer}");
+    }
+    // The CLI refuses such an export before uploading anything.
+    let fixture = ExportFixture::new("unsafe");
+    let mut metadata = fixture.metadata();
+    metadata["fileMetadata"]["android"]["assets"][0]["ext"] = json!("png/../../evil");
+    std::fs::write(fixture.path().join("metadata.json"), metadata.to_string()).unwrap();
+    let output = updraft(
+        &app,
+        &[
+            "publish",
+            "expo",
+            "--app",
+            APP_ID,
+            "--channel",
+            "production",
+            "--runtime-version",
+            "1.0.0",
+            fixture.path().to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("error: ") && stderr.contains("png/../../evil"), "{stderr}");
+    let (_, missing) = app.admin("POST", &format!("/expo/{APP_ID}/assets/missing"), json!({"sha256": [sha]})).await;
+    assert_eq!(missing["missing"], json!([sha]), "nothing was uploaded");
+    let listed = updraft(&app, &["release", "list", "--app", APP_ID, "--json"]);
+    assert_eq!(serde_json::from_slice::<Value>(&listed.stdout).unwrap(), json!([]), "nothing recorded");
 }
 
 #[tokio::test]
