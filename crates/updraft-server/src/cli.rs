@@ -96,15 +96,20 @@ pub(crate) enum ReleaseCommand {
         /// Channel.
         #[arg(long)]
         channel: String,
-        /// Runtime version.
-        #[arg(long)]
-        runtime_version: String,
-        /// The release (or publish group) to go back to.
-        #[arg(long, value_name = "RELEASE_ID", conflicts_with = "embedded", required_unless_present = "embedded")]
+        /// Runtime version: required with --embedded; with --to, only releases of this runtime version (default:
+        /// each platform keeps the runtime version of the release it goes back to).
+        #[arg(long, required_if_eq("embedded", "true"))]
+        runtime_version: Option<String>,
+        /// What to go back to: the group id `publish expo` printed (every platform of that publish) or one
+        /// platform's release id.
+        #[arg(long, value_name = "ID", conflicts_with = "embedded", required_unless_present = "embedded")]
         to: Option<String>,
         /// Send devices back to the update embedded in the app binary.
         #[arg(long)]
         embedded: bool,
+        /// Only this platform.
+        #[arg(long, default_value = "all", value_parser = ["ios", "android", "all"])]
+        platform: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -248,9 +253,17 @@ pub(crate) enum PublishCommand {
         /// Channel (the expo-channel-name devices send).
         #[arg(long)]
         channel: String,
-        /// Runtime version the update is for (the app's runtimeVersion).
+        /// Runtime version the update is for, on every platform; default: expoConfig.json's runtimeVersion (which
+        /// it must not contradict).
         #[arg(long)]
-        runtime_version: String,
+        runtime_version: Option<String>,
+        /// The iOS runtime version, when it differs (the fingerprint policy: `npx expo-updates
+        /// runtimeversion:resolve --platform ios`).
+        #[arg(long, value_name = "RUNTIME_VERSION")]
+        ios_runtime_version: Option<String>,
+        /// The Android runtime version, when it differs.
+        #[arg(long, value_name = "RUNTIME_VERSION")]
+        android_runtime_version: Option<String>,
         /// Platforms to publish.
         #[arg(long, default_value = "all", value_parser = ["ios", "android", "all"])]
         platform: String,

@@ -46,6 +46,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             app_id,
             channel,
             runtime_version,
+            ios_runtime_version,
+            android_runtime_version,
             platform,
             message,
             expo_config,
@@ -56,7 +58,11 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             let request = expo_publish::ExpoPublish {
                 app_id,
                 channel,
-                runtime_version,
+                runtime_versions: updraft_expo::app_config::RuntimeFlags {
+                    all: runtime_version,
+                    ios: ios_runtime_version,
+                    android: android_runtime_version,
+                },
                 platform,
                 message,
                 expo_config,
@@ -68,8 +74,18 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Release(ReleaseCommand::List { app_id, channel, json, server }) => {
             release::list(&server, &app_id, channel.as_deref(), json).await
         }
-        Command::Release(ReleaseCommand::Rollback { app_id, channel, runtime_version, to, embedded, json, server }) => {
-            release::rollback(&server, &app_id, &channel, &runtime_version, to.as_deref(), embedded, json).await
+        Command::Release(ReleaseCommand::Rollback {
+            app_id,
+            channel,
+            runtime_version,
+            to,
+            embedded,
+            platform,
+            json,
+            server,
+        }) => {
+            let request = release::Rollback { app_id, channel, runtime_version, to, embedded, platform, json };
+            release::rollback(&server, request).await
         }
         Command::Release(ReleaseCommand::Promote { app_id, release, to_channel, json, server }) => {
             release::promote(&server, &app_id, &release, &to_channel, json).await

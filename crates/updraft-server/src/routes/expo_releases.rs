@@ -154,6 +154,9 @@ fn check_sources(sources: &[&ExpoRelease]) -> Result<(), ApiError> {
 #[derive(Deserialize)]
 struct PlatformFiles {
     platform: String,
+    /// This platform's runtime version (the fingerprint policy gives each platform its own); default: the
+    /// publish's `runtime_version`.
+    runtime_version: Option<String>,
     launch_asset: AssetRef,
     #[serde(default)]
     assets: Vec<AssetRef>,
@@ -162,7 +165,7 @@ struct PlatformFiles {
 #[derive(Deserialize)]
 struct PublishRequest {
     channel: String,
-    runtime_version: String,
+    runtime_version: Option<String>,
     #[serde(default)]
     message: String,
     expo_client: Value,
@@ -243,7 +246,9 @@ pub(crate) async fn publish(
 ) -> Result<HttpResponse, ApiError> {
     let (app_id, catalog, publish): (_, _, PublishRequest) = app_json_call(&request, &state, path, payload).await?;
     let channel = checked_channel(&publish.channel)?;
-    checked_runtime(&publish.runtime_version)?;
+    if let Some(runtime_version) = &publish.runtime_version {
+        checked_runtime(runtime_version)?;
+    }
     if !publish.expo_client.is_object() {
         return Err(bad("expo_client must be the public app config object (`npx expo config --json --type public`)"));
     }
@@ -289,6 +294,10 @@ pub(crate) async fn publish(
         if !seen.insert(platform) {
             return Err(bad(format!("platform {platform} is listed twice")));
         }
+        let runtime_version = files.runtime_version.as_ref().or(publish.runtime_version.as_ref()).ok_or_else(|| {
+            bad(format!("no runtime version for {platform}: give runtime_version for the publish or for the platform"))
+        })?;
+        checked_runtime(runtime_version)?;
         let launch_asset = asset(&files.launch_asset);
         let mut assets: Vec<ExpoAsset> = Vec::new();
         for entry in files.assets.iter().map(asset) {
@@ -303,7 +312,7 @@ pub(crate) async fn publish(
             group_id: group_id.clone(),
             app_id: app_id.clone(),
             channel: channel.clone(),
-            runtime_version: publish.runtime_version.clone(),
+            runtime_version: runtime_version.clone(),
             platform,
             created_at,
             message: publish.message.clone(),
@@ -339,7 +348,10 @@ pub(crate) async fn list(
 #[derive(Deserialize)]
 struct RollbackRequest {
     channel: String,
-    runtime_version: String,
+    /// Needed to roll back to the embedded update; with `to`, only releases of this runtime version are taken
+    /// (default: each referenced release keeps its own, so a publish group with per-platform runtime versions rolls
+    /// back whole).
+    runtime_version: Option<String>,
     /// A release id or group id to roll back to.
     to: Option<String>,
     #[serde(default)]
@@ -376,7 +388,8 @@ fn copy_release(
     }
 }
 
-/// `POST /expo/{app_id}/releases/rollback {channel, runtime_version, to | embedded: true[, platform]}`.
+/// `POST /expo/{app_id}/releases/rollback {channel, to[, runtime_version] | embedded: true, runtime_version[,
+/// platform]}`.
 pub(crate) async fn rollback(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -385,7 +398,9 @@ pub(crate) async fn rollback(
 ) -> Result<HttpResponse, ApiError> {
     let (app_id, catalog, rollback): (_, _, RollbackRequest) = app_json_call(&request, &state, path, payload).await?;
     let channel = checked_channel(&rollback.channel)?;
-    checked_runtime(&rollback.runtime_version)?;
+    if let Some(runtime_version) = &rollback.runtime_version {
+        checked_runtime(runtime_version)?;
+    }
     let platforms: Vec<Platform> = match rollback.platform.as_deref() {
         None | Some("all") => vec![Platform::Ios, Platform::Android],
         Some(raw) => match Platform::parse(raw) {
@@ -399,35 +414,39 @@ pub(crate) async fn rollback(
         (Some(_), true) | (None, false) => {
             return Err(bad("give exactly one of `to` (a release or group id) and `embedded: true`"));
         }
-        (None, true) => platforms
-            .iter()
-            .map(|platform| ExpoRelease {
-                id: uuid::Uuid::new_v4().to_string(),
-                group_id: group_id.clone(),
-                app_id: app_id.clone(),
-                channel: channel.clone(),
-                runtime_version: rollback.runtime_version.clone(),
-                platform: *platform,
-                created_at,
-                message: "roll back to the embedded update".into(),
-                kind: ExpoReleaseKind::RollBackToEmbedded,
-            })
-            .collect(),
+        (None, true) => {
+            let runtime_version = rollback.runtime_version.as_ref().ok_or_else(|| {
+                bad("rolling back to the embedded update needs runtime_version (and platform, when the platforms' runtime versions differ)")
+            })?;
+            platforms
+                .iter()
+                .map(|platform| ExpoRelease {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    group_id: group_id.clone(),
+                    app_id: app_id.clone(),
+                    channel: channel.clone(),
+                    runtime_version: runtime_version.clone(),
+                    platform: *platform,
+                    created_at,
+                    message: "roll back to the embedded update".into(),
+                    kind: ExpoReleaseKind::RollBackToEmbedded,
+                })
+                .collect()
+        }
         (Some(reference), false) => {
             let sources: Vec<&ExpoRelease> = referenced(&catalog, reference)
                 .into_iter()
                 .filter(|r| platforms.contains(&r.platform))
-                .filter(|r| r.channel == channel && r.runtime_version == rollback.runtime_version)
+                .filter(|r| r.channel == channel)
+                .filter(|r| rollback.runtime_version.as_ref().is_none_or(|v| *v == r.runtime_version))
                 .collect();
             check_sources(&sources)?;
             if sources.is_empty() {
+                let runtime = rollback.runtime_version.as_ref().map(|v| format!(" for runtime version {v}"));
                 return Err(ApiError::status(
                     404,
                     "release_not_found",
-                    format!(
-                        "no release {reference} on channel {channel} for runtime version {}",
-                        rollback.runtime_version
-                    ),
+                    format!("no release or group {reference} on channel {channel}{}", runtime.unwrap_or_default()),
                 ));
             }
             sources
@@ -436,7 +455,7 @@ pub(crate) async fn rollback(
                     copy_release(
                         source,
                         &channel,
-                        &rollback.runtime_version,
+                        &source.runtime_version,
                         created_at,
                         &group_id,
                         format!("roll back to {}", source.id),

@@ -2,6 +2,8 @@
 //! parsers and Node crypto (the contract's checklist).
 
 use base64::Engine;
+use std::process::Output;
+
 use serde_json::{Value, json};
 
 use crate::expo_tools::{
@@ -553,4 +555,133 @@ async fn republishing_uploads_only_new_files() {
     assert!(output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("0 of 5 files uploaded"), "2 bundles and 3 assets, all stored already: {stderr}");
+}
+
+/// Sets the fixture's `expoConfig.json` runtimeVersion (a string or a policy object) and `extra.eas`.
+fn configure(fixture: &ExportFixture, runtime_version: Value) {
+    let mut config = expo_config();
+    config["runtimeVersion"] = runtime_version;
+    config["extra"]["eas"] = json!({"projectId": "3c5e9d0a-6b1f-4f7e-9c2d-0a1b2c3d4e5f"});
+    std::fs::write(fixture.path().join("expoConfig.json"), config.to_string()).unwrap();
+}
+
+fn publish_with(app: &TestApp, fixture: &ExportFixture, runtime_args: &[&str]) -> Output {
+    let mut args = vec!["publish", "expo", "--app", APP_ID, "--channel", "production", "--json"];
+    args.extend_from_slice(runtime_args);
+    let dist = fixture.path().to_str().unwrap().to_owned();
+    args.push(&dist);
+    updraft(app, &args)
+}
+
+fn one_line_failure(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    stderr
+}
+
+/// The group id a publish or rollback printed (`… as group <id>: …`).
+fn printed_group(stderr: &str) -> String {
+    let after = stderr.split(" as group ").nth(1).unwrap_or_else(|| panic!("no group id printed: {stderr}"));
+    after.split(|c: char| c == ':' || c.is_whitespace()).next().unwrap().to_owned()
+}
+
+async fn launch_key(app: &TestApp, platform: &str, runtime_version: &str) -> Value {
+    let headers = client_headers(platform, json!({"expo-runtime-version": runtime_version}));
+    let report = expo_check(&manifest_url(app), &headers, None).await;
+    let manifest = &part(&report, "manifest")["json"];
+    assert_eq!(manifest["runtimeVersion"], runtime_version);
+    manifest["launchAsset"]["key"].clone()
+}
+
+fn bundle_key(fixture: &ExportFixture, platform: &str) -> String {
+    let bundle = fixture.metadata()["fileMetadata"][platform]["bundle"].as_str().unwrap().to_owned();
+    md5_hex(&std::fs::read(fixture.path().join(bundle)).unwrap())
+}
+
+#[tokio::test]
+async fn runtime_versions_per_platform_and_rollback_of_a_whole_publish_group() {
+    let app = TestApp::with_app().await;
+    // A runtime version that contradicts the app config is refused before anything is uploaded.
+    let pinned = ExportFixture::new("pinned");
+    let refused = one_line_failure(&publish_with(&app, &pinned, &["--runtime-version", "2.0.0"]));
+    assert!(refused.contains("contradicts expoConfig.json") && refused.contains("\"1.0.0\""), "{refused}");
+
+    let v1 = ExportFixture::new("fp1");
+    configure(&v1, json!({"policy": "fingerprint"}));
+    let unresolved = one_line_failure(&publish_with(&app, &v1, &[]));
+    assert!(unresolved.contains("runtimeversion:resolve --platform ios"), "{unresolved}");
+    let shared = one_line_failure(&publish_with(&app, &v1, &["--runtime-version", "fp"]));
+    assert!(shared.contains("--ios-runtime-version and --android-runtime-version"), "{shared}");
+    let listed = updraft(&app, &["release", "list", "--app", APP_ID, "--json"]);
+    assert_eq!(serde_json::from_slice::<Value>(&listed.stdout).unwrap(), json!([]), "nothing published yet");
+
+    let per_platform = ["--ios-runtime-version", "fp-ios-1", "--android-runtime-version", "fp-android-1"];
+    let output = publish_with(&app, &v1, &per_platform);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    let first_group = printed_group(&stderr);
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let runtimes: Vec<(&str, &str)> = answer["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["platform"].as_str().unwrap(), r["runtime_version"].as_str().unwrap()))
+        .collect();
+    assert_eq!(runtimes, [("ios", "fp-ios-1"), ("android", "fp-android-1")]);
+    assert!(answer["releases"].as_array().unwrap().iter().all(|r| r["group_id"] == first_group.as_str()));
+    // Each platform is served under its own runtime version, with the EAS settings for Constants.easConfig.
+    assert_eq!(launch_key(&app, "ios", "fp-ios-1").await, bundle_key(&v1, "ios"));
+    assert_eq!(launch_key(&app, "android", "fp-android-1").await, bundle_key(&v1, "android"));
+    let report =
+        expo_check(&manifest_url(&app), &client_headers("ios", json!({"expo-runtime-version": "fp-ios-1"})), None)
+            .await;
+    assert_eq!(
+        part(&report, "manifest")["json"]["extra"]["eas"],
+        json!({"projectId": "3c5e9d0a-6b1f-4f7e-9c2d-0a1b2c3d4e5f"})
+    );
+    let wrong = client_headers("android", json!({"expo-runtime-version": "fp-ios-1"}));
+    assert_eq!(
+        part(&expo_check(&manifest_url(&app), &wrong, None).await, "directive")["json"]["type"],
+        "noUpdateAvailable"
+    );
+
+    let v2 = ExportFixture::new("fp2");
+    configure(&v2, json!({"policy": "fingerprint"}));
+    let output = publish_with(&app, &v2, &per_platform);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let second: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let second_ios = second["releases"].as_array().unwrap().iter().find(|r| r["platform"] == "ios").unwrap();
+    assert_eq!(launch_key(&app, "android", "fp-android-1").await, bundle_key(&v2, "android"));
+
+    // The group id printed at publish rolls every platform back, each under its own runtime version.
+    let rollback =
+        |to: &str| updraft(&app, &["release", "rollback", "--app", APP_ID, "--channel", "production", "--to", to]);
+    let output = rollback(&first_group);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert!(stderr.contains("rolled back android and ios"), "{stderr}");
+    assert_eq!(launch_key(&app, "ios", "fp-ios-1").await, bundle_key(&v1, "ios"));
+    assert_eq!(launch_key(&app, "android", "fp-android-1").await, bundle_key(&v1, "android"));
+
+    // One platform's release id rolls back that platform only, with a warning naming the group.
+    let output = rollback(second_ios["id"].as_str().unwrap());
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    let second_group = second_ios["group_id"].as_str().unwrap();
+    assert!(
+        stderr.contains("warning: ")
+            && stderr.contains(&format!("ios release of publish group {second_group}"))
+            && stderr.contains("android keep")
+            && stderr.contains(&format!("--to {second_group}")),
+        "{stderr}"
+    );
+    assert_eq!(launch_key(&app, "ios", "fp-ios-1").await, bundle_key(&v2, "ios"));
+    assert_eq!(launch_key(&app, "android", "fp-android-1").await, bundle_key(&v1, "android"), "android untouched");
+
+    // Rolling back to the embedded update still names the runtime version.
+    let output = updraft(&app, &["release", "rollback", "--app", APP_ID, "--channel", "production", "--embedded"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--runtime-version"));
 }
