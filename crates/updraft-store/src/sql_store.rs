@@ -15,8 +15,8 @@ use tracing::instrument;
 use updraft_core::{
     ApiKeyRecord, ApiKeyScope, App, AppCatalog, AppId, Bundle, BundleCounts, BundlePin, BundleSource, Channel,
     ChannelName, ChannelSettings, ChannelUpdate, DeviceCursor, DeviceId, DeviceReport, ExpoAsset, ExpoRelease,
-    ExpoReleaseKind, InstallChange, MetadataStore, NewBundle, OverrideTarget, StatsEvent, StatsSummary, StoreError,
-    StoreResult,
+    ExpoReleaseKind, InstallChange, MetadataStore, NewBundle, OverrideTarget, SigningKeyRecord, StatsEvent,
+    StatsSummary, StoreError, StoreResult,
 };
 
 use crate::backend::Backend;
@@ -691,30 +691,52 @@ impl MetadataStore for SqlStore {
         tx.commit().await.map_err(map_error)
     }
 
-    async fn put_signing_key(&self, app_id: &AppId, key_id: &str, private_key_pem: &str) -> StoreResult<()> {
+    #[instrument(skip_all, fields(app.id = %app_id, key.id = %key.key_id, replace))]
+    async fn put_signing_key(&self, app_id: &AppId, key: &SigningKeyRecord, replace: bool) -> StoreResult<bool> {
         let mut tx = self.write_transaction().await?;
-        sqlx::query(
-            "INSERT INTO signing_keys (app_id, key_id, private_key_pem, created_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (app_id, key_id) DO UPDATE SET private_key_pem = excluded.private_key_pem,
-                created_at = excluded.created_at",
-        )
+        let existing = sqlx::query("SELECT key_id FROM signing_keys WHERE app_id = $1 AND key_id = $2")
+            .bind(app_id.as_str())
+            .bind(&key.key_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_error)?
+            .is_some();
+        if existing && !replace {
+            return Err(StoreError::Conflict(format!("signing key {:?} of app {app_id}", key.key_id)));
+        }
+        // A concurrent insert of the same id (another instance) hits the primary key: a conflict, never a silent
+        // overwrite, unless replacing was asked for.
+        let conflict = if replace {
+            "ON CONFLICT (app_id, key_id) DO UPDATE SET private_key_pem = excluded.private_key_pem,
+                certificate_pem = excluded.certificate_pem, created_at = excluded.created_at"
+        } else {
+            ""
+        };
+        sqlx::query(&format!(
+            "INSERT INTO signing_keys (app_id, key_id, private_key_pem, certificate_pem, created_at)
+             VALUES ($1, $2, $3, $4, $5) {conflict}"
+        ))
         .bind(app_id.as_str())
-        .bind(key_id)
-        .bind(private_key_pem)
-        .bind(to_db(Utc::now()))
+        .bind(&key.key_id)
+        .bind(&key.private_key_pem)
+        .bind(key.certificate_pem.as_deref())
+        .bind(to_db(key.created_at))
         .execute(&mut *tx)
         .await
         .map_err(map_error)?;
+        // Other instances reload the app's keys on this notification, so none keeps signing with the old key.
         self.announce(&mut tx, app_id).await?;
-        tx.commit().await.map_err(map_error)
+        tx.commit().await.map_err(map_error)?;
+        Ok(existing)
     }
 
-    async fn signing_keys(&self, app_id: &AppId) -> StoreResult<Vec<(String, String)>> {
-        sqlx::query_as("SELECT key_id, private_key_pem FROM signing_keys WHERE app_id = $1 ORDER BY key_id")
+    async fn signing_keys(&self, app_id: &AppId) -> StoreResult<Vec<SigningKeyRecord>> {
+        let rows = sqlx::query("SELECT * FROM signing_keys WHERE app_id = $1 ORDER BY key_id")
             .bind(app_id.as_str())
             .fetch_all(&self.pool)
             .await
-            .map_err(map_error)
+            .map_err(map_error)?;
+        rows.iter().map(rows::signing_key).collect()
     }
 
     #[instrument(skip_all, fields(app.id = %app_id, bundle.id = bundle_id))]

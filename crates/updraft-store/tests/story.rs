@@ -7,7 +7,7 @@ use chrono::{SubsecRound, Utc};
 use databases::{postgres, sqlite};
 use updraft_core::{
     ApiKeyRecord, ApiKeyScope, App, AppId, BundleSource, BundleVersion, ChannelName, ChannelUpdate, DeviceId,
-    DeviceReport, MetadataStore, NewBundle, OverrideTarget, Platform, StoreError,
+    DeviceReport, MetadataStore, NewBundle, OverrideTarget, Platform, SigningKeyRecord, StoreError,
 };
 
 fn new_bundle(app: &AppId, version: &str) -> NewBundle {
@@ -310,6 +310,53 @@ async fn capgo_surface_story(store: &dyn MetadataStore) {
     let counts: Vec<(String, u64, u64, u64)> =
         summary.per_bundle.iter().map(|c| (c.version_name.clone(), c.devices, c.installs, c.failures)).collect();
     assert_eq!(counts, [("1.0.0".into(), 0, 1, 1), ("1.0.1".into(), 1, 3, 6)]);
+}
+
+/// Expo signing keys: several ids per app; an id that exists is replaced only when asked, and a replacement is
+/// reported.
+async fn signing_key_story(store: &dyn MetadataStore) {
+    let app_id = AppId::parse("com.example.keys").unwrap();
+    store
+        .create_app(&App {
+            id: app_id.clone(),
+            name: "Keys".into(),
+            public_key: None,
+            default_channel: "production".into(),
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.signing_keys(&app_id).await.unwrap(), vec![]);
+    let key = |key_id: &str, pem: &str, certificate: Option<&str>| SigningKeyRecord {
+        key_id: key_id.into(),
+        private_key_pem: pem.into(),
+        certificate_pem: certificate.map(str::to_owned),
+        created_at: Utc::now().trunc_subsecs(3),
+    };
+    let main = key("main", "first", Some("certificate"));
+    assert!(!store.put_signing_key(&app_id, &main, false).await.unwrap(), "nothing replaced");
+    let taken = store.put_signing_key(&app_id, &key("main", "second", None), false).await;
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+    let v2 = key("v2", "other", None);
+    store.put_signing_key(&app_id, &v2, false).await.unwrap();
+    assert_eq!(store.signing_keys(&app_id).await.unwrap(), vec![main.clone(), v2.clone()]);
+    let replacement = key("main", "second", None);
+    assert!(store.put_signing_key(&app_id, &replacement, true).await.unwrap(), "replaced");
+    assert_eq!(store.signing_keys(&app_id).await.unwrap(), vec![replacement, v2]);
+    // Replacing may also create.
+    assert!(!store.put_signing_key(&app_id, &key("v3", "third", None), true).await.unwrap());
+    assert_eq!(store.signing_keys(&app_id).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn sqlite_signing_key_story() {
+    let (store, _dir) = sqlite().await;
+    signing_key_story(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_signing_key_story() {
+    signing_key_story(&postgres().await).await;
 }
 
 #[tokio::test]
