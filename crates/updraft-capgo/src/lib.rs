@@ -11,6 +11,7 @@ pub mod encryption;
 pub mod error_codes;
 pub mod failure;
 pub mod management;
+pub mod manifest_size;
 mod refusal;
 pub mod stats;
 pub mod updates;

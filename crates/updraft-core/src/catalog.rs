@@ -24,6 +24,9 @@ pub struct AppCatalog {
     overrides: HashMap<DeviceId, OverrideTarget>,
     failed_versions: HashMap<DeviceId, HashSet<String>>,
     expo_releases: Vec<ExpoRelease>,
+    file_sizes: HashMap<String, u64>,
+    /// Every (SHA-256, extension) an Expo release names, and whether it is a launch asset there.
+    expo_files: HashMap<(String, String), bool>,
 }
 
 impl AppCatalog {
@@ -36,6 +39,12 @@ impl AppCatalog {
     ) -> Self {
         channels.sort_by(|a, b| (a.name.as_str(), a.id).cmp(&(b.name.as_str(), b.id)));
         let bundle_ids_by_version = bundles.iter().map(|b| (b.version.as_str().to_owned(), b.id)).collect();
+        // Delta files are content-addressed and served as stored, so a file's hash decides its size.
+        let file_sizes = bundles
+            .iter()
+            .flat_map(|b| &b.manifest)
+            .filter_map(|entry| entry.size_bytes.map(|size| (entry.file_hash.clone(), size)))
+            .collect();
         Self {
             app,
             channels,
@@ -44,6 +53,8 @@ impl AppCatalog {
             overrides: overrides.into_iter().collect(),
             failed_versions: HashMap::new(),
             expo_releases: Vec::new(),
+            file_sizes,
+            expo_files: HashMap::new(),
         }
     }
 
@@ -93,7 +104,25 @@ impl AppCatalog {
 
     /// Sets the app's Expo releases.
     pub fn set_expo_releases(&mut self, releases: Vec<ExpoRelease>) {
+        self.expo_files.clear();
+        for release in &releases {
+            if let crate::ExpoReleaseKind::Update { launch_asset, assets, .. } = &release.kind {
+                let mut note = |asset: &crate::ExpoAsset, launch: bool| {
+                    let entry = self.expo_files.entry((asset.sha256.clone(), asset.ext.clone())).or_insert(launch);
+                    *entry |= launch;
+                };
+                note(launch_asset, true);
+                assets.iter().for_each(|asset| note(asset, false));
+            }
+        }
         self.expo_releases = releases;
+    }
+
+    /// Whether a release names the asset with this SHA-256 and extension: `Some(true)` as a launch asset (the JS
+    /// bundle), `Some(false)` as another asset, `None` when no release names it. The asset route serves the content
+    /// type the manifest announced, never one taken from the request's URL.
+    pub fn expo_file_is_launch(&self, sha256: &str, ext: &str) -> Option<bool> {
+        self.expo_files.get(&(sha256.to_owned(), ext.to_owned())).copied()
     }
 
     /// The app's Expo releases (every channel, runtime and platform).
@@ -114,6 +143,12 @@ impl AppCatalog {
     /// Whether a device rolled back from a version.
     pub fn device_failed(&self, device_id: &DeviceId, version: &str) -> bool {
         self.failed_versions.get(device_id).is_some_and(|versions| versions.contains(version))
+    }
+
+    /// The download size of a delta file of a live bundle, by its `file_hash` (`None` when no live bundle has it,
+    /// or it was stored before sizes were recorded).
+    pub fn delta_file_size(&self, file_hash: &str) -> Option<u64> {
+        self.file_sizes.get(file_hash).copied()
     }
 
     /// The override an operator set for a device, if any.
@@ -152,6 +187,45 @@ mod tests {
             })
             .collect();
         AppCatalog::new(app, channels, vec![], vec![])
+    }
+
+    #[test]
+    fn expo_files_are_known_with_their_role() {
+        use crate::{ExpoAsset, ExpoRelease, ExpoReleaseKind, Platform};
+        let asset = |sha: char, ext: &str| ExpoAsset {
+            sha256: sha.to_string().repeat(64),
+            md5: "b".repeat(32),
+            ext: ext.into(),
+        };
+        let release = |id: &str, kind| ExpoRelease {
+            id: id.into(),
+            group_id: "g".into(),
+            app_id: AppId::parse("com.example.app").unwrap(),
+            channel: "production".into(),
+            runtime_version: "1".into(),
+            platform: Platform::Ios,
+            created_at: Utc::now(),
+            message: String::new(),
+            kind,
+        };
+        let mut catalog = catalog_with(&[]);
+        catalog.set_expo_releases(vec![
+            release(
+                "u1",
+                ExpoReleaseKind::Update {
+                    launch_asset: asset('a', "hbc"),
+                    assets: vec![asset('c', "png")],
+                    expo_client: "{}".into(),
+                },
+            ),
+            release("rb", ExpoReleaseKind::RollBackToEmbedded),
+        ]);
+        assert_eq!(catalog.expo_file_is_launch(&"a".repeat(64), "hbc"), Some(true));
+        assert_eq!(catalog.expo_file_is_launch(&"c".repeat(64), "png"), Some(false));
+        assert_eq!(catalog.expo_file_is_launch(&"c".repeat(64), "html"), None, "only the published extension");
+        assert_eq!(catalog.expo_file_is_launch(&"d".repeat(64), "png"), None);
+        catalog.set_expo_releases(vec![]);
+        assert_eq!(catalog.expo_file_is_launch(&"a".repeat(64), "hbc"), None, "rebuilt from the releases");
     }
 
     #[test]

@@ -64,10 +64,10 @@ impl ReleaseMint {
         self.release(id, platform, runtime_version, message, ExpoReleaseKind::RollBackToEmbedded)
     }
 
-    /// An earlier release served again on its channel (a rollback to it).
-    pub fn rollback_to(&self, id: String, source: &ExpoRelease, runtime_version: &str) -> ExpoRelease {
+    /// An earlier release served again on its channel, for its own runtime version (a rollback to it).
+    pub fn rollback_to(&self, id: String, source: &ExpoRelease) -> ExpoRelease {
         let message = format!("roll back to {}", source.id);
-        self.release(id, source.platform, runtime_version, message, source.kind.clone())
+        self.release(id, source.platform, &source.runtime_version, message, source.kind.clone())
     }
 
     /// A release served on this mint's channel as well (a promotion), with its own runtime version.
@@ -199,8 +199,7 @@ mod tests {
         assert_eq!((promoted.channel.as_str(), promoted.runtime_version.as_str()), ("production", "2.0.0"));
         assert_eq!(promoted.message, "promoted from staging (r1)");
         assert_eq!(promoted.kind, source.kind);
-        let back =
-            ReleaseMint::new(&catalog, "staging", "g3".into(), time(500)).rollback_to("r3".into(), &source, "2.0.0");
+        let back = ReleaseMint::new(&catalog, "staging", "g3".into(), time(500)).rollback_to("r3".into(), &source);
         assert_eq!((back.message.as_str(), back.created_at), ("roll back to r1", time(1_001)));
         let embedded = ReleaseMint::new(&catalog, "staging", "g4".into(), time(500)).embedded_rollback(
             "r4".into(),

@@ -84,7 +84,8 @@ pub struct DeviceCursor {
 pub struct BundleCounts {
     /// Bundle version name.
     pub version_name: String,
-    /// Devices whose latest check-in reports this bundle.
+    /// Devices that run this bundle: their latest install (`set`) is this version, and they have neither rolled
+    /// back from it (`update_fail`) nor reset to builtin since.
     pub devices: u64,
     /// `set` events (installs).
     pub installs: u64,
@@ -108,6 +109,30 @@ pub struct ReferencedObjects {
     pub object_keys: std::collections::HashSet<String>,
     /// Expo assets named by a release: (app, SHA-256).
     pub expo_assets: std::collections::HashSet<(AppId, String)>,
+}
+
+/// An app's Expo code-signing key, as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// The key id clients name in `expo-expect-signature` (`codeSigningMetadata.keyid`).
+    pub key_id: String,
+    /// The private key, PKCS#8 PEM.
+    pub private_key_pem: String,
+    /// The certificate the gateway generated with the key; `None` for an imported key.
+    pub certificate_pem: Option<String>,
+    /// When the key was stored.
+    pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The private key never reaches a log line.
+        f.debug_struct("SigningKeyRecord")
+            .field("key_id", &self.key_id)
+            .field("has_certificate", &self.certificate_pem.is_some())
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Persistence for the gateway. Every write is one transaction.
@@ -170,7 +195,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// The latest report of one device.
     async fn get_device(&self, app_id: &AppId, device_id: &DeviceId) -> StoreResult<Option<DeviceReport>>;
 
-    /// One page of an app's devices, most recently seen first.
+    /// One page of an app's devices, most recently seen first (ties by device id, descending, the order of
+    /// [`MetadataStore::list_devices_after`] descending).
     async fn list_devices(&self, app_id: &AppId, offset: u64, limit: u64) -> StoreResult<Vec<DeviceReport>>;
 
     /// Devices after a cursor, ordered by (updated_at, device_id), ascending or descending.
@@ -204,11 +230,15 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Records Expo releases (the platforms of one publish, rollback or promotion) in one transaction.
     async fn insert_expo_releases(&self, releases: &[ExpoRelease]) -> StoreResult<()>;
 
-    /// Stores (or replaces) a signing key of an app, as PKCS#8 PEM.
-    async fn put_signing_key(&self, app_id: &AppId, key_id: &str, private_key_pem: &str) -> StoreResult<()>;
+    /// Stores a signing key of an app. An existing key under the same id is replaced only when `replace` is set
+    /// (shipped binaries hold its certificate, so replacing it is never silent); returns whether one was replaced.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the key id is taken and `replace` is not set.
+    async fn put_signing_key(&self, app_id: &AppId, key: &SigningKeyRecord, replace: bool) -> StoreResult<bool>;
 
-    /// Every signing key of an app: `(key_id, private key PEM)`.
-    async fn signing_keys(&self, app_id: &AppId) -> StoreResult<Vec<(String, String)>>;
+    /// Every signing key of an app, by key id.
+    async fn signing_keys(&self, app_id: &AppId) -> StoreResult<Vec<SigningKeyRecord>>;
 
     /// Soft-deletes a bundle unless a channel or device override points at it. Returns the object keys that no
     /// live bundle references any more (the caller removes them from storage).
@@ -217,8 +247,11 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// [`StoreError::Conflict`] when the bundle is linked; [`StoreError::NotFound`] when it is not live.
     async fn delete_bundle(&self, app_id: &AppId, bundle_id: i64) -> StoreResult<Vec<String>>;
 
-    /// Appends stats events; rollbacks (`update_fail`) also record the version as failed for that device.
-    async fn insert_stats(&self, events: &[StatsEvent]) -> StoreResult<()>;
+    /// Appends stats events and applies what they mean, in order: a version an event says failed on the device
+    /// ([`crate::failed_version`], judged against the bundle the device last reported) is recorded as failed for
+    /// it, once per (app, device, version); the bundle a device runs follows [`crate::install_change`]. Returns
+    /// the apps where a device gained a failed version, whose catalogs therefore changed.
+    async fn insert_stats(&self, events: &[StatsEvent]) -> StoreResult<Vec<AppId>>;
 
     /// Recent events and per-bundle counts of an app.
     async fn stats_summary(&self, app_id: &AppId, n_recent: u64) -> StoreResult<StatsSummary>;

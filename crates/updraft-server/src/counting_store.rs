@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
+use updraft_core::SigningKeyRecord;
 use updraft_core::{
     ApiKeyRecord, App, AppCatalog, AppId, Bundle, Channel, ChannelName, ChannelUpdate, DeviceCursor, DeviceId,
     DeviceReport, ExpoRelease, MetadataStore, NewBundle, OverrideTarget, StatsEvent, StatsSummary, StoreResult,
@@ -146,12 +147,12 @@ impl MetadataStore for CountingStore {
         self.inner.insert_expo_releases(releases).await
     }
 
-    async fn put_signing_key(&self, app_id: &AppId, key_id: &str, private_key_pem: &str) -> StoreResult<()> {
+    async fn put_signing_key(&self, app_id: &AppId, key: &SigningKeyRecord, replace: bool) -> StoreResult<bool> {
         self.writes.fetch_add(1, Ordering::Relaxed);
-        self.inner.put_signing_key(app_id, key_id, private_key_pem).await
+        self.inner.put_signing_key(app_id, key, replace).await
     }
 
-    async fn signing_keys(&self, app_id: &AppId) -> StoreResult<Vec<(String, String)>> {
+    async fn signing_keys(&self, app_id: &AppId) -> StoreResult<Vec<SigningKeyRecord>> {
         self.reads.fetch_add(1, Ordering::Relaxed);
         self.inner.signing_keys(app_id).await
     }
@@ -161,7 +162,7 @@ impl MetadataStore for CountingStore {
         self.inner.delete_bundle(app_id, bundle_id).await
     }
 
-    async fn insert_stats(&self, events: &[StatsEvent]) -> StoreResult<()> {
+    async fn insert_stats(&self, events: &[StatsEvent]) -> StoreResult<Vec<AppId>> {
         self.writes.fetch_add(1, Ordering::Relaxed);
         self.inner.insert_stats(events).await
     }

@@ -15,7 +15,8 @@ use tracing::instrument;
 use updraft_core::{
     ApiKeyRecord, ApiKeyScope, App, AppCatalog, AppId, Bundle, BundleCounts, BundlePin, BundleSource, Channel,
     ChannelName, ChannelSettings, ChannelUpdate, DeviceCursor, DeviceId, DeviceReport, ExpoAsset, ExpoRelease,
-    ExpoReleaseKind, MetadataStore, NewBundle, OverrideTarget, StatsEvent, StatsSummary, StoreError, StoreResult,
+    ExpoReleaseKind, InstallChange, MetadataStore, NewBundle, OverrideTarget, SigningKeyRecord, StatsEvent,
+    StatsSummary, StoreError, StoreResult,
 };
 
 use crate::backend::Backend;
@@ -363,8 +364,8 @@ impl MetadataStore for SqlStore {
         let mut tx = self.write_transaction().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO bundles (app_id, version, checksum, crc32, session_key, key_id, min_update_version,
-                object_key, size_bytes, sha256, external_url, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+                object_key, size_bytes, sha256, external_url, created_at, updated_at, link, comment)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
         )
         .bind(bundle.app_id.as_str())
         .bind(bundle.version.as_str())
@@ -379,6 +380,8 @@ impl MetadataStore for SqlStore {
         .bind(external_url)
         .bind(&now)
         .bind(&now)
+        .bind(&bundle.metadata.link)
+        .bind(&bundle.metadata.comment)
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| match map_error(e) {
@@ -387,12 +390,14 @@ impl MetadataStore for SqlStore {
         })?;
         for entry in &bundle.manifest {
             sqlx::query(
-                "INSERT INTO bundle_files (bundle_id, file_name, file_hash, object_key) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO bundle_files (bundle_id, file_name, file_hash, object_key, size_bytes)
+                 VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(id)
             .bind(&entry.file_name)
             .bind(&entry.file_hash)
             .bind(&entry.object_key)
+            .bind(entry.size_bytes.and_then(|size| i64::try_from(size).ok()))
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
@@ -513,16 +518,18 @@ impl MetadataStore for SqlStore {
     }
 
     async fn list_devices(&self, app_id: &AppId, offset: u64, limit: u64) -> StoreResult<Vec<DeviceReport>> {
-        sqlx::query("SELECT * FROM devices WHERE app_id = $1 ORDER BY updated_at DESC, device_id LIMIT $2 OFFSET $3")
-            .bind(app_id.as_str())
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_error)?
-            .iter()
-            .map(rows::device)
-            .collect()
+        sqlx::query(
+            "SELECT * FROM devices WHERE app_id = $1 ORDER BY updated_at DESC, device_id DESC LIMIT $2 OFFSET $3",
+        )
+        .bind(app_id.as_str())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_error)?
+        .iter()
+        .map(rows::device)
+        .collect()
     }
 
     async fn list_devices_after(
@@ -684,30 +691,52 @@ impl MetadataStore for SqlStore {
         tx.commit().await.map_err(map_error)
     }
 
-    async fn put_signing_key(&self, app_id: &AppId, key_id: &str, private_key_pem: &str) -> StoreResult<()> {
+    #[instrument(skip_all, fields(app.id = %app_id, key.id = %key.key_id, replace))]
+    async fn put_signing_key(&self, app_id: &AppId, key: &SigningKeyRecord, replace: bool) -> StoreResult<bool> {
         let mut tx = self.write_transaction().await?;
-        sqlx::query(
-            "INSERT INTO signing_keys (app_id, key_id, private_key_pem, created_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (app_id, key_id) DO UPDATE SET private_key_pem = excluded.private_key_pem,
-                created_at = excluded.created_at",
-        )
+        let existing = sqlx::query("SELECT key_id FROM signing_keys WHERE app_id = $1 AND key_id = $2")
+            .bind(app_id.as_str())
+            .bind(&key.key_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_error)?
+            .is_some();
+        if existing && !replace {
+            return Err(StoreError::Conflict(format!("signing key {:?} of app {app_id}", key.key_id)));
+        }
+        // A concurrent insert of the same id (another instance) hits the primary key: a conflict, never a silent
+        // overwrite, unless replacing was asked for.
+        let conflict = if replace {
+            "ON CONFLICT (app_id, key_id) DO UPDATE SET private_key_pem = excluded.private_key_pem,
+                certificate_pem = excluded.certificate_pem, created_at = excluded.created_at"
+        } else {
+            ""
+        };
+        sqlx::query(&format!(
+            "INSERT INTO signing_keys (app_id, key_id, private_key_pem, certificate_pem, created_at)
+             VALUES ($1, $2, $3, $4, $5) {conflict}"
+        ))
         .bind(app_id.as_str())
-        .bind(key_id)
-        .bind(private_key_pem)
-        .bind(to_db(Utc::now()))
+        .bind(&key.key_id)
+        .bind(&key.private_key_pem)
+        .bind(key.certificate_pem.as_deref())
+        .bind(to_db(key.created_at))
         .execute(&mut *tx)
         .await
         .map_err(map_error)?;
+        // Other instances reload the app's keys on this notification, so none keeps signing with the old key.
         self.announce(&mut tx, app_id).await?;
-        tx.commit().await.map_err(map_error)
+        tx.commit().await.map_err(map_error)?;
+        Ok(existing)
     }
 
-    async fn signing_keys(&self, app_id: &AppId) -> StoreResult<Vec<(String, String)>> {
-        sqlx::query_as("SELECT key_id, private_key_pem FROM signing_keys WHERE app_id = $1 ORDER BY key_id")
+    async fn signing_keys(&self, app_id: &AppId) -> StoreResult<Vec<SigningKeyRecord>> {
+        let rows = sqlx::query("SELECT * FROM signing_keys WHERE app_id = $1 ORDER BY key_id")
             .bind(app_id.as_str())
             .fetch_all(&self.pool)
             .await
-            .map_err(map_error)
+            .map_err(map_error)?;
+        rows.iter().map(rows::signing_key).collect()
     }
 
     #[instrument(skip_all, fields(app.id = %app_id, bundle.id = bundle_id))]
@@ -768,13 +797,15 @@ impl MetadataStore for SqlStore {
     }
 
     #[instrument(skip_all, fields(n_events = events.len()))]
-    async fn insert_stats(&self, events: &[StatsEvent]) -> StoreResult<()> {
+    async fn insert_stats(&self, events: &[StatsEvent]) -> StoreResult<Vec<AppId>> {
         let mut tx = self.write_transaction().await?;
+        let mut changed: std::collections::BTreeSet<&AppId> = Default::default();
         for event in events {
             let received = to_db(event.received_at);
+            let occurred = to_db(event.occurred_at);
             sqlx::query(
                 "INSERT INTO stats_events (app_id, device_id, action, version_name, old_version_name, platform,
-                    plugin_version, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    plugin_version, received_at, occurred_at, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(event.app_id.as_str())
             .bind(event.device_id.as_str())
@@ -784,30 +815,22 @@ impl MetadataStore for SqlStore {
             .bind(&event.platform)
             .bind(&event.plugin_version)
             .bind(&received)
+            .bind(&occurred)
+            .bind(rows::metadata_to_db(&event.metadata))
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
-            if updraft_core::is_rollback(&event.action) && !event.version_name.is_empty() {
-                sqlx::query(
-                    "INSERT INTO device_failed_versions (app_id, device_id, version_name, failed_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (app_id, device_id, version_name) DO NOTHING",
-                )
-                .bind(event.app_id.as_str())
-                .bind(event.device_id.as_str())
-                .bind(&event.version_name)
-                .bind(&received)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_error)?;
+            if record_failed_version(&mut tx, event, &received).await? {
+                changed.insert(&event.app_id);
             }
+            record_install_change(&mut tx, event, &occurred).await?;
         }
-        // A rollback changes what that device is offered.
-        let rolled_back: std::collections::BTreeSet<&AppId> =
-            events.iter().filter(|e| updraft_core::is_rollback(&e.action)).map(|e| &e.app_id).collect();
-        for app_id in rolled_back {
+        // A failed version changes what that device is offered.
+        for app_id in &changed {
             self.announce(&mut tx, app_id).await?;
         }
-        tx.commit().await.map_err(map_error)
+        tx.commit().await.map_err(map_error)?;
+        Ok(changed.into_iter().cloned().collect())
     }
 
     async fn stats_summary(&self, app_id: &AppId, n_recent: u64) -> StoreResult<StatsSummary> {
@@ -820,12 +843,13 @@ impl MetadataStore for SqlStore {
             .iter()
             .map(rows::stats_event)
             .collect::<StoreResult<Vec<_>>>()?;
-        let devices: Vec<(String, i64)> =
-            sqlx::query_as("SELECT version_name, count(*) FROM devices WHERE app_id = $1 GROUP BY version_name")
-                .bind(app_id.as_str())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(map_error)?;
+        let devices: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT version_name, count(*) FROM device_installs WHERE app_id = $1 GROUP BY version_name",
+        )
+        .bind(app_id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_error)?;
         let events: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT version_name, action, count(*) FROM stats_events WHERE app_id = $1 GROUP BY version_name, action",
         )
@@ -911,6 +935,62 @@ fn entry<'a>(
         installs: 0,
         failures: 0,
     })
+}
+
+/// Records the version a stats event says failed on its device (see [`updraft_core::failed_version`]); returns
+/// whether it was new.
+async fn record_failed_version(tx: &mut Transaction<'_, Any>, event: &StatsEvent, received: &str) -> StoreResult<bool> {
+    if !updraft_core::is_rollback(&event.action) && !updraft_core::is_install_failure(&event.action) {
+        return Ok(false);
+    }
+    let running: Option<String> =
+        sqlx::query_scalar("SELECT version_name FROM devices WHERE app_id = $1 AND device_id = $2")
+            .bind(event.app_id.as_str())
+            .bind(event.device_id.as_str())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(map_error)?;
+    let Some(version) = updraft_core::failed_version(event, running.as_deref()) else { return Ok(false) };
+    let inserted = sqlx::query(
+        "INSERT INTO device_failed_versions (app_id, device_id, version_name, failed_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (app_id, device_id, version_name) DO NOTHING",
+    )
+    .bind(event.app_id.as_str())
+    .bind(event.device_id.as_str())
+    .bind(version)
+    .bind(received)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_error)?;
+    Ok(inserted.rows_affected() > 0)
+}
+
+/// Keeps `device_installs` (the bundle each device runs) in step with a stats event.
+async fn record_install_change(tx: &mut Transaction<'_, Any>, event: &StatsEvent, occurred: &str) -> StoreResult<()> {
+    let (app_id, device_id) = (event.app_id.as_str(), event.device_id.as_str());
+    let query = match updraft_core::install_change(event) {
+        None => return Ok(()),
+        Some(InstallChange::Installed(version)) => sqlx::query(
+            "INSERT INTO device_installs (app_id, device_id, version_name, installed_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (app_id, device_id) DO UPDATE SET version_name = excluded.version_name,
+                installed_at = excluded.installed_at",
+        )
+        .bind(app_id)
+        .bind(device_id)
+        .bind(version)
+        .bind(occurred),
+        Some(InstallChange::Left(version)) => {
+            sqlx::query("DELETE FROM device_installs WHERE app_id = $1 AND device_id = $2 AND version_name = $3")
+                .bind(app_id)
+                .bind(device_id)
+                .bind(version)
+        }
+        Some(InstallChange::Reset) => {
+            sqlx::query("DELETE FROM device_installs WHERE app_id = $1 AND device_id = $2").bind(app_id).bind(device_id)
+        }
+    };
+    query.execute(&mut **tx).await.map_err(map_error)?;
+    Ok(())
 }
 
 /// Every row `sql` returns for an app (its only parameter is the app id), converted by `convert`.

@@ -13,19 +13,18 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 use updraft_core::{AppId, ChannelName, Platform};
+use updraft_expo::app_config::{RuntimeFlags, runtime_versions};
 use updraft_expo::export_ingest::{bundle_extension, parse_metadata};
 
 use crate::cli::ServerArgs;
 use crate::commands::api_client::ApiClient;
-use crate::contract::expo::{
-    AssetRef, MissingAssetsRequest, MissingAssetsResponse, PlatformFiles, PublishRequest, ReleasesRecorded,
-};
+use crate::contract::expo::{AssetRef, MissingAssetsRequest, MissingAssetsResponse, PlatformFiles, PublishRequest};
 
 /// What to publish.
 pub(crate) struct ExpoPublish {
     pub(crate) app_id: String,
     pub(crate) channel: String,
-    pub(crate) runtime_version: String,
+    pub(crate) runtime_versions: RuntimeFlags,
     pub(crate) platform: String,
     pub(crate) message: String,
     pub(crate) expo_config: Option<PathBuf>,
@@ -44,7 +43,6 @@ pub(crate) async fn publish_expo(server: &ServerArgs, publish: ExpoPublish) -> a
     let client = ApiClient::new(server)?;
     AppId::parse(&publish.app_id).context("--app")?;
     ChannelName::parse(&publish.channel).context("--channel")?;
-    anyhow::ensure!(!publish.runtime_version.trim().is_empty(), "--runtime-version must not be empty");
     let platforms = match publish.platform.as_str() {
         "all" => vec![],
         "ios" => vec![Platform::Ios],
@@ -75,6 +73,13 @@ pub(crate) async fn publish_expo(server: &ServerArgs, publish: ExpoPublish) -> a
         "{} must hold a JSON object (the public app config)",
         config_path.display()
     );
+    let published: Vec<Platform> = exports.iter().map(|export| export.platform).collect();
+    // Settled before anything is uploaded, so a wrong runtime version costs nothing.
+    let runtime_versions: BTreeMap<&str, String> =
+        runtime_versions(&expo_client, &published, &publish.runtime_versions)?
+            .into_iter()
+            .map(|(platform, version)| (platform.as_str(), version))
+            .collect();
 
     // Hash every file once, whatever number of platforms name it.
     let mut files: BTreeMap<String, ExportFile> = BTreeMap::new();
@@ -121,13 +126,14 @@ pub(crate) async fn publish_expo(server: &ServerArgs, publish: ExpoPublish) -> a
     let asset = |path: &String, ext: &str| AssetRef { sha256: files[path].sha256.clone(), ext: ext.to_owned() };
     let body = PublishRequest {
         channel: publish.channel.clone(),
-        runtime_version: publish.runtime_version.clone(),
+        runtime_version: None,
         message: publish.message.clone(),
         expo_client,
         platforms: exports
             .iter()
             .map(|export| PlatformFiles {
                 platform: export.platform.as_str().to_owned(),
+                runtime_version: Some(runtime_versions[export.platform.as_str()].clone()),
                 launch_asset: asset(&export.bundle, &bundle_extension(&export.bundle)),
                 assets: export.assets.iter().map(|(path, ext)| asset(path, ext)).collect(),
             })
@@ -137,17 +143,22 @@ pub(crate) async fn publish_expo(server: &ServerArgs, publish: ExpoPublish) -> a
     if publish.json {
         println!("{answer}");
     }
-    let recorded: ReleasesRecorded =
-        serde_json::from_value(answer).context("the gateway's answer to the publish is not a list of releases")?;
-    let ids: Vec<String> = recorded.releases.iter().map(|r| format!("{} {}", r.platform, r.id)).collect();
+    let releases: Vec<&Value> = answer["releases"].as_array().into_iter().flatten().collect();
+    let described: Vec<String> = releases
+        .iter()
+        .map(|r| {
+            let field = |name: &str| r[name].as_str().unwrap_or_default().to_owned();
+            format!("{} {} (runtime {})", field("platform"), field("id"), field("runtime_version"))
+        })
+        .collect();
+    let group = releases.first().and_then(|r| r["group_id"].as_str()).unwrap_or_default();
     eprintln!(
-        "published {} to channel {} (runtime {}): {} ({} of {} files uploaded, the rest were already stored)",
-        publish.app_id,
-        publish.channel,
-        publish.runtime_version,
-        ids.join(", "),
+        "published {app} to channel {channel} as group {group}: {} ({} of {} files uploaded, the rest were already stored); to return every platform to it later: updraft release rollback --app {app} --channel {channel} --to {group}",
+        described.join(", "),
         sent.len(),
-        files.len()
+        files.len(),
+        app = publish.app_id,
+        channel = publish.channel,
     );
     Ok(())
 }

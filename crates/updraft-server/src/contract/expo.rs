@@ -26,10 +26,21 @@ pub(crate) struct AssetRef {
     pub(crate) ext: String,
 }
 
+impl AssetRef {
+    /// The extension without its one optional leading dot (`metadata.json` writes `png`; a manifest `.png`).
+    pub(crate) fn extension(&self) -> &str {
+        self.ext.strip_prefix('.').unwrap_or(&self.ext)
+    }
+}
+
 /// The files of one platform of a publish.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct PlatformFiles {
     pub(crate) platform: String,
+    /// This platform's runtime version (the fingerprint policy gives each platform its own); default: the
+    /// publish's `runtime_version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) runtime_version: Option<String>,
     pub(crate) launch_asset: AssetRef,
     #[serde(default)]
     pub(crate) assets: Vec<AssetRef>,
@@ -39,7 +50,9 @@ pub(crate) struct PlatformFiles {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct PublishRequest {
     pub(crate) channel: String,
-    pub(crate) runtime_version: String,
+    /// The default runtime version of every platform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) runtime_version: Option<String>,
     #[serde(default)]
     pub(crate) message: String,
     /// The public app config (`npx expo config --json --type public`).
@@ -51,7 +64,11 @@ pub(crate) struct PublishRequest {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct RollbackRequest {
     pub(crate) channel: String,
-    pub(crate) runtime_version: String,
+    /// Needed to roll back to the embedded update; with `to`, only releases of this runtime version are taken
+    /// (default: each referenced release keeps its own, so a publish group with per-platform runtime versions rolls
+    /// back whole).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) runtime_version: Option<String>,
     /// A release id or group id to roll back to.
     pub(crate) to: Option<String>,
     #[serde(default)]

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use updraft_capgo::encryption::AppPublicKey;
 use updraft_core::{
-    AppCatalog, AppId, Bundle, BundleEncryption, BundleSource, BundleVersion, ChannelName, FailureKind, ManifestEntry,
-    NewBundle, StoreError, codes, sha256_hex,
+    AppCatalog, AppId, Bundle, BundleEncryption, BundleMetadata, BundleSource, BundleVersion, ChannelName, FailureKind,
+    ManifestEntry, NewBundle, StoreError, codes, delta_manifest_files, sha256_hex,
 };
 
 use crate::api_error::ApiError;
@@ -26,6 +26,8 @@ pub(crate) struct BundleFields {
     pub(crate) version: BundleVersion,
     pub(crate) channel: Option<ChannelName>,
     pub(crate) min_update_version: Option<semver::Version>,
+    /// Capgo's `link` and `comment`.
+    pub(crate) metadata: BundleMetadata,
 }
 
 /// A recorded bundle, and the channel now pointing at it.
@@ -135,6 +137,7 @@ pub(crate) async fn publish_upload(
         min_update_version: bundle.min_update_version.clone(),
         source,
         manifest,
+        metadata: bundle.metadata.clone(),
     };
     let recorded = record(state, bundle, &new_bundle).await;
     if recorded.is_err() && created_object {
@@ -192,6 +195,7 @@ pub(crate) async fn register_external(
         min_update_version: bundle.min_update_version.clone(),
         source: BundleSource::External { url },
         manifest: Vec::new(),
+        metadata: bundle.metadata.clone(),
     };
     record(state, bundle, &new_bundle).await
 }
@@ -244,7 +248,8 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::Internal(e.into()))?
 }
 
-/// Unpacks a plain zip and stores each file content-addressed; returns the complete manifest.
+/// Unpacks a plain zip and stores each file content-addressed; returns the complete manifest, with one entry per
+/// path the device writes (`updraft_core::delta_manifest_files`: a `.br` copy next to its original is left out).
 async fn store_files(
     state: &AppState,
     app_id: &AppId,
@@ -255,14 +260,26 @@ async fn store_files(
     let (path, into, cap) = (zip_path.to_path_buf(), workdir.path().to_path_buf(), state.settings.max_upload_bytes * 4);
     let files = blocking(move || {
         let layout = check_plain_zip(&path)?;
-        unpack_files(&path, &layout, &into, cap)
+        let files = unpack_files(&path, &layout, &into, cap)?;
+        let names: Vec<&str> = files.iter().map(|f| f.file_name.as_str()).collect();
+        let kept: std::collections::HashSet<String> = delta_manifest_files(&names)
+            .map_err(|e| ApiError::bad_request(codes::INVALID_BUNDLE, e.to_string()))?
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        Ok(files.into_iter().filter(|f| kept.contains(&f.file_name)).collect::<Vec<_>>())
     })
     .await?;
     let mut manifest = Vec::with_capacity(files.len());
     for file in files {
         let key = StorageKey::File { app_id, sha256: &file.sha256 }.object_key();
         objects::put_content_addressed(state, &key, &file.path, Some("application/octet-stream")).await?;
-        manifest.push(ManifestEntry { file_name: file.file_name, file_hash: file.sha256, object_key: key.to_string() });
+        manifest.push(ManifestEntry {
+            file_name: file.file_name,
+            file_hash: file.sha256,
+            object_key: key.to_string(),
+            size_bytes: Some(file.size_bytes),
+        });
     }
     manifest.sort_by(|a, b| a.file_name.cmp(&b.file_name));
     Ok(manifest)

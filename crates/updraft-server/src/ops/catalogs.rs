@@ -1,6 +1,5 @@
 //! Keeping this instance's in-memory state current with the metadata store outside a write made here: reloading
-//! one app (its catalog and signing keys) after another instance changed it, listing the apps to reload them all,
-//! and the signing keys an Expo check uses.
+//! one app (its catalog and signing keys) after another instance changed it, and listing the apps to reload them all.
 
 use updraft_core::AppId;
 
@@ -23,9 +22,4 @@ pub(crate) async fn reload_catalog(state: &AppState, app_id: &AppId) -> Result<(
 /// Every app's id.
 pub(crate) async fn app_ids(state: &AppState) -> Result<Vec<AppId>, ApiError> {
     Ok(state.store.list_app_ids().await?)
-}
-
-/// The signing keys of an app, by key id, as the Expo cache holds them.
-pub(crate) async fn signing_keys(state: &AppState, app_id: &AppId) -> Result<crate::expo_cache::Keys, ApiError> {
-    Ok(state.expo.keys(state.store.as_ref(), app_id).await?)
 }

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use chrono::Utc;
 use futures::Stream;
 use updraft_core::{
-    AppCatalog, AppId, ChannelName, ExpoAsset, ExpoRelease, Platform, PlatformUpdate, ReleaseMint, codes,
+    AppCatalog, AppId, ChannelName, ExpoAsset, ExpoRelease, Platform, PlatformUpdate, ReleaseMint, UnsafeAsset, codes,
     referenced_releases,
 };
 
@@ -112,24 +112,26 @@ pub(crate) async fn publish(state: &AppState, app_id: &AppId, publish: Publish) 
                 launch_asset: asset(files.launch_asset),
                 assets: files.assets.into_iter().map(asset).collect(),
             };
-            mint.update(new_id(), update, &publish.message, &publish.expo_client)
+            let release = mint.update(new_id(), update, &publish.message, &publish.expo_client);
+            release.kind.check_files().map_err(unsafe_asset)?;
+            Ok(release)
         })
-        .collect();
+        .collect::<Result<_, ApiError>>()?;
     record(state, app_id, releases).await
 }
 
 /// Where a rollback goes.
 pub(crate) enum RollbackTarget {
-    /// To an earlier release (or every platform of a publish group) on the channel.
-    Release(String),
-    /// To the update embedded in the binary.
-    Embedded,
+    /// To an earlier release (or every platform of a publish group) on the channel, of this runtime version only
+    /// when one is given (else each release keeps its own).
+    Release { reference: String, runtime_version: Option<String> },
+    /// To the update embedded in the binary, for this runtime version.
+    Embedded { runtime_version: String },
 }
 
 /// A checked rollback.
 pub(crate) struct Rollback {
     pub(crate) channel: ChannelName,
-    pub(crate) runtime_version: String,
     pub(crate) target: RollbackTarget,
     pub(crate) platforms: Vec<Platform>,
 }
@@ -144,27 +146,27 @@ pub(crate) async fn rollback(
     let mint = mint(&catalog, &rollback.channel);
     let channel = rollback.channel.as_str();
     let releases: Vec<ExpoRelease> = match &rollback.target {
-        RollbackTarget::Embedded => rollback
+        RollbackTarget::Embedded { runtime_version } => rollback
             .platforms
             .iter()
-            .map(|platform| mint.embedded_rollback(new_id(), *platform, &rollback.runtime_version))
+            .map(|platform| mint.embedded_rollback(new_id(), *platform, runtime_version))
             .collect(),
-        RollbackTarget::Release(reference) => {
+        RollbackTarget::Release { reference, runtime_version } => {
             let sources: Vec<&ExpoRelease> = referenced_releases(&catalog, reference)
                 .into_iter()
                 .filter(|r| rollback.platforms.contains(&r.platform))
-                .filter(|r| r.channel == channel && r.runtime_version == rollback.runtime_version)
+                .filter(|r| r.channel == channel)
+                .filter(|r| runtime_version.as_ref().is_none_or(|v| *v == r.runtime_version))
                 .collect();
+            check_sources(&sources)?;
             if sources.is_empty() {
+                let runtime = runtime_version.as_ref().map(|v| format!(" for runtime version {v}"));
                 return Err(ApiError::not_found(
                     "release_not_found",
-                    format!(
-                        "no release {reference} on channel {channel} for runtime version {}",
-                        rollback.runtime_version
-                    ),
+                    format!("no release or group {reference} on channel {channel}{}", runtime.unwrap_or_default()),
                 ));
             }
-            sources.into_iter().map(|source| mint.rollback_to(new_id(), source, &rollback.runtime_version)).collect()
+            sources.into_iter().map(|source| mint.rollback_to(new_id(), source)).collect()
         }
     };
     record(state, app_id, releases).await
@@ -179,6 +181,7 @@ pub(crate) async fn promote(
 ) -> Result<Vec<ExpoRelease>, ApiError> {
     let catalog = state.catalog(app_id)?;
     let sources = referenced_releases(&catalog, reference);
+    check_sources(&sources)?;
     if sources.is_empty() {
         return Err(ApiError::not_found(
             "release_not_found",
@@ -188,6 +191,24 @@ pub(crate) async fn promote(
     let mint = mint(&catalog, to_channel);
     let releases = sources.into_iter().map(|source| mint.promotion_of(new_id(), source)).collect();
     record(state, app_id, releases).await
+}
+
+fn unsafe_asset(problem: UnsafeAsset) -> ApiError {
+    ApiError::bad_request("unsafe_file_extension", problem.to_string())
+}
+
+/// Refuses to serve again a release whose files could not be stored safely on a device (one recorded before the
+/// gateway checked them at publish).
+fn check_sources(sources: &[&ExpoRelease]) -> Result<(), ApiError> {
+    for source in sources {
+        source.kind.check_files().map_err(|problem| {
+            ApiError::bad_request(
+                "unsafe_file_extension",
+                format!("release {} cannot be served again: {problem}; publish a new update instead", source.id),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 fn mint(catalog: &AppCatalog, channel: &ChannelName) -> ReleaseMint {

@@ -13,6 +13,7 @@ pub(crate) mod catalogs;
 pub(crate) mod channel_self;
 pub(crate) mod channels;
 pub(crate) mod devices;
+pub(crate) mod expo_keys;
 pub(crate) mod expo_releases;
 pub(crate) mod objects;
 pub(crate) mod stats;

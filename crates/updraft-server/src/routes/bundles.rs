@@ -12,7 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Map, Value, json};
 use updraft_capgo::management::{PAGE_SIZE, bundle_json, page_field, string_field};
-use updraft_core::{AppId, BundleSource, BundleVersion, ChannelName, codes, coerce_version_build};
+use updraft_core::{AppId, BundleMetadata, BundleSource, BundleVersion, ChannelName, codes, coerce_version_build};
 
 use crate::api_error::ApiError;
 use crate::auth::{Caller, authenticate};
@@ -27,8 +27,18 @@ const TEXT_FIELD_LIMIT: usize = 4096;
 const DRAIN_SLACK_BYTES: u64 = 1024 * 1024;
 /// How long a refused upload may take to finish sending before the connection is closed instead.
 const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
-const TEXT_FIELDS: [&str; 8] =
-    ["app_id", "version", "checksum", "min_update_version", "channel", "session_key", "key_id", "delta"];
+const TEXT_FIELDS: [&str; 10] = [
+    "app_id",
+    "version",
+    "checksum",
+    "min_update_version",
+    "channel",
+    "session_key",
+    "key_id",
+    "delta",
+    "link",
+    "comment",
+];
 
 /// POST: a multipart upload, or a JSON registration of an externally hosted bundle.
 pub(crate) async fn post_bundle(
@@ -85,7 +95,33 @@ fn read_bundle_fields(
             })
         })
         .transpose()?;
-    Ok(BundleFields { app_id, catalog, version, channel, min_update_version })
+    let metadata = read_metadata(field)?;
+    Ok(BundleFields { app_id, catalog, version, channel, min_update_version, metadata })
+}
+
+/// Capgo's `link` and `comment`: a release-notes URL and a line of text, at most 4 KiB each.
+fn read_metadata(field: &dyn Fn(&str) -> Option<String>) -> Result<BundleMetadata, ApiError> {
+    let link = field("link");
+    if let Some(link) = &link {
+        let is_url = (link.starts_with("https://") || link.starts_with("http://"))
+            && !link.contains(char::is_whitespace)
+            && !link.ends_with("://");
+        if !is_url {
+            return Err(ApiError::bad_request(
+                "invalid_link",
+                format!("field `link` must be an http(s) URL such as https://example.com/releases/1.0.1, got {link:?}"),
+            ));
+        }
+    }
+    for (name, value) in [("link", &link), ("comment", &field("comment"))] {
+        if value.as_ref().is_some_and(|v| v.len() > TEXT_FIELD_LIMIT) {
+            return Err(ApiError::bad_request(
+                codes::INVALID_REQUEST,
+                format!("field `{name}` is longer than {TEXT_FIELD_LIMIT} bytes; shorten it"),
+            ));
+        }
+    }
+    Ok(BundleMetadata { link, comment: field("comment") })
 }
 
 /// What can be refused from the fields sent before the file, so the file need not be staged to be refused: the

@@ -18,6 +18,8 @@ pub(crate) struct Served<'a> {
     /// The content address (the strong validator).
     pub(crate) digest: &'a str,
     pub(crate) content_type: &'a str,
+    /// Send `X-Content-Type-Options: nosniff` (Expo assets, whose type the manifest announced).
+    pub(crate) nosniff: bool,
 }
 
 /// The answer to a GET (or HEAD) of `served`; `Ok(None)` when there is no such object (each route words its 404).
@@ -68,6 +70,9 @@ pub(crate) async fn serve(
         .insert_header((header::ETAG, etag))
         .insert_header((header::ACCEPT_RANGES, "bytes"))
         .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"));
+    if served.nosniff {
+        response.insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
+    }
     Ok(Some(response.no_chunking(length).streaming(result.body)))
 }
 

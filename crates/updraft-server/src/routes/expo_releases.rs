@@ -6,7 +6,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
-use updraft_core::{AppCatalog, AppId, ChannelName, ExpoRelease, Platform, codes, sha256_hex};
+use updraft_core::{AppCatalog, AppId, ChannelName, ExpoRelease, Platform, check_asset_extension, codes, sha256_hex};
 
 use crate::api_error::{ApiError, ExpoApiError};
 use crate::auth::authenticate;
@@ -107,7 +107,9 @@ pub(crate) async fn publish(
 ) -> Result<HttpResponse, ExpoApiError> {
     let (app_id, _, publish): (_, _, PublishRequest) = app_json_call(&request, &state, path, payload).await?;
     let channel = checked_channel(&publish.channel)?;
-    checked_runtime(&publish.runtime_version)?;
+    if let Some(runtime_version) = &publish.runtime_version {
+        checked_runtime(runtime_version)?;
+    }
     if !publish.expo_client.is_object() {
         return Err(
             bad("expo_client must be the public app config object (`npx expo config --json --type public`)").into()
@@ -116,10 +118,15 @@ pub(crate) async fn publish(
     if publish.platforms.is_empty() {
         return Err(bad("platforms must name at least one of ios and android").into());
     }
+    // Refused before anything else: expo-updates names each file <key>.<ext> on the device.
+    for asset in publish.platforms.iter().flat_map(|p| std::iter::once(&p.launch_asset).chain(&p.assets)) {
+        check_asset_extension(asset.extension())
+            .map_err(|problem| ApiError::bad_request("unsafe_file_extension", problem.to_string()))?;
+    }
     let expo_client = serde_json::to_string(&publish.expo_client).map_err(|e| bad(e.to_string()))?;
     let name = |asset: &crate::contract::expo::AssetRef| AssetName {
         sha256: asset.sha256.to_ascii_lowercase(),
-        ext: asset.ext.trim_start_matches('.').to_owned(),
+        ext: asset.extension().to_owned(),
     };
     let mut platforms: Vec<PlatformAssets> = Vec::with_capacity(publish.platforms.len());
     for files in &publish.platforms {
@@ -130,9 +137,13 @@ pub(crate) async fn publish(
         if platforms.iter().any(|p| p.platform == platform) {
             return Err(bad(format!("platform {platform} is listed twice")).into());
         }
+        let runtime_version = files.runtime_version.as_ref().or(publish.runtime_version.as_ref()).ok_or_else(|| {
+            bad(format!("no runtime version for {platform}: give runtime_version for the publish or for the platform"))
+        })?;
+        checked_runtime(runtime_version)?;
         platforms.push(PlatformAssets {
             platform,
-            runtime_version: publish.runtime_version.clone(),
+            runtime_version: runtime_version.clone(),
             launch_asset: name(&files.launch_asset),
             assets: files.assets.iter().map(name).collect(),
         });
@@ -164,7 +175,8 @@ pub(crate) async fn list(
     Ok(HttpResponse::Ok().json(releases.into_iter().map(ReleaseView::of).collect::<Vec<_>>()))
 }
 
-/// `POST /expo/{app_id}/releases/rollback {channel, runtime_version, to | embedded: true[, platform]}`.
+/// `POST /expo/{app_id}/releases/rollback {channel, to[, runtime_version] | embedded: true, runtime_version[,
+/// platform]}`.
 pub(crate) async fn rollback(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -173,7 +185,9 @@ pub(crate) async fn rollback(
 ) -> Result<HttpResponse, ExpoApiError> {
     let (app_id, _, rollback): (_, _, RollbackRequest) = app_json_call(&request, &state, path, payload).await?;
     let channel = checked_channel(&rollback.channel)?;
-    checked_runtime(&rollback.runtime_version)?;
+    if let Some(runtime_version) = &rollback.runtime_version {
+        checked_runtime(runtime_version)?;
+    }
     let platforms: Vec<Platform> = match rollback.platform.as_deref() {
         None | Some("all") => vec![Platform::Ios, Platform::Android],
         Some(raw) => match Platform::parse(raw) {
@@ -185,10 +199,15 @@ pub(crate) async fn rollback(
         (Some(_), true) | (None, false) => {
             return Err(bad("give exactly one of `to` (a release or group id) and `embedded: true`").into());
         }
-        (None, true) => RollbackTarget::Embedded,
-        (Some(reference), false) => RollbackTarget::Release(reference),
+        (None, true) => {
+            let runtime_version = rollback.runtime_version.ok_or_else(|| {
+                bad("rolling back to the embedded update needs runtime_version (and platform, when the platforms' runtime versions differ)")
+            })?;
+            RollbackTarget::Embedded { runtime_version }
+        }
+        (Some(reference), false) => RollbackTarget::Release { reference, runtime_version: rollback.runtime_version },
     };
-    let rollback = Rollback { channel, runtime_version: rollback.runtime_version, target, platforms };
+    let rollback = Rollback { channel, target, platforms };
     Ok(recorded(&expo_releases::rollback(&state, &app_id, rollback).await?))
 }
 

@@ -23,6 +23,6 @@ pub(crate) async fn download(
     let Ok(object_key) = ObjectKey::parse(&key) else {
         return Ok(not_found());
     };
-    let served = Served { key: &object_key, digest, content_type };
+    let served = Served { key: &object_key, digest, content_type, nosniff: false };
     Ok(serve(&request, &state, &served).await?.unwrap_or_else(not_found))
 }

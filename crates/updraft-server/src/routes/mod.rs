@@ -14,6 +14,7 @@ mod channels;
 mod devices;
 mod download;
 mod expo;
+mod expo_keys;
 mod expo_releases;
 mod files;
 mod health;
@@ -40,6 +41,7 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
         };
     plain(config, "/health", &|r| r.get(health::health));
     with_slash(config, "/updates", &|r| r.post(updates::updates));
+    with_slash(config, "/updates/manifest_size", &|r| r.post(updates::manifest_size));
     with_slash(config, "/stats", &|r| r.post(stats::post_stats).get(stats::get_stats));
     with_slash(config, "/channel_self", &|r| {
         r.post(channel_self::set_channel)
@@ -77,7 +79,6 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
         )
         .service(
             web::resource("/expo/{app_id}/assets/{file}")
-                .wrap(actix_web::middleware::Compress::default())
                 .get(expo::asset)
                 .put(expo_releases::upload_asset)
                 .default_service(web::to(method_not_allowed)),
@@ -99,6 +100,12 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
                 .default_service(web::to(method_not_allowed)),
         )
         .service(
+            web::resource("/expo/{app_id}/keys")
+                .get(expo_keys::list_keys)
+                .post(expo_keys::put_key)
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
             web::resource("/files/{key:.+}")
                 .route(web::get().to(files::download))
                 .route(web::head().to(files::download))
@@ -115,6 +122,7 @@ pub(crate) fn route_label(path: &str) -> &'static str {
     match trimmed {
         "/health" => return "/health",
         "/updates" => return "/updates",
+        "/updates/manifest_size" => return "/updates/manifest_size",
         "/stats" => return "/stats",
         "/channel_self" => return "/channel_self",
         "/app" => return "/app",
@@ -137,6 +145,7 @@ pub(crate) fn route_label(path: &str) -> &'static str {
         (Some("expo"), Some(_), Some("releases"), None, _) => "/expo/{app_id}/releases",
         (Some("expo"), Some(_), Some("releases"), Some("rollback"), None) => "/expo/{app_id}/releases/rollback",
         (Some("expo"), Some(_), Some("releases"), Some("promote"), None) => "/expo/{app_id}/releases/promote",
+        (Some("expo"), Some(_), Some("keys"), None, _) => "/expo/{app_id}/keys",
         _ => "unmatched",
     }
 }
@@ -161,11 +170,14 @@ mod tests {
     fn route_labels() {
         for (path, label) in [
             ("/updates/", "/updates"),
+            ("/updates/manifest_size", "/updates/manifest_size"),
+            ("/updates/manifest_size/", "/updates/manifest_size"),
             ("/health", "/health"),
             ("/expo/com.example.app/manifest", "/expo/{app_id}/manifest"),
             ("/expo/com.example.app/assets/abc.png", "/expo/{app_id}/assets/{file}"),
             ("/expo/com.example.app/assets/missing", "/expo/{app_id}/assets/missing"),
             ("/expo/com.example.app/releases/rollback", "/expo/{app_id}/releases/rollback"),
+            ("/expo/com.example.app/keys", "/expo/{app_id}/keys"),
             ("/files/bundles/a/b.zip", "/files/{key:.+}"),
             ("/nope", "unmatched"),
             ("/expo/x/manifest/extra", "unmatched"),

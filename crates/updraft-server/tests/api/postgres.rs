@@ -159,11 +159,13 @@ async fn devices_and_stats_from_both_instances_are_exact() {
     let reader = TestApp::spawn_with(&[("UPDRAFT_DATABASE__URL", &database_url)]).await;
     let (status, summary) = reader.admin("GET", &format!("/stats?app_id={APP_ID}"), json!(null)).await;
     assert_eq!(status, 200, "{summary}");
-    let bundle = summary["bundles"].as_array().unwrap().iter().find(|b| b["version_name"] == "1.0.0").cloned();
-    // Every device once, plus the one that checked before the burst.
-    assert_eq!(bundle.unwrap()["devices"], DEVICES + 1, "every device counted once: {summary}");
-    let installs = summary["bundles"].as_array().unwrap().iter().find(|b| b["version_name"] == "1.0.1").cloned();
-    assert_eq!(installs.unwrap()["installs"], DEVICES, "every install counted once: {summary}");
+    let installed = summary["bundles"].as_array().unwrap().iter().find(|b| b["version_name"] == "1.0.1").cloned();
+    assert_eq!(installed.as_ref().unwrap()["installs"], DEVICES, "every install counted once: {summary}");
+    assert_eq!(installed.unwrap()["devices"], DEVICES, "every installed device counted once: {summary}");
+    // Every device record once, plus the one that checked before the burst.
+    let (status, records) = reader.admin("GET", &format!("/device?app_id={APP_ID}&limit=1000"), json!(null)).await;
+    assert_eq!(status, 200, "{records}");
+    assert_eq!(records["data"].as_array().unwrap().len(), DEVICES + 1, "every device recorded once");
 }
 
 /// A PostgreSQL cluster of this test's own, which it can stop and start (tests/tools/pg-cluster.sh).
@@ -215,15 +217,13 @@ async fn a_postgres_outage_keeps_checks_answered_and_loses_nothing_acknowledged(
     a.create_app(APP_ID).await;
     a.upload_ok("1.0.1", small_zip("v1"), &[("channel", "production")]).await;
     served_by(&b, device(json!({})), |answer| answer["version"] == "1.0.1").await;
-    // An Expo release with a signing key imported by the CLI (straight into the database). B never signs anything
-    // before the outage: it must have loaded the key when told of the change.
+    // An Expo release with a signing key imported through A. B never signs anything before the outage: it must have
+    // loaded the key when told of the change.
     let keys = tempfile::tempdir().unwrap();
     let (private_key, certificate) = codesigning_generate(keys.path());
-    let env = [("UPDRAFT_DATABASE__URL", cluster.url.clone())];
-    let imported = updraft_cli(
-        a.data_path(),
+    let imported = crate::expo_tools::updraft(
+        &a,
         &["keys", "import", "--app", APP_ID, "--private-key", private_key.to_str().unwrap()],
-        &env,
     );
     assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
     publish(&a, &ExportFixture::new("outage"), "production", &[]);
@@ -274,17 +274,19 @@ async fn a_postgres_outage_keeps_checks_answered_and_loses_nothing_acknowledged(
     a.upload_ok("1.0.2", small_zip("v2"), &[("channel", "production")]).await;
     served_by(&b, device(json!({})), |answer| answer["version"] == "1.0.2").await;
     // Everything acknowledged during the outage is in the database.
-    let summary = crate::helpers::eventually("queued writes to land", || async {
+    let records = crate::helpers::eventually("queued writes to land", || async {
         let (status, summary) = a.admin("GET", &format!("/stats?app_id={APP_ID}"), json!(null)).await;
         assert_eq!(status, 200, "{summary}");
         let bundles = summary["bundles"].as_array().unwrap();
-        let devices: u64 = bundles.iter().map(|b| b["devices"].as_u64().unwrap()).sum();
-        let installs: u64 = bundles.iter().map(|b| b["installs"].as_u64().unwrap()).sum();
-        (devices >= 21 && installs == 1).then_some(summary)
+        let installed = bundles.iter().find(|b| b["version_name"] == "1.0.1");
+        let (status, records) = a.admin("GET", &format!("/device?app_id={APP_ID}&limit=1000"), json!(null)).await;
+        assert_eq!(status, 200, "{records}");
+        let n_records = records["data"].as_array().unwrap().len();
+        let landed = installed.is_some_and(|b| b["installs"] == 1 && b["devices"] == 1) && n_records >= 21;
+        landed.then_some(n_records)
     })
     .await;
-    let devices: u64 = summary["bundles"].as_array().unwrap().iter().map(|b| b["devices"].as_u64().unwrap()).sum();
-    assert_eq!(devices, 21, "20 devices seen during the outage plus the first: {summary}");
+    assert_eq!(records, 21, "20 devices seen during the outage plus the first");
 }
 
 /// A team outgrows SQLite: export with the old settings, import into PostgreSQL, and a gateway on PostgreSQL serves
@@ -333,4 +335,73 @@ async fn an_installation_moves_from_sqlite_to_postgres() {
     let zip = new.client.get(answer["url"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
     assert_eq!(zip.as_ref(), small_zip("moved").as_slice());
     assert_eq!(new.check(device(json!({"device_id": "tester"}))).await["version"], "1.0.2-beta.1");
+}
+
+/// A signing key replaced through one instance: the other one signs its next answer with the new key, for a
+/// platform whose answer it had already cached with the old one.
+#[tokio::test]
+async fn a_key_replaced_through_one_instance_signs_the_other_instances_next_answer() {
+    let (a, b) = pair(&fresh_database(&shared_url()).await).await;
+    a.create_app(APP_ID).await;
+    publish(&a, &ExportFixture::new("rotation"), "production", &[]);
+    let keys = tempfile::tempdir().unwrap();
+    let (old_dir, new_dir) = (keys.path().join("old"), keys.path().join("new"));
+    std::fs::create_dir_all(&old_dir).unwrap();
+    std::fs::create_dir_all(&new_dir).unwrap();
+    let (old_key, old_certificate) = codesigning_generate(&old_dir);
+    let (new_key, new_certificate) = codesigning_generate(&new_dir);
+    let import = |key: &std::path::Path, extra: &[&str]| {
+        let mut args = vec!["keys", "import", "--app", APP_ID, "--private-key", key.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let output = crate::expo_tools::updraft(&a, &args);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    };
+    import(&old_key, &[]);
+    let signed =
+        client_headers("ios", json!({"expo-expect-signature": "sig, keyid=\"main\", alg=\"rsa-v1_5-sha256\""}));
+    let valid_on = |instance: &TestApp, certificate: std::path::PathBuf| {
+        let (url, headers) = (manifest_url(instance), signed.clone());
+        async move {
+            let report = expo_check(&url, &headers, Some(&certificate)).await;
+            let manifest = report["parts"].as_array().and_then(|p| p.iter().find(|p| p["name"] == "manifest").cloned());
+            manifest.is_some_and(|m| m["signature"]["valid"] == true)
+        }
+    };
+    // B caches its answers signed with the old key (the multipart one checked by Node, the JSON-only one polled).
+    crate::helpers::eventually("B to sign with the first key", || async {
+        valid_on(&b, old_certificate.clone()).await.then_some(())
+    })
+    .await;
+    let json_only_signature = |instance: &TestApp| {
+        let request = instance
+            .client
+            .get(manifest_url(instance))
+            .header("expo-protocol-version", "1")
+            .header("expo-platform", "ios")
+            .header("expo-runtime-version", "1.0.0")
+            .header("expo-channel-name", "production")
+            .header("expo-expect-signature", "sig, keyid=\"main\", alg=\"rsa-v1_5-sha256\"")
+            .header("accept", "application/expo+json");
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.headers()["expo-signature"].to_str().unwrap().to_owned()
+        }
+    };
+    let old_signature = json_only_signature(&b).await;
+
+    import(&new_key, &["--force"]);
+    // Measured from the moment the CLI's call through A returned.
+    let started = Instant::now();
+    loop {
+        if json_only_signature(&b).await != old_signature {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "B kept the old signature");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    within_bound("a replaced signing key", started.elapsed());
+    assert!(valid_on(&a, new_certificate.clone()).await, "A signs with the new key");
+    assert!(valid_on(&b, new_certificate.clone()).await, "B signs with the new key");
+    assert!(!valid_on(&b, old_certificate.clone()).await, "B no longer serves the old signature");
 }
