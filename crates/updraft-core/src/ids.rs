@@ -250,4 +250,14 @@ mod tests {
         assert!(DeviceId::parse("").is_err());
         assert!(DeviceId::parse("a b").is_err());
     }
+
+    #[test]
+    fn sha256_hex_accepts_64_hex_digits_and_lowercases() {
+        let digest = "0123456789abcdef".repeat(4);
+        assert_eq!(sha256_hex(&digest), Some(digest.clone()));
+        assert_eq!(sha256_hex(&digest.to_ascii_uppercase()), Some(digest.clone()));
+        assert_eq!(sha256_hex(&digest[1..]), None);
+        assert_eq!(sha256_hex(&format!("{}g", &digest[1..])), None);
+        assert_eq!(sha256_hex(""), None);
+    }
 }

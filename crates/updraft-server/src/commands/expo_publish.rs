@@ -16,21 +16,9 @@ use updraft_core::{AppId, ChannelName, Platform};
 use updraft_expo::app_config::{RuntimeFlags, runtime_versions};
 use updraft_expo::export_ingest::{bundle_extension, parse_metadata};
 
-use crate::cli::ServerArgs;
+use crate::cli::ExpoPublish;
 use crate::commands::api_client::ApiClient;
 use crate::contract::expo::{AssetRef, MissingAssetsRequest, MissingAssetsResponse, PlatformFiles, PublishRequest};
-
-/// What to publish.
-pub(crate) struct ExpoPublish {
-    pub(crate) app_id: String,
-    pub(crate) channel: String,
-    pub(crate) runtime_versions: RuntimeFlags,
-    pub(crate) platform: String,
-    pub(crate) message: String,
-    pub(crate) expo_config: Option<PathBuf>,
-    pub(crate) json: bool,
-    pub(crate) dist: PathBuf,
-}
 
 /// A file of the export, checked to be inside it.
 struct ExportFile {
@@ -39,8 +27,13 @@ struct ExportFile {
     size: u64,
 }
 
-pub(crate) async fn publish_expo(server: &ServerArgs, publish: ExpoPublish) -> anyhow::Result<()> {
-    let client = ApiClient::new(server)?;
+pub(crate) async fn publish_expo(publish: ExpoPublish) -> anyhow::Result<()> {
+    let client = ApiClient::new(&publish.server)?;
+    let runtime_flags = RuntimeFlags {
+        all: publish.runtime_version.clone(),
+        ios: publish.ios_runtime_version.clone(),
+        android: publish.android_runtime_version.clone(),
+    };
     AppId::parse(&publish.app_id).context("--app")?;
     ChannelName::parse(&publish.channel).context("--channel")?;
     let platforms = match publish.platform.as_str() {
@@ -50,12 +43,12 @@ pub(crate) async fn publish_expo(server: &ServerArgs, publish: ExpoPublish) -> a
         other => bail!("--platform must be ios, android or all, got {other:?}"),
     };
     let dist = publish
-        .dist
+        .dist_dir
         .canonicalize()
-        .with_context(|| format!("{} is not an `npx expo export` output folder", publish.dist.display()))?;
+        .with_context(|| format!("{} is not an `npx expo export` output folder", publish.dist_dir.display()))?;
     let metadata_path = dist.join("metadata.json");
     let metadata = std::fs::read_to_string(&metadata_path).with_context(|| {
-        format!("{} has no metadata.json; pass the folder `npx expo export` wrote (dist/)", publish.dist.display())
+        format!("{} has no metadata.json; pass the folder `npx expo export` wrote (dist/)", publish.dist_dir.display())
     })?;
     let exports = parse_metadata(&metadata, &platforms)?;
     let config_path = publish.expo_config.clone().unwrap_or_else(|| dist.join("expoConfig.json"));
@@ -75,11 +68,10 @@ pub(crate) async fn publish_expo(server: &ServerArgs, publish: ExpoPublish) -> a
     );
     let published: Vec<Platform> = exports.iter().map(|export| export.platform).collect();
     // Settled before anything is uploaded, so a wrong runtime version costs nothing.
-    let runtime_versions: BTreeMap<&str, String> =
-        runtime_versions(&expo_client, &published, &publish.runtime_versions)?
-            .into_iter()
-            .map(|(platform, version)| (platform.as_str(), version))
-            .collect();
+    let runtime_versions: BTreeMap<&str, String> = runtime_versions(&expo_client, &published, &runtime_flags)?
+        .into_iter()
+        .map(|(platform, version)| (platform.as_str(), version))
+        .collect();
 
     // Hash every file once, whatever number of platforms name it.
     let mut files: BTreeMap<String, ExportFile> = BTreeMap::new();

@@ -82,9 +82,7 @@ const ROUTES: &[Route] = &[
     Route::plain("/expo/{app_id}/releases/rollback", |r| r.post(expo_releases::rollback)),
     Route::plain("/expo/{app_id}/releases/promote", |r| r.post(expo_releases::promote)),
     Route::plain("/expo/{app_id}/keys", |r| r.get(expo_keys::list_keys).post(expo_keys::put_key)),
-    Route::plain("/files/{key:.+}", |r| {
-        r.route(web::get().to(files::download)).route(web::head().to(files::download))
-    }),
+    Route::plain("/files/{key:.+}", |r| r.route(web::get().to(files::download)).route(web::head().to(files::download))),
 ];
 
 /// Registers every route of [`ROUTES`].
