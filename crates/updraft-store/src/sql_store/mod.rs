@@ -13,13 +13,14 @@
 //! - `expo.rs` (Expo assets and releases), `signing_keys.rs`, `objects.rs` (what garbage collection must keep).
 //!
 //! `metadata_store.rs` holds the one `impl MetadataStore for SqlStore`, which a Rust trait impl must be: a table of
-//! contents with one line per method that hands the call to its concern module.
+//! contents with one line per method that counts the call ([`StoreCalls`]) and hands it to its concern module.
 //! The trait stays whole in `updraft-core` (rather than split into concern traits under a supertrait) so callers
 //! keep one `Arc<dyn MetadataStore>` and one import, and a new method is added in one place of the trait.
 
 mod api_keys;
 mod apps;
 mod bundles;
+mod calls;
 mod catalog;
 mod channels;
 mod devices;
@@ -29,6 +30,7 @@ mod objects;
 mod signing_keys;
 mod stats;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -36,6 +38,8 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 use updraft_core::{AppId, StoreError, StoreResult};
 
 use crate::backend::Backend;
+
+pub use calls::StoreCalls;
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -50,6 +54,8 @@ const SQLITE_PRAGMAS: &str =
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// Shared by every clone, so the counts are the whole process's.
+    calls: Arc<StoreCalls>,
 }
 
 impl SqlStore {
@@ -86,13 +92,19 @@ impl SqlStore {
             StoreError::Other(detail) => StoreError::Unavailable(detail),
             other => other,
         })?;
-        Ok(Self { pool, backend })
+        Ok(Self { pool, backend, calls: Arc::default() })
     }
 
     /// Which database this is.
     #[must_use]
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// How many reads and writes this store (and every clone of it) has served.
+    #[must_use]
+    pub fn calls(&self) -> Arc<StoreCalls> {
+        self.calls.clone()
     }
 
     /// Applies pending migrations. On PostgreSQL the migrator holds an advisory lock, so instances starting at once
