@@ -42,6 +42,44 @@ pub fn inspect_bundle_zip(reader: impl Read + Seek) -> Result<BundleLayout, Bund
     Ok(check_bundle_entries(names.iter().map(String::as_str))?)
 }
 
+/// What `@capgo/cli bundle zip` looks for in a build: a bundle whose code never calls `notifyAppReady()` is rolled
+/// back by the plugin on every launch (`update_fail` after `appReadyTimeout`).
+pub const NOTIFY_APP_READY: &str = "notifyAppReady";
+
+/// Whether some `.js` file of the zip contains `notifyAppReady`: the check `@capgo/cli bundle zip` runs before it
+/// zips a build (`searchInDirectory(path, 'notifyAppReady')` in the CLI's `src/bundle/check.ts`, which reads every
+/// file whose extension is exactly `.js`, at any depth).
+///
+/// # Errors
+/// [`BundleZipError::NotAZip`] when the zip or an entry cannot be read.
+pub fn calls_notify_app_ready(reader: impl Read + Seek) -> Result<bool, BundleZipError> {
+    let unreadable = |e: &dyn std::fmt::Display| BundleZipError::NotAZip(e.to_string());
+    let mut archive = zip::ZipArchive::new(reader).map_err(|e| unreadable(&e))?;
+    let needle = NOTIFY_APP_READY.as_bytes();
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).map_err(|e| unreadable(&e))?;
+        if entry.is_dir() || !entry.name().ends_with(".js") {
+            continue;
+        }
+        // Scan in chunks, keeping the tail of the previous one so a match across a boundary is found.
+        let mut window: Vec<u8> = Vec::with_capacity(64 * 1024 + needle.len());
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            let n = entry.read(&mut chunk).map_err(|e| unreadable(&e))?;
+            if n == 0 {
+                break;
+            }
+            window.extend_from_slice(&chunk[..n]);
+            if window.windows(needle.len()).any(|w| w == needle) {
+                return Ok(true);
+            }
+            let keep = window.len().min(needle.len() - 1);
+            window.drain(..window.len() - keep);
+        }
+    }
+    Ok(false)
+}
+
 /// Why a folder could not be zipped.
 #[derive(Debug, thiserror::Error)]
 pub enum ZipFolderError {
@@ -158,6 +196,29 @@ mod tests {
         zip_folder(dir.path(), &mut second).unwrap();
         assert_eq!(first.get_ref(), second.get_ref());
         assert_eq!(inspect_bundle_zip(Cursor::new(first.into_inner())).unwrap(), BundleLayout::Root);
+    }
+
+    #[test]
+    fn notify_app_ready_is_found_in_js_files_only() {
+        let zip_with = |entries: &[(&str, &[u8])]| {
+            let mut buffer = Cursor::new(Vec::new());
+            let mut zip = zip::ZipWriter::new(&mut buffer);
+            for (name, body) in entries {
+                zip.start_file(*name, SimpleFileOptions::default()).unwrap();
+                zip.write_all(body).unwrap();
+            }
+            zip.finish().unwrap();
+            buffer.into_inner()
+        };
+        let check = |entries: &[(&str, &[u8])]| calls_notify_app_ready(Cursor::new(zip_with(entries))).unwrap();
+        assert!(check(&[("index.html", b"<html>"), ("assets/index-3f2a.js", b"x.notifyAppReady()")]));
+        assert!(!check(&[("index.html", b"<script>notifyAppReady()</script>"), ("app.js", b"nothing")]));
+        assert!(!check(&[("index.html", b""), ("app.mjs", b"notifyAppReady()"), ("app.js.map", b"notifyAppReady")]));
+        // A match straddling the 64 KiB read boundary.
+        let mut big = vec![b' '; 64 * 1024 - 5];
+        big.extend_from_slice(b"CapacitorUpdater.notifyAppReady()");
+        assert!(check(&[("index.html", b""), ("vendor.js", &big)]));
+        assert!(calls_notify_app_ready(Cursor::new(b"not a zip".to_vec())).is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Parsing and reply shapes; the rules are `updraft_core::self_assignable` and `listable_channels`.
 
 use serde_json::{Map, Value, json};
-use updraft_core::{AppId, Channel, DeviceId, Platform, PluginVersion, SelfSetRefusal};
+use updraft_core::{AppId, Channel, ChannelReport, DeviceId, Platform, PluginVersion, SelfSetRefusal};
 
 use crate::error_codes;
 use crate::wire_fields;
@@ -89,12 +89,17 @@ pub fn set_ok_body() -> Value {
     json!({ "status": "ok", "allowSet": true })
 }
 
-/// The `getChannel` reply.
-pub fn get_channel_body(channel: &Channel, is_override: bool) -> Value {
+/// The `setChannel` refusal for a body without `channel`: HTTP 200, as Capgo answers it.
+pub fn missing_channel_body() -> Value {
+    json!({ "error": error_codes::MISSING_CHANNEL, "message": "Cannot find channel in body; send the channel to join as `channel`" })
+}
+
+/// The `getChannel` reply (see [`updraft_core::channel_report`] for when the name is left out).
+pub fn get_channel_body(report: &ChannelReport<'_>) -> Value {
     json!({
-        "channel": channel.name.as_str(),
-        "status": if is_override { "override" } else { "default" },
-        "allowSet": channel.settings.allow_device_self_set,
+        "channel": if report.named { report.channel.name.as_str() } else { "" },
+        "status": if report.chosen { "override" } else { "default" },
+        "allowSet": report.channel.settings.allow_device_self_set,
     })
 }
 

@@ -50,3 +50,12 @@ pub const NOT_FOUND: &str = "not_found";
 pub const SERVICE_UNAVAILABLE: &str = "service_unavailable";
 /// An unexpected failure; details are in the server log.
 pub const INTERNAL: &str = "internal";
+
+/// `setChannel` without a channel (a 200 refusal, as Capgo).
+pub const MISSING_CHANNEL: &str = "missing_channel";
+/// A bundle's `link` is not an http(s) URL.
+pub const INVALID_LINK: &str = "invalid_link";
+/// `/stats` found the write queue full: 429 with `Retry-After`.
+pub const STATS_QUEUE_FULL: &str = "stats_queue_full";
+/// `manifest_size`: no size is known for that file.
+pub const SIZE_UNKNOWN: &str = "size_unknown";

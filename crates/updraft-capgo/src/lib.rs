@@ -10,6 +10,7 @@ pub mod channel_self;
 pub mod encryption;
 pub mod error_codes;
 pub mod management;
+pub mod manifest_size;
 mod refusal;
 pub mod stats;
 pub mod updates;

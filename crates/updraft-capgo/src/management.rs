@@ -284,6 +284,8 @@ pub fn bundle_json(bundle: &updraft_core::Bundle) -> Value {
         "minUpdateVersion": min_update_version,
         "min_update_version": min_update_version,
         "manifest_count": bundle.manifest.len(),
+        "link": bundle.metadata.link,
+        "comment": bundle.metadata.comment,
         "created_at": timestamp(bundle.created_at),
         "updated_at": timestamp(bundle.created_at),
         "deleted": false,

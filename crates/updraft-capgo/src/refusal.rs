@@ -123,10 +123,9 @@ fn describe(refusal: &Refusal) -> (&'static str, String, RefusalKind, Map<String
         }
         Refusal::DisableDevice => ("disable_device", "This channel does not serve physical devices".into(), Blocked),
         Refusal::DisableEmulator => ("disable_emulator", "This channel does not serve emulators".into(), Blocked),
-        Refusal::AlreadyOnBuiltin => {
-            extra.insert("version".into(), Value::String("builtin".into()));
-            ("already_on_builtin", "Already on the builtin bundle".into(), UpToDate)
-        }
+        // Only devices already on builtin get this (others get the revert reply), and current Capgo answers them
+        // without a `version` (`updateWithPG` in `plugin_runtime/utils/update.ts`).
+        Refusal::AlreadyOnBuiltin => ("already_on_builtin", "Already on the builtin bundle".into(), UpToDate),
         Refusal::RevertTooOld => (
             "revert_to_builtin_plugin_version_too_old",
             "Reverting to the builtin bundle needs @capgo/capacitor-updater 6.2.0 or later".into(),
@@ -165,6 +164,14 @@ mod tests {
             body,
             json!({"error":"disable_auto_update_to_major","message":"Cannot upgrade major version","major":true,
                    "version":"2.0.0","old":"1.4.0","kind":"blocked"})
+        );
+    }
+
+    #[test]
+    fn already_on_builtin_has_no_version() {
+        assert_eq!(
+            refusal_body(&Refusal::AlreadyOnBuiltin),
+            json!({"error":"already_on_builtin","message":"Already on the builtin bundle","kind":"up_to_date"})
         );
     }
 

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
-use updraft_core::{AppId, DeviceId, StatsEvent, strip_file_suffix};
+use updraft_core::{AppId, DeviceId, StatsEvent, bound_metadata, event_time, strip_file_suffix};
 
 use crate::error_codes;
 use crate::wire_fields;
@@ -59,6 +59,18 @@ fn parse_event(map: &Map<String, Value>, now: DateTime<Utc>) -> Result<StatsEven
     let action = text("action")?.ok_or((error_codes::INVALID_JSON_BODY, "field `action` is required".to_owned()))?;
     let version_name = text("version_name")?.unwrap_or_default();
     let old_version_name = text("old_version_name")?.unwrap_or_default();
+    // Neither field may cost the event: a 4xx would make the device drop its whole batch.
+    let device_millis = match map.get("timestamp") {
+        Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64)),
+        Some(Value::String(text)) => text.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    let metadata = match map.get("metadata") {
+        Some(Value::Object(entries)) => bound_metadata(
+            entries.iter().filter_map(|(key, value)| value.as_str().map(|value| (key.clone(), value.to_owned()))),
+        ),
+        _ => Vec::new(),
+    };
     Ok(StatsEvent {
         app_id,
         device_id,
@@ -68,6 +80,8 @@ fn parse_event(map: &Map<String, Value>, now: DateTime<Utc>) -> Result<StatsEven
         platform: text("platform")?.unwrap_or_default().chars().take(16).collect(),
         plugin_version: text("plugin_version")?.unwrap_or_default().chars().take(32).collect(),
         received_at: now,
+        occurred_at: event_time(device_millis, now),
+        metadata,
     })
 }
 
@@ -112,6 +126,37 @@ mod tests {
         assert_eq!(reply["results"][0], json!({"status":"ok","index":0}));
         assert_eq!(reply["results"][1]["error"], "missing_app_id");
         assert_eq!(reply["results"][2]["status"], "ok");
+    }
+
+    #[test]
+    fn timestamp_and_metadata_are_kept_within_bounds() {
+        let now = DateTime::from_timestamp_millis(1_755_600_000_000).unwrap();
+        let parse_one = |extra: &str| {
+            let body = format!(r#"{{"app_id":"com.example.app","device_id":"d","action":"app_crash"{extra}}}"#);
+            parse_stats(body.as_bytes(), now).unwrap().events.remove(0)
+        };
+        let event = parse_one(
+            r#","timestamp":1755599000000,"metadata":{"exit_reason":"crash","pss_kb":"1024","bad":7,"nested":{}}"#,
+        );
+        assert_eq!(event.occurred_at.timestamp_millis(), 1_755_599_000_000);
+        assert_eq!(event.received_at, now);
+        assert_eq!(
+            event.metadata,
+            [("exit_reason".to_owned(), "crash".to_owned()), ("pss_kb".to_owned(), "1024".to_owned())]
+        );
+        // A clock years behind, a string timestamp, garbage: never refused, always bounded.
+        assert_eq!(parse_one(r#","timestamp":0"#).occurred_at, now - updraft_core::EVENT_TIME_PAST);
+        assert_eq!(parse_one(r#","timestamp":"1755599999000""#).occurred_at.timestamp_millis(), 1_755_599_999_000);
+        assert_eq!(parse_one(r#","timestamp":"soon","metadata":"x""#).occurred_at, now);
+        assert_eq!(parse_one(r#","timestamp":1.7556e12"#).occurred_at.timestamp_millis(), 1_755_600_000_000);
+        assert!(parse_one(r#","metadata":["a"]"#).metadata.is_empty());
+        let huge = format!(
+            r#","metadata":{{"a":"{}","b":"{}","c":"{}"}}"#,
+            "x".repeat(2000),
+            "y".repeat(2000),
+            "z".repeat(2000)
+        );
+        assert_eq!(parse_one(&huge).metadata.len(), 2);
     }
 
     #[test]

@@ -147,9 +147,11 @@ pub fn checksum_for(bundle: &Bundle, check: &UpdateCheck) -> Option<String> {
     Some(bundle.crc32.clone().unwrap_or_else(|| bundle.checksum.clone()))
 }
 
-/// The reply offering `bundle`: exactly `version`, `url`, `checksum`, `session_key` (`""` when plain) and, for
-/// plugins that understand it and bundles uploaded for delta updates, the complete `manifest`. Never `error`,
-/// `kind` or `message`, which the plugin would read as a refusal. `file_url` gives a manifest file's download URL.
+/// The reply offering `bundle`: exactly `version`, `url`, `checksum`, `session_key` (`""` when plain), for
+/// plugins that understand it and bundles uploaded for delta updates the complete `manifest`, and for plugins from
+/// 5.35.0 / 6.35.0 / 7.35.0 / 8.35.0 the bundle's `link` and `comment` when it has them (Capgo's `resToVersion`;
+/// Capgo also wants the app's `expose_metadata`, here setting them at upload is the opt-in). Never `error`, `kind`
+/// or `message`, which the plugin would read as a refusal. `file_url` gives a manifest file's download URL.
 pub fn update_body(
     bundle: &Bundle,
     check: &UpdateCheck,
@@ -182,11 +184,22 @@ pub fn update_body(
             .collect();
         map.insert("manifest".into(), Value::Array(entries));
     }
+    if check.plugin_version.receives_bundle_metadata()
+        && let Value::Object(map) = &mut body
+    {
+        let metadata = &bundle.metadata;
+        for (key, value) in [("link", &metadata.link), ("comment", &metadata.comment)] {
+            if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+                map.insert(key.into(), Value::String(value.to_owned()));
+            }
+        }
+    }
     body
 }
 
-/// What, besides the bundle, an update reply depends on: the checksum form and whether a manifest is sent. Two
-/// checks with the same bundle and variant get byte-identical replies, so servers may cache them by this key.
+/// What, besides the bundle, an update reply depends on: the checksum form, whether a manifest is sent and whether
+/// `link`/`comment` are. Two checks with the same bundle and variant get byte-identical replies, so servers may
+/// cache them by this key.
 pub fn answer_variant(bundle: &Bundle, check: &UpdateCheck) -> u8 {
     let plugin = &check.plugin_version;
     let checksum_form =
@@ -196,7 +209,7 @@ pub fn answer_variant(bundle: &Bundle, check: &UpdateCheck) -> u8 {
             (false, _, true) => 2,
             (false, _, false) => 3,
         };
-    checksum_form | (u8::from(plugin.understands_manifest()) << 2)
+    checksum_form | (u8::from(plugin.understands_manifest()) << 2) | (u8::from(plugin.receives_bundle_metadata()) << 3)
 }
 
 /// The success reply that sends the device back to its embedded bundle (plugins 6.2.0 and later).
@@ -285,6 +298,55 @@ mod tests {
         );
         let no_plugin = r#"{"device_id":"d","app_id":"com.example.app","platform":"ios"}"#;
         assert_eq!(code_of(parse(no_plugin)), "invalid_json_body");
+    }
+
+    fn bundle_with_notes(link: Option<&str>, comment: Option<&str>) -> Bundle {
+        Bundle {
+            id: 1,
+            app_id: AppId::parse("com.example.app").unwrap(),
+            version: updraft_core::BundleVersion::parse("1.0.1").unwrap(),
+            checksum: "ab".repeat(32),
+            crc32: None,
+            encryption: None,
+            min_update_version: None,
+            source: updraft_core::BundleSource::External { url: "https://cdn.example.com/b.zip".into() },
+            manifest: vec![],
+            metadata: updraft_core::BundleMetadata {
+                link: link.map(str::to_owned),
+                comment: comment.map(str::to_owned),
+            },
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn link_and_comment_go_to_plugins_that_read_them() {
+        let bundle = bundle_with_notes(Some("https://example.com/notes"), Some("Fixes login"));
+        let reply = |plugin: &str| {
+            let mut request = parse(ANDROID_8_51).unwrap();
+            request.check.plugin_version = PluginVersion::parse(plugin).unwrap();
+            request.check.key_id = None;
+            update_body(&bundle, &request.check, "https://cdn.example.com/b.zip", |_| String::new())
+        };
+        let with_notes = reply("8.35.0");
+        assert_eq!(
+            (&with_notes["link"], &with_notes["comment"]),
+            (&json!("https://example.com/notes"), &json!("Fixes login"))
+        );
+        assert_eq!(reply("7.35.0")["link"], "https://example.com/notes");
+        for old in ["8.34.9", "7.34.0", "6.34.0", "5.34.0"] {
+            let body = reply(old);
+            assert!(body.get("link").is_none() && body.get("comment").is_none(), "{old}: {body}");
+        }
+        // Only what is set is sent.
+        let only_comment = bundle_with_notes(None, Some("Fixes login"));
+        let request = parse(ANDROID_8_51).unwrap();
+        let body = update_body(&only_comment, &request.check, "https://x/b.zip", |_| String::new());
+        assert!(body.get("link").is_none() && body["comment"] == "Fixes login", "{body}");
+        // The cached reply is keyed by whether notes are sent.
+        let mut old = request.check.clone();
+        old.plugin_version = PluginVersion::parse("8.34.0").unwrap();
+        assert_ne!(answer_variant(&bundle, &request.check), answer_variant(&bundle, &old));
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct ManifestEntry {
     pub file_hash: String,
     /// Object key of the stored (content-addressed) file.
     pub object_key: String,
+    /// Size of the stored file; `None` for files recorded before sizes were kept.
+    pub size_bytes: Option<u64>,
 }
 
 /// A published bundle.
@@ -65,6 +67,8 @@ pub struct Bundle {
     pub source: BundleSource,
     /// Every file of the bundle, when it was uploaded for delta updates; empty otherwise.
     pub manifest: Vec<ManifestEntry>,
+    /// Release notes, as Capgo's `link` and `comment` (see [`BundleMetadata`]).
+    pub metadata: BundleMetadata,
     /// Upload time.
     pub created_at: DateTime<Utc>,
 }
@@ -88,4 +92,16 @@ pub struct NewBundle {
     pub source: BundleSource,
     /// See [`Bundle::manifest`].
     pub manifest: Vec<ManifestEntry>,
+    /// See [`Bundle::metadata`].
+    pub metadata: BundleMetadata,
+}
+
+/// The release notes an operator attaches to a bundle at upload (Capgo's `link` and `comment`). Plugins from
+/// 5.35.0 / 6.35.0 / 7.35.0 / 8.35.0 receive them in the update reply and hand them to the app (`getLatest()`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BundleMetadata {
+    /// A URL to the release notes; `None` when not set.
+    pub link: Option<String>,
+    /// A free-text comment; `None` when not set.
+    pub comment: Option<String>,
 }

@@ -97,6 +97,59 @@ fn is_safe_entry_name(name: &str) -> bool {
     trimmed.split('/').all(|segment| !segment.is_empty() && segment != "." && segment != "..")
 }
 
+/// Why a bundle's files cannot be served as a delta manifest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeltaManifestError {
+    /// Two zip entries have the same name.
+    #[error("the zip holds {0:?} twice; re-create the zip so that every file is in it once")]
+    DuplicateFile(String),
+    /// A `.br` file without the uncompressed file next to it.
+    #[error(
+        "the bundle holds {name:?} but not {target:?}: devices brotli-decode every delta file whose name ends in .br and install it as {target:?}, so {name:?} itself could never be installed; keep the uncompressed {target:?} in the build (vite-plugin-compression: deleteOriginFile: false), remove {name:?}, or upload without delta"
+    )]
+    PrecompressedWithoutOriginal {
+        /// The `.br` file.
+        name: String,
+        /// The path the device would write it to.
+        target: String,
+    },
+}
+
+/// The files of a bundle (paths relative to its root) that make up its delta manifest, in the given order.
+///
+/// The plugin brotli-decodes every manifest entry whose `file_name` ends in `.br` and writes it without the suffix,
+/// and fails the whole download when two entries land on the same path (`manifest_path_fail`;
+/// `DownloadService.java` `resolveManifestTargetFile` / `rememberManifestTarget`, `CapgoUpdater.swift`
+/// `downloadManifest`). Build tools such as vite's compression plugin put `app.js.br` next to `app.js`, so a
+/// `.br` file whose uncompressed original is in the bundle is left out: the device gets that path from the
+/// original, which is what its WebView reads (the `.br` copy only serves HTTP servers that negotiate
+/// `Content-Encoding`). A `.br` file without its original cannot be delivered as itself and is refused.
+///
+/// # Errors
+/// [`DeltaManifestError`] for the first file that cannot be served.
+pub fn delta_manifest_files<'a>(files: &[&'a str]) -> Result<Vec<&'a str>, DeltaManifestError> {
+    let mut seen = std::collections::HashSet::with_capacity(files.len());
+    for &name in files {
+        if !seen.insert(name) {
+            return Err(DeltaManifestError::DuplicateFile(name.to_owned()));
+        }
+    }
+    let mut kept = Vec::with_capacity(files.len());
+    for &name in files {
+        match name.strip_suffix(".br") {
+            Some(target) if seen.contains(target) => {}
+            Some(target) => {
+                return Err(DeltaManifestError::PrecompressedWithoutOriginal {
+                    name: name.to_owned(),
+                    target: target.to_owned(),
+                });
+            }
+            None => kept.push(name),
+        }
+    }
+    Ok(kept)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +196,40 @@ mod tests {
         for bad in ["../evil.js", "a/../../evil", "/etc/passwd", "a\\b", "C:/x", "a//b", "./index.html", "a\u{0}b"] {
             check(&["index.html", bad], Err(BundleLayoutError::UnsafePath(bad.into())));
         }
+    }
+
+    fn check_delta(files: &[&str], expected: Result<&[&str], DeltaManifestError>) {
+        assert_eq!(delta_manifest_files(files), expected.map(<[&str]>::to_vec), "{files:?}");
+    }
+
+    #[test]
+    fn delta_manifest_keeps_one_entry_per_device_path() {
+        // What vite's compression plugin emits: the original and its .br copy.
+        check_delta(
+            &["index.html", "assets/app.js", "assets/app.js.br", "assets/app.css"],
+            Ok(&["index.html", "assets/app.js", "assets/app.css"]),
+        );
+        check_delta(&["index.html", "app.js.br", "app.js"], Ok(&["index.html", "app.js"]));
+        // app.js.br.br lands on app.js.br, which lands on app.js: both have originals.
+        check_delta(&["index.html", "a.js", "a.js.br", "a.js.br.br"], Ok(&["index.html", "a.js"]));
+        // Names that merely contain .br are ordinary files.
+        check_delta(&["index.html", "a.brx", "br", "x.br.js"], Ok(&["index.html", "a.brx", "br", "x.br.js"]));
+    }
+
+    #[test]
+    fn delta_manifest_refuses_what_a_device_cannot_install() {
+        check_delta(
+            &["index.html", "assets/app.js.br"],
+            Err(DeltaManifestError::PrecompressedWithoutOriginal {
+                name: "assets/app.js.br".into(),
+                target: "assets/app.js".into(),
+            }),
+        );
+        // Matching is exact, as on the device: APP.js does not provide app.js.
+        check_delta(
+            &["index.html", "APP.js", "app.js.br"],
+            Err(DeltaManifestError::PrecompressedWithoutOriginal { name: "app.js.br".into(), target: "app.js".into() }),
+        );
+        check_delta(&["index.html", "a.js", "a.js"], Err(DeltaManifestError::DuplicateFile("a.js".into())));
     }
 }

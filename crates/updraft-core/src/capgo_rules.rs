@@ -58,22 +58,35 @@ pub enum ChannelRoute<'a> {
     Override(&'a Channel),
     /// The device asked for this channel by name (`defaultChannel`).
     Requested(&'a Channel),
-    /// The first public channel that serves the device's platform.
+    /// The device asked for no channel: the first public channel that serves its platform.
     Public(&'a Channel),
+    /// The device asked for a channel it cannot use (no channel by that name, a private one without self-set, or
+    /// one that does not serve its platform): the first public channel that serves its platform, as if it had
+    /// asked for none.
+    Fallback(&'a Channel),
 }
 
 impl<'a> ChannelRoute<'a> {
     /// The channel, whatever the route.
     pub fn channel(&self) -> &'a Channel {
         match *self {
-            Self::Override(channel) | Self::Requested(channel) | Self::Public(channel) => channel,
+            Self::Override(channel) | Self::Requested(channel) | Self::Public(channel) | Self::Fallback(channel) => {
+                channel
+            }
         }
     }
 }
 
-/// Resolves the channel of a device, as Capgo does: a device override (any channel) wins; else a non-empty
-/// `defaultChannel` names a channel that serves the platform and is public or self-settable (no fallback when it
-/// does not match); else the first public channel serving the platform by (name, id).
+/// Resolves the channel of a device: a device override (any channel) wins; else a non-empty `defaultChannel` names
+/// a channel that serves the platform and is public or self-settable; else the first public channel serving the
+/// platform by (name, id).
+///
+/// Unlike Capgo, a `defaultChannel` that names no usable channel falls back to the public channel instead of
+/// answering `no_channel`. Devices learn channel names they can never unlearn: the configured `defaultChannel`,
+/// a `setChannel()` choice, and, from plugins 5.50.1 / 6.50.1 / 7.50.1 / 8.47.9, any name a getChannel reply
+/// carried (`persistDefaultChannelFromResponse`). Without the fallback, renaming, deleting or un-publishing that
+/// channel (an operator moving the public default from `production` to `stable`) would leave every such device
+/// without updates for good.
 pub fn resolve_channel<'a>(
     catalog: &'a AppCatalog,
     device_id: &DeviceId,
@@ -84,18 +97,18 @@ pub fn resolve_channel<'a>(
     if let Some(channel) = forced.and_then(|id| catalog.channel_by_id(id)) {
         return Some(ChannelRoute::Override(channel));
     }
-    if let Some(requested) = default_channel {
-        return catalog
-            .channel_by_name(requested)
-            .filter(|c| c.settings.serves_platform(platform))
-            .filter(|c| c.settings.public || c.settings.allow_device_self_set)
-            .map(ChannelRoute::Requested);
+    let requested = default_channel
+        .and_then(|name| catalog.channel_by_name(name))
+        .filter(|c| c.settings.serves_platform(platform))
+        .filter(|c| c.settings.public || c.settings.allow_device_self_set);
+    if let Some(channel) = requested {
+        return Some(ChannelRoute::Requested(channel));
     }
-    catalog
-        .channels()
-        .iter()
-        .find(|c| c.settings.public && c.settings.serves_platform(platform))
-        .map(ChannelRoute::Public)
+    let public = catalog.channels().iter().find(|c| c.settings.public && c.settings.serves_platform(platform));
+    public.map(|channel| match default_channel {
+        Some(_) => ChannelRoute::Fallback(channel),
+        None => ChannelRoute::Public(channel),
+    })
 }
 
 /// The answer to an update check.

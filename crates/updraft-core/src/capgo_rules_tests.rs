@@ -22,6 +22,7 @@ fn bundle(id: i64, version: &str) -> Bundle {
         min_update_version: None,
         source: BundleSource::Stored { object_key: format!("b/{id}"), size_bytes: 1, sha256: "0".repeat(64) },
         manifest: vec![],
+        metadata: Default::default(),
         created_at: Utc::now(),
     }
 }
@@ -167,7 +168,7 @@ fn public_channel_is_first_by_name_serving_the_platform() {
 }
 
 #[test]
-fn default_channel_selects_by_exact_name_without_fallback() {
+fn default_channel_selects_by_exact_name() {
     let catalog = catalog(
         vec![
             channel(1, "production", Some(10), |_| {}),
@@ -175,19 +176,40 @@ fn default_channel_selects_by_exact_name_without_fallback() {
                 s.public = false;
                 s.allow_device_self_set = true;
             }),
-            channel(3, "internal", Some(11), |s| s.public = false),
+            channel(3, "internal", Some(12), |s| s.public = false),
         ],
-        vec![bundle(10, "1.0.1"), bundle(11, "1.0.2")],
+        vec![bundle(10, "1.0.1"), bundle(11, "1.0.2"), bundle(12, "1.0.3")],
         vec![],
     );
     check(&catalog, with(|c| c.default_channel = Some("beta".into())), Ok("1.0.2"));
-    // Exact, case-sensitive name; no fallback to the public channel.
-    check(&catalog, with(|c| c.default_channel = Some("Beta".into())), Err(Refusal::NoChannel));
-    check(&catalog, with(|c| c.default_channel = Some("missing".into())), Err(Refusal::NoChannel));
-    // A private channel without self-set cannot be requested by name.
-    check(&catalog, with(|c| c.default_channel = Some("internal".into())), Err(Refusal::NoChannel));
-    // A public channel can.
+    // A public channel can be requested by name.
     check(&catalog, with(|c| c.default_channel = Some("production".into())), Ok("1.0.1"));
+    // Exact, case-sensitive names: anything else is not the channel asked for, and the device gets the public
+    // channel as if it had asked for none (never the private channel's bundle).
+    check(&catalog, with(|c| c.default_channel = Some("Beta".into())), Ok("1.0.1"));
+    check(&catalog, with(|c| c.default_channel = Some("missing".into())), Ok("1.0.1"));
+    check(&catalog, with(|c| c.default_channel = Some("internal".into())), Ok("1.0.1"));
+}
+
+#[test]
+fn a_default_channel_switch_strands_no_device() {
+    // The operator moved the public default from production to stable; devices that once learned "production"
+    // (from their config, a setChannel() or a getChannel() reply) still send it.
+    let switched = |production_exists: bool| {
+        let mut channels = vec![channel(2, "stable", Some(11), |_| {})];
+        if production_exists {
+            channels.push(channel(1, "production", Some(10), |s| s.public = false));
+        }
+        catalog(channels, vec![bundle(10, "1.0.1"), bundle(11, "1.0.2")], vec![])
+    };
+    let stale = || with(|c| c.default_channel = Some("production".into()));
+    check(&switched(true), stale(), Ok("1.0.2"));
+    check(&switched(false), stale(), Ok("1.0.2"));
+    check(&switched(true), device(), Ok("1.0.2"));
+    // With no public channel for the platform there is nothing to fall back to.
+    let none_public =
+        catalog(vec![channel(1, "production", Some(10), |s| s.public = false)], vec![bundle(10, "1.0.1")], vec![]);
+    check(&none_public, stale(), Err(Refusal::NoChannel));
 }
 
 #[test]
@@ -459,6 +481,8 @@ fn resolve_channel_reports_route() {
     assert!(matches!(resolve(&device()), Some(ChannelRoute::Public(c)) if c.name.as_str() == "production"));
     let requested = with(|c| c.default_channel = Some("production".into()));
     assert!(matches!(resolve(&requested), Some(ChannelRoute::Requested(_))));
+    let unusable = with(|c| c.default_channel = Some("gone".into()));
+    assert!(matches!(resolve(&unusable), Some(ChannelRoute::Fallback(c)) if c.name.as_str() == "production"));
 }
 
 #[test]

@@ -24,6 +24,7 @@ pub struct AppCatalog {
     overrides: HashMap<DeviceId, OverrideTarget>,
     failed_versions: HashMap<DeviceId, HashSet<String>>,
     expo_releases: Vec<ExpoRelease>,
+    file_sizes: HashMap<String, u64>,
 }
 
 impl AppCatalog {
@@ -36,6 +37,12 @@ impl AppCatalog {
     ) -> Self {
         channels.sort_by(|a, b| (a.name.as_str(), a.id).cmp(&(b.name.as_str(), b.id)));
         let bundle_ids_by_version = bundles.iter().map(|b| (b.version.as_str().to_owned(), b.id)).collect();
+        // Delta files are content-addressed and served as stored, so a file's hash decides its size.
+        let file_sizes = bundles
+            .iter()
+            .flat_map(|b| &b.manifest)
+            .filter_map(|entry| entry.size_bytes.map(|size| (entry.file_hash.clone(), size)))
+            .collect();
         Self {
             app,
             channels,
@@ -44,6 +51,7 @@ impl AppCatalog {
             overrides: overrides.into_iter().collect(),
             failed_versions: HashMap::new(),
             expo_releases: Vec::new(),
+            file_sizes,
         }
     }
 
@@ -114,6 +122,12 @@ impl AppCatalog {
     /// Whether a device rolled back from a version.
     pub fn device_failed(&self, device_id: &DeviceId, version: &str) -> bool {
         self.failed_versions.get(device_id).is_some_and(|versions| versions.contains(version))
+    }
+
+    /// The download size of a delta file of a live bundle, by its `file_hash` (`None` when no live bundle has it,
+    /// or it was stored before sizes were recorded).
+    pub fn delta_file_size(&self, file_hash: &str) -> Option<u64> {
+        self.file_sizes.get(file_hash).copied()
     }
 
     /// The override an operator set for a device, if any.

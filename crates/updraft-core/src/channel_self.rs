@@ -2,9 +2,10 @@
 //! Follows Capgo: a device may join a channel that serves its platform and allows self-set; the public channel
 //! without self-set is refused (the device should simply unset its choice to land there).
 
+use crate::capgo_rules::{ChannelRoute, resolve_channel};
 use crate::catalog::AppCatalog;
 use crate::channel::Channel;
-use crate::ids::Platform;
+use crate::ids::{DeviceId, Platform};
 
 /// Why a device may not pick a channel itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +52,44 @@ pub fn listable_channels(catalog: &AppCatalog, platform: Platform, is_prod: bool
                 && if is_emulator { s.allow_emulator } else { s.allow_device }
         })
         .collect()
+}
+
+/// What `getChannel()` (PUT `/channel_self`) tells a device about its channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelReport<'a> {
+    /// The channel `/updates` resolves for the device.
+    pub channel: &'a Channel,
+    /// Whether the reply names it; otherwise `channel` is `""`.
+    pub named: bool,
+    /// Whether the device is on it by an override or by its own choice (`status: "override"`), rather than by
+    /// default (`status: "default"`).
+    pub chosen: bool,
+}
+
+/// What getChannel answers: the channel `/updates` resolves for the device, named only when naming it cannot pin
+/// the device to it.
+///
+/// Plugins 5.50.1 / 6.50.1 / 7.50.1 / 8.47.9 and later store any non-empty `channel` of the reply as their
+/// `defaultChannel` and send it on every check from then on. So such a device is only told a name it sent itself
+/// (its own choice, echoed); a device on the public default, or on an operator's override, gets `channel: ""`,
+/// as the plugin's own reference server answers a device that made no choice. Otherwise every device that ever
+/// called getChannel would stay on today's default after an operator moves the default elsewhere, or on a
+/// self-settable override channel after the override is removed. Older plugins only display the reply and are
+/// told every name. `None` when no channel resolves.
+pub fn channel_report<'a>(
+    catalog: &'a AppCatalog,
+    device_id: &DeviceId,
+    platform: Platform,
+    requested: Option<&str>,
+    persists_reply: bool,
+) -> Option<ChannelReport<'a>> {
+    let route = resolve_channel(catalog, device_id, platform, requested)?;
+    let (named_to_persisting, chosen) = match route {
+        ChannelRoute::Requested(_) => (true, true),
+        ChannelRoute::Override(_) => (false, true),
+        ChannelRoute::Public(_) | ChannelRoute::Fallback(_) => (false, false),
+    };
+    Some(ChannelReport { channel: route.channel(), named: named_to_persisting || !persists_reply, chosen })
 }
 
 #[cfg(test)]
@@ -114,6 +153,46 @@ mod tests {
         assert_eq!(check("ios-beta", Platform::Android), Err(SelfSetRefusal::ChannelNotFound));
         assert_eq!(check("ios-beta", Platform::Ios), Ok("ios-beta"));
         assert_eq!(check("missing", Platform::Ios), Err(SelfSetRefusal::ChannelNotFound));
+    }
+
+    #[test]
+    fn get_channel_never_teaches_a_persisting_device_a_name() {
+        let mut catalog = catalog();
+        let device = DeviceId::parse("0f6b3e1c-6c1e-4a55-9f3a-2f0c9a3b7d21").unwrap();
+        // (requested, persists the reply) → (channel, named, chosen)
+        let check = |catalog: &AppCatalog, requested: Option<&str>, persists: bool| {
+            channel_report(catalog, &device, Platform::Android, requested, persists)
+                .map(|r| (r.channel.name.as_str().to_owned(), r.named, r.chosen))
+        };
+        let report = |name: &str, named, chosen| Some((name.to_owned(), named, chosen));
+        // No choice: the public default, unnamed for plugins that would persist it.
+        assert_eq!(check(&catalog, None, true), report("production", false, false));
+        assert_eq!(check(&catalog, None, false), report("production", true, false));
+        // The device's own choice is echoed.
+        assert_eq!(check(&catalog, Some("beta"), true), report("beta", true, true));
+        // A stale or unusable choice resolves to the public channel, which is not named either.
+        assert_eq!(check(&catalog, Some("gone"), true), report("production", false, false));
+        assert_eq!(check(&catalog, Some("internal"), true), report("production", false, false));
+        assert_eq!(check(&catalog, Some("gone"), false), report("production", true, false));
+        // An operator's override is the device's channel, but naming it would outlive the override.
+        catalog = AppCatalog::new(
+            catalog.app().clone(),
+            catalog.channels().to_vec(),
+            vec![],
+            vec![(device.clone(), crate::device::OverrideTarget { channel_id: Some(2), bundle: None })],
+        );
+        assert_eq!(check(&catalog, None, true), report("beta", false, true));
+        assert_eq!(check(&catalog, None, false), report("beta", true, true));
+    }
+
+    #[test]
+    fn get_channel_without_a_public_channel_resolves_nothing() {
+        let full = catalog();
+        let private: Vec<Channel> = full.channels().iter().filter(|c| !c.settings.public).cloned().collect();
+        let catalog = AppCatalog::new(full.app().clone(), private, vec![], vec![]);
+        let device = DeviceId::parse("d").unwrap();
+        assert_eq!(channel_report(&catalog, &device, Platform::Android, None, true), None);
+        assert_eq!(channel_report(&catalog, &device, Platform::Android, Some("production"), true), None);
     }
 
     #[test]

@@ -20,18 +20,24 @@ mod store;
 mod version;
 
 pub use app::App;
-pub use bundle::{Bundle, BundleEncryption, BundleSource, ManifestEntry, NewBundle};
-pub use bundle_layout::{BundleLayout, BundleLayoutError, check_bundle_entries};
+pub use bundle::{Bundle, BundleEncryption, BundleMetadata, BundleSource, ManifestEntry, NewBundle};
+pub use bundle_layout::{
+    BundleLayout, BundleLayoutError, DeltaManifestError, check_bundle_entries, delta_manifest_files,
+};
 pub use capgo_rules::{ChannelRoute, Refusal, UpdateCheck, UpdateDecision, resolve_channel, select_update};
 pub use catalog::AppCatalog;
 pub use channel::{Channel, ChannelSettings, ChannelTarget, ChannelUpdate, DisableAutoUpdate};
-pub use channel_self::{SelfSetRefusal, listable_channels, self_assignable};
+pub use channel_self::{ChannelReport, SelfSetRefusal, channel_report, listable_channels, self_assignable};
 pub use device::{BundlePin, DeviceOverride, DeviceReport, OverrideTarget};
 pub use expo_release::{
     ExpoAsset, ExpoCheck, ExpoDecision, ExpoRelease, ExpoReleaseKind, expo_time, next_release_time, select_expo_release,
 };
 pub use ids::{AppId, BundleVersion, ChannelName, DeviceId, IdError, Platform};
-pub use stats::{ActionKind, StatsEvent, action_kind, is_rollback, strip_file_suffix};
+pub use stats::{
+    ActionKind, EVENT_TIME_FUTURE, EVENT_TIME_PAST, InstallChange, METADATA_MAX_BYTES, METADATA_MAX_ENTRIES,
+    METADATA_MAX_KEY_CHARS, METADATA_MAX_VALUE_CHARS, StatsEvent, action_kind, bound_metadata, event_time,
+    failed_version, install_change, is_install_failure, is_rollback, strip_file_suffix,
+};
 pub use store::{
     ApiKeyRecord, ApiKeyScope, BundleCounts, DeviceCursor, MetadataStore, ReferencedObjects, StatsSummary, StoreError,
     StoreResult,

@@ -84,7 +84,8 @@ pub struct DeviceCursor {
 pub struct BundleCounts {
     /// Bundle version name.
     pub version_name: String,
-    /// Devices whose latest check-in reports this bundle.
+    /// Devices that run this bundle: their latest install (`set`) is this version, and they have neither rolled
+    /// back from it (`update_fail`) nor reset to builtin since.
     pub devices: u64,
     /// `set` events (installs).
     pub installs: u64,
@@ -170,7 +171,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// The latest report of one device.
     async fn get_device(&self, app_id: &AppId, device_id: &DeviceId) -> StoreResult<Option<DeviceReport>>;
 
-    /// One page of an app's devices, most recently seen first.
+    /// One page of an app's devices, most recently seen first (ties by device id, descending, the order of
+    /// [`MetadataStore::list_devices_after`] descending).
     async fn list_devices(&self, app_id: &AppId, offset: u64, limit: u64) -> StoreResult<Vec<DeviceReport>>;
 
     /// Devices after a cursor, ordered by (updated_at, device_id), ascending or descending.
@@ -217,8 +219,11 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// [`StoreError::Conflict`] when the bundle is linked; [`StoreError::NotFound`] when it is not live.
     async fn delete_bundle(&self, app_id: &AppId, bundle_id: i64) -> StoreResult<Vec<String>>;
 
-    /// Appends stats events; rollbacks (`update_fail`) also record the version as failed for that device.
-    async fn insert_stats(&self, events: &[StatsEvent]) -> StoreResult<()>;
+    /// Appends stats events and applies what they mean, in order: a version an event says failed on the device
+    /// ([`crate::failed_version`], judged against the bundle the device last reported) is recorded as failed for
+    /// it, once per (app, device, version); the bundle a device runs follows [`crate::install_change`]. Returns
+    /// the apps where a device gained a failed version, whose catalogs therefore changed.
+    async fn insert_stats(&self, events: &[StatsEvent]) -> StoreResult<Vec<AppId>>;
 
     /// Recent events and per-bundle counts of an app.
     async fn stats_summary(&self, app_id: &AppId, n_recent: u64) -> StoreResult<StatsSummary>;

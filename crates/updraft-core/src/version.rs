@@ -90,6 +90,26 @@ impl PluginVersion {
     pub fn keeps_channel_locally(&self) -> bool {
         self.reaches((34, 0), (34, 0), (34, 0))
     }
+
+    /// Per-major threshold that also has one for the 8.x line; majors above 8 have every feature.
+    fn reaches_with_v8(&self, v5: (u64, u64), v6: (u64, u64), v7: (u64, u64), v8: (u64, u64)) -> bool {
+        match self.0.major {
+            8 => self.at_least(8, v8.0, v8.1),
+            _ => self.reaches(v5, v6, v7),
+        }
+    }
+
+    /// The bundle's `link` and `comment` in the update reply: Capgo sends them from 5.35.0 / 6.35.0 / 7.35.0 /
+    /// 8.35.0 (`resToVersion` in Capgo's `plugin_runtime/utils/update.ts`).
+    pub fn receives_bundle_metadata(&self) -> bool {
+        self.reaches_with_v8((35, 0), (35, 0), (35, 0), (35, 0))
+    }
+
+    /// From 5.50.1 / 6.50.1 / 7.50.1 / 8.47.9 the plugin stores any non-empty `channel` of the getChannel reply as
+    /// its `defaultChannel` (`persistDefaultChannelFromResponse` in `CapgoUpdater.java` and `CapgoUpdater.swift`).
+    pub fn persists_get_channel_reply(&self) -> bool {
+        self.reaches_with_v8((50, 1), (50, 1), (50, 1), (47, 9))
+    }
 }
 
 #[cfg(test)]
@@ -151,5 +171,38 @@ mod tests {
         assert!(plugin("8.0.0").keeps_channel_locally());
         assert!(!plugin("4.9.0").is_supported());
         assert!(plugin("5.0.0").is_supported());
+    }
+
+    #[test]
+    fn bundle_metadata_threshold() {
+        for (version, expected) in [
+            ("5.34.9", false),
+            ("5.35.0", true),
+            ("6.35.0", true),
+            ("7.34.0", false),
+            ("7.35.0", true),
+            ("8.34.9", false),
+            ("8.35.0", true),
+            ("9.0.0", true),
+        ] {
+            assert_eq!(plugin(version).receives_bundle_metadata(), expected, "{version}");
+        }
+    }
+
+    #[test]
+    fn get_channel_persistence_threshold() {
+        for (version, expected) in [
+            ("5.50.0", false),
+            ("5.50.1", true),
+            ("6.50.1", true),
+            ("7.50.0", false),
+            ("7.50.1", true),
+            ("8.47.8", false),
+            ("8.47.9", true),
+            ("8.51.14", true),
+            ("9.0.0", true),
+        ] {
+            assert_eq!(plugin(version).persists_get_channel_reply(), expected, "{version}");
+        }
     }
 }

@@ -84,6 +84,7 @@ pub(crate) struct UnpackedFile {
     /// Path inside the bundle (relative to the folder holding `index.html`).
     pub(crate) file_name: String,
     pub(crate) sha256: String,
+    pub(crate) size_bytes: u64,
     pub(crate) path: PathBuf,
 }
 
@@ -114,6 +115,7 @@ pub(crate) fn unpack_files(
         let mut out = std::fs::File::create(&path).map_err(internal("unpacking a bundle"))?;
         let mut hasher = Sha256::new();
         let mut buffer = vec![0u8; 64 * 1024];
+        let mut size_bytes = 0u64;
         loop {
             let n =
                 entry.read(&mut buffer).map_err(|e| invalid_bundle(format!("zip entry {name:?} is corrupt: {e}")))?;
@@ -121,13 +123,14 @@ pub(crate) fn unpack_files(
                 break;
             }
             total += n as u64;
+            size_bytes += n as u64;
             if total > max_total_bytes {
                 return Err(invalid_bundle(format!("the zip unpacks to more than {max_total_bytes} bytes")));
             }
             hasher.update(&buffer[..n]);
             out.write_all(&buffer[..n]).map_err(internal("unpacking a bundle"))?;
         }
-        files.push(UnpackedFile { file_name, sha256: hex::encode(hasher.finalize()), path });
+        files.push(UnpackedFile { file_name, sha256: hex::encode(hasher.finalize()), size_bytes, path });
     }
     Ok(files)
 }

@@ -227,6 +227,12 @@ pub(crate) enum PublishCommand {
         /// Also store each file for delta (manifest) updates, as `@capgo/cli bundle upload --delta` does.
         #[arg(long)]
         delta: bool,
+        /// Release-notes URL sent to devices with the bundle (plugins 5.35 / 6.35 / 7.35 / 8.35 and later).
+        #[arg(long, value_name = "URL")]
+        link: Option<String>,
+        /// A comment sent to devices with the bundle (same plugins as --link).
+        #[arg(long, value_name = "TEXT")]
+        comment: Option<String>,
         /// Print the server's answer as JSON on stdout.
         #[arg(long)]
         json: bool,

@@ -1,7 +1,7 @@
 //! Device reports and stats events are written behind: handlers push them into one bounded queue and return; one
 //! task drains it in batches (keeping only the latest report per device) and writes them. A full queue sheds
-//! device reports, never answers; a stats event that finds the queue full is refused (`/stats` answers 503, and
-//! the plugin sends it again later). On shutdown the queue is closed and drained, so nothing acknowledged is lost.
+//! device reports, never answers; a stats event that finds the queue full is refused (`/stats` answers 429 with
+//! `Retry-After`, and the plugin sends it again later). On shutdown the queue is closed and drained, so nothing acknowledged is lost.
 //!
 //! While the database is unavailable (PostgreSQL restarting, SQLite locked by another process) the task holds its
 //! batch and retries with a back-off until the write succeeds; the queue meanwhile absorbs new items up to its
@@ -10,17 +10,18 @@
 //! A device whose report is unchanged since it was last written is rewritten (for its last-seen time) at most once a
 //! minute, which keeps the database's write load proportional to change, not to traffic.
 //!
-//! When a batch holds a rollback (`update_fail`), the app's catalog is reloaded so the failed version stops being
-//! offered to that device.
+//! When a batch records a version as failed on a device (a rollback, or a download, checksum, unzip or decrypt
+//! failure: `updraft_core::failed_version`), the app's catalog is reloaded so that version stops being offered to
+//! that device.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use updraft_core::{AppId, DeviceReport, MetadataStore, StatsEvent, is_rollback};
+use updraft_core::{DeviceReport, MetadataStore, StatsEvent};
 
 use crate::release_index::ReleaseIndex;
 
@@ -218,19 +219,17 @@ async fn write_batch(
     }
     // Devices check in on every launch; a report identical to the one written a moment ago changes nothing.
     let reports: Vec<DeviceReport> = latest.into_values().filter(|r| written.needs_write(r)).collect();
-    if !reports.is_empty() && retry("device reports", reports.len(), stopping, || store.upsert_devices(&reports)).await
+    // Reports go first: whether a failure report blocks a version is judged against the bundle the device reported.
+    if !reports.is_empty()
+        && retry("device reports", reports.len(), stopping, || store.upsert_devices(&reports)).await.is_some()
     {
         written.remember(&reports);
     }
     if !events.is_empty() {
-        let written = retry("stats events", events.len(), stopping, || store.insert_stats(&events)).await;
-        let rolled_back: BTreeSet<&AppId> =
-            events.iter().filter(|e| is_rollback(&e.action)).map(|e| &e.app_id).collect();
-        if written {
-            for app_id in rolled_back {
-                if let Err(error) = index.refresh(store, app_id).await {
-                    tracing::error!(app.id = %app_id, "reloading the catalog after a rollback failed: {error}");
-                }
+        let changed = retry("stats events", events.len(), stopping, || store.insert_stats(&events)).await;
+        for app_id in changed.unwrap_or_default() {
+            if let Err(error) = index.refresh(store, &app_id).await {
+                tracing::error!(app.id = %app_id, "reloading the catalog after a failed install failed: {error}");
             }
         }
     }
@@ -240,22 +239,23 @@ async fn write_batch(
 const SHUTDOWN_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Writes until it succeeds: an unavailable database is waited for (with a back-off up to 2 s; at shutdown for at
-/// most [`SHUTDOWN_PATIENCE`]); any other error is tried three times. Returns whether the write happened.
-async fn retry<F, Fut>(what: &str, n_items: usize, stopping: &AtomicBool, mut write: F) -> bool
+/// most [`SHUTDOWN_PATIENCE`]); any other error is tried three times. Returns what the write returned, or `None`
+/// when it never happened.
+async fn retry<T, F, Fut>(what: &str, n_items: usize, stopping: &AtomicBool, mut write: F) -> Option<T>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = updraft_core::StoreResult<()>>,
+    Fut: std::future::Future<Output = updraft_core::StoreResult<T>>,
 {
     let mut failures = 0u32;
     let mut waited_since_stop: Option<std::time::Instant> = None;
     let mut backoff = Duration::from_millis(100);
     loop {
         let error = match write().await {
-            Ok(()) => {
+            Ok(written) => {
                 if failures > 0 {
                     tracing::info!(n_items, "wrote {what} after {failures} failed attempts");
                 }
-                return true;
+                return Some(written);
             }
             Err(error) => error,
         };
@@ -265,12 +265,12 @@ where
             let since = *waited_since_stop.get_or_insert_with(std::time::Instant::now);
             if since.elapsed() >= SHUTDOWN_PATIENCE {
                 tracing::error!(n_items, "dropping {what} at shutdown, the database is still failing: {error}");
-                return false;
+                return None;
             }
         }
         if !unavailable && failures >= 3 {
             tracing::error!(n_items, "dropping {what} after {failures} attempts: {error}");
-            return false;
+            return None;
         }
         if failures == 1 || failures.is_multiple_of(20) {
             tracing::warn!(n_items, "writing {what} failed (attempt {failures}), retrying: {error}");

@@ -3,9 +3,9 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use updraft_core::{
-    ApiKeyRecord, ApiKeyScope, App, AppId, Bundle, BundleEncryption, BundlePin, BundleSource, BundleVersion, Channel,
-    ChannelName, ChannelSettings, DeviceId, DeviceReport, DisableAutoUpdate, ExpoAsset, ExpoRelease, ExpoReleaseKind,
-    ManifestEntry, OverrideTarget, Platform, StatsEvent, StoreError,
+    ApiKeyRecord, ApiKeyScope, App, AppId, Bundle, BundleEncryption, BundleMetadata, BundlePin, BundleSource,
+    BundleVersion, Channel, ChannelName, ChannelSettings, DeviceId, DeviceReport, DisableAutoUpdate, ExpoAsset,
+    ExpoRelease, ExpoReleaseKind, ManifestEntry, OverrideTarget, Platform, StatsEvent, StoreError,
 };
 
 use crate::time::from_db;
@@ -64,6 +64,7 @@ pub(crate) fn bundle(row: &AnyRow) -> Result<Bundle, StoreError> {
             .transpose()?,
         source,
         manifest: Vec::new(),
+        metadata: BundleMetadata { link: get(row, "link")?, comment: get(row, "comment")? },
         created_at: from_db(&get::<String>(row, "created_at")?)?,
     })
 }
@@ -151,11 +152,13 @@ pub(crate) fn manifest_entry(row: &AnyRow) -> Result<(i64, ManifestEntry), Store
             file_name: get(row, "file_name")?,
             file_hash: get(row, "file_hash")?,
             object_key: get(row, "object_key")?,
+            size_bytes: get::<Option<i64>>(row, "size_bytes")?.and_then(|size| u64::try_from(size).ok()),
         },
     ))
 }
 
 pub(crate) fn stats_event(row: &AnyRow) -> Result<StatsEvent, StoreError> {
+    let received_at = from_db(&get::<String>(row, "received_at")?)?;
     Ok(StatsEvent {
         app_id: AppId::parse(&get::<String>(row, "app_id")?).map_err(|e| corrupt("app id", e))?,
         device_id: DeviceId::parse(&get::<String>(row, "device_id")?).map_err(|e| corrupt("device id", e))?,
@@ -164,7 +167,16 @@ pub(crate) fn stats_event(row: &AnyRow) -> Result<StatsEvent, StoreError> {
         old_version_name: get(row, "old_version_name")?,
         platform: get(row, "platform")?,
         plugin_version: get(row, "plugin_version")?,
-        received_at: from_db(&get::<String>(row, "received_at")?)?,
+        received_at,
+        // Events stored before device times were kept happened, as far as anyone knows, when they arrived.
+        occurred_at: get::<Option<String>>(row, "occurred_at")?
+            .map(|t| from_db(&t))
+            .transpose()?
+            .unwrap_or(received_at),
+        metadata: match get::<Option<String>>(row, "metadata")? {
+            None => Vec::new(),
+            Some(text) => metadata_from_db(&text)?,
+        },
     })
 }
 
@@ -194,4 +206,24 @@ pub(crate) fn expo_release(row: &AnyRow) -> Result<ExpoRelease, StoreError> {
         message: get(row, "message")?,
         kind,
     })
+}
+
+/// An event's metadata as stored: a JSON object of strings, in the order the device sent it.
+pub(crate) fn metadata_to_db(metadata: &[(String, String)]) -> Option<String> {
+    if metadata.is_empty() {
+        return None;
+    }
+    let pairs: Vec<String> = metadata
+        .iter()
+        .map(|(key, value)| {
+            format!("{}:{}", serde_json::Value::from(key.as_str()), serde_json::Value::from(value.as_str()))
+        })
+        .collect();
+    Some(format!("{{{}}}", pairs.join(",")))
+}
+
+fn metadata_from_db(text: &str) -> Result<Vec<(String, String)>, StoreError> {
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(text).map_err(|e| corrupt("event metadata", e))?;
+    Ok(map.into_iter().map(|(key, value)| (key, value.as_str().unwrap_or_default().to_owned())).collect())
 }

@@ -31,6 +31,7 @@ fn new_bundle(app: &AppId, version: &str) -> NewBundle {
             sha256: "ab".repeat(32),
         },
         manifest: vec![],
+        metadata: Default::default(),
     }
 }
 
@@ -227,7 +228,12 @@ async fn capgo_surface_story(store: &dyn MetadataStore) {
         file_name: "index.html".into(),
         file_hash: "cd".repeat(32),
         object_key: "files/cd".into(),
+        size_bytes: Some(3),
     }];
+    shared.metadata = updraft_core::BundleMetadata {
+        link: Some("https://example.com/notes/1.0.0".into()),
+        comment: Some("Fixes the \"login\" screen ✓".into()),
+    };
     let first = store.insert_bundle(&shared, None).await.unwrap();
     let mut second_bundle = shared.clone();
     second_bundle.version = BundleVersion::parse("1.0.1").unwrap();
@@ -235,7 +241,11 @@ async fn capgo_surface_story(store: &dyn MetadataStore) {
     let second =
         store.insert_bundle(&second_bundle, Some(&(production.clone(), ChannelUpdate::default()))).await.unwrap();
     let catalog = store.load_catalog(&app_id).await.unwrap().unwrap();
-    assert_eq!(catalog.bundle(first.id).unwrap().manifest.len(), 1);
+    assert_eq!(catalog.bundle(first.id).unwrap().manifest, shared.manifest);
+    assert_eq!(catalog.bundle(first.id).unwrap().metadata, shared.metadata);
+    assert_eq!(first.metadata, shared.metadata);
+    assert_eq!(catalog.delta_file_size(&"cd".repeat(32)), Some(3));
+    assert_eq!(catalog.delta_file_size(&"ef".repeat(32)), None);
     let linked = store.delete_bundle(&app_id, second.id).await;
     assert!(matches!(linked, Err(StoreError::Conflict(_))), "{linked:?}");
     assert_eq!(store.delete_bundle(&app_id, first.id).await.unwrap(), Vec::<String>::new());
@@ -248,7 +258,10 @@ async fn capgo_surface_story(store: &dyn MetadataStore) {
     // The version can be uploaded again once deleted.
     store.insert_bundle(&second_bundle, None).await.unwrap();
 
-    // Stats: a rollback marks the version failed for that device; counts per bundle.
+    // Stats: rollbacks and install failures mark the version failed for that device (not the bundle it runs, which
+    // several failure reports name); devices per bundle follow set / update_fail / reset; counts per bundle.
+    // Even devices last reported 1.0.0, odd ones 1.0.1.
+    let received = Utc::now().trunc_subsecs(3);
     let event = |device: &str, action: &str, version: &str| updraft_core::StatsEvent {
         app_id: app_id.clone(),
         device_id: DeviceId::parse(device).unwrap(),
@@ -257,27 +270,53 @@ async fn capgo_surface_story(store: &dyn MetadataStore) {
         old_version_name: String::new(),
         platform: "android".into(),
         plugin_version: "8.51.14".into(),
-        received_at: Utc::now(),
+        received_at: received,
+        occurred_at: received,
+        metadata: vec![],
     };
-    store
+    let mut crash = event("dev-007", "app_crash", "1.0.0");
+    crash.occurred_at = received - chrono::Duration::hours(20);
+    crash.metadata = vec![("exit_reason".into(), "crash \"native\"".into()), ("pss_kb".into(), "1024".into())];
+    let changed = store
         .insert_stats(&[
             event("dev-000", "set", "1.0.1"),
             event("dev-001", "update_fail", "1.0.1"),
             event("dev-001", "update_fail", "1.0.1"),
             event("dev-002", "download_50", "1.0.1"),
-            event("dev-003", "a_future_action", "1.0.0"),
+            event("dev-003", "checksum_fail", "1.0.1"),
+            event("dev-005", "checksum_fail", "1.0.0"),
+            event("dev-004", "set", "1.0.0"),
+            event("dev-004", "set", "1.0.1"),
+            event("dev-004", "update_fail", "1.0.1"),
+            event("dev-006", "set", "1.0.1"),
+            event("dev-006", "reset", "1.0.0"),
+            crash.clone(),
         ])
         .await
         .unwrap();
+    assert_eq!(changed, std::slice::from_ref(&app_id));
+    let repeated = store
+        .insert_stats(&[event("dev-001", "update_fail", "1.0.1"), event("dev-003", "download_fail", "1.0.1")])
+        .await
+        .unwrap();
+    assert_eq!(repeated, [], "nothing new failed");
     let catalog = store.load_catalog(&app_id).await.unwrap().unwrap();
-    assert!(catalog.device_failed(&DeviceId::parse("dev-001").unwrap(), "1.0.1"));
-    assert!(!catalog.device_failed(&DeviceId::parse("dev-000").unwrap(), "1.0.1"));
+    let failed = |device: &str, version: &str| catalog.device_failed(&DeviceId::parse(device).unwrap(), version);
+    assert!(failed("dev-001", "1.0.1") && failed("dev-004", "1.0.1") && failed("dev-005", "1.0.0"));
+    assert!(!failed("dev-000", "1.0.1") && !failed("dev-003", "1.0.1"), "the running bundle is not blocked");
     let summary = store.stats_summary(&app_id, 3).await.unwrap();
     assert_eq!(summary.recent.len(), 3);
-    assert_eq!(summary.recent[0].action, "a_future_action");
+    let newest: Vec<&str> = summary.recent.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(newest, ["download_fail", "update_fail", "app_crash"]);
+    let stored_crash = summary.recent.iter().find(|e| e.action == "app_crash").unwrap();
+    assert_eq!(stored_crash.occurred_at, crash.occurred_at);
+    assert_eq!(stored_crash.received_at, received);
+    let mut metadata = stored_crash.metadata.clone();
+    metadata.sort();
+    assert_eq!(metadata, crash.metadata);
     let counts: Vec<(String, u64, u64, u64)> =
         summary.per_bundle.iter().map(|c| (c.version_name.clone(), c.devices, c.installs, c.failures)).collect();
-    assert_eq!(counts, [("1.0.0".into(), 60, 0, 0), ("1.0.1".into(), 60, 1, 2)]);
+    assert_eq!(counts, [("1.0.0".into(), 0, 1, 1), ("1.0.1".into(), 1, 3, 6)]);
 }
 
 #[tokio::test]
@@ -440,8 +479,12 @@ async fn expo_story(store: &dyn MetadataStore) {
         },
         ..new_bundle(&app_id, "1.0.0")
     };
-    bundle.manifest =
-        vec![ManifestEntry { file_name: "a.js".into(), file_hash: "12".repeat(32), object_key: "files/expo-a".into() }];
+    bundle.manifest = vec![ManifestEntry {
+        file_name: "a.js".into(),
+        file_hash: "12".repeat(32),
+        object_key: "files/expo-a".into(),
+        size_bytes: Some(2),
+    }];
     let live = store.insert_bundle(&bundle, None).await.unwrap();
     bundle.version = BundleVersion::parse("1.0.1").unwrap();
     bundle.source =

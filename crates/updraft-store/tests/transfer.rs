@@ -32,6 +32,7 @@ async fn populate(store: &dyn MetadataStore) -> AppId {
         min_update_version: Some(semver::Version::new(1, 0, 0)),
         source: BundleSource::Stored { object_key: format!("b/{version}.zip"), size_bytes: 7, sha256: "ef".repeat(32) },
         manifest,
+        metadata: updraft_core::BundleMetadata { link: Some("https://example.com/notes".into()), comment: None },
     };
     let production = ChannelName::parse("production").unwrap();
     let first = store
@@ -41,8 +42,12 @@ async fn populate(store: &dyn MetadataStore) -> AppId {
         )
         .await
         .unwrap();
-    let files =
-        vec![ManifestEntry { file_name: "index.html".into(), file_hash: "00".repeat(32), object_key: "f/1".into() }];
+    let files = vec![ManifestEntry {
+        file_name: "index.html".into(),
+        file_hash: "00".repeat(32),
+        object_key: "f/1".into(),
+        size_bytes: Some(12),
+    }];
     let second = store.insert_bundle(&bundle("1.0.1", files), None).await.unwrap();
     let (beta, _) = store
         .upsert_channel(&app_id, &ChannelName::parse("beta").unwrap(), &ChannelUpdate::default(), Some(Some(second.id)))
@@ -86,8 +91,12 @@ async fn populate(store: &dyn MetadataStore) -> AppId {
         platform: "android".into(),
         plugin_version: "8.51.14".into(),
         received_at: Utc::now(),
+        occurred_at: Utc::now() - chrono::Duration::minutes(3),
+        metadata: vec![("exit_reason".into(), "anr".into())],
     };
-    store.insert_stats(&[event("set"), event("update_fail"), event("get")]).await.unwrap();
+    let mut installed = event("set");
+    installed.device_id = DeviceId::parse("device-2").unwrap();
+    store.insert_stats(&[event("set"), event("update_fail"), event("get"), installed]).await.unwrap();
     store
         .insert_api_key(&ApiKeyRecord {
             id: "key1".into(),
@@ -177,6 +186,7 @@ async fn metadata_moves_from_sqlite_to_postgres_and_back() {
         min_update_version: None,
         source: BundleSource::External { url: "https://cdn.example.com/1.0.2.zip".into() },
         manifest: vec![],
+        metadata: Default::default(),
     };
     assert!(target.insert_bundle(&third, None).await.unwrap().id > newest);
 

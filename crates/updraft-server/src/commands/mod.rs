@@ -37,11 +37,23 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             channel,
             min_update_version,
             delta,
+            link,
+            comment,
             json,
             server,
             path,
         }) => {
-            let request = publish::CapgoPublish { app_id, version, channel, min_update_version, delta, json, path };
+            let request = publish::CapgoPublish {
+                app_id,
+                version,
+                channel,
+                min_update_version,
+                delta,
+                link,
+                comment,
+                json,
+                path,
+            };
             publish::publish_capgo(&server, request).await
         }
         Command::Publish(PublishCommand::Expo {

@@ -20,6 +20,8 @@ pub(crate) struct CapgoPublish {
     pub(crate) channel: Option<String>,
     pub(crate) min_update_version: Option<String>,
     pub(crate) delta: bool,
+    pub(crate) link: Option<String>,
+    pub(crate) comment: Option<String>,
     pub(crate) json: bool,
     pub(crate) path: PathBuf,
 }
@@ -45,6 +47,22 @@ pub(crate) async fn publish_capgo(server: &ServerArgs, publish: CapgoPublish) ->
     } else {
         (publish.path.clone(), None)
     };
+    let checked = zip_path.clone();
+    let calls_ready = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&checked).ok()?;
+        updraft_capgo::bundle_zip::calls_notify_app_ready(std::io::BufReader::new(file)).ok()
+    })
+    .await
+    .context("checking the build")?;
+    // A zip that cannot be read is left to the server, whose answer says what is wrong with it.
+    if calls_ready == Some(false) {
+        // `@capgo/cli bundle zip` refuses such a build; publishing it is allowed (the check is a heuristic) but
+        // every device would roll it back.
+        eprintln!(
+            "warning: no .js file in {} calls notifyAppReady(); devices roll back a bundle that does not call it within appReadyTimeout (see https://capgo.app/docs/plugin/api/#notifyappready)",
+            publish.path.display()
+        );
+    }
     let size = std::fs::metadata(&zip_path).context("reading the zip")?.len();
     let checksum = sha256_file(&zip_path).await?;
 
@@ -75,6 +93,12 @@ pub(crate) async fn publish_capgo(server: &ServerArgs, publish: CapgoPublish) ->
     }
     if publish.delta {
         form = form.text("delta", "true");
+    }
+    if let Some(link) = &publish.link {
+        form = form.text("link", link.clone());
+    }
+    if let Some(comment) = &publish.comment {
+        form = form.text("comment", comment.clone());
     }
     let form = form.part("file", file_part);
     let request = client.request(reqwest::Method::POST, "/bundle").multipart(form);

@@ -16,8 +16,8 @@ use updraft_capgo::encryption::AppPublicKey;
 use updraft_capgo::error_codes;
 use updraft_capgo::management::{PAGE_SIZE, bundle_json, page_field, string_field};
 use updraft_core::{
-    AppCatalog, AppId, BundleEncryption, BundleSource, BundleVersion, ChannelName, ManifestEntry, NewBundle,
-    StoreError, coerce_version_build,
+    AppCatalog, AppId, BundleEncryption, BundleMetadata, BundleSource, BundleVersion, ChannelName, ManifestEntry,
+    NewBundle, StoreError, coerce_version_build, delta_manifest_files,
 };
 use updraft_oss::{ObjectKey, PutMode, PutOptions};
 
@@ -35,8 +35,18 @@ const TEXT_FIELD_LIMIT: usize = 4096;
 const DRAIN_SLACK_BYTES: u64 = 1024 * 1024;
 /// How long a refused upload may take to finish sending before the connection is closed instead.
 const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
-const TEXT_FIELDS: [&str; 8] =
-    ["app_id", "version", "checksum", "min_update_version", "channel", "session_key", "key_id", "delta"];
+const TEXT_FIELDS: [&str; 10] = [
+    "app_id",
+    "version",
+    "checksum",
+    "min_update_version",
+    "channel",
+    "session_key",
+    "key_id",
+    "delta",
+    "link",
+    "comment",
+];
 
 /// POST: a multipart upload, or a JSON registration of an externally hosted bundle.
 pub(crate) async fn post_bundle(
@@ -70,6 +80,7 @@ struct BundleFields {
     version: BundleVersion,
     channel: Option<ChannelName>,
     min_update_version: Option<semver::Version>,
+    metadata: BundleMetadata,
 }
 
 fn read_bundle_fields(
@@ -105,7 +116,33 @@ fn read_bundle_fields(
             })
         })
         .transpose()?;
-    Ok(BundleFields { app_id, catalog, version, channel, min_update_version })
+    let metadata = read_metadata(field)?;
+    Ok(BundleFields { app_id, catalog, version, channel, min_update_version, metadata })
+}
+
+/// Capgo's `link` and `comment`: a release-notes URL and a line of text, at most 4 KiB each.
+fn read_metadata(field: &dyn Fn(&str) -> Option<String>) -> Result<BundleMetadata, ApiError> {
+    let link = field("link");
+    if let Some(link) = &link {
+        let is_url = (link.starts_with("https://") || link.starts_with("http://"))
+            && !link.contains(char::is_whitespace)
+            && !link.ends_with("://");
+        if !is_url {
+            return Err(ApiError::bad_request(
+                error_codes::INVALID_LINK,
+                format!("field `link` must be an http(s) URL such as https://example.com/releases/1.0.1, got {link:?}"),
+            ));
+        }
+    }
+    for (name, value) in [("link", &link), ("comment", &field("comment"))] {
+        if value.as_ref().is_some_and(|v| v.len() > TEXT_FIELD_LIMIT) {
+            return Err(ApiError::bad_request(
+                error_codes::INVALID_REQUEST,
+                format!("field `{name}` is longer than {TEXT_FIELD_LIMIT} bytes; shorten it"),
+            ));
+        }
+    }
+    Ok(BundleMetadata { link, comment: field("comment") })
 }
 
 fn app_key(catalog: &AppCatalog) -> Result<AppPublicKey, ApiError> {
@@ -256,6 +293,7 @@ async fn upload(caller: Caller, state: &AppState, multipart: Multipart) -> Resul
         min_update_version: bundle.min_update_version.clone(),
         source,
         manifest,
+        metadata: bundle.metadata.clone(),
     };
     let recorded = record(state, &bundle, &new_bundle).await;
     if recorded.is_err() && created_object {
@@ -291,7 +329,8 @@ async fn put_file(
     }
 }
 
-/// Unpacks a plain zip and stores each file content-addressed; returns the complete manifest.
+/// Unpacks a plain zip and stores each file content-addressed; returns the complete manifest, with one entry per
+/// path the device writes (`updraft_core::delta_manifest_files`: a `.br` copy next to its original is left out).
 async fn store_files(
     state: &AppState,
     app_id: &AppId,
@@ -302,14 +341,26 @@ async fn store_files(
     let (path, into, cap) = (zip_path.to_path_buf(), workdir.path().to_path_buf(), state.settings.max_upload_bytes * 4);
     let files = blocking(move || {
         let layout = check_plain_zip(&path)?;
-        unpack_files(&path, &layout, &into, cap)
+        let files = unpack_files(&path, &layout, &into, cap)?;
+        let names: Vec<&str> = files.iter().map(|f| f.file_name.as_str()).collect();
+        let kept: std::collections::HashSet<String> = delta_manifest_files(&names)
+            .map_err(|e| ApiError::bad_request(error_codes::INVALID_BUNDLE, e.to_string()))?
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        Ok(files.into_iter().filter(|f| kept.contains(&f.file_name)).collect::<Vec<_>>())
     })
     .await?;
     let mut manifest = Vec::with_capacity(files.len());
     for file in files {
         let key = StorageKey::File { app_id, sha256: &file.sha256 }.object_key();
         put_file(state, &key, &file.path, "application/octet-stream").await?;
-        manifest.push(ManifestEntry { file_name: file.file_name, file_hash: file.sha256, object_key: key.to_string() });
+        manifest.push(ManifestEntry {
+            file_name: file.file_name,
+            file_hash: file.sha256,
+            object_key: key.to_string(),
+            size_bytes: Some(file.size_bytes),
+        });
     }
     manifest.sort_by(|a, b| a.file_name.cmp(&b.file_name));
     Ok(manifest)
@@ -399,6 +450,7 @@ async fn register_external(
         min_update_version: bundle.min_update_version.clone(),
         source: BundleSource::External { url },
         manifest: Vec::new(),
+        metadata: bundle.metadata.clone(),
     };
     record(state, &bundle, &new_bundle).await
 }

@@ -8,11 +8,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::{Map, Value, json};
 use updraft_capgo::channel_self::{
-    ChannelSelfRequest, get_channel_body, list_body, parse_channel_self, self_set_refusal_body, set_ok_body,
+    ChannelSelfRequest, get_channel_body, list_body, missing_channel_body, parse_channel_self, self_set_refusal_body,
+    set_ok_body,
 };
 use updraft_capgo::error_codes;
 use updraft_capgo::management::ok_body;
-use updraft_core::{AppCatalog, ChannelRoute, OverrideTarget, listable_channels, resolve_channel, self_assignable};
+use updraft_core::{AppCatalog, OverrideTarget, channel_report, listable_channels, self_assignable};
 
 use crate::api_error::ApiError;
 use crate::routes::body::{JSON_BODY_LIMIT, read_limited};
@@ -84,7 +85,8 @@ pub(crate) async fn set_channel(
 ) -> Result<HttpResponse, impl ResponseError> {
     let (request, catalog) = read_request(&http, &state, payload).await?;
     let Some(name) = request.channel.clone() else {
-        return Err(Rejection::BadRequest("missing_channel", "field `channel` is required".into()));
+        // Capgo answers this with a 200 refusal too (`plugin_runtime/plugins/channel_self.ts`).
+        return Err(Rejection::Refusal(missing_channel_body()));
     };
     if request.keeps_channel_locally() {
         // The device keeps its choice and sends it as defaultChannel: validate, store nothing.
@@ -120,8 +122,9 @@ pub(crate) async fn set_channel(
     Ok(HttpResponse::Ok().json(set_ok_body()))
 }
 
-/// PUT: getChannel. Answers the channel `/updates` would resolve for this device (8.47.9+ persist it as their
-/// defaultChannel, so it must never be a made-up name).
+/// PUT: getChannel. Answers the channel `/updates` would resolve for this device, naming it only when the plugin
+/// cannot get pinned to it by the answer (`updraft_core::channel_report`: 8.47.9+ persist any name as their
+/// defaultChannel).
 pub(crate) async fn get_channel(
     http: HttpRequest,
     state: web::Data<AppState>,
@@ -129,11 +132,10 @@ pub(crate) async fn get_channel(
 ) -> Result<HttpResponse, impl ResponseError> {
     let (request, catalog) = read_request(&http, &state, payload).await?;
     let asked = request.channel.as_deref().or(request.default_channel.as_deref());
-    match resolve_channel(&catalog, &request.device_id, request.platform, asked) {
-        Some(route) => {
-            let is_override = !matches!(route, ChannelRoute::Public(_));
-            Ok(HttpResponse::Ok().json(get_channel_body(route.channel(), is_override)))
-        }
+    // A plugin that sent no version is treated as a current one.
+    let persists = request.plugin_version.as_ref().is_none_or(|v| v.persists_get_channel_reply());
+    match channel_report(&catalog, &request.device_id, request.platform, asked, persists) {
+        Some(report) => Ok(HttpResponse::Ok().json(get_channel_body(&report))),
         // A 400 carrying channel_not_found makes the device fall back to its local defaultChannel.
         None => Err(Rejection::BadRequest(error_codes::CHANNEL_NOT_FOUND, "No channel for this device".into())),
     }

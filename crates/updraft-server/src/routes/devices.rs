@@ -1,5 +1,5 @@
 //! `/device`: per-device overrides (POST, seed 002's `DeviceLink`; DELETE) and what devices last reported (GET:
-//! one device, a page of 50, or Capgo's cursor form `{data, nextCursor, hasMore}`).
+//! one device, or a list in Capgo's `{data, nextCursor, hasMore}` shape, by cursor or by zero-based page).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -101,21 +101,27 @@ pub(crate) async fn get_devices(
             Some(other) => return Err(bad(format!("`order` must be asc or desc, got {other:?}"))),
         };
         let cursor = string_field(params, "cursor")?.map(|raw| parse_cursor(&raw)).transpose()?;
-        let mut devices = state.store.list_devices_after(&app_id, cursor.as_ref(), limit + 1, descending).await?;
-        let has_more = devices.len() as u64 > limit;
-        devices.truncate(limit as usize);
-        let next_cursor = devices
-            .last()
-            .filter(|_| has_more)
-            .map(|d| format!("{}|{}", d.seen_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), d.device_id));
-        let data: Vec<Value> = devices.iter().map(|d| device_json(d, &catalog)).collect();
-        return Ok(HttpResponse::Ok().json(json!({ "data": data, "nextCursor": next_cursor, "hasMore": has_more })));
+        let devices = state.store.list_devices_after(&app_id, cursor.as_ref(), limit + 1, descending).await?;
+        return Ok(HttpResponse::Ok().json(device_page(devices, limit, &catalog)));
     }
+    // Zero-based `page` of 50, in the same shape (Capgo always answers `{data, nextCursor, hasMore}`); the
+    // `nextCursor` continues in the cursor form, whose default order (most recently seen first) is this one.
     let page = page_field(params)? as u64;
     let size = PAGE_SIZE as u64;
-    let devices = state.store.list_devices(&app_id, page * size, size).await?;
-    let items: Vec<Value> = devices.iter().map(|d| device_json(d, &catalog)).collect();
-    Ok(HttpResponse::Ok().json(items))
+    let devices = state.store.list_devices(&app_id, page * size, size + 1).await?;
+    Ok(HttpResponse::Ok().json(device_page(devices, size, &catalog)))
+}
+
+/// `{data, nextCursor, hasMore}` from up to `limit + 1` devices (one more than a page tells whether more follow).
+fn device_page(mut devices: Vec<updraft_core::DeviceReport>, limit: u64, catalog: &updraft_core::AppCatalog) -> Value {
+    let has_more = devices.len() as u64 > limit;
+    devices.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_cursor = devices
+        .last()
+        .filter(|_| has_more)
+        .map(|d| format!("{}|{}", d.seen_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), d.device_id));
+    let data: Vec<Value> = devices.iter().map(|d| device_json(d, catalog)).collect();
+    json!({ "data": data, "nextCursor": next_cursor, "hasMore": has_more })
 }
 
 fn bad(message: String) -> ApiError {

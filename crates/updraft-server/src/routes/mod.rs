@@ -39,6 +39,7 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
         };
     plain(config, "/health", &|r| r.get(health::health));
     with_slash(config, "/updates", &|r| r.post(updates::updates));
+    with_slash(config, "/updates/manifest_size", &|r| r.post(updates::manifest_size));
     with_slash(config, "/stats", &|r| r.post(stats::post_stats).get(stats::get_stats));
     with_slash(config, "/channel_self", &|r| {
         r.post(channel_self::set_channel)
@@ -114,6 +115,7 @@ pub(crate) fn route_label(path: &str) -> &'static str {
     match trimmed {
         "/health" => return "/health",
         "/updates" => return "/updates",
+        "/updates/manifest_size" => return "/updates/manifest_size",
         "/stats" => return "/stats",
         "/channel_self" => return "/channel_self",
         "/app" => return "/app",
@@ -160,6 +162,8 @@ mod tests {
     fn route_labels() {
         for (path, label) in [
             ("/updates/", "/updates"),
+            ("/updates/manifest_size", "/updates/manifest_size"),
+            ("/updates/manifest_size/", "/updates/manifest_size"),
             ("/health", "/health"),
             ("/expo/com.example.app/manifest", "/expo/{app_id}/manifest"),
             ("/expo/com.example.app/assets/abc.png", "/expo/{app_id}/assets/{file}"),

@@ -4,6 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde_json::{Value, json};
+use updraft_capgo::error_codes;
 use updraft_capgo::stats::{parse_stats, stats_reply};
 
 use crate::api_error::ApiError;
@@ -25,13 +26,23 @@ pub(crate) async fn post_stats(state: web::Data<AppState>, payload: web::Payload
     // Events of unknown apps are acknowledged (a 4xx would make the device drop its whole batch) but not kept.
     let known: Vec<_> = request.events.iter().filter(|e| state.index.get(&e.app_id).is_some()).cloned().collect();
     if !state.writes.push_stats(known) {
-        // Not acknowledged: the plugin keeps the events and sends them again.
-        return actix_web::ResponseError::error_response(&crate::api_error::ApiError::Unavailable(
-            "the stats queue is full (the database is slow or unavailable); send the events again later".into(),
-        ));
+        // Not acknowledged, all or nothing: the plugin keeps the events and sends them again. It waits for
+        // `Retry-After` only on a 429 (on a 5xx it retries at its next flush, about once a second); the code is not
+        // Capgo's `too_many_requests`, which would also make the device queue a `rate_limit_reached` event.
+        return HttpResponse::TooManyRequests()
+            .insert_header(("Retry-After", STATS_RETRY_AFTER_SECONDS.to_string()))
+            .json(json!({
+                "error": error_codes::STATS_QUEUE_FULL,
+                "message": "the stats queue is full (the database is slow or unavailable); send the events again later",
+                "moreInfo": { "retryAfterSeconds": STATS_RETRY_AFTER_SECONDS },
+            }));
     }
     HttpResponse::Ok().json(stats_reply(&request))
 }
+
+/// How long a device waits before resending stats the gateway could not queue. A 429 pauses all of the plugin's
+/// traffic (update checks included) for that long, so it is short.
+const STATS_RETRY_AFTER_SECONDS: u64 = 5;
 
 pub(crate) async fn get_stats(
     request: HttpRequest,
@@ -51,7 +62,9 @@ pub(crate) async fn get_stats(
                 "old_version_name": event.old_version_name,
                 "platform": event.platform,
                 "plugin_version": event.plugin_version,
-                "created_at": event.received_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "created_at": event.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "received_at": event.received_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "metadata": event.metadata.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
             })
         })
         .collect();

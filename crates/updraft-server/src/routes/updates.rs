@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, web};
 use bytes::Bytes;
 use chrono::Utc;
 use serde_json::json;
+use updraft_capgo::manifest_size::{manifest_size_body, parse_manifest_size};
 use updraft_capgo::updates::{
     RequestProblem, answer_variant, parse_update_request, revert_to_builtin_body, update_body,
 };
@@ -15,17 +16,23 @@ use crate::api_error::ApiError;
 use crate::routes::body::{JSON_BODY_LIMIT, read_limited};
 use crate::state::AppState;
 
-pub(crate) async fn updates(state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
-    let body = match read_limited(payload, JSON_BODY_LIMIT).await {
-        Ok(body) => body,
+/// Reads a plugin body, or the answer for one that cannot be read.
+async fn read_body(payload: web::Payload) -> Result<Bytes, HttpResponse> {
+    match read_limited(payload, JSON_BODY_LIMIT).await {
+        Ok(body) => Ok(body),
         Err(ApiError::Client(error)) => {
-            return HttpResponse::build(actix_web::http::StatusCode::from_u16(error.status).unwrap_or_default())
-                .json(json!({ "error": error.code, "message": error.message }));
+            Err(HttpResponse::build(actix_web::http::StatusCode::from_u16(error.status).unwrap_or_default())
+                .json(json!({ "error": error.code, "message": error.message })))
         }
-        Err(_) => {
-            return HttpResponse::BadRequest()
-                .json(json!({ "error": error_codes::INVALID_REQUEST, "message": "could not read the body" }));
-        }
+        Err(_) => Err(HttpResponse::BadRequest()
+            .json(json!({ "error": error_codes::INVALID_REQUEST, "message": "could not read the body" }))),
+    }
+}
+
+pub(crate) async fn updates(state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
+    let body = match read_body(payload).await {
+        Ok(body) => body,
+        Err(answer) => return answer,
     };
     let request = match parse_update_request(&body, Utc::now()) {
         Ok(request) => request,
@@ -64,4 +71,30 @@ pub(crate) async fn updates(state: web::Data<AppState>, payload: web::Payload) -
         state.writes.push_device(request.report);
     }
     HttpResponse::Ok().content_type("application/json").body(answer)
+}
+
+/// `POST /updates/manifest_size`: the download size of each file of an offered delta manifest, from the release
+/// index (sizes recorded at upload). Files no live bundle has, or stored before sizes were kept, are
+/// `size_unknown`; so is everything of an unknown app.
+pub(crate) async fn manifest_size(state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
+    let body = match read_body(payload).await {
+        Ok(body) => body,
+        Err(answer) => return answer,
+    };
+    let request = match parse_manifest_size(&body) {
+        Ok(request) => request,
+        Err(RequestProblem::BadRequest { code, message }) => {
+            return HttpResponse::BadRequest().json(json!({ "error": code, "message": message }));
+        }
+        Err(RequestProblem::Refusal(refusal)) => {
+            let refused = refusal_body(&refusal);
+            return HttpResponse::BadRequest()
+                .json(json!({ "error": refused["error"], "message": refused["message"] }));
+        }
+    };
+    let catalog = state.index.get(&request.app_id);
+    let sizes = |file: &updraft_capgo::manifest_size::SizeQuery| {
+        catalog.as_deref().and_then(|c| c.delta_file_size(&file.file_hash.to_ascii_lowercase()))
+    };
+    HttpResponse::Ok().json(manifest_size_body(&request.files, sizes))
 }

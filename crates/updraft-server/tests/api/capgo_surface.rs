@@ -64,21 +64,31 @@ async fn devices_paginate_across_page_boundaries() {
     }
     crate::helpers::eventually("all 120 device records", || async {
         let (_, page) = get(&app, &format!("/device?app_id={APP_ID}&page=2")).await;
-        (page.as_array().map(Vec::len) == Some(20)).then_some(())
+        (page["data"].as_array().map(Vec::len) == Some(20)).then_some(())
     })
     .await;
+    // Zero-based pages of 50, in Capgo's `{data, nextCursor, hasMore}` shape.
     let mut seen = std::collections::BTreeSet::new();
-    for (page, expected) in [(0, 50), (1, 50), (2, 20), (3, 0)] {
-        let (status, list) = get(&app, &format!("/device?app_id={APP_ID}&page={page}")).await;
+    let mut cursors = Vec::new();
+    for (page, expected, more) in [(0, 50, true), (1, 50, true), (2, 20, false), (3, 0, false)] {
+        let (status, body) = get(&app, &format!("/device?app_id={APP_ID}&page={page}")).await;
         assert_eq!(status, 200);
-        let list = list.as_array().unwrap();
-        assert_eq!(list.len(), expected, "page {page}");
+        let list = body["data"].as_array().expect("data");
+        assert_eq!((list.len(), body["hasMore"].as_bool()), (expected, Some(more)), "page {page}");
+        assert_eq!(body["nextCursor"].is_string(), more, "{body}");
+        cursors.push(body["nextCursor"].clone());
         for item in list {
             assert!(seen.insert(item["device_id"].as_str().unwrap().to_owned()));
             assert_eq!(item["platform"], "android");
         }
     }
     assert_eq!(seen.len(), 120);
+    // A page's nextCursor continues with the next page.
+    let (_, after_first) =
+        get(&app, &format!("/device?app_id={APP_ID}&limit=50&cursor={}", urlencode(cursors[0].as_str().unwrap())))
+            .await;
+    let (_, second) = get(&app, &format!("/device?app_id={APP_ID}&page=1")).await;
+    assert_eq!(after_first["data"], second["data"]);
 
     // Capgo's cursor form.
     let mut cursor: Option<String> = None;
@@ -205,4 +215,43 @@ async fn a_device_can_be_pinned_to_builtin() {
     })
     .await;
     assert_eq!(record["version"], json!({"id": null, "name": "builtin"}));
+}
+
+/// Capgo's bundle `link` and `comment` (`expose_metadata`): set at upload, listed, and sent in the update reply to
+/// plugins from 5.35.0 / 6.35.0 / 7.35.0 / 8.35.0, as Capgo's `resToVersion` does.
+#[tokio::test]
+async fn bundle_link_and_comment_reach_the_plugins_that_read_them() {
+    let app = TestApp::with_app().await;
+    let notes = [("link", "https://example.com/releases/1.0.1"), ("comment", "Fixes the login screen ✓")];
+    let (status, body) =
+        app.upload("1.0.1", small_zip("a"), &[("channel", "production"), ("link", "not a url"), notes[1]]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_link")), "{body}");
+    app.upload_ok("1.0.1", small_zip("a"), &[("channel", "production"), notes[0], notes[1]]).await;
+    let reply = app.check(device(json!({}))).await;
+    assert_eq!(reply["link"], "https://example.com/releases/1.0.1");
+    assert_eq!(reply["comment"], "Fixes the login screen ✓");
+    assert!(reply.get("error").is_none() && reply.get("message").is_none(), "{reply}");
+    for old in ["8.34.0", "7.34.9", "6.34.0", "5.20.0"] {
+        let reply = app.check(device(json!({"plugin_version": old}))).await;
+        assert_eq!(reply["version"], "1.0.1", "{old}");
+        assert!(reply.get("link").is_none() && reply.get("comment").is_none(), "{old}: {reply}");
+    }
+    for lts in ["7.35.0", "6.50.1", "5.35.0"] {
+        assert_eq!(app.check(device(json!({"plugin_version": lts}))).await["comment"], "Fixes the login screen ✓");
+    }
+    let (_, list) = get(&app, &format!("/bundle?app_id={APP_ID}")).await;
+    assert_eq!((&list[0]["link"], &list[0]["comment"]), (&json!(notes[0].1), &json!(notes[1].1)));
+    // A bundle hosted elsewhere takes them too; one without them sends neither.
+    app.admin_ok(
+        "POST",
+        "/bundle",
+        json!({"app_id": APP_ID, "version": "1.0.2", "external_url": "https://cdn.example.com/b.zip",
+               "checksum": "ab".repeat(32), "channel": "production", "comment": "From the CDN"}),
+    )
+    .await;
+    let reply = app.check(device(json!({}))).await;
+    assert_eq!((reply["comment"].as_str(), reply.get("link")), (Some("From the CDN"), None));
+    app.upload_ok("1.0.3", small_zip("c"), &[("channel", "production")]).await;
+    let reply = app.check(device(json!({}))).await;
+    assert_eq!(reply.as_object().unwrap().keys().collect::<Vec<_>>(), ["checksum", "session_key", "url", "version"]);
 }

@@ -41,8 +41,10 @@ async fn new_plugins_validate_without_storing() {
     assert_eq!(body["error"], "public_channel_self_set_not_allowed");
     let (_, body) = send(&app, "POST", set("ios-only")).await;
     assert_eq!(body["error"], "channel_not_found");
+    // Capgo answers a setChannel without a channel with a 200 refusal.
     let (status, body) = send(&app, "POST", device(json!({}))).await;
-    assert_eq!((status, body["error"].as_str().unwrap()), (400, "missing_channel"));
+    assert_eq!((status, body["error"].as_str().unwrap()), (200, "missing_channel"));
+    assert!(!body["message"].as_str().unwrap().is_empty());
     // Nothing was stored: without defaultChannel the device is still on production.
     assert_eq!(app.check(device(json!({}))).await["version"], "1.0.1");
     // The device sends its choice as defaultChannel from now on.
@@ -52,26 +54,72 @@ async fn new_plugins_validate_without_storing() {
 }
 
 #[tokio::test]
-async fn get_channel_answers_what_updates_resolves() {
+async fn get_channel_answers_what_updates_resolves_without_teaching_names() {
     let app = channels().await;
+    // A device that made no choice is on the public default; plugins 8.47.9+ would store any name as their
+    // defaultChannel, so the name is left out, as the plugin's own reference server does.
     assert_eq!(
         send(&app, "PUT", device(json!({}))).await,
-        (200, json!({"channel": "production", "status": "default", "allowSet": false}))
+        (200, json!({"channel": "", "status": "default", "allowSet": false}))
     );
+    // Older plugins only display it.
+    for old in ["8.47.8", "7.50.0", "6.34.0"] {
+        assert_eq!(send(&app, "PUT", device(json!({"plugin_version": old}))).await.1["channel"], "production", "{old}");
+    }
+    // The device's own choice is echoed.
     assert_eq!(
         send(&app, "PUT", device(json!({"defaultChannel": "beta"}))).await,
         (200, json!({"channel": "beta", "status": "override", "allowSet": true}))
     );
-    let (status, body) = send(&app, "PUT", device(json!({"defaultChannel": "nope"}))).await;
-    assert_eq!((status, body["error"].as_str().unwrap()), (400, "channel_not_found"));
-    // An operator override shows as the device's channel.
+    // A name it may not use resolves to the public channel, which is not named either.
+    assert_eq!(
+        send(&app, "PUT", device(json!({"defaultChannel": "nope"}))).await,
+        (200, json!({"channel": "", "status": "default", "allowSet": false}))
+    );
+    // An operator override is the device's channel, but naming it would outlive the override.
     app.admin_ok(
         "POST",
         "/device",
         json!({"app_id": APP_ID, "device_id": "0f6b3e1c-6c1e-4a55-9f3a-2f0c9a3b7d21", "channel": "internal"}),
     )
     .await;
-    assert_eq!(send(&app, "PUT", device(json!({}))).await.1["channel"], "internal");
+    assert_eq!(
+        send(&app, "PUT", device(json!({}))).await,
+        (200, json!({"channel": "", "status": "override", "allowSet": false}))
+    );
+    assert_eq!(send(&app, "PUT", device(json!({"plugin_version": "8.40.0"}))).await.1["channel"], "internal");
+    // With no channel at all for the device: 400 channel_not_found (the device keeps its local choice).
+    let none = TestApp::with_app().await;
+    let (status, body) = send(&none, "PUT", device(json!({}))).await;
+    assert_eq!((status, body["error"].as_str().unwrap()), (400, "channel_not_found"));
+}
+
+/// The operator moves the public default from production to stable. Devices that learned "production" (from
+/// getChannel before this rule, their config, or a setChannel) keep sending it; none is stranded on no_channel,
+/// and getChannel never hands out "stable" for them to store.
+#[tokio::test]
+async fn a_default_channel_switch_strands_no_device() {
+    let app = TestApp::with_app().await;
+    app.upload_ok("1.0.1", small_zip("1"), &[("channel", "production")]).await;
+    let learned = device(json!({"defaultChannel": "production"}));
+    assert_eq!(app.check(learned.clone()).await["version"], "1.0.1");
+
+    // The switch: stable becomes the public channel, production private.
+    app.upload_ok("1.0.2", small_zip("2"), &[]).await;
+    app.admin_ok(
+        "POST",
+        "/channel",
+        json!({"app_id": APP_ID, "channel": "stable", "version": "1.0.2", "public": true}),
+    )
+    .await;
+    app.admin_ok("POST", "/channel", json!({"app_id": APP_ID, "channel": "production", "public": false})).await;
+    assert_eq!(app.check(learned.clone()).await["version"], "1.0.2", "the stale name falls back to the default");
+    assert_eq!(app.check(device(json!({}))).await["version"], "1.0.2");
+    assert_eq!(send(&app, "PUT", learned.clone()).await.1["channel"], "", "nothing new to store");
+
+    // And when production is deleted altogether.
+    app.admin_ok("DELETE", "/channel", json!({"app_id": APP_ID, "channel": "production"})).await;
+    assert_eq!(app.check(learned).await["version"], "1.0.2");
 }
 
 #[tokio::test]

@@ -84,3 +84,54 @@ async fn publish_errors_are_one_line() {
         one_error_line(&publish("http://127.0.0.1:9", Some(ADMIN_KEY), &["--version", "1.0.0"], &project.dist()));
     assert!(unreachable.contains("cannot reach"), "{unreachable}");
 }
+
+#[tokio::test]
+async fn publish_sends_link_and_comment() {
+    let app = TestApp::with_app().await;
+    let project = CapacitorProject::typical("notes");
+    let args = [
+        "--version",
+        "1.0.1",
+        "--channel",
+        "production",
+        "--link",
+        "https://example.com/releases/1.0.1",
+        "--comment",
+        "Fixes the login screen",
+    ];
+    let output = publish(&app.base, Some(ADMIN_KEY), &args, &project.dist());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("warning"), "the build calls notifyAppReady");
+    let update = app.check(device(json!({}))).await;
+    assert_eq!(update["link"], "https://example.com/releases/1.0.1");
+    assert_eq!(update["comment"], "Fixes the login screen");
+}
+
+/// `@capgo/cli bundle zip` refuses a build whose .js files never mention notifyAppReady (every device would roll
+/// it back); `updraft publish capgo` says so in one warning line and still publishes, from a folder or a zip.
+#[tokio::test]
+async fn publish_warns_when_the_build_never_calls_notify_app_ready() {
+    let app = TestApp::with_app().await;
+    let project = CapacitorProject::new(&[
+        ("index.html", "<!doctype html><script>CapacitorUpdater.notifyAppReady()</script>"),
+        ("app.js", "console.log('forgot the updater')"),
+    ]);
+    let output = publish(&app.base, Some(ADMIN_KEY), &["--version", "1.0.1"], &project.dist());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(warnings[0].contains("notifyAppReady"), "{stderr}");
+    assert!(stderr.contains("published com.example.app 1.0.1"), "{stderr}");
+    // The same from a zip made elsewhere (the Capgo CLI itself would refuse this build).
+    let zip = project.dir.path().join("plain.zip");
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(&zip).unwrap());
+    for name in ["index.html", "app.js"] {
+        writer.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+        std::io::Write::write_all(&mut writer, &std::fs::read(project.dist().join(name)).unwrap()).unwrap();
+    }
+    writer.finish().unwrap();
+    let output = publish(&app.base, Some(ADMIN_KEY), &["--version", "1.0.2"], &zip);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).starts_with("warning: "), "{output:?}");
+}

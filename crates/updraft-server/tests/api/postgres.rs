@@ -159,11 +159,13 @@ async fn devices_and_stats_from_both_instances_are_exact() {
     let reader = TestApp::spawn_with(&[("UPDRAFT_DATABASE__URL", &database_url)]).await;
     let (status, summary) = reader.admin("GET", &format!("/stats?app_id={APP_ID}"), json!(null)).await;
     assert_eq!(status, 200, "{summary}");
-    let bundle = summary["bundles"].as_array().unwrap().iter().find(|b| b["version_name"] == "1.0.0").cloned();
-    // Every device once, plus the one that checked before the burst.
-    assert_eq!(bundle.unwrap()["devices"], DEVICES + 1, "every device counted once: {summary}");
-    let installs = summary["bundles"].as_array().unwrap().iter().find(|b| b["version_name"] == "1.0.1").cloned();
-    assert_eq!(installs.unwrap()["installs"], DEVICES, "every install counted once: {summary}");
+    let installed = summary["bundles"].as_array().unwrap().iter().find(|b| b["version_name"] == "1.0.1").cloned();
+    assert_eq!(installed.as_ref().unwrap()["installs"], DEVICES, "every install counted once: {summary}");
+    assert_eq!(installed.unwrap()["devices"], DEVICES, "every installed device counted once: {summary}");
+    // Every device record once, plus the one that checked before the burst.
+    let (status, records) = reader.admin("GET", &format!("/device?app_id={APP_ID}&limit=1000"), json!(null)).await;
+    assert_eq!(status, 200, "{records}");
+    assert_eq!(records["data"].as_array().unwrap().len(), DEVICES + 1, "every device recorded once");
 }
 
 /// A PostgreSQL cluster of this test's own, which it can stop and start (tests/tools/pg-cluster.sh).
@@ -274,17 +276,19 @@ async fn a_postgres_outage_keeps_checks_answered_and_loses_nothing_acknowledged(
     a.upload_ok("1.0.2", small_zip("v2"), &[("channel", "production")]).await;
     served_by(&b, device(json!({})), |answer| answer["version"] == "1.0.2").await;
     // Everything acknowledged during the outage is in the database.
-    let summary = crate::helpers::eventually("queued writes to land", || async {
+    let records = crate::helpers::eventually("queued writes to land", || async {
         let (status, summary) = a.admin("GET", &format!("/stats?app_id={APP_ID}"), json!(null)).await;
         assert_eq!(status, 200, "{summary}");
         let bundles = summary["bundles"].as_array().unwrap();
-        let devices: u64 = bundles.iter().map(|b| b["devices"].as_u64().unwrap()).sum();
-        let installs: u64 = bundles.iter().map(|b| b["installs"].as_u64().unwrap()).sum();
-        (devices >= 21 && installs == 1).then_some(summary)
+        let installed = bundles.iter().find(|b| b["version_name"] == "1.0.1");
+        let (status, records) = a.admin("GET", &format!("/device?app_id={APP_ID}&limit=1000"), json!(null)).await;
+        assert_eq!(status, 200, "{records}");
+        let n_records = records["data"].as_array().unwrap().len();
+        let landed = installed.is_some_and(|b| b["installs"] == 1 && b["devices"] == 1) && n_records >= 21;
+        landed.then_some(n_records)
     })
     .await;
-    let devices: u64 = summary["bundles"].as_array().unwrap().iter().map(|b| b["devices"].as_u64().unwrap()).sum();
-    assert_eq!(devices, 21, "20 devices seen during the outage plus the first: {summary}");
+    assert_eq!(records, 21, "20 devices seen during the outage plus the first");
 }
 
 /// A team outgrows SQLite: export with the old settings, import into PostgreSQL, and a gateway on PostgreSQL serves

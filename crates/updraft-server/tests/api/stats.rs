@@ -74,58 +74,154 @@ async fn rollback_stops_redelivery_to_that_device() {
 async fn operators_read_recent_events_and_per_bundle_counts() {
     let app = TestApp::with_app().await;
     app.upload_ok("1.0.1", small_zip("a"), &[("channel", "production")]).await;
+    // Checking in with a bundle name proves nothing: devices are counted from what they installed.
     for n in 0..3 {
         app.check(device(json!({"device_id": format!("on-101-{n}"), "version_name": "1.0.1"}))).await;
     }
     app.check(device(json!({"device_id": "on-100"}))).await;
-    post(
+    let (status, _) = post(
         &app,
         "/stats",
         &json!([
             event("on-101-0", "set", "1.0.1"),
             event("on-101-1", "set", "1.0.1"),
+            event("rolled-back", "set", "1.0.1"),
+            event("rolled-back", "update_fail", "1.0.1"),
             event("x", "download_fail", "1.0.1"),
             event("x", "checksum_fail", "1.0.1:index.html")
         ]),
     )
     .await;
+    assert_eq!(status, 200);
     let summary = eventually("stats to be written", || async {
         let (status, body) = app.admin("GET", &format!("/stats?app_id={APP_ID}"), json!(null)).await;
         assert_eq!(status, 200, "{body}");
-        let bundles = body["bundles"].as_array().unwrap().clone();
-        let ready = body["recent"].as_array().unwrap().len() == 4 && bundles.iter().any(|b| b["devices"] == 3);
-        ready.then_some(body)
+        (body["recent"].as_array().unwrap().len() == 6).then_some(body)
     })
     .await;
     let bundle =
         |version: &str| summary["bundles"].as_array().unwrap().iter().find(|b| b["version_name"] == version).cloned();
-    assert_eq!(bundle("1.0.1").unwrap(), json!({"version_name": "1.0.1", "devices": 3, "installs": 2, "failures": 2}));
-    assert_eq!(bundle("1.0.0").unwrap()["devices"], 1);
+    assert_eq!(bundle("1.0.1").unwrap(), json!({"version_name": "1.0.1", "devices": 2, "installs": 3, "failures": 3}));
+    assert_eq!(bundle("1.0.0"), None, "no device installed 1.0.0");
     assert_eq!(summary["recent"][0]["version_name"], "1.0.1", "the :file suffix is stripped");
     let (status, _) = app.call("GET", &format!("/stats?app_id={APP_ID}"), None, json!(null)).await;
     assert_eq!(status, 401);
 }
 
+#[tokio::test]
+async fn events_keep_their_bounded_time_and_metadata() {
+    let app = TestApp::with_app().await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let at = |device_id: &str, millis: i64, metadata: Value| {
+        let mut body = event(device_id, "app_crash", "1.0.0");
+        body["timestamp"] = json!(millis);
+        body["metadata"] = metadata;
+        body
+    };
+    let hours_ago = now - 3 * 3_600_000;
+    let huge: serde_json::Map<String, Value> = (0..5).map(|n| (format!("k{n}"), json!("v".repeat(1500)))).collect();
+    let batch = json!([
+        at("late", hours_ago, json!({"exit_reason": "crash", "pss_kb": "2048", "not_text": 5})),
+        at("skewed", 0, json!("not an object")),
+        at("ahead", now + 10 * 365 * 86_400_000, Value::Object(huge)),
+    ]);
+    assert_eq!(post(&app, "/stats", &batch).await.0, 200);
+    let recent = eventually("stats to be written", || async {
+        let (_, body) = app.admin("GET", &format!("/stats?app_id={APP_ID}"), json!(null)).await;
+        let recent = body["recent"].as_array().unwrap().clone();
+        (recent.len() == 3).then_some(recent)
+    })
+    .await;
+    let by_device = |id: &str| recent.iter().find(|e| e["device_id"] == id).unwrap().clone();
+    let millis = |e: &Value, field: &str| {
+        chrono::DateTime::parse_from_rfc3339(e[field].as_str().unwrap()).unwrap().timestamp_millis()
+    };
+    let late = by_device("late");
+    assert_eq!(millis(&late, "created_at"), hours_ago, "a late event keeps its own time");
+    assert_eq!(late["metadata"], json!({"exit_reason": "crash", "pss_kb": "2048"}));
+    // A clock years off is held to [received - 7 days, received + 5 minutes].
+    let skewed = by_device("skewed");
+    assert_eq!(millis(&skewed, "received_at") - millis(&skewed, "created_at"), 7 * 86_400_000);
+    assert_eq!(skewed["metadata"], json!({}));
+    let ahead = by_device("ahead");
+    assert_eq!(millis(&ahead, "created_at") - millis(&ahead, "received_at"), 5 * 60_000);
+    // Metadata past 4 KiB is dropped entry by entry; the event is kept.
+    let kept = ahead["metadata"].as_object().unwrap();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+}
+
+/// A bundle the device could not install (here its zip fails the checksum on the device: `checksum_fail`, then
+/// `download_fail`) is not offered to that device again; a newer version is.
+#[tokio::test]
+async fn an_install_failure_stops_redelivery_to_that_device() {
+    let app = TestApp::with_app().await;
+    app.upload_ok("1.0.1", small_zip("good"), &[("channel", "production")]).await;
+    let on_101 = |id: &str| device(json!({"device_id": id, "version_name": "1.0.1"}));
+    assert_eq!(app.check(on_101("android")).await["error"], "no_new_version_available");
+    app.upload_ok("1.0.2", small_zip("corrupted on the way"), &[("channel", "production")]).await;
+    assert_eq!(app.check(on_101("android")).await["version"], "1.0.2");
+    assert_eq!(app.check(on_101("ios")).await["version"], "1.0.2");
+    // The device report of those checks is written before the failures are judged.
+    eventually("the device records", || async {
+        let (status, _) = app.admin("GET", &format!("/device?app_id={APP_ID}&device_id=ios"), json!(null)).await;
+        (status == 200).then_some(())
+    })
+    .await;
+    // Android names the bundle it runs in checksum_fail and the download_fail after it, and the failed one in
+    // finish_download_fail (CapgoUpdater.java finishDownload); iOS names the failed one in checksum_fail.
+    let android = json!([
+        event("android", "checksum_fail", "1.0.1"),
+        event("android", "download_fail", "1.0.1"),
+        event("android", "finish_download_fail", "1.0.2"),
+    ]);
+    let ios = json!([event("ios", "checksum_fail", "1.0.2"), event("ios", "download_fail", "1.0.1")]);
+    assert_eq!(post(&app, "/stats", &android).await.0, 200);
+    assert_eq!(post(&app, "/stats", &ios).await.0, 200);
+    for id in ["android", "ios"] {
+        let refused = eventually("the failure to take effect", || async {
+            let answer = app.check(on_101(id)).await;
+            (answer["error"] == "update_failed_on_device").then_some(answer)
+        })
+        .await;
+        assert_eq!((refused["kind"].as_str(), refused["version"].as_str()), (Some("blocked"), Some("1.0.2")), "{id}");
+    }
+    // The bundle they run was not marked failed: a channel rolled back to 1.0.1 reaches a device that moved on.
+    app.admin_ok("POST", "/channel", json!({"app_id": APP_ID, "channel": "production", "version": "1.0.1"})).await;
+    assert_eq!(app.check(device(json!({"device_id": "android", "version_name": "1.0.0"}))).await["version"], "1.0.1");
+    // Other devices still get 1.0.2, and the next version reaches the failed ones.
+    app.admin_ok("POST", "/channel", json!({"app_id": APP_ID, "channel": "production", "version": "1.0.2"})).await;
+    assert_eq!(app.check(on_101("other")).await["version"], "1.0.2");
+    app.upload_ok("1.0.3", small_zip("fixed"), &[("channel", "production")]).await;
+    assert_eq!(app.check(on_101("android")).await["version"], "1.0.3");
+    assert_eq!(app.check(on_101("ios")).await["version"], "1.0.3");
+}
+
 /// With a one-slot queue, a burst of stats and checks overflows it: device reports are shed and stats batches that
-/// find no room are refused with a 503 (the plugin resends them), but update answers never fail.
+/// find no room are refused whole with a 429 and `Retry-After` (the plugin resends them after that, and honours the
+/// header only on a 429), but update answers never fail.
 #[tokio::test]
 async fn a_full_queue_sheds_writes_not_answers() {
     let app = std::sync::Arc::new(TestApp::spawn_with(&[("UPDRAFT_DEVICE_QUEUE_CAPACITY", "1")]).await);
     app.create_app(APP_ID).await;
     app.upload_ok("1.0.1", small_zip("a"), &[("channel", "production")]).await;
+    let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let tasks: Vec<_> = (0..8)
         .map(|worker| {
-            let app = app.clone();
+            let (app, refused) = (app.clone(), refused.clone());
             tokio::spawn(async move {
                 for n in 0..25 {
                     let id = format!("burst-{worker}-{n}");
+                    // Two events never fit a one-slot queue, so this batch is always refused, never half-queued.
                     let batch = json!([event(&id, "download_10", "1.0.1"), event(&id, "download_20", "1.0.1")]);
-                    let (status, body) = post(&app, "/stats", &batch).await;
-                    match status {
-                        200 => {}
-                        503 => assert!(body.contains("\"error\":\"service_unavailable\""), "{body}"),
-                        _ => panic!("/stats answered {status}: {body}"),
-                    }
+                    let response = app.client.post(app.url("/stats")).json(&batch).send().await.unwrap();
+                    let status = response.status().as_u16();
+                    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+                    let body: Value = response.json().await.unwrap();
+                    assert_eq!(status, 429, "{body}");
+                    assert_eq!(retry_after.as_deref(), Some("5"));
+                    assert_eq!(body["error"], "stats_queue_full");
+                    assert_eq!(body["moreInfo"]["retryAfterSeconds"], 5);
+                    refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     assert_eq!(app.check(device(json!({"device_id": id}))).await["version"], "1.0.1");
                 }
             })
@@ -134,7 +230,11 @@ async fn a_full_queue_sheds_writes_not_answers() {
     for task in tasks {
         task.await.unwrap();
     }
+    assert_eq!(refused.load(std::sync::atomic::Ordering::Relaxed), 200);
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     let shed = metrics.lines().find_map(|l| l.strip_prefix("updraft_write_queue_shed_total ")).unwrap();
     assert!(shed.parse::<u64>().unwrap() > 0, "a one-slot queue overflowed: {metrics}");
+    // Nothing of a refused batch was written.
+    let (_, summary) = app.admin("GET", &format!("/stats?app_id={APP_ID}"), json!(null)).await;
+    assert_eq!(summary["recent"], json!([]), "{summary}");
 }

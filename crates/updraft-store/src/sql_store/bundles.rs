@@ -28,8 +28,8 @@ pub(super) async fn insert_bundle(
     let mut tx = store.write_transaction().await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO bundles (app_id, version, checksum, crc32, session_key, key_id, min_update_version,
-            object_key, size_bytes, sha256, external_url, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+            object_key, size_bytes, sha256, external_url, created_at, updated_at, link, comment)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
     )
     .bind(bundle.app_id.as_str())
     .bind(bundle.version.as_str())
@@ -44,6 +44,8 @@ pub(super) async fn insert_bundle(
     .bind(external_url)
     .bind(&now)
     .bind(&now)
+    .bind(&bundle.metadata.link)
+    .bind(&bundle.metadata.comment)
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| match map_error(e) {
@@ -51,14 +53,18 @@ pub(super) async fn insert_bundle(
         other => other,
     })?;
     for entry in &bundle.manifest {
-        sqlx::query("INSERT INTO bundle_files (bundle_id, file_name, file_hash, object_key) VALUES ($1, $2, $3, $4)")
-            .bind(id)
-            .bind(&entry.file_name)
-            .bind(&entry.file_hash)
-            .bind(&entry.object_key)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_error)?;
+        sqlx::query(
+            "INSERT INTO bundle_files (bundle_id, file_name, file_hash, object_key, size_bytes)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(&entry.file_name)
+        .bind(&entry.file_hash)
+        .bind(&entry.object_key)
+        .bind(entry.size_bytes.and_then(|size| i64::try_from(size).ok()))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_error)?;
     }
     if let Some((name, update)) = channel {
         upsert_channel_in(&mut tx, &bundle.app_id, name, update, Some(Some(id))).await?;

@@ -125,7 +125,7 @@ pub(super) async fn list_devices(
     offset: u64,
     limit: u64,
 ) -> StoreResult<Vec<DeviceReport>> {
-    sqlx::query("SELECT * FROM devices WHERE app_id = $1 ORDER BY updated_at DESC, device_id LIMIT $2 OFFSET $3")
+    sqlx::query("SELECT * FROM devices WHERE app_id = $1 ORDER BY updated_at DESC, device_id DESC LIMIT $2 OFFSET $3")
         .bind(app_id.as_str())
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(i64::try_from(offset).unwrap_or(i64::MAX))

@@ -145,7 +145,7 @@ impl MetadataStore for SqlStore {
         self.writing("delete_bundle", bundles::delete_bundle(self, app_id, bundle_id)).await
     }
 
-    async fn insert_stats(&self, events: &[StatsEvent]) -> StoreResult<()> {
+    async fn insert_stats(&self, events: &[StatsEvent]) -> StoreResult<Vec<AppId>> {
         self.writing("insert_stats", stats::insert_stats(self, events)).await
     }
 
