@@ -25,6 +25,8 @@ pub struct AppCatalog {
     failed_versions: HashMap<DeviceId, HashSet<String>>,
     expo_releases: Vec<ExpoRelease>,
     file_sizes: HashMap<String, u64>,
+    /// Every (SHA-256, extension) an Expo release names, and whether it is a launch asset there.
+    expo_files: HashMap<(String, String), bool>,
 }
 
 impl AppCatalog {
@@ -52,6 +54,7 @@ impl AppCatalog {
             failed_versions: HashMap::new(),
             expo_releases: Vec::new(),
             file_sizes,
+            expo_files: HashMap::new(),
         }
     }
 
@@ -101,7 +104,25 @@ impl AppCatalog {
 
     /// Sets the app's Expo releases.
     pub fn set_expo_releases(&mut self, releases: Vec<ExpoRelease>) {
+        self.expo_files.clear();
+        for release in &releases {
+            if let crate::ExpoReleaseKind::Update { launch_asset, assets, .. } = &release.kind {
+                let mut note = |asset: &crate::ExpoAsset, launch: bool| {
+                    let entry = self.expo_files.entry((asset.sha256.clone(), asset.ext.clone())).or_insert(launch);
+                    *entry |= launch;
+                };
+                note(launch_asset, true);
+                assets.iter().for_each(|asset| note(asset, false));
+            }
+        }
         self.expo_releases = releases;
+    }
+
+    /// Whether a release names the asset with this SHA-256 and extension: `Some(true)` as a launch asset (the JS
+    /// bundle), `Some(false)` as another asset, `None` when no release names it. The asset route serves the content
+    /// type the manifest announced, never one taken from the request's URL.
+    pub fn expo_file_is_launch(&self, sha256: &str, ext: &str) -> Option<bool> {
+        self.expo_files.get(&(sha256.to_owned(), ext.to_owned())).copied()
     }
 
     /// The app's Expo releases (every channel, runtime and platform).
@@ -166,6 +187,45 @@ mod tests {
             })
             .collect();
         AppCatalog::new(app, channels, vec![], vec![])
+    }
+
+    #[test]
+    fn expo_files_are_known_with_their_role() {
+        use crate::{ExpoAsset, ExpoRelease, ExpoReleaseKind, Platform};
+        let asset = |sha: char, ext: &str| ExpoAsset {
+            sha256: sha.to_string().repeat(64),
+            md5: "b".repeat(32),
+            ext: ext.into(),
+        };
+        let release = |id: &str, kind| ExpoRelease {
+            id: id.into(),
+            group_id: "g".into(),
+            app_id: AppId::parse("com.example.app").unwrap(),
+            channel: "production".into(),
+            runtime_version: "1".into(),
+            platform: Platform::Ios,
+            created_at: Utc::now(),
+            message: String::new(),
+            kind,
+        };
+        let mut catalog = catalog_with(&[]);
+        catalog.set_expo_releases(vec![
+            release(
+                "u1",
+                ExpoReleaseKind::Update {
+                    launch_asset: asset('a', "hbc"),
+                    assets: vec![asset('c', "png")],
+                    expo_client: "{}".into(),
+                },
+            ),
+            release("rb", ExpoReleaseKind::RollBackToEmbedded),
+        ]);
+        assert_eq!(catalog.expo_file_is_launch(&"a".repeat(64), "hbc"), Some(true));
+        assert_eq!(catalog.expo_file_is_launch(&"c".repeat(64), "png"), Some(false));
+        assert_eq!(catalog.expo_file_is_launch(&"c".repeat(64), "html"), None, "only the published extension");
+        assert_eq!(catalog.expo_file_is_launch(&"d".repeat(64), "png"), None);
+        catalog.set_expo_releases(vec![]);
+        assert_eq!(catalog.expo_file_is_launch(&"a".repeat(64), "hbc"), None, "rebuilt from the releases");
     }
 
     #[test]

@@ -58,6 +58,65 @@ pub struct ExpoRelease {
     pub kind: ExpoReleaseKind,
 }
 
+/// Why an asset cannot be named in a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnsafeAsset {
+    /// A file extension outside the safe set.
+    #[error(
+        "file extension {0:?} is not allowed: use 1 to 32 letters, digits, '_', '-' or inner '.' (such as png, ttf or hbc); expo-updates stores each asset as <key>.<extension>, rejects a whole update whose names hold a path separator (57.0.14 and later), and older clients write such files outside their directory"
+    )]
+    Extension(String),
+    /// A key that is not the lowercase hex MD5 the gateway computed.
+    #[error("asset key {0:?} is not a lowercase hex MD5")]
+    Key(String),
+}
+
+/// Checks a file extension (without its leading dot) before it is published. expo-updates names each downloaded
+/// asset `<key><fileExtension>` inside its updates directory and refuses names with `/`, `\` or NUL since 57.0.14
+/// (android `UpdatesUtils.isSafeFilename`, called from `manifest/ExpoUpdatesUpdate.kt` and
+/// `loader/FileDownloader.kt`; ios `UpdatesUtils.isSafeFilename` from `Update/Update.swift`); older clients follow
+/// them out of the directory. Updraft accepts a narrower, portable set. Empty means "none" (served as `.bundle`).
+///
+/// # Errors
+/// [`UnsafeAsset::Extension`].
+pub fn check_asset_extension(ext: &str) -> Result<(), UnsafeAsset> {
+    let safe = ext.is_empty()
+        || (ext.len() <= 32
+            && ext.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            && !ext.starts_with('.')
+            && !ext.ends_with('.')
+            && !ext.contains(".."));
+    if safe { Ok(()) } else { Err(UnsafeAsset::Extension(ext.to_owned())) }
+}
+
+impl ExpoAsset {
+    /// Checks that the asset's key and extension make a safe file name on the device.
+    ///
+    /// # Errors
+    /// [`UnsafeAsset`].
+    pub fn check(&self) -> Result<(), UnsafeAsset> {
+        if self.md5.len() != 32 || !self.md5.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err(UnsafeAsset::Key(self.md5.clone()));
+        }
+        check_asset_extension(&self.ext)
+    }
+}
+
+impl ExpoReleaseKind {
+    /// Checks every file an update names (a rollback names none).
+    ///
+    /// # Errors
+    /// The first [`UnsafeAsset`].
+    pub fn check_files(&self) -> Result<(), UnsafeAsset> {
+        match self {
+            Self::Update { launch_asset, assets, .. } => {
+                std::iter::once(launch_asset).chain(assets).try_for_each(ExpoAsset::check)
+            }
+            Self::RollBackToEmbedded => Ok(()),
+        }
+    }
+}
+
 /// What an `expo-updates` client asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpoCheck {
@@ -213,6 +272,30 @@ mod tests {
         let mut later = releases.clone();
         later.push(release("u2", "production", "1.0.0", Platform::Ios, 3, false));
         assert_eq!(id_of(select_expo_release(&later, &check(1, Some("emb"), Some("emb")))), "serve u2");
+    }
+
+    #[test]
+    fn asset_extensions_are_a_safe_set() {
+        let check = |ext: &str, ok: bool| assert_eq!(check_asset_extension(ext).is_ok(), ok, "{ext:?}");
+        for ext in ["", "png", "ttf", "hbc", "js", "woff2", "tar.gz", "lottie-json", "x_1"] {
+            check(ext, true);
+        }
+        for ext in ["png/../../evil", "a/b", "a\\b", ".", "..", ".png", "png.", "a..b", "p\0g", "p g", "pñg", "é"] {
+            check(ext, false);
+        }
+        check(&"a".repeat(32), true);
+        check(&"a".repeat(33), false);
+        let asset = |md5: &str, ext: &str| ExpoAsset { sha256: "a".repeat(64), md5: md5.into(), ext: ext.into() };
+        assert!(asset(&"0f".repeat(16), "png").check().is_ok());
+        assert_eq!(asset("../x", "png").check(), Err(UnsafeAsset::Key("../x".into())));
+        assert_eq!(asset(&"0F".repeat(16), "png").check(), Err(UnsafeAsset::Key("0F".repeat(16))));
+        let kind = ExpoReleaseKind::Update {
+            launch_asset: asset(&"0f".repeat(16), "hbc"),
+            assets: vec![asset(&"1f".repeat(16), "png/x")],
+            expo_client: "{}".into(),
+        };
+        assert_eq!(kind.check_files(), Err(UnsafeAsset::Extension("png/x".into())));
+        assert!(ExpoReleaseKind::RollBackToEmbedded.check_files().is_ok());
     }
 
     #[test]

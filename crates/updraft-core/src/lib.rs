@@ -32,12 +32,14 @@ pub use device::{BundlePin, DeviceOverride, DeviceReport, OverrideTarget};
 pub use expo_release::{
     ExpoAsset, ExpoCheck, ExpoDecision, ExpoRelease, ExpoReleaseKind, expo_time, next_release_time, select_expo_release,
 };
+pub use expo_release::{UnsafeAsset, check_asset_extension};
 pub use ids::{AppId, BundleVersion, ChannelName, DeviceId, IdError, Platform};
 pub use stats::{
     ActionKind, EVENT_TIME_FUTURE, EVENT_TIME_PAST, InstallChange, METADATA_MAX_BYTES, METADATA_MAX_ENTRIES,
     METADATA_MAX_KEY_CHARS, METADATA_MAX_VALUE_CHARS, StatsEvent, action_kind, bound_metadata, event_time,
     failed_version, install_change, is_install_failure, is_rollback, strip_file_suffix,
 };
+pub use store::SigningKeyRecord;
 pub use store::{
     ApiKeyRecord, ApiKeyScope, BundleCounts, DeviceCursor, MetadataStore, ReferencedObjects, StatsSummary, StoreError,
     StoreResult,

@@ -111,6 +111,30 @@ pub struct ReferencedObjects {
     pub expo_assets: std::collections::HashSet<(AppId, String)>,
 }
 
+/// An app's Expo code-signing key, as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// The key id clients name in `expo-expect-signature` (`codeSigningMetadata.keyid`).
+    pub key_id: String,
+    /// The private key, PKCS#8 PEM.
+    pub private_key_pem: String,
+    /// The certificate the gateway generated with the key; `None` for an imported key.
+    pub certificate_pem: Option<String>,
+    /// When the key was stored.
+    pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The private key never reaches a log line.
+        f.debug_struct("SigningKeyRecord")
+            .field("key_id", &self.key_id)
+            .field("has_certificate", &self.certificate_pem.is_some())
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Persistence for the gateway. Every write is one transaction.
 #[async_trait]
 pub trait MetadataStore: Send + Sync + 'static {
@@ -206,11 +230,15 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Records Expo releases (the platforms of one publish, rollback or promotion) in one transaction.
     async fn insert_expo_releases(&self, releases: &[ExpoRelease]) -> StoreResult<()>;
 
-    /// Stores (or replaces) a signing key of an app, as PKCS#8 PEM.
-    async fn put_signing_key(&self, app_id: &AppId, key_id: &str, private_key_pem: &str) -> StoreResult<()>;
+    /// Stores a signing key of an app. An existing key under the same id is replaced only when `replace` is set
+    /// (shipped binaries hold its certificate, so replacing it is never silent); returns whether one was replaced.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the key id is taken and `replace` is not set.
+    async fn put_signing_key(&self, app_id: &AppId, key: &SigningKeyRecord, replace: bool) -> StoreResult<bool>;
 
-    /// Every signing key of an app: `(key_id, private key PEM)`.
-    async fn signing_keys(&self, app_id: &AppId) -> StoreResult<Vec<(String, String)>>;
+    /// Every signing key of an app, by key id.
+    async fn signing_keys(&self, app_id: &AppId) -> StoreResult<Vec<SigningKeyRecord>>;
 
     /// Soft-deletes a bundle unless a channel or device override points at it. Returns the object keys that no
     /// live bundle references any more (the caller removes them from storage).

@@ -16,6 +16,14 @@ pub enum ExportError {
     /// A path that could leave the folder.
     #[error("metadata.json names {0:?}, which is not a relative path inside the export folder")]
     UnsafePath(String),
+    /// A file extension a device could not store the file under.
+    #[error("metadata.json names {path:?}: {problem}")]
+    UnsafeExtension {
+        /// The file.
+        path: String,
+        /// What is wrong with its extension.
+        problem: updraft_core::UnsafeAsset,
+    },
     /// None of the requested platforms was exported.
     #[error("metadata.json has no {0} export; run `npx expo export --platform {0}` or pick another --platform")]
     MissingPlatform(&'static str),
@@ -77,11 +85,14 @@ pub fn parse_metadata(text: &str, wanted: &[Platform]) -> Result<Vec<PlatformExp
             continue;
         };
         check_path(&files.bundle)?;
+        check_extension(&files.bundle, &bundle_extension(&files.bundle))?;
         let mut assets: Vec<(String, String)> = Vec::new();
         for asset in &files.assets {
             check_path(&asset.path)?;
+            let ext = asset.ext.strip_prefix('.').unwrap_or(&asset.ext);
+            check_extension(&asset.path, ext)?;
             if !assets.iter().any(|(path, _)| *path == asset.path) {
-                assets.push((asset.path.clone(), asset.ext.trim_start_matches('.').to_owned()));
+                assets.push((asset.path.clone(), ext.to_owned()));
             }
         }
         exports.push(PlatformExport { platform, bundle: files.bundle.clone(), assets });
@@ -101,6 +112,11 @@ fn check_path(path: &str) -> Result<(), ExportError> {
         && (path.len() < 2 || path.as_bytes()[1] != b':')
         && path.split('/').all(|s| !s.is_empty() && s != "..");
     if ok { Ok(()) } else { Err(ExportError::UnsafePath(path.to_owned())) }
+}
+
+fn check_extension(path: &str, ext: &str) -> Result<(), ExportError> {
+    updraft_core::check_asset_extension(ext)
+        .map_err(|problem| ExportError::UnsafeExtension { path: path.to_owned(), problem })
 }
 
 /// The launch bundle's extension (`hbc`, `js`), from its path.
@@ -136,6 +152,10 @@ mod tests {
         assert!(matches!(parse_metadata(&escape, &[]), Err(ExportError::UnsafePath(_))));
         let absolute = METADATA.replace("_expo/static/js/ios/index-abc.hbc", "/etc/passwd");
         assert!(matches!(parse_metadata(&absolute, &[]), Err(ExportError::UnsafePath(_))));
+        let separator = METADATA.replacen("\"ext\":\"png\"", "\"ext\":\"png/../../evil\"", 1);
+        assert!(matches!(parse_metadata(&separator, &[]), Err(ExportError::UnsafeExtension { .. })));
+        let dotted = METADATA.replace("\"ext\":\"png\"", "\"ext\":\".png\"");
+        assert_eq!(parse_metadata(&dotted, &[]).unwrap()[0].assets[0].1, "png", "one leading dot is dropped");
         let ios_only = r#"{"version":0,"bundler":"metro","fileMetadata":{"ios":{"bundle":"a.js","assets":[]}}}"#;
         assert!(matches!(parse_metadata(ios_only, &[Platform::Android]), Err(ExportError::MissingPlatform("android"))));
     }

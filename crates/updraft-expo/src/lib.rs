@@ -1,10 +1,11 @@
 //! The Expo Updates protocol, as the `expo-updates` client speaks it: request headers, manifest JSON, directives,
-//! the `multipart/mixed` envelope, structured-field headers, RSA-SHA256 code signing, and reading the folder that
-//! `npx expo export` writes.
+//! the `multipart/mixed` envelope, structured-field headers, RSA-SHA256 code signing, reading the folder that
+//! `npx expo export` writes, and the public app config published with it.
 //!
 //! This crate translates wire ⇄ domain; which release a device gets is `updraft_core::select_expo_release`.
 #![warn(missing_docs)]
 
+pub mod app_config;
 pub mod directive;
 pub mod export_ingest;
 pub mod manifest;

@@ -20,6 +20,9 @@ struct ManifestAsset<'a> {
 struct Extra<'a> {
     #[serde(rename = "expoClient")]
     expo_client: &'a RawValue,
+    /// The app config's `extra.eas`, where `Constants.easConfig` looks (EAS manifests carry it there too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eas: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -65,6 +68,12 @@ pub fn content_type(ext: &str) -> &'static str {
     }
 }
 
+/// The content type an asset is announced with in the manifest, and served with by the asset route: the launch
+/// asset (the JS or Hermes bundle) is `application/javascript`, whatever its extension.
+pub fn asset_content_type(launch: bool, ext: &str) -> &'static str {
+    if launch { "application/javascript" } else { content_type(ext) }
+}
+
 fn manifest_asset<'a>(
     asset: &'a ExpoAsset,
     launch: bool,
@@ -73,7 +82,7 @@ fn manifest_asset<'a>(
     ManifestAsset {
         hash: asset_hash(&asset.sha256),
         key: &asset.md5,
-        content_type: if launch { "application/javascript" } else { content_type(&asset.ext) },
+        content_type: asset_content_type(launch, &asset.ext),
         // Android names the file on the device with the extension; an export without one gets `.bundle`.
         file_extension: if asset.ext.is_empty() { ".bundle".into() } else { format!(".{}", asset.ext) },
         url: asset_url(asset),
@@ -85,6 +94,8 @@ fn manifest_asset<'a>(
 pub fn manifest_json(release: &ExpoRelease, asset_url: impl Fn(&ExpoAsset) -> String) -> Option<Vec<u8>> {
     let ExpoReleaseKind::Update { launch_asset, assets, expo_client } = &release.kind else { return None };
     let expo_client: &RawValue = serde_json::from_str(expo_client).ok()?;
+    let config: serde_json::Value = serde_json::from_str(expo_client.get()).ok()?;
+    let eas = crate::app_config::eas_config(&config).cloned();
     let manifest = Manifest {
         id: &release.id,
         created_at: expo_time(release.created_at),
@@ -92,7 +103,7 @@ pub fn manifest_json(release: &ExpoRelease, asset_url: impl Fn(&ExpoAsset) -> St
         launch_asset: manifest_asset(launch_asset, true, &asset_url),
         assets: assets.iter().map(|a| manifest_asset(a, false, &asset_url)).collect(),
         metadata: serde_json::Map::new(),
-        extra: Extra { expo_client },
+        extra: Extra { expo_client, eas },
     };
     serde_json::to_vec(&manifest).ok()
 }
@@ -131,7 +142,7 @@ mod tests {
             kind: ExpoReleaseKind::Update {
                 launch_asset: asset('a', 'b', "hbc"),
                 assets: vec![asset('c', 'd', "png")],
-                expo_client: r#"{"name":"Café ✓","slug":"x"}"#.into(),
+                expo_client: r#"{"name":"Café ✓","slug":"x","extra":{"eas":{"projectId":"0b9d"}}}"#.into(),
             },
         };
         let bytes = manifest_json(&release, |a| format!("https://h/a/{}", a.sha256)).unwrap();
@@ -143,6 +154,7 @@ mod tests {
         assert_eq!(value["assets"][0]["contentType"], "image/png");
         assert_eq!(value["metadata"], serde_json::json!({}));
         assert_eq!(value["extra"]["expoClient"]["name"], "Café ✓");
+        assert_eq!(value["extra"]["eas"], serde_json::json!({"projectId": "0b9d"}), "Constants.easConfig");
         // Deterministic bytes.
         assert_eq!(bytes, manifest_json(&release, |a| format!("https://h/a/{}", a.sha256)).unwrap());
     }

@@ -48,6 +48,8 @@ pub fn check_key_id(key_id: &str) -> Result<(), KeyError> {
 pub struct SigningKey {
     key_id: String,
     pair: RsaKeyPair,
+    fingerprint: [u8; 32],
+    public_key_pem: String,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -87,12 +89,34 @@ impl SigningKey {
         let key = parse_private_key(pem)?;
         let der = key.to_pkcs8_der().map_err(|e| KeyError::Crypto(e.to_string()))?;
         let pair = RsaKeyPair::from_pkcs8(der.as_bytes()).map_err(|e| KeyError::Crypto(e.to_string()))?;
-        Ok(Self { key_id: key_id.to_owned(), pair })
+        let public = key.to_public_key();
+        let spki = public.to_public_key_der().map_err(|e| KeyError::Crypto(e.to_string()))?;
+        let mut fingerprint = [0u8; 32];
+        fingerprint.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, spki.as_bytes()).as_ref());
+        let public_key_pem = public.to_public_key_pem(LineEnding::LF).map_err(|e| KeyError::Crypto(e.to_string()))?;
+        Ok(Self { key_id: key_id.to_owned(), pair, fingerprint, public_key_pem })
     }
 
     /// The key id.
     pub fn key_id(&self) -> &str {
         &self.key_id
+    }
+
+    /// SHA-256 of the public key (DER SubjectPublicKeyInfo): what identifies the key material, whatever its id.
+    /// The same value as `openssl x509 -in certificate.pem -pubkey -noout | openssl pkey -pubin -outform der |
+    /// sha256sum`.
+    pub fn fingerprint(&self) -> &[u8; 32] {
+        &self.fingerprint
+    }
+
+    /// [`Self::fingerprint`] as lowercase hex.
+    pub fn fingerprint_hex(&self) -> String {
+        self.fingerprint.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The public key, SPKI PEM.
+    pub fn public_key_pem(&self) -> &str {
+        &self.public_key_pem
     }
 
     /// The standard-base64 signature of `bytes`.
@@ -173,7 +197,14 @@ mod tests {
         assert_eq!(key.sign(b"abc"), key.sign(b"abc"));
         // PKCS#8 import gives the same signatures.
         let pkcs8 = normalise_private_key(&keys.private_key_pem).unwrap();
-        assert_eq!(SigningKey::from_pem("main", &pkcs8).unwrap().sign(b"abc"), key.sign(b"abc"));
+        let reloaded = SigningKey::from_pem("main", &pkcs8).unwrap();
+        assert_eq!(reloaded.sign(b"abc"), key.sign(b"abc"));
+        // The fingerprint identifies the key material, whatever its PEM form; the public key is the generated one.
+        assert_eq!(reloaded.fingerprint(), key.fingerprint());
+        assert_eq!(key.fingerprint_hex().len(), 64);
+        assert_eq!(key.public_key_pem(), keys.public_key_pem);
+        let other = generate("Updraft test", 1).unwrap();
+        assert_ne!(SigningKey::from_pem("main", &other.private_key_pem).unwrap().fingerprint(), key.fingerprint());
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub(crate) enum Command {
     /// Manage Expo releases (list, roll back, promote) over the HTTP API.
     #[command(subcommand)]
     Release(ReleaseCommand),
-    /// Manage an app's Expo code-signing keys (in the local metadata store).
+    /// Manage an app's Expo code-signing keys on a running gateway, over its HTTP API (admin key).
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Object storage maintenance.
@@ -96,15 +96,20 @@ pub(crate) enum ReleaseCommand {
         /// Channel.
         #[arg(long)]
         channel: String,
-        /// Runtime version.
-        #[arg(long)]
-        runtime_version: String,
-        /// The release (or publish group) to go back to.
-        #[arg(long, value_name = "RELEASE_ID", conflicts_with = "embedded", required_unless_present = "embedded")]
+        /// Runtime version: required with --embedded; with --to, only releases of this runtime version (default:
+        /// each platform keeps the runtime version of the release it goes back to).
+        #[arg(long, required_if_eq("embedded", "true"))]
+        runtime_version: Option<String>,
+        /// What to go back to: the group id `publish expo` printed (every platform of that publish) or one
+        /// platform's release id.
+        #[arg(long, value_name = "ID", conflicts_with = "embedded", required_unless_present = "embedded")]
         to: Option<String>,
         /// Send devices back to the update embedded in the app binary.
         #[arg(long)]
         embedded: bool,
+        /// Only this platform.
+        #[arg(long, default_value = "all", value_parser = ["ios", "android", "all"])]
+        platform: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -132,20 +137,31 @@ pub(crate) enum ReleaseCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeysCommand {
-    /// Generate a private key, a public key and a self-signed code-signing certificate for `expo-updates`.
+    /// Generate a signing key and a self-signed code-signing certificate on the gateway; the private key stays
+    /// there and only DIR/certificate.pem is written (plus the private key with --export-private-key).
     Generate {
         /// App id.
         #[arg(long = "app", value_name = "APP_ID")]
         app_id: String,
-        /// Folder for private-key.pem, public-key.pem and certificate.pem.
+        /// Folder for certificate.pem (and, with --export-private-key, private-key.pem and public-key.pem).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
-        /// The key id clients send in expo-expect-signature (codeSigningMetadata.keyid).
+        /// The key id clients send in expo-expect-signature (codeSigningMetadata.keyid). Rotate keys by adding a
+        /// new id: binaries in the field keep asking for the old one.
         #[arg(long, default_value = "main")]
         key_id: String,
         /// Certificate validity in years.
         #[arg(long, default_value_t = 10)]
         validity_years: u32,
+        /// Replace an existing key with this id (every binary shipped with its certificate then rejects signed
+        /// updates) and overwrite files in DIR.
+        #[arg(long)]
+        force: bool,
+        /// Also write the private key to DIR/private-key.pem (owner-only permissions), e.g. for a backup.
+        #[arg(long)]
+        export_private_key: bool,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Import an existing private key (PKCS#1 or PKCS#8 PEM, e.g. from `npx expo-updates codesigning:generate`).
     Import {
@@ -158,6 +174,23 @@ pub(crate) enum KeysCommand {
         /// The key id clients send in expo-expect-signature.
         #[arg(long, default_value = "main")]
         key_id: String,
+        /// Replace an existing key with this id (every binary shipped with its certificate then rejects signed
+        /// updates).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List an app's signing keys: key ids, public-key fingerprints, and certificates of generated keys.
+    List {
+        /// App id.
+        #[arg(long = "app", value_name = "APP_ID")]
+        app_id: String,
+        /// Print JSON (with the certificates).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
     },
 }
 
@@ -249,9 +282,17 @@ pub(crate) enum PublishCommand {
         /// Channel (the expo-channel-name devices send).
         #[arg(long)]
         channel: String,
-        /// Runtime version the update is for (the app's runtimeVersion).
+        /// Runtime version the update is for, on every platform; default: expoConfig.json's runtimeVersion (which
+        /// it must not contradict).
         #[arg(long)]
-        runtime_version: String,
+        runtime_version: Option<String>,
+        /// The iOS runtime version, when it differs (the fingerprint policy: `npx expo-updates
+        /// runtimeversion:resolve --platform ios`).
+        #[arg(long, value_name = "RUNTIME_VERSION")]
+        ios_runtime_version: Option<String>,
+        /// The Android runtime version, when it differs.
+        #[arg(long, value_name = "RUNTIME_VERSION")]
+        android_runtime_version: Option<String>,
         /// Platforms to publish.
         #[arg(long, default_value = "all", value_parser = ["ios", "android", "all"])]
         platform: String,

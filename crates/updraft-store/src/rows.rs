@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use updraft_core::{
     ApiKeyRecord, ApiKeyScope, App, AppId, Bundle, BundleEncryption, BundleMetadata, BundlePin, BundleSource,
     BundleVersion, Channel, ChannelName, ChannelSettings, DeviceId, DeviceReport, DisableAutoUpdate, ExpoAsset,
-    ExpoRelease, ExpoReleaseKind, ManifestEntry, OverrideTarget, Platform, StatsEvent, StoreError,
+    ExpoRelease, ExpoReleaseKind, ManifestEntry, OverrideTarget, Platform, SigningKeyRecord, StatsEvent, StoreError,
 };
 
 use crate::time::from_db;
@@ -122,6 +122,15 @@ pub(crate) fn api_key(row: &AnyRow) -> Result<ApiKeyRecord, StoreError> {
         },
         created_at: from_db(&get::<String>(row, "created_at")?)?,
         revoked_at: get::<Option<String>>(row, "revoked_at")?.as_deref().map(from_db).transpose()?,
+    })
+}
+
+pub(crate) fn signing_key(row: &AnyRow) -> Result<SigningKeyRecord, StoreError> {
+    Ok(SigningKeyRecord {
+        key_id: get(row, "key_id")?,
+        private_key_pem: get(row, "private_key_pem")?,
+        certificate_pem: get(row, "certificate_pem")?,
+        created_at: from_db(&get::<String>(row, "created_at")?)?,
     })
 }
 

@@ -222,7 +222,13 @@ const TABLES: &[Table] = &[
     },
     Table {
         name: "signing_keys",
-        columns: &[("app_id", Text), ("key_id", Text), ("private_key_pem", Text), ("created_at", Text)],
+        columns: &[
+            ("app_id", Text),
+            ("key_id", Text),
+            ("private_key_pem", Text),
+            ("created_at", Text),
+            ("certificate_pem", Text),
+        ],
         order_by: "app_id, key_id",
         serial: None,
     },

@@ -13,7 +13,7 @@ use databases::{postgres, sqlite};
 use updraft_core::{
     ApiKeyRecord, ApiKeyScope, App, AppId, BundleSource, BundleVersion, ChannelName, ChannelUpdate, DeviceId,
     DeviceReport, ExpoAsset, ExpoRelease, ExpoReleaseKind, ManifestEntry, MetadataStore, NewBundle, OverrideTarget,
-    Platform, StoreError,
+    Platform, SigningKeyRecord, StoreError,
 };
 use updraft_store::SqlStore;
 
@@ -319,6 +319,53 @@ async fn capgo_surface_story(store: &dyn MetadataStore) {
     assert_eq!(counts, [("1.0.0".into(), 0, 1, 1), ("1.0.1".into(), 1, 3, 6)]);
 }
 
+/// Expo signing keys: several ids per app; an id that exists is replaced only when asked, and a replacement is
+/// reported.
+async fn signing_key_story(store: &dyn MetadataStore) {
+    let app_id = AppId::parse("com.example.keys").unwrap();
+    store
+        .create_app(&App {
+            id: app_id.clone(),
+            name: "Keys".into(),
+            public_key: None,
+            default_channel: "production".into(),
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.signing_keys(&app_id).await.unwrap(), vec![]);
+    let key = |key_id: &str, pem: &str, certificate: Option<&str>| SigningKeyRecord {
+        key_id: key_id.into(),
+        private_key_pem: pem.into(),
+        certificate_pem: certificate.map(str::to_owned),
+        created_at: Utc::now().trunc_subsecs(3),
+    };
+    let main = key("main", "first", Some("certificate"));
+    assert!(!store.put_signing_key(&app_id, &main, false).await.unwrap(), "nothing replaced");
+    let taken = store.put_signing_key(&app_id, &key("main", "second", None), false).await;
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+    let v2 = key("v2", "other", None);
+    store.put_signing_key(&app_id, &v2, false).await.unwrap();
+    assert_eq!(store.signing_keys(&app_id).await.unwrap(), vec![main.clone(), v2.clone()]);
+    let replacement = key("main", "second", None);
+    assert!(store.put_signing_key(&app_id, &replacement, true).await.unwrap(), "replaced");
+    assert_eq!(store.signing_keys(&app_id).await.unwrap(), vec![replacement, v2]);
+    // Replacing may also create.
+    assert!(!store.put_signing_key(&app_id, &key("v3", "third", None), true).await.unwrap());
+    assert_eq!(store.signing_keys(&app_id).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn sqlite_signing_key_story() {
+    let (store, _dir) = sqlite().await;
+    signing_key_story(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_signing_key_story() {
+    signing_key_story(&postgres().await).await;
+}
+
 #[tokio::test]
 async fn sqlite_capgo_surface_story() {
     let (store, _dir) = sqlite().await;
@@ -384,7 +431,8 @@ async fn postgres_reads_see_previous_writes() {
     reads_see_previous_writes(&postgres().await).await;
 }
 
-/// Expo assets and releases, signing keys, an app's default Expo channel, and what garbage collection must keep.
+/// Expo assets and releases, an app's default Expo channel, and what garbage collection must keep (signing keys are
+/// `signing_key_story`).
 async fn expo_story(store: &dyn MetadataStore) {
     let app_id = AppId::parse("com.example.expo").unwrap();
     let nobody = AppId::parse("com.example.none").unwrap();
@@ -461,14 +509,6 @@ async fn expo_story(store: &dyn MetadataStore) {
     assert_eq!(catalog.expo_releases(), [ios, android, rollback]);
     assert!(catalog.expo_release("r-later").is_none());
 
-    // Signing keys: per app, by key id; putting a key id again replaces its key.
-    store.put_signing_key(&app_id, "main", "PEM main 1").await.unwrap();
-    store.put_signing_key(&app_id, "backup", "PEM backup").await.unwrap();
-    store.put_signing_key(&app_id, "main", "PEM main 2").await.unwrap();
-    let keys = store.signing_keys(&app_id).await.unwrap();
-    assert_eq!(keys, [("backup".to_owned(), "PEM backup".to_owned()), ("main".to_owned(), "PEM main 2".to_owned())]);
-    assert!(store.signing_keys(&nobody).await.unwrap().is_empty());
-
     // Garbage collection keeps the objects of live bundles (zip and delta files) and the assets releases name; the
     // objects of a deleted bundle and an asset no release names are not kept, and the asset can be forgotten.
     let mut bundle = NewBundle {
@@ -526,6 +566,7 @@ async fn postgres_expo_story() {
 async fn stories_call_every_store_method(store: &SqlStore) {
     story(store).await;
     capgo_surface_story(store).await;
+    signing_key_story(store).await;
     expo_story(store).await;
     let calls = store.calls();
     let called = calls.by_method();

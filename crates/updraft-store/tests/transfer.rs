@@ -132,10 +132,14 @@ async fn populate(store: &dyn MetadataStore) -> AppId {
         ])
         .await
         .unwrap();
-    store
-        .put_signing_key(&app_id, "main", "-----BEGIN PRIVATE KEY-----\nBBBB\n-----END PRIVATE KEY-----")
-        .await
-        .unwrap();
+    let key = |key_id: &str, certificate: Option<&str>| updraft_core::SigningKeyRecord {
+        key_id: key_id.into(),
+        private_key_pem: "-----BEGIN PRIVATE KEY-----\nBBBB\n-----END PRIVATE KEY-----".into(),
+        certificate_pem: certificate.map(str::to_owned),
+        created_at: Utc::now(),
+    };
+    store.put_signing_key(&app_id, &key("main", None), false).await.unwrap();
+    store.put_signing_key(&app_id, &key("v2", Some("-----BEGIN CERTIFICATE-----")), false).await.unwrap();
     app_id
 }
 

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 use updraft_core::{AppId, ChannelName, Platform};
+use updraft_expo::app_config::{RuntimeFlags, runtime_versions};
 use updraft_expo::export_ingest::{bundle_extension, parse_metadata};
 
 use crate::cli::ServerArgs;
@@ -22,7 +23,7 @@ use crate::commands::api_client::ApiClient;
 pub(crate) struct ExpoPublish {
     pub(crate) app_id: String,
     pub(crate) channel: String,
-    pub(crate) runtime_version: String,
+    pub(crate) runtime_versions: RuntimeFlags,
     pub(crate) platform: String,
     pub(crate) message: String,
     pub(crate) expo_config: Option<PathBuf>,
@@ -41,7 +42,6 @@ pub(crate) async fn publish_expo(server: &ServerArgs, publish: ExpoPublish) -> a
     let client = ApiClient::new(server)?;
     AppId::parse(&publish.app_id).context("--app")?;
     ChannelName::parse(&publish.channel).context("--channel")?;
-    anyhow::ensure!(!publish.runtime_version.trim().is_empty(), "--runtime-version must not be empty");
     let platforms = match publish.platform.as_str() {
         "all" => vec![],
         "ios" => vec![Platform::Ios],
@@ -72,6 +72,13 @@ pub(crate) async fn publish_expo(server: &ServerArgs, publish: ExpoPublish) -> a
         "{} must hold a JSON object (the public app config)",
         config_path.display()
     );
+    let published: Vec<Platform> = exports.iter().map(|export| export.platform).collect();
+    // Settled before anything is uploaded, so a wrong runtime version costs nothing.
+    let runtime_versions: BTreeMap<&str, String> =
+        runtime_versions(&expo_client, &published, &publish.runtime_versions)?
+            .into_iter()
+            .map(|(platform, version)| (platform.as_str(), version))
+            .collect();
 
     // Hash every file once, whatever number of platforms name it.
     let mut files: BTreeMap<String, ExportFile> = BTreeMap::new();
@@ -122,6 +129,7 @@ pub(crate) async fn publish_expo(server: &ServerArgs, publish: ExpoPublish) -> a
             let launch = &files[&export.bundle];
             json!({
                 "platform": export.platform.as_str(),
+                "runtime_version": runtime_versions[export.platform.as_str()],
                 "launch_asset": { "sha256": launch.sha256, "ext": bundle_extension(&export.bundle) },
                 "assets": export.assets.iter().map(|(path, ext)| json!({ "sha256": files[path].sha256, "ext": ext })).collect::<Vec<_>>(),
             })
@@ -129,7 +137,6 @@ pub(crate) async fn publish_expo(server: &ServerArgs, publish: ExpoPublish) -> a
         .collect();
     let body = json!({
         "channel": publish.channel,
-        "runtime_version": publish.runtime_version,
         "message": publish.message,
         "expo_client": expo_client,
         "platforms": platforms_body,
@@ -138,20 +145,22 @@ pub(crate) async fn publish_expo(server: &ServerArgs, publish: ExpoPublish) -> a
     if publish.json {
         println!("{answer}");
     }
-    let ids: Vec<String> = answer["releases"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| format!("{} {}", r["platform"].as_str().unwrap_or_default(), r["id"].as_str().unwrap_or_default()))
+    let releases: Vec<&Value> = answer["releases"].as_array().into_iter().flatten().collect();
+    let described: Vec<String> = releases
+        .iter()
+        .map(|r| {
+            let field = |name: &str| r[name].as_str().unwrap_or_default().to_owned();
+            format!("{} {} (runtime {})", field("platform"), field("id"), field("runtime_version"))
+        })
         .collect();
+    let group = releases.first().and_then(|r| r["group_id"].as_str()).unwrap_or_default();
     eprintln!(
-        "published {} to channel {} (runtime {}): {} ({} of {} files uploaded, the rest were already stored)",
-        publish.app_id,
-        publish.channel,
-        publish.runtime_version,
-        ids.join(", "),
+        "published {app} to channel {channel} as group {group}: {} ({} of {} files uploaded, the rest were already stored); to return every platform to it later: updraft release rollback --app {app} --channel {channel} --to {group}",
+        described.join(", "),
         sent.len(),
-        files.len()
+        files.len(),
+        app = publish.app_id,
+        channel = publish.channel,
     );
     Ok(())
 }

@@ -1,70 +1,156 @@
-//! `updraft keys generate|import`: an app's Expo code-signing keys, stored in the local metadata store (private
-//! keys never leave the server; a running gateway picks them up within seconds).
+//! `updraft keys generate|import|list`: an app's Expo code-signing keys, managed on a running gateway over its HTTP
+//! API (`--server`, `--api-key` with the admin key), so they work from a laptop or CI and always act on the
+//! gateway's own store. A generated private key stays on the gateway; only the certificate is written, unless
+//! `--export-private-key` asks for the private key too (written owner-only from the moment the file exists).
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use updraft_core::{AppId, MetadataStore};
-use updraft_expo::signing::{check_key_id, generate, normalise_private_key};
+use serde_json::{Value, json};
+use updraft_core::AppId;
+use updraft_expo::signing::{check_key_id, normalise_private_key};
 
-use crate::commands::open_store;
-use crate::config::Settings;
+use crate::cli::ServerArgs;
+use crate::commands::api_client::ApiClient;
 
-async fn app_must_exist(store: &dyn MetadataStore, app_id: &AppId) -> anyhow::Result<()> {
-    if store.load_catalog(app_id).await?.is_none() {
-        bail!("app {app_id} does not exist; create it first with POST /app");
-    }
-    Ok(())
+/// What `keys generate` was asked for.
+pub(crate) struct Generate {
+    pub(crate) app_id: String,
+    pub(crate) key_id: String,
+    pub(crate) out: PathBuf,
+    pub(crate) validity_years: u32,
+    pub(crate) force: bool,
+    pub(crate) export_private_key: bool,
 }
 
-/// Generates a key pair and certificate, stores the private key for the app, and writes all three PEMs to `out`.
-pub(crate) async fn generate_keys(
-    settings: &Settings,
-    app: &str,
-    key_id: &str,
-    out: &Path,
-    years: u32,
-) -> anyhow::Result<()> {
-    let app_id = AppId::parse(app).context("--app")?;
-    check_key_id(key_id).context("--key-id")?;
-    let store = open_store(settings).await?;
-    app_must_exist(store.as_ref(), &app_id).await?;
-    let keys = tokio::task::spawn_blocking(move || generate(&format!("Updraft {app_id}"), years))
-        .await
-        .context("generating the key")??;
+const CERTIFICATE: &str = "certificate.pem";
+const PRIVATE_KEY: &str = "private-key.pem";
+const PUBLIC_KEY: &str = "public-key.pem";
+
+fn text<'a>(answer: &'a Value, field: &str) -> anyhow::Result<&'a str> {
+    answer[field].as_str().with_context(|| format!("the gateway's answer has no {field}"))
+}
+
+fn warn_if_replaced(answer: &Value, app_id: &str, key_id: &str) {
+    if answer["replaced"] == true {
+        eprintln!(
+            "warning: replaced signing key {key_id:?} of {app_id}: binaries built with its previous certificate reject every signed update until they are rebuilt with the new one"
+        );
+    }
+}
+
+/// Generates a key on the gateway and writes its certificate (and, when asked, the private key) to `out`.
+pub(crate) async fn generate_keys(server: &ServerArgs, request: Generate) -> anyhow::Result<()> {
+    let client = ApiClient::new(server)?;
+    AppId::parse(&request.app_id).context("--app")?;
+    check_key_id(&request.key_id).context("--key-id")?;
+    let out = &request.out;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let write = |name: &str, text: &str, private: bool| -> anyhow::Result<()> {
-        let path = out.join(name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-        if private {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-        }
-        Ok(())
-    };
-    write("private-key.pem", &keys.private_key_pem, true)?;
-    write("public-key.pem", &keys.public_key_pem, false)?;
-    write("certificate.pem", &keys.certificate_pem, false)?;
-    let app_id = AppId::parse(app)?;
-    store.put_signing_key(&app_id, key_id, &normalise_private_key(&keys.private_key_pem)?).await?;
-    store.close().await;
+    let mut names = vec![CERTIFICATE];
+    if request.export_private_key {
+        names.extend([PRIVATE_KEY, PUBLIC_KEY]);
+    }
+    // Checked before the gateway stores anything, so a refusal here leaves nothing half done.
+    if !request.force
+        && let Some(taken) = names.iter().map(|name| out.join(name)).find(|path| path.exists())
+    {
+        bail!("{} already exists; choose another --out, or pass --force to overwrite it", taken.display());
+    }
+    let body = json!({
+        "key_id": request.key_id,
+        "force": request.force,
+        "validity_years": request.validity_years,
+        "export_private_key": request.export_private_key,
+    });
+    let answer = client.post_json(&format!("/expo/{}/keys", request.app_id), &body).await?;
+    let certificate = out.join(CERTIFICATE);
+    std::fs::write(&certificate, text(&answer, "certificate_pem")?)
+        .with_context(|| format!("writing {}", certificate.display()))?;
+    if request.export_private_key {
+        write_private(&out.join(PRIVATE_KEY), text(&answer, "private_key_pem")?)?;
+        let public = out.join(PUBLIC_KEY);
+        std::fs::write(&public, text(&answer, "public_key_pem")?)
+            .with_context(|| format!("writing {}", public.display()))?;
+    }
+    warn_if_replaced(&answer, &request.app_id, &request.key_id);
     eprintln!(
-        "stored signing key {key_id:?} for {app_id}; wrote {0}/certificate.pem (set it as updates.codeSigningCertificate with codeSigningMetadata {{\"keyid\":\"{key_id}\",\"alg\":\"rsa-v1_5-sha256\"}}), {0}/public-key.pem and {0}/private-key.pem",
-        out.display()
+        "stored signing key {key_id:?} for {app} on {server} (fingerprint {fingerprint}); wrote {certificate}{exported}. Set it as updates.codeSigningCertificate with codeSigningMetadata {{\"keyid\":\"{key_id}\",\"alg\":\"rsa-v1_5-sha256\"}}",
+        key_id = request.key_id,
+        app = request.app_id,
+        server = client.base,
+        fingerprint = text(&answer, "fingerprint")?,
+        certificate = certificate.display(),
+        exported = if request.export_private_key {
+            format!(" and {} (keep it secret)", out.join(PRIVATE_KEY).display())
+        } else {
+            String::new()
+        },
     );
     Ok(())
 }
 
-/// Imports an existing private key (PKCS#1 or PKCS#8 PEM).
-pub(crate) async fn import_key(settings: &Settings, app: &str, private_key: &Path, key_id: &str) -> anyhow::Result<()> {
-    let app_id = AppId::parse(app).context("--app")?;
+/// Writes a private key readable by its owner only, from the moment the file exists (never chmod after).
+fn write_private(path: &Path, pem: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // An existing file keeps its permissions when opened, so it is replaced rather than rewritten.
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error).with_context(|| format!("replacing {}", path.display())),
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(pem.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    file.sync_all().with_context(|| format!("writing {}", path.display()))
+}
+
+/// Imports an existing private key (PKCS#1 or PKCS#8 PEM) into the gateway.
+pub(crate) async fn import_key(
+    server: &ServerArgs,
+    app: &str,
+    private_key: &Path,
+    key_id: &str,
+    force: bool,
+) -> anyhow::Result<()> {
+    let client = ApiClient::new(server)?;
+    AppId::parse(app).context("--app")?;
     check_key_id(key_id).context("--key-id")?;
     let pem = std::fs::read_to_string(private_key).with_context(|| format!("reading {}", private_key.display()))?;
+    // Checked here too, so a wrong file is named before anything is sent.
     let normalised = normalise_private_key(&pem).with_context(|| format!("{}", private_key.display()))?;
-    let store = open_store(settings).await?;
-    app_must_exist(store.as_ref(), &app_id).await?;
-    store.put_signing_key(&app_id, key_id, &normalised).await?;
-    store.close().await;
-    eprintln!("stored signing key {key_id:?} for {app_id}");
+    let body = json!({ "key_id": key_id, "private_key": normalised, "force": force });
+    let answer = client.post_json(&format!("/expo/{app}/keys"), &body).await?;
+    warn_if_replaced(&answer, app, key_id);
+    eprintln!(
+        "stored signing key {key_id:?} for {app} on {} (fingerprint {})",
+        client.base,
+        text(&answer, "fingerprint")?
+    );
+    Ok(())
+}
+
+/// Lists an app's keys.
+pub(crate) async fn list_keys(server: &ServerArgs, app: &str, json: bool) -> anyhow::Result<()> {
+    let client = ApiClient::new(server)?;
+    AppId::parse(app).context("--app")?;
+    let answer = client.get(&format!("/expo/{app}/keys"), &[]).await?;
+    if json {
+        println!("{answer}");
+        return Ok(());
+    }
+    for key in answer.as_array().into_iter().flatten() {
+        println!(
+            "{:<16} {}  {}  {}",
+            key["key_id"].as_str().unwrap_or_default(),
+            key["fingerprint"].as_str().unwrap_or_default(),
+            key["created_at"].as_str().unwrap_or_default(),
+            if key["certificate_pem"].is_string() { "generated (certificate stored)" } else { "imported" },
+        );
+    }
     Ok(())
 }

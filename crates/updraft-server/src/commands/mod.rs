@@ -60,6 +60,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             app_id,
             channel,
             runtime_version,
+            ios_runtime_version,
+            android_runtime_version,
             platform,
             message,
             expo_config,
@@ -70,7 +72,11 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             let request = expo_publish::ExpoPublish {
                 app_id,
                 channel,
-                runtime_version,
+                runtime_versions: updraft_expo::app_config::RuntimeFlags {
+                    all: runtime_version,
+                    ios: ios_runtime_version,
+                    android: android_runtime_version,
+                },
                 platform,
                 message,
                 expo_config,
@@ -82,24 +88,44 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Release(ReleaseCommand::List { app_id, channel, json, server }) => {
             release::list(&server, &app_id, channel.as_deref(), json).await
         }
-        Command::Release(ReleaseCommand::Rollback { app_id, channel, runtime_version, to, embedded, json, server }) => {
-            release::rollback(&server, &app_id, &channel, &runtime_version, to.as_deref(), embedded, json).await
+        Command::Release(ReleaseCommand::Rollback {
+            app_id,
+            channel,
+            runtime_version,
+            to,
+            embedded,
+            platform,
+            json,
+            server,
+        }) => {
+            let request = release::Rollback { app_id, channel, runtime_version, to, embedded, platform, json };
+            release::rollback(&server, request).await
         }
         Command::Release(ReleaseCommand::Promote { app_id, release, to_channel, json, server }) => {
             release::promote(&server, &app_id, &release, &to_channel, json).await
         }
-        Command::Keys(KeysCommand::Generate { app_id, out, key_id, validity_years }) => {
-            keys::generate_keys(&Settings::load(cli.config.as_deref())?, &app_id, &key_id, &out, validity_years).await
+        Command::Keys(KeysCommand::Generate {
+            app_id,
+            out,
+            key_id,
+            validity_years,
+            force,
+            export_private_key,
+            server,
+        }) => {
+            let request = keys::Generate { app_id, key_id, out, validity_years, force, export_private_key };
+            keys::generate_keys(&server, request).await
         }
+        Command::Keys(KeysCommand::Import { app_id, private_key, key_id, force, server }) => {
+            keys::import_key(&server, &app_id, &private_key, &key_id, force).await
+        }
+        Command::Keys(KeysCommand::List { app_id, json, server }) => keys::list_keys(&server, &app_id, json).await,
         Command::Storage(StorageCommand::Check) => storage::check(&Settings::load(cli.config.as_deref())?).await,
         Command::Storage(StorageCommand::Gc { dry_run, grace_hours }) => {
             storage::gc(&Settings::load(cli.config.as_deref())?, dry_run, grace_hours).await
         }
         Command::Storage(StorageCommand::Migrate { to }) => {
             storage::migrate(&Settings::load(cli.config.as_deref())?, &to).await
-        }
-        Command::Keys(KeysCommand::Import { app_id, private_key, key_id }) => {
-            keys::import_key(&Settings::load(cli.config.as_deref())?, &app_id, &private_key, &key_id).await
         }
     }
 }

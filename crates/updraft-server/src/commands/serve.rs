@@ -45,11 +45,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     let (writes, writer) = Writer::start(dyn_store.clone(), index.clone(), settings.device_queue_capacity);
 
     let change_listener = updraft_store::ChangeListener::for_url(&settings.database_url());
-    let expo = if change_listener.is_some() {
-        crate::expo_cache::ExpoCache::following_changes()
-    } else {
-        crate::expo_cache::ExpoCache::default()
-    };
+    let expo = crate::expo_cache::ExpoCache::default();
     for app_id in index.app_ids() {
         expo.reload_keys(dyn_store.as_ref(), &app_id).await.context("loading signing keys")?;
     }

@@ -1,8 +1,8 @@
 //! The Expo device endpoints: `GET /expo/{app_id}/manifest` (and seed 004's `GET /api/manifest?app=…`, the same
 //! handler) and `GET /expo/{app_id}/assets/{sha256}.{ext}`.
 //!
-//! A manifest answer is built from the in-memory release index, with bodies and signatures cached, so a check does
-//! no database read (keys are reloaded at most every few seconds) and no RSA operation after the first.
+//! A manifest answer is built from the in-memory release index and the loaded signing keys, with bodies and
+//! signatures cached, so a check does no database read and no RSA operation after the first.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -69,25 +69,17 @@ async fn answer_manifest(request: &HttpRequest, state: &AppState, app: &str) -> 
     };
     let key = match &parsed.expected_key_id {
         None => None,
-        Some(key_id) => {
-            let keys = match state.expo.keys(state.store.as_ref(), &app_id).await {
-                Ok(keys) => keys,
-                Err(problem) => {
-                    return actix_web::ResponseError::error_response(&crate::api_error::ApiError::from(problem));
-                }
-            };
-            match keys.get(key_id) {
-                Some(key) => Some(key.clone()),
-                None => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        &format!(
-                            "code signing was requested with keyid {key_id:?}, but app {app_id} has no such key; add it with `updraft keys generate` or `updraft keys import --key-id {key_id}`"
-                        ),
-                    );
-                }
+        Some(key_id) => match state.expo.keys(&app_id).get(key_id) {
+            Some(key) => Some(key.clone()),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "code signing was requested with keyid {key_id:?}, but app {app_id} has no such key; add it with `updraft keys generate --app {app_id} --key-id {key_id} --out DIR` or `updraft keys import --app {app_id} --key-id {key_id} --private-key PEM`"
+                    ),
+                );
             }
-        }
+        },
     };
     let check = ExpoCheck {
         protocol: parsed.protocol,
@@ -136,7 +128,7 @@ async fn answer_manifest(request: &HttpRequest, state: &AppState, app: &str) -> 
         ExpoDecision::NoUpdate => "no_update".to_owned(),
     };
     // The whole answer is built and signed once, then served from memory.
-    let cache_key = (app_id.clone(), answer_id, key.as_ref().map(|k| k.key_id().to_owned()), json_only);
+    let cache_key = (app_id.clone(), answer_id, key.as_deref().map(crate::expo_cache::key_identity), json_only);
     let answer = state.expo.answer(cache_key, || {
         let (part_name, body) = match decision {
             ExpoDecision::Serve(release) => {
@@ -182,7 +174,13 @@ async fn answer_manifest(request: &HttpRequest, state: &AppState, app: &str) -> 
 }
 
 /// `GET /expo/{app_id}/assets/{sha256}.{ext}`: the stable URL every manifest names. Immutable, so cached for a
-/// year; compressed with gzip or br when the client offers them (the client checks the hash after decoding).
+/// year.
+///
+/// Served as stored, with its `Content-Length`, never compressed on the fly: the Android client always offers
+/// `zstd, br, gzip` and drops the length of any encoded answer (`loader/CompressionInterceptor.kt`), and
+/// `useUpdates().downloadProgress` is only reported when the length is known (`FileDownloadProgressListener` in
+/// `loader/FileDownloader.kt`; iOS `FileDownloader.swift` reads `task.progress`). The content type is the one the
+/// manifest announced for that file, not one guessed from the URL, and `nosniff` keeps browsers from guessing.
 pub(crate) async fn asset(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -213,9 +211,16 @@ pub(crate) async fn asset(
         Err(updraft_oss::Error::NotFound { .. }) => return not_found(),
         Err(problem) => return actix_web::ResponseError::error_response(&crate::api_error::ApiError::from(problem)),
     };
+    let content_type = match state.index.get(&app_id).and_then(|catalog| catalog.expo_file_is_launch(&sha256, ext)) {
+        Some(launch) => manifest::asset_content_type(launch, ext),
+        // Stored but named by no release under this extension (or not yet known here): bytes, nothing more.
+        None => "application/octet-stream",
+    };
     HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, manifest::content_type(ext)))
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
+        .no_chunking(result.range.end - result.range.start)
         .streaming(result.body)
 }

@@ -16,7 +16,8 @@ use sha2::Sha256;
 use tokio::io::AsyncWriteExt;
 use updraft_capgo::error_codes;
 use updraft_core::{
-    AppCatalog, AppId, ChannelName, ExpoAsset, ExpoRelease, ExpoReleaseKind, Platform, expo_time, next_release_time,
+    AppCatalog, AppId, ChannelName, ExpoAsset, ExpoRelease, ExpoReleaseKind, Platform, UnsafeAsset,
+    check_asset_extension, expo_time, next_release_time,
 };
 use updraft_oss::{PutMode, PutOptions};
 
@@ -125,9 +126,37 @@ struct AssetRef {
     ext: String,
 }
 
+impl AssetRef {
+    /// The extension without its one optional leading dot (`metadata.json` writes `png`; a manifest `.png`).
+    fn extension(&self) -> &str {
+        self.ext.strip_prefix('.').unwrap_or(&self.ext)
+    }
+}
+
+fn unsafe_asset(problem: UnsafeAsset) -> ApiError {
+    ApiError::bad_request("unsafe_file_extension", problem.to_string())
+}
+
+/// Refuses to serve again a release whose files could not be stored safely on a device (one recorded before the
+/// gateway checked them at publish).
+fn check_sources(sources: &[&ExpoRelease]) -> Result<(), ApiError> {
+    for source in sources {
+        source.kind.check_files().map_err(|problem| {
+            ApiError::bad_request(
+                "unsafe_file_extension",
+                format!("release {} cannot be served again: {problem}; publish a new update instead", source.id),
+            )
+        })?;
+    }
+    Ok(())
+}
+
 #[derive(Deserialize)]
 struct PlatformFiles {
     platform: String,
+    /// This platform's runtime version (the fingerprint policy gives each platform its own); default: the
+    /// publish's `runtime_version`.
+    runtime_version: Option<String>,
     launch_asset: AssetRef,
     #[serde(default)]
     assets: Vec<AssetRef>,
@@ -136,7 +165,7 @@ struct PlatformFiles {
 #[derive(Deserialize)]
 struct PublishRequest {
     channel: String,
-    runtime_version: String,
+    runtime_version: Option<String>,
     #[serde(default)]
     message: String,
     expo_client: Value,
@@ -217,12 +246,18 @@ pub(crate) async fn publish(
 ) -> Result<HttpResponse, ApiError> {
     let (app_id, catalog, publish): (_, _, PublishRequest) = app_json_call(&request, &state, path, payload).await?;
     let channel = checked_channel(&publish.channel)?;
-    checked_runtime(&publish.runtime_version)?;
+    if let Some(runtime_version) = &publish.runtime_version {
+        checked_runtime(runtime_version)?;
+    }
     if !publish.expo_client.is_object() {
         return Err(bad("expo_client must be the public app config object (`npx expo config --json --type public`)"));
     }
     if publish.platforms.is_empty() {
         return Err(bad("platforms must name at least one of ios and android"));
+    }
+    // Refused before anything else: expo-updates names each file <key>.<ext> on the device.
+    for asset in publish.platforms.iter().flat_map(|p| std::iter::once(&p.launch_asset).chain(&p.assets)) {
+        check_asset_extension(asset.extension()).map_err(unsafe_asset)?;
     }
     let wanted: Vec<String> = publish
         .platforms
@@ -244,7 +279,7 @@ pub(crate) async fn publish(
     }
     let asset = |r: &AssetRef| {
         let sha256 = r.sha256.to_ascii_lowercase();
-        ExpoAsset { md5: md5s[&sha256].clone(), sha256, ext: r.ext.trim_start_matches('.').to_owned() }
+        ExpoAsset { md5: md5s[&sha256].clone(), sha256, ext: r.extension().to_owned() }
     };
     let created_at = release_time(&catalog, &channel);
     let group_id = uuid::Uuid::new_v4().to_string();
@@ -259,6 +294,10 @@ pub(crate) async fn publish(
         if !seen.insert(platform) {
             return Err(bad(format!("platform {platform} is listed twice")));
         }
+        let runtime_version = files.runtime_version.as_ref().or(publish.runtime_version.as_ref()).ok_or_else(|| {
+            bad(format!("no runtime version for {platform}: give runtime_version for the publish or for the platform"))
+        })?;
+        checked_runtime(runtime_version)?;
         let launch_asset = asset(&files.launch_asset);
         let mut assets: Vec<ExpoAsset> = Vec::new();
         for entry in files.assets.iter().map(asset) {
@@ -267,12 +306,13 @@ pub(crate) async fn publish(
                 assets.push(entry);
             }
         }
+        std::iter::once(&launch_asset).chain(&assets).try_for_each(ExpoAsset::check).map_err(unsafe_asset)?;
         releases.push(ExpoRelease {
             id: uuid::Uuid::new_v4().to_string(),
             group_id: group_id.clone(),
             app_id: app_id.clone(),
             channel: channel.clone(),
-            runtime_version: publish.runtime_version.clone(),
+            runtime_version: runtime_version.clone(),
             platform,
             created_at,
             message: publish.message.clone(),
@@ -308,7 +348,10 @@ pub(crate) async fn list(
 #[derive(Deserialize)]
 struct RollbackRequest {
     channel: String,
-    runtime_version: String,
+    /// Needed to roll back to the embedded update; with `to`, only releases of this runtime version are taken
+    /// (default: each referenced release keeps its own, so a publish group with per-platform runtime versions rolls
+    /// back whole).
+    runtime_version: Option<String>,
     /// A release id or group id to roll back to.
     to: Option<String>,
     #[serde(default)]
@@ -345,7 +388,8 @@ fn copy_release(
     }
 }
 
-/// `POST /expo/{app_id}/releases/rollback {channel, runtime_version, to | embedded: true[, platform]}`.
+/// `POST /expo/{app_id}/releases/rollback {channel, to[, runtime_version] | embedded: true, runtime_version[,
+/// platform]}`.
 pub(crate) async fn rollback(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -354,7 +398,9 @@ pub(crate) async fn rollback(
 ) -> Result<HttpResponse, ApiError> {
     let (app_id, catalog, rollback): (_, _, RollbackRequest) = app_json_call(&request, &state, path, payload).await?;
     let channel = checked_channel(&rollback.channel)?;
-    checked_runtime(&rollback.runtime_version)?;
+    if let Some(runtime_version) = &rollback.runtime_version {
+        checked_runtime(runtime_version)?;
+    }
     let platforms: Vec<Platform> = match rollback.platform.as_deref() {
         None | Some("all") => vec![Platform::Ios, Platform::Android],
         Some(raw) => match Platform::parse(raw) {
@@ -368,34 +414,39 @@ pub(crate) async fn rollback(
         (Some(_), true) | (None, false) => {
             return Err(bad("give exactly one of `to` (a release or group id) and `embedded: true`"));
         }
-        (None, true) => platforms
-            .iter()
-            .map(|platform| ExpoRelease {
-                id: uuid::Uuid::new_v4().to_string(),
-                group_id: group_id.clone(),
-                app_id: app_id.clone(),
-                channel: channel.clone(),
-                runtime_version: rollback.runtime_version.clone(),
-                platform: *platform,
-                created_at,
-                message: "roll back to the embedded update".into(),
-                kind: ExpoReleaseKind::RollBackToEmbedded,
-            })
-            .collect(),
+        (None, true) => {
+            let runtime_version = rollback.runtime_version.as_ref().ok_or_else(|| {
+                bad("rolling back to the embedded update needs runtime_version (and platform, when the platforms' runtime versions differ)")
+            })?;
+            platforms
+                .iter()
+                .map(|platform| ExpoRelease {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    group_id: group_id.clone(),
+                    app_id: app_id.clone(),
+                    channel: channel.clone(),
+                    runtime_version: runtime_version.clone(),
+                    platform: *platform,
+                    created_at,
+                    message: "roll back to the embedded update".into(),
+                    kind: ExpoReleaseKind::RollBackToEmbedded,
+                })
+                .collect()
+        }
         (Some(reference), false) => {
             let sources: Vec<&ExpoRelease> = referenced(&catalog, reference)
                 .into_iter()
                 .filter(|r| platforms.contains(&r.platform))
-                .filter(|r| r.channel == channel && r.runtime_version == rollback.runtime_version)
+                .filter(|r| r.channel == channel)
+                .filter(|r| rollback.runtime_version.as_ref().is_none_or(|v| *v == r.runtime_version))
                 .collect();
+            check_sources(&sources)?;
             if sources.is_empty() {
+                let runtime = rollback.runtime_version.as_ref().map(|v| format!(" for runtime version {v}"));
                 return Err(ApiError::status(
                     404,
                     "release_not_found",
-                    format!(
-                        "no release {reference} on channel {channel} for runtime version {}",
-                        rollback.runtime_version
-                    ),
+                    format!("no release or group {reference} on channel {channel}{}", runtime.unwrap_or_default()),
                 ));
             }
             sources
@@ -404,7 +455,7 @@ pub(crate) async fn rollback(
                     copy_release(
                         source,
                         &channel,
-                        &rollback.runtime_version,
+                        &source.runtime_version,
                         created_at,
                         &group_id,
                         format!("roll back to {}", source.id),
@@ -432,6 +483,7 @@ pub(crate) async fn promote(
     let (app_id, catalog, promote): (_, _, PromoteRequest) = app_json_call(&request, &state, path, payload).await?;
     let channel = checked_channel(&promote.to_channel)?;
     let sources = referenced(&catalog, &promote.release);
+    check_sources(&sources)?;
     if sources.is_empty() {
         return Err(ApiError::status(
             404,

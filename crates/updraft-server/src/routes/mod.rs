@@ -13,6 +13,7 @@ mod channel_self;
 mod channels;
 mod devices;
 mod expo;
+mod expo_keys;
 mod expo_releases;
 mod files;
 mod health;
@@ -77,7 +78,6 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
         )
         .service(
             web::resource("/expo/{app_id}/assets/{file}")
-                .wrap(actix_web::middleware::Compress::default())
                 .get(expo::asset)
                 .put(expo_releases::upload_asset)
                 .default_service(web::to(method_not_allowed)),
@@ -96,6 +96,12 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
         .service(
             web::resource("/expo/{app_id}/releases/promote")
                 .post(expo_releases::promote)
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/expo/{app_id}/keys")
+                .get(expo_keys::list_keys)
+                .post(expo_keys::put_key)
                 .default_service(web::to(method_not_allowed)),
         )
         .service(
@@ -138,6 +144,7 @@ pub(crate) fn route_label(path: &str) -> &'static str {
         (Some("expo"), Some(_), Some("releases"), None, _) => "/expo/{app_id}/releases",
         (Some("expo"), Some(_), Some("releases"), Some("rollback"), None) => "/expo/{app_id}/releases/rollback",
         (Some("expo"), Some(_), Some("releases"), Some("promote"), None) => "/expo/{app_id}/releases/promote",
+        (Some("expo"), Some(_), Some("keys"), None, _) => "/expo/{app_id}/keys",
         _ => "unmatched",
     }
 }
@@ -169,6 +176,7 @@ mod tests {
             ("/expo/com.example.app/assets/abc.png", "/expo/{app_id}/assets/{file}"),
             ("/expo/com.example.app/assets/missing", "/expo/{app_id}/assets/missing"),
             ("/expo/com.example.app/releases/rollback", "/expo/{app_id}/releases/rollback"),
+            ("/expo/com.example.app/keys", "/expo/{app_id}/keys"),
             ("/files/bundles/a/b.zip", "/files/{key:.+}"),
             ("/nope", "unmatched"),
             ("/expo/x/manifest/extra", "unmatched"),

@@ -2,6 +2,8 @@
 //! parsers and Node crypto (the contract's checklist).
 
 use base64::Engine;
+use std::process::Output;
+
 use serde_json::{Value, json};
 
 use crate::expo_tools::{
@@ -124,79 +126,99 @@ async fn manifest_envelope_and_json_match_the_contract() {
 }
 
 #[tokio::test]
-async fn assets_are_immutable_and_compressed_only_when_offered() {
-    let (app, _fixture, _) = published().await;
+async fn assets_are_served_as_published_with_their_length_and_never_sniffed() {
+    let (app, fixture, _) = published().await;
     let report = expo_check(&manifest_url(&app), &client_headers("ios", json!({})), None).await;
     let manifest = &part(&report, "manifest")["json"];
-    let launch = &manifest["launchAsset"];
-    let url = launch["url"].as_str().unwrap();
     let raw = crate::helpers::test_client(reqwest::Client::builder().no_gzip().no_brotli());
-    let response = raw
-        .get(url)
-        .header("accept", "*/*")
-        .header("a-im", "bsdiff")
-        .header("expo-platform", "ios")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(response.headers().get("content-encoding").is_none());
-    assert_eq!(response.headers()["content-type"], "application/javascript");
-    assert_eq!(response.headers()["cache-control"], "public, max-age=31536000, immutable");
-    assert!(response.headers()["etag"].to_str().unwrap().starts_with('"'));
-    assert_eq!(b64url_sha256(&response.bytes().await.unwrap()), launch["hash"].as_str().unwrap());
-    for encoding in ["gzip", "br"] {
-        let response = raw.get(url).header("accept-encoding", encoding).send().await.unwrap();
-        assert_eq!(response.status(), 200);
-        let used = response.headers().get("content-encoding").map(|v| v.to_str().unwrap().to_owned());
-        let bytes = response.bytes().await.unwrap().to_vec();
-        let decoded = match used.as_deref() {
-            None => bytes,
-            Some("gzip") => {
-                let mut out = Vec::new();
-                std::io::Read::read_to_end(&mut flate2_decoder(&bytes), &mut out).unwrap();
-                out
-            }
-            Some("br") => {
-                let mut out = Vec::new();
-                brotli_decompress(&bytes, &mut out);
-                out
-            }
-            Some(other) => panic!("content-encoding {other} was not offered"),
-        };
-        assert_eq!(used.as_deref().unwrap_or(encoding), encoding);
-        assert_eq!(b64url_sha256(&decoded), launch["hash"].as_str().unwrap(), "{encoding}");
+    // What the Android client sends (loader/CompressionInterceptor.kt): every answer stays identity-encoded, so the
+    // length it needs for download progress is there.
+    let get = |url: String| {
+        let raw = raw.clone();
+        async move {
+            let response = raw
+                .get(&url)
+                .header("accept", "*/*")
+                .header("accept-encoding", "zstd, br, gzip")
+                .header("a-im", "bsdiff")
+                .header("expo-platform", "ios")
+                .send()
+                .await
+                .unwrap();
+            let headers = response.headers().clone();
+            (response.status().as_u16(), headers, response.bytes().await.unwrap())
+        }
+    };
+    let launch = &manifest["launchAsset"];
+    let png = manifest["assets"].as_array().unwrap().iter().find(|a| a["fileExtension"] == ".png").unwrap();
+    for (asset, content_type) in [(launch, "application/javascript"), (png, "image/png")] {
+        let (status, headers, bytes) = get(asset["url"].as_str().unwrap().to_owned()).await;
+        assert_eq!(status, 200);
+        assert!(headers.get("content-encoding").is_none(), "{headers:?}");
+        assert!(headers.get("transfer-encoding").is_none(), "{headers:?}");
+        assert_eq!(headers["content-length"].to_str().unwrap(), bytes.len().to_string());
+        assert_eq!(headers["content-type"], content_type, "the manifest's contentType");
+        assert_eq!(asset["contentType"], content_type);
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["cache-control"], "public, max-age=31536000, immutable");
+        assert!(headers["etag"].to_str().unwrap().starts_with('"'));
+        assert_eq!(b64url_sha256(&bytes), asset["hash"].as_str().unwrap());
     }
+    // The URL's extension does not choose the type: the same bytes asked for as .html are only bytes.
+    let png_url = png["url"].as_str().unwrap();
+    let as_html = format!("{}.html", png_url.strip_suffix(".png").unwrap());
+    let (status, headers, _) = get(as_html).await;
+    assert_eq!((status, headers["content-type"].to_str().unwrap()), (200, "application/octet-stream"));
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    // A client that would decode an encoding gets the exported bytes too.
+    let bytes = app.client.get(launch["url"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
+    let bundle = fixture.metadata()["fileMetadata"]["ios"]["bundle"].as_str().unwrap().to_owned();
+    assert_eq!(bytes.as_ref(), std::fs::read(fixture.path().join(bundle)).unwrap().as_slice());
     let missing =
         app.client.get(app.url(&format!("/expo/{APP_ID}/assets/{}.png", "0".repeat(64)))).send().await.unwrap();
     assert_eq!(missing.status(), 404);
 }
 
-fn flate2_decoder(bytes: &[u8]) -> impl std::io::Read + '_ {
-    // Decompress gzip with the system `gzip`, an independent implementation.
-    let mut child = std::process::Command::new("gzip")
-        .arg("-dc")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), bytes).unwrap();
-    drop(child.stdin.take());
-    let output = child.wait_with_output().unwrap();
-    std::io::Cursor::new(output.stdout)
-}
-
-fn brotli_decompress(bytes: &[u8], out: &mut Vec<u8>) {
-    // Node's zlib, an independent brotli implementation.
-    let mut child = std::process::Command::new("node")
-        .args(["-e", "process.stdout.write(require('zlib').brotliDecompressSync(require('fs').readFileSync(0)))"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), bytes).unwrap();
-    drop(child.stdin.take());
-    out.extend(child.wait_with_output().unwrap().stdout);
+#[tokio::test]
+async fn unsafe_file_extensions_are_refused_at_publish() {
+    let app = TestApp::with_app().await;
+    let sha = "a".repeat(64);
+    let body = |ext: &str| {
+        json!({"channel": "production", "runtime_version": "1.0.0", "expo_client": {},
+               "platforms": [{"platform": "ios", "launch_asset": {"sha256": sha, "ext": "hbc"},
+                              "assets": [{"sha256": sha, "ext": ext}]}]})
+    };
+    for ext in ["png/../../evil", "..\\x", "png\u{0}", ".."] {
+        let (status, answer) = app.admin("POST", &format!("/expo/{APP_ID}/releases"), body(ext)).await;
+        assert_eq!((status, answer["error"].as_str()), (400, Some("unsafe_file_extension")), "{ext:?}: {answer}");
+        assert!(answer["message"].as_str().unwrap().contains("path separator"), "{answer}");
+    }
+    // The CLI refuses such an export before uploading anything.
+    let fixture = ExportFixture::new("unsafe");
+    let mut metadata = fixture.metadata();
+    metadata["fileMetadata"]["android"]["assets"][0]["ext"] = json!("png/../../evil");
+    std::fs::write(fixture.path().join("metadata.json"), metadata.to_string()).unwrap();
+    let output = updraft(
+        &app,
+        &[
+            "publish",
+            "expo",
+            "--app",
+            APP_ID,
+            "--channel",
+            "production",
+            "--runtime-version",
+            "1.0.0",
+            fixture.path().to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("error: ") && stderr.contains("png/../../evil"), "{stderr}");
+    let (_, missing) = app.admin("POST", &format!("/expo/{APP_ID}/assets/missing"), json!({"sha256": [sha]})).await;
+    assert_eq!(missing["missing"], json!([sha]), "nothing was uploaded");
+    let listed = updraft(&app, &["release", "list", "--app", APP_ID, "--json"]);
+    assert_eq!(serde_json::from_slice::<Value>(&listed.stdout).unwrap(), json!([]), "nothing recorded");
 }
 
 #[tokio::test]
@@ -208,12 +230,9 @@ async fn signed_manifests_and_directives_verify_with_an_expo_certificate() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let signed =
         client_headers("ios", json!({"expo-expect-signature": "sig, keyid=\"main\", alg=\"rsa-v1_5-sha256\""}));
-    // Keys are reloaded within a few seconds.
-    let report = crate::helpers::eventually("the imported key", || async {
-        let report = expo_check(&manifest_url(&app), &signed, Some(&certificate)).await;
-        (report["status"] == 200).then_some(report)
-    })
-    .await;
+    // The key signs from the next request on.
+    let report = expo_check(&manifest_url(&app), &signed, Some(&certificate)).await;
+    assert_eq!(report["status"], 200, "{report}");
     let signature = &part(&report, "manifest")["signature"];
     assert_eq!(signature["valid"], true, "{report}");
     assert_eq!(signature["allStrings"], true);
@@ -276,11 +295,8 @@ async fn keyid_root_is_echoed_for_a_key_imported_as_root() {
     );
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let headers = client_headers("android", json!({"expo-expect-signature": "sig"}));
-    let report = crate::helpers::eventually("the imported key", || async {
-        let report = expo_check(&manifest_url(&app), &headers, Some(&certificate)).await;
-        (report["status"] == 200).then_some(report)
-    })
-    .await;
+    let report = expo_check(&manifest_url(&app), &headers, Some(&certificate)).await;
+    assert_eq!(report["status"], 200, "{report}");
     let signature = &part(&report, "manifest")["signature"];
     assert_eq!(signature["members"]["keyid"], "root");
     assert_eq!(signature["valid"], true);
@@ -290,7 +306,10 @@ async fn keyid_root_is_echoed_for_a_key_imported_as_root() {
 async fn generated_certificates_pass_expo_validation_and_verify_signatures() {
     let (app, _fixture, _) = published().await;
     let out = tempfile::tempdir().unwrap();
-    let output = updraft(&app, &["keys", "generate", "--app", APP_ID, "--out", out.path().to_str().unwrap()]);
+    let output = updraft(
+        &app,
+        &["keys", "generate", "--app", APP_ID, "--out", out.path().to_str().unwrap(), "--export-private-key"],
+    );
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let (certificate, private_key, public_key) =
         (out.path().join("certificate.pem"), out.path().join("private-key.pem"), out.path().join("public-key.pem"));
@@ -301,11 +320,7 @@ async fn generated_certificates_pass_expo_validation_and_verify_signatures() {
     );
     let headers =
         client_headers("ios", json!({"expo-expect-signature": "sig, keyid=\"main\", alg=\"rsa-v1_5-sha256\""}));
-    let report = crate::helpers::eventually("the generated key", || async {
-        let report = expo_check(&manifest_url(&app), &headers, Some(&certificate)).await;
-        (report["status"] == 200).then_some(report)
-    })
-    .await;
+    let report = expo_check(&manifest_url(&app), &headers, Some(&certificate)).await;
     assert_eq!(part(&report, "manifest")["signature"]["valid"], true);
 }
 
@@ -540,4 +555,133 @@ async fn republishing_uploads_only_new_files() {
     assert!(output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("0 of 5 files uploaded"), "2 bundles and 3 assets, all stored already: {stderr}");
+}
+
+/// Sets the fixture's `expoConfig.json` runtimeVersion (a string or a policy object) and `extra.eas`.
+fn configure(fixture: &ExportFixture, runtime_version: Value) {
+    let mut config = expo_config();
+    config["runtimeVersion"] = runtime_version;
+    config["extra"]["eas"] = json!({"projectId": "3c5e9d0a-6b1f-4f7e-9c2d-0a1b2c3d4e5f"});
+    std::fs::write(fixture.path().join("expoConfig.json"), config.to_string()).unwrap();
+}
+
+fn publish_with(app: &TestApp, fixture: &ExportFixture, runtime_args: &[&str]) -> Output {
+    let mut args = vec!["publish", "expo", "--app", APP_ID, "--channel", "production", "--json"];
+    args.extend_from_slice(runtime_args);
+    let dist = fixture.path().to_str().unwrap().to_owned();
+    args.push(&dist);
+    updraft(app, &args)
+}
+
+fn one_line_failure(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    stderr
+}
+
+/// The group id a publish or rollback printed (`… as group <id>: …`).
+fn printed_group(stderr: &str) -> String {
+    let after = stderr.split(" as group ").nth(1).unwrap_or_else(|| panic!("no group id printed: {stderr}"));
+    after.split(|c: char| c == ':' || c.is_whitespace()).next().unwrap().to_owned()
+}
+
+async fn launch_key(app: &TestApp, platform: &str, runtime_version: &str) -> Value {
+    let headers = client_headers(platform, json!({"expo-runtime-version": runtime_version}));
+    let report = expo_check(&manifest_url(app), &headers, None).await;
+    let manifest = &part(&report, "manifest")["json"];
+    assert_eq!(manifest["runtimeVersion"], runtime_version);
+    manifest["launchAsset"]["key"].clone()
+}
+
+fn bundle_key(fixture: &ExportFixture, platform: &str) -> String {
+    let bundle = fixture.metadata()["fileMetadata"][platform]["bundle"].as_str().unwrap().to_owned();
+    md5_hex(&std::fs::read(fixture.path().join(bundle)).unwrap())
+}
+
+#[tokio::test]
+async fn runtime_versions_per_platform_and_rollback_of_a_whole_publish_group() {
+    let app = TestApp::with_app().await;
+    // A runtime version that contradicts the app config is refused before anything is uploaded.
+    let pinned = ExportFixture::new("pinned");
+    let refused = one_line_failure(&publish_with(&app, &pinned, &["--runtime-version", "2.0.0"]));
+    assert!(refused.contains("contradicts expoConfig.json") && refused.contains("\"1.0.0\""), "{refused}");
+
+    let v1 = ExportFixture::new("fp1");
+    configure(&v1, json!({"policy": "fingerprint"}));
+    let unresolved = one_line_failure(&publish_with(&app, &v1, &[]));
+    assert!(unresolved.contains("runtimeversion:resolve --platform ios"), "{unresolved}");
+    let shared = one_line_failure(&publish_with(&app, &v1, &["--runtime-version", "fp"]));
+    assert!(shared.contains("--ios-runtime-version and --android-runtime-version"), "{shared}");
+    let listed = updraft(&app, &["release", "list", "--app", APP_ID, "--json"]);
+    assert_eq!(serde_json::from_slice::<Value>(&listed.stdout).unwrap(), json!([]), "nothing published yet");
+
+    let per_platform = ["--ios-runtime-version", "fp-ios-1", "--android-runtime-version", "fp-android-1"];
+    let output = publish_with(&app, &v1, &per_platform);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    let first_group = printed_group(&stderr);
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let runtimes: Vec<(&str, &str)> = answer["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["platform"].as_str().unwrap(), r["runtime_version"].as_str().unwrap()))
+        .collect();
+    assert_eq!(runtimes, [("ios", "fp-ios-1"), ("android", "fp-android-1")]);
+    assert!(answer["releases"].as_array().unwrap().iter().all(|r| r["group_id"] == first_group.as_str()));
+    // Each platform is served under its own runtime version, with the EAS settings for Constants.easConfig.
+    assert_eq!(launch_key(&app, "ios", "fp-ios-1").await, bundle_key(&v1, "ios"));
+    assert_eq!(launch_key(&app, "android", "fp-android-1").await, bundle_key(&v1, "android"));
+    let report =
+        expo_check(&manifest_url(&app), &client_headers("ios", json!({"expo-runtime-version": "fp-ios-1"})), None)
+            .await;
+    assert_eq!(
+        part(&report, "manifest")["json"]["extra"]["eas"],
+        json!({"projectId": "3c5e9d0a-6b1f-4f7e-9c2d-0a1b2c3d4e5f"})
+    );
+    let wrong = client_headers("android", json!({"expo-runtime-version": "fp-ios-1"}));
+    assert_eq!(
+        part(&expo_check(&manifest_url(&app), &wrong, None).await, "directive")["json"]["type"],
+        "noUpdateAvailable"
+    );
+
+    let v2 = ExportFixture::new("fp2");
+    configure(&v2, json!({"policy": "fingerprint"}));
+    let output = publish_with(&app, &v2, &per_platform);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let second: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let second_ios = second["releases"].as_array().unwrap().iter().find(|r| r["platform"] == "ios").unwrap();
+    assert_eq!(launch_key(&app, "android", "fp-android-1").await, bundle_key(&v2, "android"));
+
+    // The group id printed at publish rolls every platform back, each under its own runtime version.
+    let rollback =
+        |to: &str| updraft(&app, &["release", "rollback", "--app", APP_ID, "--channel", "production", "--to", to]);
+    let output = rollback(&first_group);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert!(stderr.contains("rolled back android and ios"), "{stderr}");
+    assert_eq!(launch_key(&app, "ios", "fp-ios-1").await, bundle_key(&v1, "ios"));
+    assert_eq!(launch_key(&app, "android", "fp-android-1").await, bundle_key(&v1, "android"));
+
+    // One platform's release id rolls back that platform only, with a warning naming the group.
+    let output = rollback(second_ios["id"].as_str().unwrap());
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    let second_group = second_ios["group_id"].as_str().unwrap();
+    assert!(
+        stderr.contains("warning: ")
+            && stderr.contains(&format!("ios release of publish group {second_group}"))
+            && stderr.contains("android keep")
+            && stderr.contains(&format!("--to {second_group}")),
+        "{stderr}"
+    );
+    assert_eq!(launch_key(&app, "ios", "fp-ios-1").await, bundle_key(&v2, "ios"));
+    assert_eq!(launch_key(&app, "android", "fp-android-1").await, bundle_key(&v1, "android"), "android untouched");
+
+    // Rolling back to the embedded update still names the runtime version.
+    let output = updraft(&app, &["release", "rollback", "--app", APP_ID, "--channel", "production", "--embedded"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--runtime-version"));
 }

@@ -11,6 +11,7 @@ mod delta;
 mod downloads;
 mod encryption;
 mod expo;
+mod expo_keys;
 mod expo_tools;
 mod helpers;
 mod lifecycle;

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::helpers::{ADMIN_KEY, APP_ID, TestApp, small_zip};
 
-fn create_key(app: &TestApp, args: &[&str]) -> String {
+pub fn create_key(app: &TestApp, args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_updraft"))
         .args(["apikey", "create", "--server", &app.base, "--api-key", ADMIN_KEY])
         .args(args)

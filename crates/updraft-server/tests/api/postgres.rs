@@ -217,15 +217,13 @@ async fn a_postgres_outage_keeps_checks_answered_and_loses_nothing_acknowledged(
     a.create_app(APP_ID).await;
     a.upload_ok("1.0.1", small_zip("v1"), &[("channel", "production")]).await;
     served_by(&b, device(json!({})), |answer| answer["version"] == "1.0.1").await;
-    // An Expo release with a signing key imported by the CLI (straight into the database). B never signs anything
-    // before the outage: it must have loaded the key when told of the change.
+    // An Expo release with a signing key imported through A. B never signs anything before the outage: it must have
+    // loaded the key when told of the change.
     let keys = tempfile::tempdir().unwrap();
     let (private_key, certificate) = codesigning_generate(keys.path());
-    let env = [("UPDRAFT_DATABASE__URL", cluster.url.clone())];
-    let imported = updraft_cli(
-        a.data_path(),
+    let imported = crate::expo_tools::updraft(
+        &a,
         &["keys", "import", "--app", APP_ID, "--private-key", private_key.to_str().unwrap()],
-        &env,
     );
     assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
     publish(&a, &ExportFixture::new("outage"), "production", &[]);
@@ -337,4 +335,73 @@ async fn an_installation_moves_from_sqlite_to_postgres() {
     let zip = new.client.get(answer["url"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
     assert_eq!(zip.as_ref(), small_zip("moved").as_slice());
     assert_eq!(new.check(device(json!({"device_id": "tester"}))).await["version"], "1.0.2-beta.1");
+}
+
+/// A signing key replaced through one instance: the other one signs its next answer with the new key, for a
+/// platform whose answer it had already cached with the old one.
+#[tokio::test]
+async fn a_key_replaced_through_one_instance_signs_the_other_instances_next_answer() {
+    let (a, b) = pair(&fresh_database(&shared_url()).await).await;
+    a.create_app(APP_ID).await;
+    publish(&a, &ExportFixture::new("rotation"), "production", &[]);
+    let keys = tempfile::tempdir().unwrap();
+    let (old_dir, new_dir) = (keys.path().join("old"), keys.path().join("new"));
+    std::fs::create_dir_all(&old_dir).unwrap();
+    std::fs::create_dir_all(&new_dir).unwrap();
+    let (old_key, old_certificate) = codesigning_generate(&old_dir);
+    let (new_key, new_certificate) = codesigning_generate(&new_dir);
+    let import = |key: &std::path::Path, extra: &[&str]| {
+        let mut args = vec!["keys", "import", "--app", APP_ID, "--private-key", key.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let output = crate::expo_tools::updraft(&a, &args);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    };
+    import(&old_key, &[]);
+    let signed =
+        client_headers("ios", json!({"expo-expect-signature": "sig, keyid=\"main\", alg=\"rsa-v1_5-sha256\""}));
+    let valid_on = |instance: &TestApp, certificate: std::path::PathBuf| {
+        let (url, headers) = (manifest_url(instance), signed.clone());
+        async move {
+            let report = expo_check(&url, &headers, Some(&certificate)).await;
+            let manifest = report["parts"].as_array().and_then(|p| p.iter().find(|p| p["name"] == "manifest").cloned());
+            manifest.is_some_and(|m| m["signature"]["valid"] == true)
+        }
+    };
+    // B caches its answers signed with the old key (the multipart one checked by Node, the JSON-only one polled).
+    crate::helpers::eventually("B to sign with the first key", || async {
+        valid_on(&b, old_certificate.clone()).await.then_some(())
+    })
+    .await;
+    let json_only_signature = |instance: &TestApp| {
+        let request = instance
+            .client
+            .get(manifest_url(instance))
+            .header("expo-protocol-version", "1")
+            .header("expo-platform", "ios")
+            .header("expo-runtime-version", "1.0.0")
+            .header("expo-channel-name", "production")
+            .header("expo-expect-signature", "sig, keyid=\"main\", alg=\"rsa-v1_5-sha256\"")
+            .header("accept", "application/expo+json");
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.headers()["expo-signature"].to_str().unwrap().to_owned()
+        }
+    };
+    let old_signature = json_only_signature(&b).await;
+
+    import(&new_key, &["--force"]);
+    // Measured from the moment the CLI's call through A returned.
+    let started = Instant::now();
+    loop {
+        if json_only_signature(&b).await != old_signature {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "B kept the old signature");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    within_bound("a replaced signing key", started.elapsed());
+    assert!(valid_on(&a, new_certificate.clone()).await, "A signs with the new key");
+    assert!(valid_on(&b, new_certificate.clone()).await, "B signs with the new key");
+    assert!(!valid_on(&b, old_certificate.clone()).await, "B no longer serves the old signature");
 }

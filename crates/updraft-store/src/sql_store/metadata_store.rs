@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use updraft_core::{
     ApiKeyRecord, App, AppCatalog, AppId, Bundle, Channel, ChannelName, ChannelUpdate, DeviceCursor, DeviceId,
-    DeviceReport, ExpoRelease, MetadataStore, NewBundle, OverrideTarget, ReferencedObjects, StatsEvent, StatsSummary,
-    StoreResult,
+    DeviceReport, ExpoRelease, MetadataStore, NewBundle, OverrideTarget, ReferencedObjects, SigningKeyRecord,
+    StatsEvent, StatsSummary, StoreResult,
 };
 
 use super::calls::CallKind;
@@ -133,11 +133,11 @@ impl MetadataStore for SqlStore {
         self.writing("insert_expo_releases", expo::insert_expo_releases(self, releases)).await
     }
 
-    async fn put_signing_key(&self, app_id: &AppId, key_id: &str, private_key_pem: &str) -> StoreResult<()> {
-        self.writing("put_signing_key", signing_keys::put_signing_key(self, app_id, key_id, private_key_pem)).await
+    async fn put_signing_key(&self, app_id: &AppId, key: &SigningKeyRecord, replace: bool) -> StoreResult<bool> {
+        self.writing("put_signing_key", signing_keys::put_signing_key(self, app_id, key, replace)).await
     }
 
-    async fn signing_keys(&self, app_id: &AppId) -> StoreResult<Vec<(String, String)>> {
+    async fn signing_keys(&self, app_id: &AppId) -> StoreResult<Vec<SigningKeyRecord>> {
         self.reading("signing_keys", signing_keys::signing_keys(self, app_id)).await
     }
 

@@ -1,0 +1,192 @@
+//! An app's Expo code-signing keys over the API (admin key only): `POST /expo/{app_id}/keys` generates a key and
+//! its certificate, or imports a private key; `GET /expo/{app_id}/keys` lists key ids, fingerprints and
+//! certificates. Private keys stay in the metadata store: one is sent back only by the generate call that asks to
+//! export it.
+//!
+//! A key id that exists is replaced only with `force`, because every binary shipped with its certificate rejects
+//! updates signed by another key (expo-updates pins the certificate: android `codesigning/CertificateChain.kt`).
+//! Rotation is done with a second key id, which new binaries ask for in `expo-expect-signature` while old ones
+//! keep asking for theirs. After a change the keys are reloaded at once here and, through the change feed, on every
+//! other instance.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use updraft_capgo::error_codes;
+use updraft_core::{AppId, SigningKeyRecord, StoreError, expo_time};
+use updraft_expo::signing::{KeyError, SigningKey, check_key_id, generate, normalise_private_key};
+
+use crate::api_error::ApiError;
+use crate::auth::Caller;
+use crate::routes::call::{json_call, params_call};
+use crate::state::AppState;
+
+/// Certificates are valid from now for this many years unless asked otherwise.
+const DEFAULT_VALIDITY_YEARS: u32 = 10;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyRequest {
+    #[serde(default = "main_key_id")]
+    key_id: String,
+    /// PEM of a private key to import; absent: generate one.
+    private_key: Option<String>,
+    #[serde(default)]
+    force: bool,
+    validity_years: Option<u32>,
+    #[serde(default)]
+    export_private_key: bool,
+}
+
+fn main_key_id() -> String {
+    "main".to_owned()
+}
+
+fn admin_only(caller: &Caller, app_id: &AppId) -> Result<(), ApiError> {
+    match caller {
+        Caller::Everything => Ok(()),
+        Caller::App(_) => Err(ApiError::status(
+            403,
+            error_codes::CANNOT_ACCESS_APP,
+            format!("managing the signing keys of {app_id} needs the admin key (or an unscoped key), not an app key"),
+        )),
+    }
+}
+
+fn app_of(path: &str) -> Result<AppId, ApiError> {
+    AppId::parse(path).map_err(|e| ApiError::bad_request(error_codes::INVALID_APP_ID, e.to_string()))
+}
+
+fn key_error(error: KeyError) -> ApiError {
+    match error {
+        KeyError::BadKeyId(_) => ApiError::bad_request("invalid_key_id", error.to_string()),
+        KeyError::NotAPrivateKey | KeyError::TooSmall(_) => {
+            ApiError::bad_request("invalid_signing_key", error.to_string())
+        }
+        KeyError::Crypto(detail) => ApiError::Internal(anyhow::anyhow!("signing key: {detail}")),
+    }
+}
+
+/// What is shown of a key: never its private half.
+fn describe(key: &SigningKey, record: &SigningKeyRecord) -> Value {
+    json!({
+        "key_id": record.key_id,
+        "fingerprint": key.fingerprint_hex(),
+        "public_key_pem": key.public_key_pem(),
+        "certificate_pem": record.certificate_pem,
+        "created_at": expo_time(record.created_at),
+    })
+}
+
+/// `POST /expo/{app_id}/keys {key_id?, private_key?, force?, validity_years?, export_private_key?}`.
+pub(crate) async fn put_key(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let call = json_call(&request, &state, payload).await?;
+    let app_id = app_of(&path.into_inner())?;
+    admin_only(&call.caller, &app_id)?;
+    state.catalog(&app_id)?;
+    let asked: KeyRequest = serde_json::from_value(Value::Object(call.params)).map_err(|e| {
+        ApiError::bad_request(
+            error_codes::INVALID_JSON_BODY,
+            format!(
+                "{e}; expected {{\"key_id\", \"private_key\" (PEM, to import), \"force\", \"validity_years\", \"export_private_key\"}}"
+            ),
+        )
+    })?;
+    check_key_id(&asked.key_id).map_err(key_error)?;
+    let generating = asked.private_key.is_none();
+    if !generating && (asked.export_private_key || asked.validity_years.is_some()) {
+        return Err(ApiError::bad_request(
+            error_codes::INVALID_JSON_BODY,
+            "export_private_key and validity_years apply to generated keys; an imported key has neither",
+        ));
+    }
+    let years = asked.validity_years.unwrap_or(DEFAULT_VALIDITY_YEARS);
+    if !(1..=100).contains(&years) {
+        return Err(ApiError::bad_request(error_codes::INVALID_JSON_BODY, "validity_years must be 1 to 100"));
+    }
+    let common_name = format!("Updraft {app_id}");
+    let (private_key, key_id) = (asked.private_key.clone(), asked.key_id.clone());
+    // Key generation and parsing are RSA work: off the runtime threads.
+    let (record, key, generated) = tokio::task::spawn_blocking(move || -> Result<_, KeyError> {
+        let (private_key_pem, generated) = match private_key {
+            Some(pem) => (normalise_private_key(&pem)?, None),
+            None => {
+                let keys = generate(&common_name, years)?;
+                (normalise_private_key(&keys.private_key_pem)?, Some(keys))
+            }
+        };
+        let key = SigningKey::from_pem(&key_id, &private_key_pem)?;
+        let certificate_pem = generated.as_ref().map(|keys| keys.certificate_pem.clone());
+        let record = SigningKeyRecord { key_id, private_key_pem, certificate_pem, created_at: Utc::now() };
+        Ok((record, key, generated))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("generating a signing key")))?
+    .map_err(key_error)?;
+    let replaced = match state.store.put_signing_key(&app_id, &record, asked.force).await {
+        Ok(replaced) => replaced,
+        Err(StoreError::Conflict(_)) => {
+            return Err(ApiError::status(
+                409,
+                "signing_key_exists",
+                format!(
+                    "app {app_id} already has signing key {:?}; every binary shipped with its certificate rejects updates signed by another key. To rotate, add a key under another id (`--key-id`, which new binaries name in codeSigningMetadata.keyid) and keep this one for the binaries in the field; to replace it anyway, pass --force (\"force\": true)",
+                    record.key_id
+                ),
+            ));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    // This instance signs with the new key from the next request on; other instances reload on the notification.
+    state.expo.reload_keys(state.store.as_ref(), &app_id).await?;
+    tracing::info!(
+        app.id = %app_id,
+        key.id = %record.key_id,
+        key.fingerprint = %key.fingerprint_hex(),
+        replaced,
+        "stored signing key {} for {app_id}",
+        record.key_id
+    );
+    let mut answer = describe(&key, &record);
+    answer["status"] = json!("ok");
+    answer["replaced"] = json!(replaced);
+    if let Some(generated) = generated.filter(|_| asked.export_private_key) {
+        answer["private_key_pem"] = json!(generated.private_key_pem);
+    }
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// `GET /expo/{app_id}/keys`: every key of the app, by key id (fingerprints and certificates, no private key).
+pub(crate) async fn list_keys(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let call = params_call(&request, &state, payload).await?;
+    let app_id = app_of(&path.into_inner())?;
+    admin_only(&call.caller, &app_id)?;
+    state.catalog(&app_id)?;
+    let records = state.store.signing_keys(&app_id).await?;
+    let listed = tokio::task::spawn_blocking(move || {
+        records
+            .iter()
+            .filter_map(|record| match SigningKey::from_pem(&record.key_id, &record.private_key_pem) {
+                Ok(key) => Some(describe(&key, record)),
+                Err(error) => {
+                    tracing::error!(key.id = %record.key_id, "stored signing key is unusable: {error}");
+                    None
+                }
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("listing signing keys")))?;
+    Ok(HttpResponse::Ok().json(listed))
+}
