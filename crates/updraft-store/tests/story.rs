@@ -17,6 +17,25 @@ use updraft_core::{
 };
 use updraft_store::SqlStore;
 
+/// Two tests of one story: `$sqlite` on a fresh SQLite file, `$postgres` on a fresh PostgreSQL database.
+macro_rules! on_both_databases {
+    ($story:ident: $sqlite:ident, $postgres:ident) => {
+        on_both_databases!(#[tokio::test] $story: $sqlite, $postgres);
+    };
+    (#[$test:meta] $story:ident: $sqlite:ident, $postgres:ident) => {
+        #[$test]
+        async fn $sqlite() {
+            let (store, _dir) = sqlite().await;
+            $story(&store).await;
+        }
+
+        #[$test]
+        async fn $postgres() {
+            $story(&postgres().await).await;
+        }
+    };
+}
+
 fn new_bundle(app: &AppId, version: &str) -> NewBundle {
     NewBundle {
         app_id: app.clone(),
@@ -355,27 +374,9 @@ async fn signing_key_story(store: &dyn MetadataStore) {
     assert_eq!(store.signing_keys(&app_id).await.unwrap().len(), 3);
 }
 
-#[tokio::test]
-async fn sqlite_signing_key_story() {
-    let (store, _dir) = sqlite().await;
-    signing_key_story(&store).await;
-}
+on_both_databases!(signing_key_story: sqlite_signing_key_story, postgres_signing_key_story);
 
-#[tokio::test]
-async fn postgres_signing_key_story() {
-    signing_key_story(&postgres().await).await;
-}
-
-#[tokio::test]
-async fn sqlite_capgo_surface_story() {
-    let (store, _dir) = sqlite().await;
-    capgo_surface_story(&store).await;
-}
-
-#[tokio::test]
-async fn postgres_capgo_surface_story() {
-    capgo_surface_story(&postgres().await).await;
-}
+on_both_databases!(capgo_surface_story: sqlite_capgo_surface_story, postgres_capgo_surface_story);
 
 #[tokio::test]
 async fn sqlite_story() {
@@ -420,16 +421,10 @@ async fn reads_see_previous_writes(store: &dyn MetadataStore) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_reads_see_previous_writes() {
-    let (store, _dir) = sqlite().await;
-    reads_see_previous_writes(&store).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_reads_see_previous_writes() {
-    reads_see_previous_writes(&postgres().await).await;
-}
+on_both_databases!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    reads_see_previous_writes: sqlite_reads_see_previous_writes, postgres_reads_see_previous_writes
+);
 
 /// Expo assets and releases, an app's default Expo channel, and what garbage collection must keep (signing keys are
 /// `signing_key_story`).
@@ -550,16 +545,7 @@ async fn expo_story(store: &dyn MetadataStore) {
     assert!(store.load_catalog(&app_id).await.unwrap().unwrap().bundle(live.id).is_some());
 }
 
-#[tokio::test]
-async fn sqlite_expo_story() {
-    let (store, _dir) = sqlite().await;
-    expo_story(&store).await;
-}
-
-#[tokio::test]
-async fn postgres_expo_story() {
-    expo_story(&postgres().await).await;
-}
+on_both_databases!(expo_story: sqlite_expo_story, postgres_expo_story);
 
 /// Every story on one store, then: each `MetadataStore` method was called, and counted under its own name (so the
 /// `/metrics` read and write counters miss none).
@@ -591,13 +577,6 @@ fn trait_methods() -> BTreeSet<&'static str> {
     methods
 }
 
-#[tokio::test]
-async fn sqlite_stories_call_every_store_method() {
-    let (store, _dir) = sqlite().await;
-    stories_call_every_store_method(&store).await;
-}
-
-#[tokio::test]
-async fn postgres_stories_call_every_store_method() {
-    stories_call_every_store_method(&postgres().await).await;
-}
+on_both_databases!(
+    stories_call_every_store_method: sqlite_stories_call_every_store_method, postgres_stories_call_every_store_method
+);

@@ -2,10 +2,13 @@
 //! cursor) and the operator's per-device overrides (a channel or bundle pin).
 
 use chrono::Utc;
+use sqlx::Any;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
 use tracing::instrument;
 use updraft_core::{AppId, BundlePin, DeviceCursor, DeviceId, DeviceReport, OverrideTarget, StoreResult};
 
-use super::{SqlStore, map_error};
+use super::{SqlStore, db_integer, map_error};
 use crate::rows;
 use crate::time::to_db;
 
@@ -125,16 +128,13 @@ pub(super) async fn list_devices(
     offset: u64,
     limit: u64,
 ) -> StoreResult<Vec<DeviceReport>> {
-    sqlx::query("SELECT * FROM devices WHERE app_id = $1 ORDER BY updated_at DESC, device_id DESC LIMIT $2 OFFSET $3")
-        .bind(app_id.as_str())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-        .fetch_all(&store.pool)
-        .await
-        .map_err(map_error)?
-        .iter()
-        .map(rows::device)
-        .collect()
+    let query = sqlx::query(
+        "SELECT * FROM devices WHERE app_id = $1 ORDER BY updated_at DESC, device_id DESC LIMIT $2 OFFSET $3",
+    )
+    .bind(app_id.as_str())
+    .bind(db_integer(limit))
+    .bind(db_integer(offset));
+    fetch_devices(store, query).await
 }
 
 pub(super) async fn list_devices_after(
@@ -150,16 +150,19 @@ pub(super) async fn list_devices_after(
          ORDER BY updated_at {order}, device_id {order} LIMIT $5"
     );
     let cursor_time = after.map(|c| to_db(c.updated_at));
-    sqlx::query(&query)
+    let query = sqlx::query(&query)
         .bind(app_id.as_str())
         .bind(cursor_time.clone())
         .bind(cursor_time)
         .bind(after.map(|c| c.device_id.as_str().to_owned()))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&store.pool)
-        .await
-        .map_err(map_error)?
-        .iter()
-        .map(rows::device)
-        .collect()
+        .bind(db_integer(limit));
+    fetch_devices(store, query).await
+}
+
+/// The device reports a query over `devices` returns.
+async fn fetch_devices<'q>(
+    store: &SqlStore,
+    query: Query<'q, Any, AnyArguments<'q>>,
+) -> StoreResult<Vec<DeviceReport>> {
+    query.fetch_all(&store.pool).await.map_err(map_error)?.iter().map(rows::device).collect()
 }

@@ -11,7 +11,7 @@ use sqlx::{Any, Transaction};
 use tracing::instrument;
 use updraft_core::{AppId, ExpoAsset, ExpoRelease, ExpoReleaseKind, StoreError, StoreResult};
 
-use super::{SqlStore, map_error};
+use super::{SqlStore, db_integer, map_error};
 use crate::rows;
 use crate::time::to_db;
 
@@ -29,7 +29,7 @@ pub(super) async fn insert_expo_asset(
     .bind(app_id.as_str())
     .bind(sha256)
     .bind(md5)
-    .bind(i64::try_from(size_bytes).unwrap_or(i64::MAX))
+    .bind(db_integer(size_bytes))
     .bind(to_db(Utc::now()))
     .execute(&store.pool)
     .await

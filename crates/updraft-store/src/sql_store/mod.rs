@@ -154,6 +154,11 @@ impl SqlStore {
     }
 }
 
+/// A count or size as the signed 64-bit integer both databases store, saturating (no real count gets there).
+fn db_integer(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
 pub(crate) fn map_error(error: sqlx::Error) -> StoreError {
     match &error {
         sqlx::Error::RowNotFound => StoreError::NotFound("row".into()),

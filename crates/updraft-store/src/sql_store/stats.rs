@@ -10,7 +10,7 @@ use sqlx::{Any, Transaction};
 use tracing::instrument;
 use updraft_core::{AppId, BundleCounts, InstallChange, StatsEvent, StatsSummary, StoreResult};
 
-use super::{SqlStore, map_error};
+use super::{SqlStore, db_integer, map_error};
 use crate::rows;
 use crate::time::to_db;
 
@@ -54,7 +54,7 @@ pub(super) async fn insert_stats(store: &SqlStore, events: &[StatsEvent]) -> Sto
 pub(super) async fn stats_summary(store: &SqlStore, app_id: &AppId, n_recent: u64) -> StoreResult<StatsSummary> {
     let recent = sqlx::query("SELECT * FROM stats_events WHERE app_id = $1 ORDER BY id DESC LIMIT $2")
         .bind(app_id.as_str())
-        .bind(i64::try_from(n_recent).unwrap_or(i64::MAX))
+        .bind(db_integer(n_recent))
         .fetch_all(&store.pool)
         .await
         .map_err(map_error)?
