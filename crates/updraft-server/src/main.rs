@@ -12,7 +12,6 @@ mod change_feed;
 mod cli;
 mod commands;
 mod config;
-mod counting_store;
 mod expo_cache;
 mod metrics;
 mod release_index;
