@@ -13,7 +13,6 @@ mod cli;
 mod commands;
 mod config;
 mod contract;
-mod counting_store;
 mod expo_cache;
 mod metrics;
 mod ops;

@@ -2,7 +2,8 @@
 //!
 //! [`SqlStore`] serves both backends: SQLite, the embedded default (one file under the data directory, WAL mode),
 //! and PostgreSQL, which several gateway instances share; [`ChangeListener`] tells an instance which apps another
-//! instance changed. SQL and row shapes stay in this crate; callers only see domain types.
+//! instance changed. SQL and row shapes stay in this crate; callers only see domain types. [`StoreCalls`] counts the
+//! reads and writes a store served (for `/metrics`).
 #![warn(missing_docs)]
 
 mod backend;
@@ -14,5 +15,5 @@ mod transfer;
 
 pub use backend::Backend;
 pub use changes::{Change, ChangeListener};
-pub use sql_store::SqlStore;
+pub use sql_store::{SqlStore, StoreCalls};
 pub use transfer::{Dump, TableCount};

@@ -1,14 +1,40 @@
 //! The `MetadataStore` story: one sequence of operations every implementation must get right, run on SQLite and on
 //! a real PostgreSQL (`UPDRAFT_TEST_DATABASE_URL`, started by `tests/run.sh`; each test gets a fresh database).
+//!
+//! Together the stories call every trait method: `*_stories_call_every_store_method` runs them all on one store of
+//! each database and fails, naming the method, when one is never called (see [`trait_methods`]).
 
 mod databases;
+
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{SubsecRound, Utc};
 use databases::{postgres, sqlite};
 use updraft_core::{
     ApiKeyRecord, ApiKeyScope, App, AppId, BundleSource, BundleVersion, ChannelName, ChannelUpdate, DeviceId,
-    DeviceReport, MetadataStore, NewBundle, OverrideTarget, Platform, SigningKeyRecord, StoreError,
+    DeviceReport, ExpoAsset, ExpoRelease, ExpoReleaseKind, ManifestEntry, MetadataStore, NewBundle, OverrideTarget,
+    Platform, SigningKeyRecord, StoreError,
 };
+use updraft_store::SqlStore;
+
+/// Two tests of one story: `$sqlite` on a fresh SQLite file, `$postgres` on a fresh PostgreSQL database.
+macro_rules! on_both_databases {
+    ($story:ident: $sqlite:ident, $postgres:ident) => {
+        on_both_databases!(#[tokio::test] $story: $sqlite, $postgres);
+    };
+    (#[$test:meta] $story:ident: $sqlite:ident, $postgres:ident) => {
+        #[$test]
+        async fn $sqlite() {
+            let (store, _dir) = sqlite().await;
+            $story(&store).await;
+        }
+
+        #[$test]
+        async fn $postgres() {
+            $story(&postgres().await).await;
+        }
+    };
+}
 
 fn new_bundle(app: &AppId, version: &str) -> NewBundle {
     NewBundle {
@@ -348,27 +374,9 @@ async fn signing_key_story(store: &dyn MetadataStore) {
     assert_eq!(store.signing_keys(&app_id).await.unwrap().len(), 3);
 }
 
-#[tokio::test]
-async fn sqlite_signing_key_story() {
-    let (store, _dir) = sqlite().await;
-    signing_key_story(&store).await;
-}
+on_both_databases!(signing_key_story: sqlite_signing_key_story, postgres_signing_key_story);
 
-#[tokio::test]
-async fn postgres_signing_key_story() {
-    signing_key_story(&postgres().await).await;
-}
-
-#[tokio::test]
-async fn sqlite_capgo_surface_story() {
-    let (store, _dir) = sqlite().await;
-    capgo_surface_story(&store).await;
-}
-
-#[tokio::test]
-async fn postgres_capgo_surface_story() {
-    capgo_surface_story(&postgres().await).await;
-}
+on_both_databases!(capgo_surface_story: sqlite_capgo_surface_story, postgres_capgo_surface_story);
 
 #[tokio::test]
 async fn sqlite_story() {
@@ -413,13 +421,162 @@ async fn reads_see_previous_writes(store: &dyn MetadataStore) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_reads_see_previous_writes() {
-    let (store, _dir) = sqlite().await;
-    reads_see_previous_writes(&store).await;
+on_both_databases!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    reads_see_previous_writes: sqlite_reads_see_previous_writes, postgres_reads_see_previous_writes
+);
+
+/// Expo assets and releases, an app's default Expo channel, and what garbage collection must keep (signing keys are
+/// `signing_key_story`).
+async fn expo_story(store: &dyn MetadataStore) {
+    let app_id = AppId::parse("com.example.expo").unwrap();
+    let nobody = AppId::parse("com.example.none").unwrap();
+    store
+        .create_app(&App {
+            id: app_id.clone(),
+            name: "Expo".into(),
+            public_key: None,
+            default_channel: "production".into(),
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    store.set_app_default_channel(&app_id, "staging").await.unwrap();
+    assert_eq!(store.load_catalog(&app_id).await.unwrap().unwrap().app().default_channel, "staging");
+    let missing_app = store.set_app_default_channel(&nobody, "staging").await;
+    assert!(matches!(missing_app, Err(StoreError::NotFound(_))), "{missing_app:?}");
+
+    // Assets are recorded once (a second upload keeps the first record) and looked up per app.
+    let sha256 = |letter: char| letter.to_string().repeat(64);
+    store.insert_expo_asset(&app_id, &sha256('a'), "md5-a", 10).await.unwrap();
+    store.insert_expo_asset(&app_id, &sha256('a'), "md5-other", 11).await.unwrap();
+    store.insert_expo_asset(&app_id, &sha256('b'), "md5-b", 20).await.unwrap();
+    store.insert_expo_asset(&app_id, &sha256('c'), "md5-c", 30).await.unwrap();
+    // More hashes than one statement takes (they are asked in chunks): the stored ones are found in any chunk.
+    let mut asked: Vec<String> = (0..1200).map(|n| format!("{n:064x}")).collect();
+    asked.extend([sha256('a'), sha256('b')]);
+    let found = store.expo_asset_md5s(&app_id, &asked).await.unwrap();
+    let expected: HashMap<String, String> =
+        HashMap::from([(sha256('a'), "md5-a".into()), (sha256('b'), "md5-b".into())]);
+    assert_eq!(found, expected);
+    assert!(store.expo_asset_md5s(&nobody, &[sha256('a')]).await.unwrap().is_empty());
+
+    // One publish records a release per platform; the catalog gives them back, oldest first, with the assets' MD5s.
+    let launch = ExpoAsset { sha256: sha256('a'), md5: "md5-a".into(), ext: "hbc".into() };
+    let image = ExpoAsset { sha256: sha256('b'), md5: "md5-b".into(), ext: "png".into() };
+    let published_at = Utc::now().trunc_subsecs(3);
+    let release = |id: &str, platform, created_at, kind| ExpoRelease {
+        id: id.into(),
+        group_id: format!("group-{id}"),
+        app_id: app_id.clone(),
+        channel: "production".into(),
+        runtime_version: "1.0.0".into(),
+        platform,
+        created_at,
+        message: "story".into(),
+        kind,
+    };
+    let update = ExpoReleaseKind::Update {
+        launch_asset: launch.clone(),
+        assets: vec![image.clone()],
+        expo_client: r#"{"name":"story"}"#.into(),
+    };
+    let ios = release("r-ios", Platform::Ios, published_at, update.clone());
+    let android = release("r-android", Platform::Android, published_at + chrono::Duration::milliseconds(1), update);
+    store.insert_expo_releases(&[ios.clone(), android.clone()]).await.unwrap();
+    let rollback = release(
+        "r-rollback",
+        Platform::Ios,
+        published_at + chrono::Duration::seconds(1),
+        ExpoReleaseKind::RollBackToEmbedded,
+    );
+    // One transaction: a batch with a taken id records none of its releases.
+    let later = release(
+        "r-later",
+        Platform::Ios,
+        published_at + chrono::Duration::seconds(2),
+        ExpoReleaseKind::RollBackToEmbedded,
+    );
+    let taken = store.insert_expo_releases(&[later.clone(), ios.clone()]).await;
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+    store.insert_expo_releases(std::slice::from_ref(&rollback)).await.unwrap();
+    let catalog = store.load_catalog(&app_id).await.unwrap().unwrap();
+    assert_eq!(catalog.expo_releases(), [ios, android, rollback]);
+    assert!(catalog.expo_release("r-later").is_none());
+
+    // Garbage collection keeps the objects of live bundles (zip and delta files) and the assets releases name; the
+    // objects of a deleted bundle and an asset no release names are not kept, and the asset can be forgotten.
+    let mut bundle = NewBundle {
+        source: BundleSource::Stored {
+            object_key: "bundles/expo-story.zip".into(),
+            size_bytes: 1,
+            sha256: "ef".repeat(32),
+        },
+        ..new_bundle(&app_id, "1.0.0")
+    };
+    bundle.manifest = vec![ManifestEntry {
+        file_name: "a.js".into(),
+        file_hash: "12".repeat(32),
+        object_key: "files/expo-a".into(),
+        size_bytes: Some(2),
+    }];
+    let live = store.insert_bundle(&bundle, None).await.unwrap();
+    bundle.version = BundleVersion::parse("1.0.1").unwrap();
+    bundle.source =
+        BundleSource::Stored { object_key: "bundles/expo-gone.zip".into(), size_bytes: 1, sha256: "fe".repeat(32) };
+    bundle.manifest[0].object_key = "files/expo-gone".into();
+    let gone = store.insert_bundle(&bundle, None).await.unwrap();
+    store.delete_bundle(&app_id, gone.id).await.unwrap();
+    let referenced = store.referenced_objects().await.unwrap();
+    for key in ["bundles/expo-story.zip", "files/expo-a"] {
+        assert!(referenced.object_keys.contains(key), "{key} is live: {:?}", referenced.object_keys);
+    }
+    for key in ["bundles/expo-gone.zip", "files/expo-gone"] {
+        assert!(!referenced.object_keys.contains(key), "{key} is deleted: {:?}", referenced.object_keys);
+    }
+    assert!(referenced.expo_assets.contains(&(app_id.clone(), sha256('a'))), "the launch asset is named");
+    assert!(referenced.expo_assets.contains(&(app_id.clone(), sha256('b'))), "the image is named");
+    assert!(!referenced.expo_assets.contains(&(app_id.clone(), sha256('c'))), "no release names c");
+    store.delete_expo_asset(&app_id, &sha256('c')).await.unwrap();
+    assert!(store.expo_asset_md5s(&app_id, &[sha256('c')]).await.unwrap().is_empty());
+    assert_eq!(store.expo_asset_md5s(&app_id, &[sha256('a')]).await.unwrap().len(), 1, "other assets stay");
+    // Forgetting an asset that is not recorded is not an error (a repeated collection).
+    store.delete_expo_asset(&app_id, &sha256('c')).await.unwrap();
+    assert!(store.load_catalog(&app_id).await.unwrap().unwrap().bundle(live.id).is_some());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_reads_see_previous_writes() {
-    reads_see_previous_writes(&postgres().await).await;
+on_both_databases!(expo_story: sqlite_expo_story, postgres_expo_story);
+
+/// Every story on one store, then: each `MetadataStore` method was called, and counted under its own name (so the
+/// `/metrics` read and write counters miss none).
+async fn stories_call_every_store_method(store: &SqlStore) {
+    story(store).await;
+    capgo_surface_story(store).await;
+    signing_key_story(store).await;
+    expo_story(store).await;
+    let calls = store.calls();
+    let called = calls.by_method();
+    let methods = trait_methods();
+    let never_called: Vec<&str> = methods.iter().copied().filter(|method| !called.contains_key(method)).collect();
+    assert!(never_called.is_empty(), "no store story calls {never_called:?}: cover them in tests/story.rs");
+    let not_methods: Vec<&str> = called.keys().copied().filter(|name| !methods.contains(name)).collect();
+    assert!(not_methods.is_empty(), "calls counted under names that are not trait methods: {not_methods:?}");
+    assert_eq!(calls.reads() + calls.writes(), called.values().sum::<u64>());
 }
+
+/// The names of the `MetadataStore` methods, read from the trait's source: a guard that needs no list kept by hand,
+/// so a method added to the trait fails `*_stories_call_every_store_method` until a story calls it. Reading source
+/// text is crude but enough here: the trait's methods are exactly its `async fn` lines.
+fn trait_methods() -> BTreeSet<&'static str> {
+    const SOURCE: &str = include_str!("../../updraft-core/src/store.rs");
+    let (_, body) = SOURCE.split_once("pub trait MetadataStore").expect("updraft-core/src/store.rs has the trait");
+    let (body, _) = body.split_once("\n}\n").expect("the trait ends with a closing brace on its own line");
+    let methods: BTreeSet<&str> =
+        body.split("async fn ").skip(1).map(|rest| rest.split_once('(').expect("a method has arguments").0).collect();
+    assert!(methods.contains("create_app") && methods.contains("load_catalog"), "parsed {methods:?}");
+    methods
+}
+
+on_both_databases!(
+    stories_call_every_store_method: sqlite_stories_call_every_store_method, postgres_stories_call_every_store_method
+);

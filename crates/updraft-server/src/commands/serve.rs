@@ -40,8 +40,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
             "object storage {objects} does not work ({problem}); check the UPDRAFT_STORAGE__* settings or run `updraft storage check`"
         );
     }
-    let counting = Arc::new(crate::counting_store::CountingStore::new(store.clone()));
-    let dyn_store: Arc<dyn MetadataStore> = counting.clone();
+    let dyn_store: Arc<dyn MetadataStore> = store.clone();
     let index = Arc::new(ReleaseIndex::load(dyn_store.as_ref()).await.context("loading the release index")?);
     let (writes, writer) = Writer::start(dyn_store.clone(), index.clone(), settings.device_queue_capacity);
 
@@ -60,7 +59,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         index,
         writes,
         expo,
-        store_calls: counting,
+        store_calls: store.calls(),
     }));
     let server = HttpServer::new({
         let state = state.clone();

@@ -42,8 +42,8 @@ pub(crate) struct AppState {
     pub(crate) expo: crate::expo_cache::ExpoCache,
     pub(crate) metrics: crate::metrics::Metrics,
     pub(crate) capgo_answers: crate::capgo_answers::CapgoAnswers,
-    /// The same store as `store`, for its call counts.
-    pub(crate) store_calls: Arc<crate::counting_store::CountingStore>,
+    /// The call counts of `store`, for `/metrics`.
+    pub(crate) store_calls: Arc<updraft_store::StoreCalls>,
 }
 
 /// What `AppState` is built from.
@@ -55,7 +55,7 @@ pub(crate) struct StateParts {
     pub(crate) index: Arc<ReleaseIndex>,
     pub(crate) writes: WriteQueue,
     pub(crate) expo: crate::expo_cache::ExpoCache,
-    pub(crate) store_calls: Arc<crate::counting_store::CountingStore>,
+    pub(crate) store_calls: Arc<updraft_store::StoreCalls>,
 }
 
 impl AppState {

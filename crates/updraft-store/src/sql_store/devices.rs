@@ -1,0 +1,168 @@
+//! Devices: the latest report of each device (upserted in batches by the write-behind queue, listed by offset or
+//! cursor) and the operator's per-device overrides (a channel or bundle pin).
+
+use chrono::Utc;
+use sqlx::Any;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use tracing::instrument;
+use updraft_core::{AppId, BundlePin, DeviceCursor, DeviceId, DeviceReport, OverrideTarget, StoreResult};
+
+use super::{SqlStore, db_integer, map_error};
+use crate::rows;
+use crate::time::to_db;
+
+#[instrument(skip_all, fields(app.id = %app_id))]
+pub(super) async fn set_device_override(
+    store: &SqlStore,
+    app_id: &AppId,
+    device_id: &DeviceId,
+    target: &OverrideTarget,
+) -> StoreResult<()> {
+    let mut tx = store.write_transaction().await?;
+    sqlx::query(
+        "INSERT INTO device_overrides (app_id, device_id, channel_id, bundle_id, pin_builtin, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (app_id, device_id) DO UPDATE SET channel_id = excluded.channel_id,
+            bundle_id = excluded.bundle_id, pin_builtin = excluded.pin_builtin, updated_at = excluded.updated_at",
+    )
+    .bind(app_id.as_str())
+    .bind(device_id.as_str())
+    .bind(target.channel_id)
+    .bind(match target.bundle {
+        Some(BundlePin::Bundle(bundle_id)) => Some(bundle_id),
+        _ => None,
+    })
+    .bind(matches!(target.bundle, Some(BundlePin::Builtin)))
+    .bind(to_db(Utc::now()))
+    .execute(&mut *tx)
+    .await
+    .map_err(map_error)?;
+    store.announce(&mut tx, app_id).await?;
+    tx.commit().await.map_err(map_error)
+}
+
+#[instrument(skip_all, fields(app.id = %app_id))]
+pub(super) async fn delete_device_override(
+    store: &SqlStore,
+    app_id: &AppId,
+    device_id: &DeviceId,
+) -> StoreResult<bool> {
+    let mut tx = store.write_transaction().await?;
+    let done = sqlx::query("DELETE FROM device_overrides WHERE app_id = $1 AND device_id = $2")
+        .bind(app_id.as_str())
+        .bind(device_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_error)?;
+    store.announce(&mut tx, app_id).await?;
+    tx.commit().await.map_err(map_error)?;
+    Ok(done.rows_affected() > 0)
+}
+
+#[instrument(skip_all, fields(n_devices = reports.len()))]
+pub(super) async fn upsert_devices(store: &SqlStore, reports: &[DeviceReport]) -> StoreResult<()> {
+    // One order for every writer: two instances upserting overlapping batches lock rows in the same order, so
+    // PostgreSQL never has to break a deadlock.
+    let mut ordered: Vec<&DeviceReport> = reports.iter().collect();
+    ordered.sort_by(|a, b| (a.app_id.as_str(), a.device_id.as_str()).cmp(&(b.app_id.as_str(), b.device_id.as_str())));
+    let mut tx = store.write_transaction().await?;
+    for report in ordered {
+        let seen = to_db(report.seen_at);
+        sqlx::query(
+            "INSERT INTO devices (app_id, device_id, platform, version_name, version_build, version_code,
+                version_os, plugin_version, custom_id, is_prod, is_emulator, install_source, default_channel,
+                key_id, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+             ON CONFLICT (app_id, device_id) DO UPDATE SET platform = excluded.platform,
+                version_name = excluded.version_name, version_build = excluded.version_build,
+                version_code = excluded.version_code, version_os = excluded.version_os,
+                plugin_version = excluded.plugin_version, custom_id = excluded.custom_id,
+                is_prod = excluded.is_prod, is_emulator = excluded.is_emulator,
+                install_source = excluded.install_source, default_channel = excluded.default_channel,
+                key_id = excluded.key_id, updated_at = excluded.updated_at
+             WHERE excluded.updated_at >= devices.updated_at",
+        )
+        .bind(report.app_id.as_str())
+        .bind(report.device_id.as_str())
+        .bind(report.platform.as_str())
+        .bind(&report.version_name)
+        .bind(&report.version_build)
+        .bind(&report.version_code)
+        .bind(&report.version_os)
+        .bind(&report.plugin_version)
+        .bind(&report.custom_id)
+        .bind(report.is_prod)
+        .bind(report.is_emulator)
+        .bind(&report.install_source)
+        .bind(&report.default_channel)
+        .bind(&report.key_id)
+        .bind(&seen)
+        .bind(&seen)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_error)?;
+    }
+    tx.commit().await.map_err(map_error)
+}
+
+pub(super) async fn get_device(
+    store: &SqlStore,
+    app_id: &AppId,
+    device_id: &DeviceId,
+) -> StoreResult<Option<DeviceReport>> {
+    sqlx::query("SELECT * FROM devices WHERE app_id = $1 AND device_id = $2")
+        .bind(app_id.as_str())
+        .bind(device_id.as_str())
+        .fetch_optional(&store.pool)
+        .await
+        .map_err(map_error)?
+        .as_ref()
+        .map(rows::device)
+        .transpose()
+}
+
+pub(super) async fn list_devices(
+    store: &SqlStore,
+    app_id: &AppId,
+    offset: u64,
+    limit: u64,
+) -> StoreResult<Vec<DeviceReport>> {
+    let query = sqlx::query(
+        "SELECT * FROM devices WHERE app_id = $1 ORDER BY updated_at DESC, device_id DESC LIMIT $2 OFFSET $3",
+    )
+    .bind(app_id.as_str())
+    .bind(db_integer(limit))
+    .bind(db_integer(offset));
+    fetch_devices(store, query).await
+}
+
+pub(super) async fn list_devices_after(
+    store: &SqlStore,
+    app_id: &AppId,
+    after: Option<&DeviceCursor>,
+    limit: u64,
+    descending: bool,
+) -> StoreResult<Vec<DeviceReport>> {
+    let (comparison, order) = if descending { ("<", "DESC") } else { (">", "ASC") };
+    let query = format!(
+        "SELECT * FROM devices WHERE app_id = $1 AND ($2 IS NULL OR (updated_at, device_id) {comparison} ($3, $4))
+         ORDER BY updated_at {order}, device_id {order} LIMIT $5"
+    );
+    let cursor_time = after.map(|c| to_db(c.updated_at));
+    let query = sqlx::query(&query)
+        .bind(app_id.as_str())
+        .bind(cursor_time.clone())
+        .bind(cursor_time)
+        .bind(after.map(|c| c.device_id.as_str().to_owned()))
+        .bind(db_integer(limit));
+    fetch_devices(store, query).await
+}
+
+/// The device reports a query over `devices` returns.
+async fn fetch_devices<'q>(
+    store: &SqlStore,
+    query: Query<'q, Any, AnyArguments<'q>>,
+) -> StoreResult<Vec<DeviceReport>> {
+    query.fetch_all(&store.pool).await.map_err(map_error)?.iter().map(rows::device).collect()
+}
