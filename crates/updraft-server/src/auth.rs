@@ -1,10 +1,18 @@
 //! Who is calling the management API: the key comes in `capgkey` or `authorization` (raw, or `Bearer <key>`), as
 //! Capgo's CLI and API clients send it. The bootstrap admin key and stored keys are compared in constant time.
+//!
+//! Handlers take the caller as an extractor: [`Caller`] (refusals in the Capgo envelope), [`ExpoCaller`] and
+//! [`AllowedApp`] (the caller, allowed on the `{app_id}` of the path, and that app's catalog; refusals in the Expo
+//! management shape).
 
-use actix_web::HttpRequest;
-use updraft_core::{ApiKeyScope, AppId, FailureKind, codes};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
-use crate::api_error::ApiError;
+use actix_web::{FromRequest, HttpRequest, web};
+use updraft_core::{ApiKeyScope, AppCatalog, AppId, FailureKind, codes};
+
+use crate::api_error::{ApiError, ExpoApiError};
 use crate::api_keys;
 use crate::state::AppState;
 
@@ -77,6 +85,66 @@ pub(crate) async fn authenticate(request: &HttpRequest, state: &AppState) -> Res
         ApiKeyScope::All => Caller::Everything,
         ApiKeyScope::App(app_id) => Caller::App(app_id),
     })
+}
+
+type Extracted<T, E> = Pin<Box<dyn Future<Output = Result<T, E>>>>;
+
+fn state_of(request: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    request
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the application state is not registered")))
+}
+
+/// The authenticated caller of a request.
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Extracted<Self, ApiError>;
+
+    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let request = request.clone();
+        Box::pin(async move {
+            let state = state_of(&request)?;
+            authenticate(&request, &state).await
+        })
+    }
+}
+
+/// The authenticated caller of an Expo management request.
+pub(crate) struct ExpoCaller(pub(crate) Caller);
+
+impl FromRequest for ExpoCaller {
+    type Error = ExpoApiError;
+    type Future = Extracted<Self, ExpoApiError>;
+
+    fn from_request(request: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let caller = Caller::from_request(request, payload);
+        Box::pin(async move { Ok(Self(caller.await?)) })
+    }
+}
+
+/// An Expo management request by a caller allowed on the app of its path (`/expo/{app_id}/…`), which exists.
+pub(crate) struct AllowedApp {
+    pub(crate) app_id: AppId,
+    pub(crate) catalog: Arc<AppCatalog>,
+}
+
+impl FromRequest for AllowedApp {
+    type Error = ExpoApiError;
+    type Future = Extracted<Self, ExpoApiError>;
+
+    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let request = request.clone();
+        Box::pin(async move {
+            let state = state_of(&request)?;
+            let caller = authenticate(&request, &state).await?;
+            let raw = request.match_info().get("app_id").unwrap_or_default();
+            let app_id = AppId::parse(raw).map_err(|e| ApiError::bad_request(codes::INVALID_APP_ID, e.to_string()))?;
+            caller.require_app(&app_id)?;
+            let catalog = state.catalog(&app_id)?;
+            Ok(Self { app_id, catalog })
+        })
+    }
 }
 
 #[cfg(test)]

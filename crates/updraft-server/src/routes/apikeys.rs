@@ -8,8 +8,9 @@ use updraft_capgo::management::string_field;
 use updraft_core::{ApiKeyRecord, ApiKeyScope, AppId, codes};
 
 use crate::api_error::ApiError;
+use crate::auth::Caller;
 use crate::ops::api_keys::{self, KeyRef};
-use crate::routes::call::{json_call, params_call};
+use crate::routes::call::{json_params, read_params};
 use crate::state::AppState;
 
 /// Longest key name accepted.
@@ -40,14 +41,14 @@ fn checked_name(name: Option<String>) -> Result<String, ApiError> {
 
 /// POST: mint a key, optionally scoped to one existing app.
 pub(crate) async fn create(
-    request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = json_call(&request, &state, payload).await?;
-    call.caller.require_everything()?;
-    let name = checked_name(string_field(&call.params, "name")?)?;
-    let scope = match string_field(&call.params, "app_id")? {
+    let params = json_params(payload).await?;
+    caller.require_everything()?;
+    let name = checked_name(string_field(&params, "name")?)?;
+    let scope = match string_field(&params, "app_id")? {
         None => ApiKeyScope::All,
         Some(raw) => ApiKeyScope::App(
             AppId::parse(&raw).map_err(|e| ApiError::bad_request(codes::INVALID_APP_ID, e.to_string()))?,
@@ -64,10 +65,11 @@ pub(crate) async fn create(
 pub(crate) async fn list(
     request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = params_call(&request, &state, payload).await?;
-    call.caller.require_everything()?;
+    read_params(&request, payload).await?;
+    caller.require_everything()?;
     let keys: Vec<Value> = api_keys::list(&state).await?.iter().map(key_json).collect();
     Ok(HttpResponse::Ok().json(json!({ "keys": keys })))
 }
@@ -76,12 +78,13 @@ pub(crate) async fn list(
 pub(crate) async fn revoke(
     request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = params_call(&request, &state, payload).await?;
-    call.caller.require_everything()?;
-    let name = string_field(&call.params, "name")?;
-    let id = string_field(&call.params, "id")?;
+    let params = read_params(&request, payload).await?;
+    caller.require_everything()?;
+    let name = string_field(&params, "name")?;
+    let id = string_field(&params, "id")?;
     let key = match (name, id) {
         (_, Some(id)) => KeyRef::Id(id),
         (Some(name), None) => KeyRef::Name(name),

@@ -18,7 +18,7 @@ use crate::api_error::ApiError;
 use crate::auth::{Caller, authenticate};
 use crate::ops::bundles::{self, BundleFields, DeleteTarget, RecordedBundle, UploadOptions};
 use crate::routes::body::SharedBody;
-use crate::routes::call::{AppCall, app_params_call, json_call};
+use crate::routes::call::{AppCall, app_params_call, json_params};
 use crate::state::AppState;
 use crate::upload::{StagedFile, stage};
 
@@ -222,12 +222,13 @@ async fn register_external(
     state: &AppState,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = json_call(request, state, payload).await?;
-    let params: &Map<String, Value> = &call.params;
+    let caller = authenticate(request, state).await?;
+    let params = json_params(payload).await?;
+    let params: &Map<String, Value> = &params;
     let text = |name: &str| {
         params.get(name).and_then(Value::as_str).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)
     };
-    let bundle = read_bundle_fields(state, &call.caller, &text)?;
+    let bundle = read_bundle_fields(state, &caller, &text)?;
     let url = text("external_url").ok_or_else(|| {
         ApiError::bad_request(
             codes::MISSING_FIELD,
@@ -242,9 +243,10 @@ async fn register_external(
 pub(crate) async fn list_bundles(
     request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let AppCall { params, catalog, .. } = app_params_call(&request, &state, payload).await?;
+    let AppCall { params, catalog, .. } = app_params_call(&request, &state, &caller, payload).await?;
     let page = page_field(&params)?;
     let mut listed: Vec<_> = catalog.bundles().collect();
     listed.sort_by_key(|b| std::cmp::Reverse(b.id));
@@ -257,9 +259,10 @@ pub(crate) async fn list_bundles(
 pub(crate) async fn delete_bundles(
     request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let AppCall { params, app_id, .. } = app_params_call(&request, &state, payload).await?;
+    let AppCall { params, app_id, .. } = app_params_call(&request, &state, &caller, payload).await?;
     let target = match string_field(&params, "version")? {
         Some(version) => DeleteTarget::Version(version),
         None => DeleteTarget::Unused,

@@ -8,18 +8,19 @@ use updraft_capgo::management::{
 use updraft_core::{ChannelName, codes};
 
 use crate::api_error::ApiError;
+use crate::auth::Caller;
 use crate::ops::channels;
-use crate::routes::call::{AppCall, app_params_call, json_call};
+use crate::routes::call::{AppCall, app_params_call, json_params};
 use crate::state::AppState;
 
 pub(crate) async fn set_channel(
-    request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = json_call(&request, &state, payload).await?;
-    let set = parse_channel_set(&call.params)?;
-    call.caller.require_app(&set.app_id)?;
+    let params = json_params(payload).await?;
+    let set = parse_channel_set(&params)?;
+    caller.require_app(&set.app_id)?;
     let (channel, created) = channels::set(&state, &set.app_id, &set.channel, &set.update).await?;
     if created {
         Ok(HttpResponse::Ok().json(json!({ "status": "ok", "id": channel.id, "public": channel.settings.public })))
@@ -31,9 +32,10 @@ pub(crate) async fn set_channel(
 pub(crate) async fn get_channels(
     request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let AppCall { params, catalog, .. } = app_params_call(&request, &state, payload).await?;
+    let AppCall { params, catalog, .. } = app_params_call(&request, &state, &caller, payload).await?;
     if let Some(name) = string_field(&params, "channel")? {
         let channel = catalog
             .channel_by_name(&name)
@@ -51,9 +53,10 @@ pub(crate) async fn get_channels(
 pub(crate) async fn delete_channel(
     request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let AppCall { params, app_id, .. } = app_params_call(&request, &state, payload).await?;
+    let AppCall { params, app_id, .. } = app_params_call(&request, &state, &caller, payload).await?;
     let name: ChannelName = channel_field(&params, "channel")?;
     channels::delete(&state, &app_id, &name).await?;
     Ok(HttpResponse::Ok().json(ok_body()))

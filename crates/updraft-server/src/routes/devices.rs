@@ -10,18 +10,19 @@ use updraft_capgo::management::{
 use updraft_core::{DeviceCursor, DeviceId, codes};
 
 use crate::api_error::ApiError;
+use crate::auth::Caller;
 use crate::ops::devices;
-use crate::routes::call::{AppCall, app_params_call, json_call};
+use crate::routes::call::{AppCall, app_params_call, json_params};
 use crate::state::AppState;
 
 pub(crate) async fn link_device(
-    request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = json_call(&request, &state, payload).await?;
-    let link = parse_device_link(&call.params)?;
-    call.caller.require_app(&link.app_id)?;
+    let params = json_params(payload).await?;
+    let link = parse_device_link(&params)?;
+    caller.require_app(&link.app_id)?;
     devices::link(&state, &link.app_id, &link.device_id, link.channel.as_ref(), link.version.as_ref()).await?;
     Ok(HttpResponse::Ok().json(ok_body()))
 }
@@ -29,9 +30,10 @@ pub(crate) async fn link_device(
 pub(crate) async fn unlink_device(
     request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let AppCall { params, app_id, .. } = app_params_call(&request, &state, payload).await?;
+    let AppCall { params, app_id, .. } = app_params_call(&request, &state, &caller, payload).await?;
     let device_id = device_id_field(&params)?;
     devices::unlink(&state, &app_id, &device_id).await?;
     Ok(HttpResponse::Ok().json(ok_body()))
@@ -40,9 +42,10 @@ pub(crate) async fn unlink_device(
 pub(crate) async fn get_devices(
     request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let AppCall { params, app_id, catalog } = app_params_call(&request, &state, payload).await?;
+    let AppCall { params, app_id, catalog } = app_params_call(&request, &state, &caller, payload).await?;
     let params = &params;
     if params.contains_key("device_id") {
         let device_id = device_id_field(params)?;

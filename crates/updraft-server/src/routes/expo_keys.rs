@@ -17,9 +17,9 @@ use updraft_core::{AppId, FailureKind, SigningKeyRecord, codes, expo_time};
 use updraft_expo::signing::{KeyError, SigningKey, check_key_id, generate, normalise_private_key};
 
 use crate::api_error::{ApiError, ExpoApiError};
-use crate::auth::Caller;
+use crate::auth::{Caller, ExpoCaller};
 use crate::ops::expo_keys;
-use crate::routes::call::{json_call, params_call};
+use crate::routes::call::{json_params, read_params};
 use crate::state::AppState;
 
 /// Certificates are valid from now for this many years unless asked otherwise.
@@ -81,16 +81,16 @@ fn describe(key: &SigningKey, record: &SigningKeyRecord) -> Value {
 
 /// `POST /expo/{app_id}/keys {key_id?, private_key?, force?, validity_years?, export_private_key?}`.
 pub(crate) async fn put_key(
-    request: HttpRequest,
     state: web::Data<AppState>,
+    ExpoCaller(caller): ExpoCaller,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ExpoApiError> {
-    let call = json_call(&request, &state, payload).await?;
+    let params = json_params(payload).await?;
     let app_id = app_of(&path.into_inner())?;
-    admin_only(&call.caller, &app_id)?;
+    admin_only(&caller, &app_id)?;
     state.catalog(&app_id)?;
-    let asked: KeyRequest = serde_json::from_value(Value::Object(call.params)).map_err(|e| {
+    let asked: KeyRequest = serde_json::from_value(Value::Object(params)).map_err(|e| {
         ApiError::bad_request(
             codes::INVALID_FIELD,
             format!(
@@ -152,12 +152,13 @@ pub(crate) async fn put_key(
 pub(crate) async fn list_keys(
     request: HttpRequest,
     state: web::Data<AppState>,
+    ExpoCaller(caller): ExpoCaller,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ExpoApiError> {
-    let call = params_call(&request, &state, payload).await?;
+    read_params(&request, payload).await?;
     let app_id = app_of(&path.into_inner())?;
-    admin_only(&call.caller, &app_id)?;
+    admin_only(&caller, &app_id)?;
     let records = expo_keys::list(&state, &app_id).await?;
     let listed = tokio::task::spawn_blocking(move || {
         records

@@ -6,34 +6,27 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
-use updraft_core::{AppCatalog, AppId, ChannelName, ExpoRelease, Platform, check_asset_extension, codes, sha256_hex};
+use updraft_core::{ChannelName, ExpoRelease, Platform, check_asset_extension, codes, sha256_hex};
 
 use crate::api_error::{ApiError, ExpoApiError};
-use crate::auth::authenticate;
+use crate::auth::AllowedApp;
 use crate::contract::expo::{
     MissingAssetsRequest, MissingAssetsResponse, PromoteRequest, PublishRequest, ReleaseView, ReleasesRecorded,
     RollbackRequest,
 };
 use crate::ops::expo_releases::{self, AssetName, PlatformAssets, Publish, Rollback, RollbackTarget};
-use crate::routes::call::{json_call, params_call};
+use crate::routes::call::{json_params, read_params};
 use crate::state::AppState;
-
-fn app_of(path: &str) -> Result<AppId, ApiError> {
-    AppId::parse(path).map_err(|e| ApiError::bad_request(codes::INVALID_APP_ID, e.to_string()))
-}
 
 /// `PUT /expo/{app_id}/assets/{sha256}`: the raw bytes of one asset. The digest in the path must match.
 pub(crate) async fn upload_asset(
-    request: HttpRequest,
     state: web::Data<AppState>,
+    app: AllowedApp,
     path: web::Path<(String, String)>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ExpoApiError> {
-    let caller = authenticate(&request, &state).await?;
-    let (app, sha256) = path.into_inner();
-    let app_id = app_of(&app)?;
-    caller.require_app(&app_id)?;
-    state.catalog(&app_id)?;
+    let AllowedApp { app_id, .. } = app;
+    let (_, sha256) = path.into_inner();
     if sha256_hex(&sha256).is_none_or(|digest| digest != sha256) {
         return Err(ApiError::bad_request(
             "invalid_digest",
@@ -48,16 +41,12 @@ pub(crate) async fn upload_asset(
 
 /// `POST /expo/{app_id}/assets/missing {"sha256": [...]}`: which of these the server does not have yet.
 pub(crate) async fn missing_assets(
-    request: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    app: AllowedApp,
     payload: web::Payload,
 ) -> Result<HttpResponse, ExpoApiError> {
-    let call = json_call(&request, &state, payload).await?;
-    let app_id = app_of(&path.into_inner())?;
-    call.caller.require_app(&app_id)?;
-    state.catalog(&app_id)?;
-    let asked: MissingAssetsRequest = serde_json::from_value(Value::Object(call.params))
+    let app_id = app.app_id;
+    let asked: MissingAssetsRequest = serde_json::from_value(Value::Object(json_params(payload).await?))
         .map_err(|e| ApiError::bad_request(codes::INVALID_FIELD, format!("expected {{\"sha256\": [...]}}: {e}")))?;
     let missing = expo_releases::missing_assets(&state, &app_id, &asked.sha256).await?;
     Ok(HttpResponse::Ok().json(MissingAssetsResponse { missing }))
@@ -83,29 +72,19 @@ fn recorded(releases: &[ExpoRelease]) -> HttpResponse {
     HttpResponse::Ok().json(ReleasesRecorded { status: "ok".to_owned(), releases })
 }
 
-/// The start of every JSON release operation: authenticate, check the app, and read the body as `T`.
-async fn app_json_call<T: serde::de::DeserializeOwned>(
-    request: &HttpRequest,
-    state: &AppState,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<(AppId, std::sync::Arc<AppCatalog>, T), ApiError> {
-    let call = json_call(request, state, payload).await?;
-    let app_id = app_of(&path.into_inner())?;
-    call.caller.require_app(&app_id)?;
-    let catalog = state.catalog(&app_id)?;
-    let body = serde_json::from_value(Value::Object(call.params)).map_err(|e| bad(e.to_string()))?;
-    Ok((app_id, catalog, body))
+/// The body of a JSON release operation, read as `T`.
+async fn json_body<T: serde::de::DeserializeOwned>(payload: web::Payload) -> Result<T, ApiError> {
+    serde_json::from_value(Value::Object(json_params(payload).await?)).map_err(|e| bad(e.to_string()))
 }
 
 /// `POST /expo/{app_id}/releases`: record a publish whose assets are all stored.
 pub(crate) async fn publish(
-    request: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    app: AllowedApp,
     payload: web::Payload,
 ) -> Result<HttpResponse, ExpoApiError> {
-    let (app_id, _, publish): (_, _, PublishRequest) = app_json_call(&request, &state, path, payload).await?;
+    let app_id = app.app_id;
+    let publish: PublishRequest = json_body(payload).await?;
     let channel = checked_channel(&publish.channel)?;
     if let Some(runtime_version) = &publish.runtime_version {
         checked_runtime(runtime_version)?;
@@ -155,15 +134,12 @@ pub(crate) async fn publish(
 /// `GET /expo/{app_id}/releases[?channel=&runtime_version=]`: newest first.
 pub(crate) async fn list(
     request: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
+    app: AllowedApp,
     payload: web::Payload,
 ) -> Result<HttpResponse, ExpoApiError> {
-    let call = params_call(&request, &state, payload).await?;
-    let app_id = app_of(&path.into_inner())?;
-    call.caller.require_app(&app_id)?;
-    let catalog = state.catalog(&app_id)?;
-    let text = |name: &str| call.params.get(name).and_then(Value::as_str).map(str::to_owned);
+    let AllowedApp { catalog, .. } = app;
+    let params = read_params(&request, payload).await?;
+    let text = |name: &str| params.get(name).and_then(Value::as_str).map(str::to_owned);
     let (channel, runtime) = (text("channel"), text("runtime_version"));
     let mut releases: Vec<&ExpoRelease> = catalog
         .expo_releases()
@@ -178,12 +154,12 @@ pub(crate) async fn list(
 /// `POST /expo/{app_id}/releases/rollback {channel, to[, runtime_version] | embedded: true, runtime_version[,
 /// platform]}`.
 pub(crate) async fn rollback(
-    request: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    app: AllowedApp,
     payload: web::Payload,
 ) -> Result<HttpResponse, ExpoApiError> {
-    let (app_id, _, rollback): (_, _, RollbackRequest) = app_json_call(&request, &state, path, payload).await?;
+    let app_id = app.app_id;
+    let rollback: RollbackRequest = json_body(payload).await?;
     let channel = checked_channel(&rollback.channel)?;
     if let Some(runtime_version) = &rollback.runtime_version {
         checked_runtime(runtime_version)?;
@@ -213,12 +189,12 @@ pub(crate) async fn rollback(
 
 /// `POST /expo/{app_id}/releases/promote {release, to_channel}`: the same files on another channel, as a new release.
 pub(crate) async fn promote(
-    request: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    app: AllowedApp,
     payload: web::Payload,
 ) -> Result<HttpResponse, ExpoApiError> {
-    let (app_id, _, promote): (_, _, PromoteRequest) = app_json_call(&request, &state, path, payload).await?;
+    let app_id = app.app_id;
+    let promote: PromoteRequest = json_body(payload).await?;
     let channel = checked_channel(&promote.to_channel)?;
     Ok(recorded(&expo_releases::promote(&state, &app_id, &promote.release, &channel).await?))
 }

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use updraft_capgo::stats::{parse_stats, queue_full_body, stats_reply};
 
 use crate::api_error::ApiError;
+use crate::auth::Caller;
 use crate::routes::body::{JSON_BODY_LIMIT, read_limited};
 use crate::routes::call::{AppCall, app_params_call};
 use crate::state::AppState;
@@ -42,9 +43,10 @@ const STATS_RETRY_AFTER_SECONDS: u64 = 5;
 pub(crate) async fn get_stats(
     request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let AppCall { params: _, app_id, .. } = app_params_call(&request, &state, payload).await?;
+    let AppCall { params: _, app_id, .. } = app_params_call(&request, &state, &caller, payload).await?;
     let summary = crate::ops::stats::summary(&state, &app_id, RECENT_EVENTS).await?;
     let recent: Vec<Value> = summary
         .recent
