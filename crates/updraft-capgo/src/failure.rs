@@ -35,6 +35,12 @@ impl CapgoFailure for Failure {
     }
 }
 
+/// The body of a device endpoint's error (`/updates`, `/stats`, `/channel_self`): `{"error","message"}`, as the
+/// plugin reads it (a 400, or a 200 refusal on `/channel_self`), without the management envelope's `status`.
+pub fn device_error_body(code: &str, message: &str) -> Value {
+    json!({ "error": code, "message": message })
+}
+
 /// Capgo's spelling of a neutral code.
 pub fn capgo_code(code: &'static str) -> &'static str {
     match code {

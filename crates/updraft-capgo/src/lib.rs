@@ -17,4 +17,5 @@ pub mod stats;
 pub mod updates;
 mod wire_fields;
 
+pub use failure::device_error_body;
 pub use refusal::{RefusalKind, refusal_body};

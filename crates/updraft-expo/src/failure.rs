@@ -1,10 +1,15 @@
-//! How a neutral [`Failure`] looks on the gateway's Expo management API (`/expo/{app}/releases`, `/assets`):
+//! The error bodies of the Expo device endpoints, and how a neutral [`Failure`] looks on the gateway's Expo management API (`/expo/{app}/releases`, `/assets`):
 //! `{"error":"<neutral code>","message":"<what to fix>"}`, plus `request_id` on a 500. Unlike the Capgo-compatible
 //! API, there is no `status` key and no Capgo spelling: the codes are [`updraft_core::codes`] and the use cases'
 //! own.
 
 use serde_json::{Value, json};
 use updraft_core::{Failure, FailureKind};
+
+/// The body of an error of the device endpoints (manifest and asset requests): `{"error":"<what is wrong>"}`.
+pub fn device_error_body(message: &str) -> Value {
+    json!({ "error": message })
+}
 
 /// The JSON body of a failure; `request_id` names the log line of a 500.
 pub fn failure_body(failure: &Failure, request_id: Option<&str>) -> Value {

@@ -133,11 +133,12 @@ impl FromRequest for AllowedApp {
     type Error = ExpoApiError;
     type Future = Extracted<Self, ExpoApiError>;
 
-    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+    fn from_request(request: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let caller = Caller::from_request(request, payload);
         let request = request.clone();
         Box::pin(async move {
+            let caller = caller.await?;
             let state = state_of(&request)?;
-            let caller = authenticate(&request, &state).await?;
             let raw = request.match_info().get("app_id").unwrap_or_default();
             let app_id = AppId::parse(raw).map_err(|e| ApiError::bad_request(codes::INVALID_APP_ID, e.to_string()))?;
             caller.require_app(&app_id)?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use updraft_capgo::channel_self::{
     ChannelSelfRequest, get_channel_body, list_body, missing_channel_body, parse_channel_self, self_set_refusal_body,
     set_ok_body,
@@ -19,6 +19,7 @@ use crate::ops::channel_self::{self, SelfSetFailure};
 use crate::routes::body::{JSON_BODY_LIMIT, read_limited};
 use crate::routes::call::{body_or_query, query_map};
 use crate::state::AppState;
+use updraft_capgo::device_error_body;
 
 /// Why a `/channel_self` call gets no success answer.
 #[derive(Debug, thiserror::Error)]
@@ -45,9 +46,7 @@ impl ResponseError for Rejection {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            Self::BadRequest(code, message) => {
-                HttpResponse::BadRequest().json(json!({ "error": code, "message": message }))
-            }
+            Self::BadRequest(code, message) => HttpResponse::BadRequest().json(device_error_body(code, message)),
             Self::Refusal(body) => HttpResponse::Ok().json(body),
             Self::Api(error) => error.error_response(),
         }
@@ -55,7 +54,7 @@ impl ResponseError for Rejection {
 }
 
 fn refusal(code: &str, message: &str) -> Rejection {
-    Rejection::Refusal(json!({ "error": code, "message": message }))
+    Rejection::Refusal(device_error_body(code, message))
 }
 
 /// Parses the request and finds the app.

@@ -6,7 +6,6 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::json;
 use updraft_core::sha256_hex;
 use updraft_core::{AppId, ExpoCheck, ExpoDecision, select_expo_release};
 use updraft_expo::multipart::{self, Part};
@@ -20,7 +19,7 @@ use crate::state::AppState;
 use crate::storage_layout::StorageKey;
 
 fn error(status: actix_web::http::StatusCode, message: &str) -> HttpResponse {
-    HttpResponse::build(status).json(json!({ "error": message }))
+    HttpResponse::build(status).json(updraft_expo::failure::device_error_body(message))
 }
 
 /// `GET /expo/{app_id}/manifest`.

@@ -11,6 +11,7 @@ use crate::auth::Caller;
 use crate::routes::body::{JSON_BODY_LIMIT, read_limited};
 use crate::routes::call::{AppCall, app_params_call};
 use crate::state::AppState;
+use updraft_capgo::device_error_body;
 
 const RECENT_EVENTS: u64 = 100;
 
@@ -21,7 +22,7 @@ pub(crate) async fn post_stats(state: web::Data<AppState>, payload: web::Payload
     };
     let request = match parse_stats(&body, Utc::now()) {
         Ok(request) => request,
-        Err((code, message)) => return HttpResponse::BadRequest().json(json!({ "error": code, "message": message })),
+        Err((code, message)) => return HttpResponse::BadRequest().json(device_error_body(code, &message)),
     };
     // Events of unknown apps are acknowledged (a 4xx would make the device drop its whole batch) but not kept.
     let known: Vec<_> = request.events.iter().filter(|e| state.index.get(&e.app_id).is_some()).cloned().collect();
