@@ -9,6 +9,7 @@ pub mod bundle_zip;
 pub mod channel_self;
 pub mod encryption;
 pub mod error_codes;
+pub mod failure;
 pub mod management;
 pub mod manifest_size;
 mod refusal;
@@ -16,4 +17,5 @@ pub mod stats;
 pub mod updates;
 mod wire_fields;
 
+pub use failure::device_error_body;
 pub use refusal::{RefusalKind, refusal_body};

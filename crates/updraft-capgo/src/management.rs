@@ -1,42 +1,12 @@
 //! Bodies of the Capgo-compatible management API (`/app`, `/channel`, `/device`, `/bundle`): parsing what an
 //! operator or the Capgo CLI sends into domain types, and the reply envelopes.
 //!
-//! Errors are 4xx `{"status":"KO","error":"<code>","message":"<what to fix>"}`: the `status` key satisfies readers of
-//! Capgo's documentation, `error`/`message` satisfy readers of Capgo's code.
+//! Parsers fail with a neutral [`Failure`]; [`crate::failure`] renders it in Capgo's envelope and codes.
 
 use serde_json::{Map, Value, json};
-use updraft_core::{AppId, ChannelName, ChannelTarget, ChannelUpdate, DeviceId, DisableAutoUpdate};
+use updraft_core::{AppId, ChannelName, ChannelTarget, ChannelUpdate, DeviceId, DisableAutoUpdate, Failure, codes};
 
-use crate::error_codes;
 use crate::wire_fields::{self, FieldError};
-
-/// A management request that cannot be served, with its HTTP status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManagementError {
-    /// HTTP status (4xx).
-    pub status: u16,
-    /// Wire code from [`crate::error_codes`].
-    pub code: &'static str,
-    /// What is wrong and how to fix it.
-    pub message: String,
-}
-
-impl ManagementError {
-    /// A 400 with this code.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self { status: 400, code, message: message.into() }
-    }
-
-    /// A 404 with this code.
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self { status: 404, code, message: message.into() }
-    }
-
-    /// The JSON body.
-    pub fn body(&self) -> Value {
-        error_body(self.code, &self.message)
-    }
-}
 
 /// The error envelope.
 pub fn error_body(code: &str, message: &str) -> Value {
@@ -48,38 +18,34 @@ pub fn ok_body() -> Value {
     json!({ "status": "ok" })
 }
 
-fn wrong_type((field, expected): FieldError) -> ManagementError {
-    ManagementError::bad_request(error_codes::INVALID_JSON_BODY, format!("field `{field}` must be {expected}"))
+fn wrong_type((field, expected): FieldError) -> Failure {
+    Failure::invalid(codes::INVALID_FIELD, format!("field `{field}` must be {expected}"))
 }
 
 /// Reads a JSON object body.
 ///
 /// # Errors
 /// 400 `invalid_json_parse_body` when the body is not a JSON object.
-pub fn object_body(body: &[u8]) -> Result<Map<String, Value>, ManagementError> {
-    wire_fields::object(body)
-        .map_err(|message| ManagementError::bad_request(error_codes::INVALID_JSON_PARSE_BODY, message))
+pub fn object_body(body: &[u8]) -> Result<Map<String, Value>, Failure> {
+    wire_fields::object(body).map_err(|message| Failure::invalid(codes::MALFORMED_JSON, message))
 }
 
 /// Reads and checks the `app_id` field.
 ///
 /// # Errors
 /// 400 `missing_app_id` or `invalid_app_id`.
-pub fn app_id_field(map: &Map<String, Value>) -> Result<AppId, ManagementError> {
+pub fn app_id_field(map: &Map<String, Value>) -> Result<AppId, Failure> {
     let raw = wire_fields::string(map, "app_id").map_err(wrong_type)?.ok_or_else(|| {
-        ManagementError::bad_request(
-            error_codes::MISSING_APP_ID,
-            "field `app_id` is required (such as com.example.app)",
-        )
+        Failure::invalid(codes::MISSING_APP_ID, "field `app_id` is required (such as com.example.app)")
     })?;
-    AppId::parse(&raw).map_err(|e| ManagementError::bad_request(error_codes::INVALID_APP_ID, e.to_string()))
+    AppId::parse(&raw).map_err(|e| Failure::invalid(codes::INVALID_APP_ID, e.to_string()))
 }
 
 /// Reads an optional string field.
 ///
 /// # Errors
 /// 400 `invalid_json_body` when it is not a string.
-pub fn string_field(map: &Map<String, Value>, field: &'static str) -> Result<Option<String>, ManagementError> {
+pub fn string_field(map: &Map<String, Value>, field: &'static str) -> Result<Option<String>, Failure> {
     wire_fields::string(map, field).map_err(wrong_type)
 }
 
@@ -96,7 +62,7 @@ pub struct AppCreate {
 ///
 /// # Errors
 /// 400 naming the bad field.
-pub fn parse_app_create(map: &Map<String, Value>) -> Result<AppCreate, ManagementError> {
+pub fn parse_app_create(map: &Map<String, Value>) -> Result<AppCreate, Failure> {
     let app_id = app_id_field(map)?;
     let name = string_field(map, "name")?.unwrap_or_else(|| app_id.as_str().to_owned());
     Ok(AppCreate { app_id, name })
@@ -117,33 +83,30 @@ pub struct ChannelSet {
 ///
 /// # Errors
 /// 400 `missing_channel_name` or `invalid_json_body`.
-pub fn channel_field(map: &Map<String, Value>, field: &'static str) -> Result<ChannelName, ManagementError> {
+pub fn channel_field(map: &Map<String, Value>, field: &'static str) -> Result<ChannelName, Failure> {
     let raw = string_field(map, field)?.ok_or_else(|| {
-        ManagementError::bad_request(
-            error_codes::MISSING_CHANNEL_NAME,
-            format!("field `{field}` is required (a channel name)"),
-        )
+        Failure::invalid(codes::MISSING_CHANNEL_NAME, format!("field `{field}` is required (a channel name)"))
     })?;
-    ChannelName::parse(&raw).map_err(|e| ManagementError::bad_request(error_codes::INVALID_JSON_BODY, e.to_string()))
+    ChannelName::parse(&raw).map_err(|e| Failure::invalid(codes::INVALID_FIELD, e.to_string()))
 }
 
 /// Parses `POST /channel`. Both Capgo's camelCase and snake_case spellings of the auto-update fields are read.
 ///
 /// # Errors
 /// 400 naming the bad field.
-pub fn parse_channel_set(map: &Map<String, Value>) -> Result<ChannelSet, ManagementError> {
+pub fn parse_channel_set(map: &Map<String, Value>) -> Result<ChannelSet, Failure> {
     let app_id = app_id_field(map)?;
     let channel = channel_field(map, "channel")?;
     let flag = |field: &'static str| wire_fields::boolean(map, field).map_err(wrong_type);
-    let either_flag = |camel: &'static str, snake: &'static str| -> Result<Option<bool>, ManagementError> {
+    let either_flag = |camel: &'static str, snake: &'static str| -> Result<Option<bool>, Failure> {
         Ok(flag(camel)?.or(flag(snake)?))
     };
     let target = match map.get("version") {
         None => None,
         Some(Value::Null) => Some(ChannelTarget::Builtin),
         Some(Value::String(raw)) => Some(ChannelTarget::parse(raw).map_err(|e| {
-            ManagementError::bad_request(
-                error_codes::INVALID_VERSION,
+            Failure::invalid(
+                codes::INVALID_VERSION,
                 format!("{e}; or use \"builtin\" to serve the bundle embedded in the app"),
             )
         })?),
@@ -158,8 +121,8 @@ pub fn parse_channel_set(map: &Map<String, Value>) -> Result<ChannelSet, Managem
     let disable_auto_update = mode_raw
         .map(|raw| {
             DisableAutoUpdate::parse(&raw).ok_or_else(|| {
-                ManagementError::bad_request(
-                    error_codes::INVALID_JSON_BODY,
+                Failure::invalid(
+                    codes::INVALID_FIELD,
                     format!("field `disableAutoUpdate` must be one of major, minor, patch, version_number, none; got {raw:?}"),
                 )
             })
@@ -202,27 +165,27 @@ pub struct DeviceLink {
 ///
 /// # Errors
 /// 400 `missing_device_id` or `invalid_json_body`.
-pub fn device_id_field(map: &Map<String, Value>) -> Result<DeviceId, ManagementError> {
+pub fn device_id_field(map: &Map<String, Value>) -> Result<DeviceId, Failure> {
     let raw = string_field(map, "device_id")?
-        .ok_or_else(|| ManagementError::bad_request(error_codes::MISSING_DEVICE_ID, "field `device_id` is required"))?;
-    DeviceId::parse(&raw).map_err(|e| ManagementError::bad_request(error_codes::INVALID_JSON_BODY, e.to_string()))
+        .ok_or_else(|| Failure::invalid(codes::MISSING_DEVICE_ID, "field `device_id` is required"))?;
+    DeviceId::parse(&raw).map_err(|e| Failure::invalid(codes::INVALID_FIELD, e.to_string()))
 }
 
 /// Parses `POST /device`.
 ///
 /// # Errors
 /// 400 naming the bad field.
-pub fn parse_device_link(map: &Map<String, Value>) -> Result<DeviceLink, ManagementError> {
+pub fn parse_device_link(map: &Map<String, Value>) -> Result<DeviceLink, Failure> {
     let app_id = app_id_field(map)?;
     let device_id = device_id_field(map)?;
     let channel = string_field(map, "channel")?
         .map(|raw| ChannelName::parse(&raw))
         .transpose()
-        .map_err(|e| ManagementError::bad_request(error_codes::INVALID_JSON_BODY, e.to_string()))?;
+        .map_err(|e| Failure::invalid(codes::INVALID_FIELD, e.to_string()))?;
     let version = string_field(map, "version_id")?
         .map(|raw| ChannelTarget::parse(&raw))
         .transpose()
-        .map_err(|e| ManagementError::bad_request(error_codes::INVALID_VERSION, format!("field `version_id`: {e}")))?;
+        .map_err(|e| Failure::invalid(codes::INVALID_VERSION, format!("field `version_id`: {e}")))?;
     Ok(DeviceLink { app_id, device_id, channel, version })
 }
 
@@ -342,15 +305,12 @@ pub const PAGE_SIZE: usize = 50;
 ///
 /// # Errors
 /// 400 when it is not a whole number.
-pub fn page_field(map: &Map<String, Value>) -> Result<usize, ManagementError> {
+pub fn page_field(map: &Map<String, Value>) -> Result<usize, Failure> {
     match string_field(map, "page")? {
         None => Ok(0),
-        Some(raw) => raw.parse().map_err(|_| {
-            ManagementError::bad_request(
-                error_codes::INVALID_JSON_BODY,
-                format!("`page` must be a whole number, got {raw:?}"),
-            )
-        }),
+        Some(raw) => raw
+            .parse()
+            .map_err(|_| Failure::invalid(codes::INVALID_FIELD, format!("`page` must be a whole number, got {raw:?}"))),
     }
 }
 
@@ -358,13 +318,15 @@ pub fn page_field(map: &Map<String, Value>) -> Result<usize, ManagementError> {
 mod tests {
     use updraft_core::BundleVersion;
 
+    use crate::failure::CapgoFailure;
+
     use super::*;
 
-    fn parse_channel_set(body: &[u8]) -> Result<ChannelSet, ManagementError> {
+    fn parse_channel_set(body: &[u8]) -> Result<ChannelSet, Failure> {
         super::parse_channel_set(&object_body(body)?)
     }
 
-    fn parse_device_link(body: &[u8]) -> Result<DeviceLink, ManagementError> {
+    fn parse_device_link(body: &[u8]) -> Result<DeviceLink, Failure> {
         super::parse_device_link(&object_body(body)?)
     }
 
@@ -406,7 +368,7 @@ mod tests {
             (br#"{"app_id":"com.example.app","channel":"c","version":"v1"}"#, "invalid_version"),
         ];
         for (body, code) in cases {
-            assert_eq!(parse_channel_set(body).unwrap_err().code, code, "{}", String::from_utf8_lossy(body));
+            assert_eq!(parse_channel_set(body).unwrap_err().capgo_code(), code, "{}", String::from_utf8_lossy(body));
         }
     }
 
@@ -418,6 +380,9 @@ mod tests {
         assert_eq!(link.device_id.as_str(), "abc");
         assert_eq!(link.channel.unwrap().as_str(), "qa");
         assert_eq!(link.version, Some(ChannelTarget::Bundle(BundleVersion::parse("1.0.1").unwrap())));
-        assert_eq!(parse_device_link(br#"{"app_id":"com.example.app"}"#).unwrap_err().code, "missing_device_id");
+        assert_eq!(
+            parse_device_link(br#"{"app_id":"com.example.app"}"#).unwrap_err().capgo_code(),
+            "missing_device_id"
+        );
     }
 }

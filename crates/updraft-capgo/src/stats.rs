@@ -85,6 +85,17 @@ fn parse_event(map: &Map<String, Value>, now: DateTime<Utc>) -> Result<StatsEven
     })
 }
 
+/// The 429 body when the gateway cannot queue a batch: the plugin keeps the events and resends them after
+/// `retry_after_seconds` (the code is not Capgo's `too_many_requests`, which would also make the device queue a
+/// `rate_limit_reached` event).
+pub fn queue_full_body(retry_after_seconds: u64) -> Value {
+    serde_json::json!({
+        "error": crate::error_codes::STATS_QUEUE_FULL,
+        "message": "the stats queue is full (the database is slow or unavailable); send the events again later",
+        "moreInfo": { "retryAfterSeconds": retry_after_seconds },
+    })
+}
+
 /// The reply: `{"status":"ok"}` for one event, plus per-item `results` for a batch. Never empty (iOS re-sends a
 /// batch answered with an empty 200).
 pub fn stats_reply(request: &StatsRequest) -> Value {

@@ -54,6 +54,65 @@ pub fn listable_channels(catalog: &AppCatalog, platform: Platform, is_prod: bool
         .collect()
 }
 
+// --- Self-assignment of plugins that keep the choice on the server (a device override). ---
+
+/// The first public channel that serves `platform`: where a device without an override or choice lands.
+pub fn public_channel(catalog: &AppCatalog, platform: Platform) -> Option<&Channel> {
+    catalog.channels().iter().find(|c| c.settings.public && c.settings.serves_platform(platform))
+}
+
+/// What a `setChannel` from a plugin that keeps its choice on the server does to the device's override.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelfSetChange {
+    /// The device asked for its platform's public default: it needs no override.
+    ClearOverride,
+    /// Point the device's override at this channel.
+    SetOverride {
+        /// The channel's id.
+        channel_id: i64,
+    },
+}
+
+/// Why a device may not change its channel itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelfSetDenied {
+    /// The channel cannot be picked (see [`SelfSetRefusal`]).
+    Refused(SelfSetRefusal),
+    /// An operator put the device on a channel that does not allow self-set: the device cannot leave it.
+    OperatorOverride,
+}
+
+/// The override change a device's `setChannel` asks for, if it may: an operator's override onto a channel without
+/// self-set locks the device; asking for the public default clears the override; else the channel must be
+/// self-assignable.
+///
+/// # Errors
+/// [`SelfSetDenied`] saying why not.
+pub fn self_set_change(
+    catalog: &AppCatalog,
+    device_id: &DeviceId,
+    name: &str,
+    platform: Platform,
+) -> Result<SelfSetChange, SelfSetDenied> {
+    if current_override_channel(catalog, device_id).is_some_and(|c| !c.settings.allow_device_self_set) {
+        return Err(SelfSetDenied::OperatorOverride);
+    }
+    if public_channel(catalog, platform).is_some_and(|c| c.name.as_str() == name) {
+        return Ok(SelfSetChange::ClearOverride);
+    }
+    let channel = self_assignable(catalog, name, platform).map_err(SelfSetDenied::Refused)?;
+    Ok(SelfSetChange::SetOverride { channel_id: channel.id })
+}
+
+/// Whether a device may drop its override itself (`unsetChannel`): only one onto a channel it could have picked.
+pub fn self_unset_allowed(catalog: &AppCatalog, device_id: &DeviceId) -> bool {
+    current_override_channel(catalog, device_id).is_some_and(|c| c.settings.allow_device_self_set)
+}
+
+fn current_override_channel<'a>(catalog: &'a AppCatalog, device_id: &DeviceId) -> Option<&'a Channel> {
+    catalog.override_for(device_id).and_then(|o| o.channel_id).and_then(|id| catalog.channel_by_id(id))
+}
+
 /// What `getChannel()` (PUT `/channel_self`) tells a device about its channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChannelReport<'a> {
@@ -205,5 +264,31 @@ mod tests {
         assert_eq!(names(Platform::Ios, true, false), ["beta", "ios-beta", "production"]);
         assert_eq!(names(Platform::Android, false, false), ["beta", "dev-only", "production"]);
         assert_eq!(names(Platform::Android, true, true), ["beta", "production", "sim-only"]);
+    }
+
+    #[test]
+    fn self_set_changes_of_server_side_choices() {
+        let plain = catalog();
+        let device = DeviceId::parse("d1").unwrap();
+        let check = |catalog: &AppCatalog, name| self_set_change(catalog, &device, name, Platform::Android);
+        assert_eq!(check(&plain, "production"), Ok(SelfSetChange::ClearOverride));
+        assert_eq!(check(&plain, "beta"), Ok(SelfSetChange::SetOverride { channel_id: 2 }));
+        assert_eq!(check(&plain, "internal"), Err(SelfSetDenied::Refused(SelfSetRefusal::NotAllowed)));
+        assert!(!self_unset_allowed(&plain, &device));
+        let with_override = |channel_id| {
+            AppCatalog::new(
+                plain.app().clone(),
+                plain.channels().to_vec(),
+                vec![],
+                vec![(device.clone(), crate::device::OverrideTarget { channel_id: Some(channel_id), bundle: None })],
+            )
+        };
+        let locked = with_override(3);
+        assert_eq!(check(&locked, "beta"), Err(SelfSetDenied::OperatorOverride));
+        assert_eq!(check(&locked, "production"), Err(SelfSetDenied::OperatorOverride));
+        assert!(!self_unset_allowed(&locked, &device));
+        let chosen = with_override(2);
+        assert_eq!(check(&chosen, "production"), Ok(SelfSetChange::ClearOverride));
+        assert!(self_unset_allowed(&chosen, &device));
     }
 }

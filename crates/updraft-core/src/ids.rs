@@ -150,6 +150,12 @@ impl fmt::Display for BundleVersion {
     }
 }
 
+/// The lowercase form of a hex SHA-256 digest (64 hex digits, either case), or `None` when `text` is not one. The
+/// one check for every content address the gateway reads.
+pub fn sha256_hex(text: &str) -> Option<String> {
+    (text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())).then(|| text.to_ascii_lowercase())
+}
+
 macro_rules! display_as_str {
     ($($ty:ty),*) => {$(
         impl fmt::Display for $ty {
@@ -243,5 +249,15 @@ mod tests {
         );
         assert!(DeviceId::parse("").is_err());
         assert!(DeviceId::parse("a b").is_err());
+    }
+
+    #[test]
+    fn sha256_hex_accepts_64_hex_digits_and_lowercases() {
+        let digest = "0123456789abcdef".repeat(4);
+        assert_eq!(sha256_hex(&digest), Some(digest.clone()));
+        assert_eq!(sha256_hex(&digest.to_ascii_uppercase()), Some(digest.clone()));
+        assert_eq!(sha256_hex(&digest[1..]), None);
+        assert_eq!(sha256_hex(&format!("{}g", &digest[1..])), None);
+        assert_eq!(sha256_hex(""), None);
     }
 }

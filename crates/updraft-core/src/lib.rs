@@ -13,7 +13,9 @@ mod catalog;
 mod channel;
 mod channel_self;
 mod device;
+mod expo_minting;
 mod expo_release;
+mod failure;
 mod ids;
 mod stats;
 mod store;
@@ -28,11 +30,15 @@ pub use capgo_rules::{ChannelRoute, Refusal, UpdateCheck, UpdateDecision, resolv
 pub use catalog::AppCatalog;
 pub use channel::{Channel, ChannelSettings, ChannelTarget, ChannelUpdate, DisableAutoUpdate};
 pub use channel_self::{ChannelReport, SelfSetRefusal, channel_report, listable_channels, self_assignable};
+pub use channel_self::{SelfSetChange, SelfSetDenied, public_channel, self_set_change, self_unset_allowed};
 pub use device::{BundlePin, DeviceOverride, DeviceReport, OverrideTarget};
+pub use expo_minting::{PlatformUpdate, ReleaseMint, manifest_assets, referenced_releases};
 pub use expo_release::{
     ExpoAsset, ExpoCheck, ExpoDecision, ExpoRelease, ExpoReleaseKind, expo_time, next_release_time, select_expo_release,
 };
 pub use expo_release::{UnsafeAsset, check_asset_extension};
+pub use failure::{Failure, FailureKind, codes};
+pub use ids::sha256_hex;
 pub use ids::{AppId, BundleVersion, ChannelName, DeviceId, IdError, Platform};
 pub use stats::{
     ActionKind, EVENT_TIME_FUTURE, EVENT_TIME_PAST, InstallChange, METADATA_MAX_BYTES, METADATA_MAX_ENTRIES,

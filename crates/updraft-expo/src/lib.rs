@@ -8,6 +8,7 @@
 pub mod app_config;
 pub mod directive;
 pub mod export_ingest;
+pub mod failure;
 pub mod manifest;
 pub mod multipart;
 pub mod request;

@@ -1,11 +1,18 @@
 //! Who is calling the management API: the key comes in `capgkey` or `authorization` (raw, or `Bearer <key>`), as
 //! Capgo's CLI and API clients send it. The bootstrap admin key and stored keys are compared in constant time.
+//!
+//! Handlers take the caller as an extractor: [`Caller`] (refusals in the Capgo envelope), [`ExpoCaller`] and
+//! [`AllowedApp`] (the caller, allowed on the `{app_id}` of the path, and that app's catalog; refusals in the Expo
+//! management shape).
 
-use actix_web::HttpRequest;
-use updraft_capgo::error_codes;
-use updraft_core::{ApiKeyScope, AppId};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
-use crate::api_error::ApiError;
+use actix_web::{FromRequest, HttpRequest, web};
+use updraft_core::{ApiKeyScope, AppCatalog, AppId, FailureKind, codes};
+
+use crate::api_error::{ApiError, ExpoApiError};
 use crate::api_keys;
 use crate::state::AppState;
 
@@ -24,9 +31,9 @@ impl Caller {
         match self {
             Self::Everything => Ok(()),
             Self::App(scoped) if scoped == app_id => Ok(()),
-            Self::App(_) => Err(ApiError::status(
-                403,
-                error_codes::CANNOT_ACCESS_APP,
+            Self::App(_) => Err(ApiError::client(
+                FailureKind::Forbidden,
+                codes::FORBIDDEN,
                 format!("this API key cannot access app {app_id}; use a key created for it or an unscoped key"),
             )),
         }
@@ -36,9 +43,9 @@ impl Caller {
     pub(crate) fn require_everything(&self) -> Result<(), ApiError> {
         match self {
             Self::Everything => Ok(()),
-            Self::App(_) => Err(ApiError::status(
-                403,
-                error_codes::CANNOT_ACCESS_APP,
+            Self::App(_) => Err(ApiError::client(
+                FailureKind::Forbidden,
+                codes::FORBIDDEN,
                 "this API key is scoped to one app; creating apps needs the admin key or an unscoped key",
             )),
         }
@@ -57,9 +64,9 @@ fn presented_key(request: &HttpRequest) -> Option<&str> {
 /// Authenticates the request.
 pub(crate) async fn authenticate(request: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
     let Some(key) = presented_key(request) else {
-        return Err(ApiError::status(
-            401,
-            error_codes::NO_KEY_PROVIDED,
+        return Err(ApiError::client(
+            FailureKind::Unauthenticated,
+            codes::MISSING_API_KEY,
             "no API key: send it in the `authorization` header (or `capgkey`)",
         ));
     };
@@ -68,9 +75,9 @@ pub(crate) async fn authenticate(request: &HttpRequest, state: &AppState) -> Res
     {
         return Ok(Caller::Everything);
     }
-    let invalid = || ApiError::status(401, error_codes::INVALID_APIKEY, "the API key is not valid");
+    let invalid = || ApiError::client(FailureKind::Unauthenticated, codes::INVALID_API_KEY, "the API key is not valid");
     let id = api_keys::key_id(key).ok_or_else(invalid)?;
-    let record = state.store.find_api_key(id).await?.ok_or_else(invalid)?;
+    let record = crate::ops::api_keys::find(state, id).await?.ok_or_else(invalid)?;
     if !api_keys::verify(key, &record) || !record.is_active() {
         return Err(invalid());
     }
@@ -78,6 +85,67 @@ pub(crate) async fn authenticate(request: &HttpRequest, state: &AppState) -> Res
         ApiKeyScope::All => Caller::Everything,
         ApiKeyScope::App(app_id) => Caller::App(app_id),
     })
+}
+
+type Extracted<T, E> = Pin<Box<dyn Future<Output = Result<T, E>>>>;
+
+fn state_of(request: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    request
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the application state is not registered")))
+}
+
+/// The authenticated caller of a request.
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Extracted<Self, ApiError>;
+
+    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let request = request.clone();
+        Box::pin(async move {
+            let state = state_of(&request)?;
+            authenticate(&request, &state).await
+        })
+    }
+}
+
+/// The authenticated caller of an Expo management request.
+pub(crate) struct ExpoCaller(pub(crate) Caller);
+
+impl FromRequest for ExpoCaller {
+    type Error = ExpoApiError;
+    type Future = Extracted<Self, ExpoApiError>;
+
+    fn from_request(request: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let caller = Caller::from_request(request, payload);
+        Box::pin(async move { Ok(Self(caller.await?)) })
+    }
+}
+
+/// An Expo management request by a caller allowed on the app of its path (`/expo/{app_id}/…`), which exists.
+pub(crate) struct AllowedApp {
+    pub(crate) app_id: AppId,
+    pub(crate) catalog: Arc<AppCatalog>,
+}
+
+impl FromRequest for AllowedApp {
+    type Error = ExpoApiError;
+    type Future = Extracted<Self, ExpoApiError>;
+
+    fn from_request(request: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let caller = Caller::from_request(request, payload);
+        let request = request.clone();
+        Box::pin(async move {
+            let caller = caller.await?;
+            let state = state_of(&request)?;
+            let raw = request.match_info().get("app_id").unwrap_or_default();
+            let app_id = AppId::parse(raw).map_err(|e| ApiError::bad_request(codes::INVALID_APP_ID, e.to_string()))?;
+            caller.require_app(&app_id)?;
+            let catalog = state.catalog(&app_id)?;
+            Ok(Self { app_id, catalog })
+        })
+    }
 }
 
 #[cfg(test)]

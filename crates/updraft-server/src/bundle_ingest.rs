@@ -8,13 +8,12 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use updraft_capgo::bundle_zip::inspect_bundle_zip;
 use updraft_capgo::encryption::{AppPublicKey, ChecksumForm, EncryptionError, decrypt_stream};
-use updraft_capgo::error_codes;
-use updraft_core::BundleLayout;
+use updraft_core::{BundleLayout, codes};
 
 use crate::api_error::ApiError;
 
 fn invalid_bundle(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request(error_codes::INVALID_BUNDLE, message)
+    ApiError::bad_request(codes::INVALID_BUNDLE, message)
 }
 
 fn internal(context: &'static str) -> impl Fn(std::io::Error) -> ApiError {

@@ -24,11 +24,13 @@ pub(crate) fn spawn(state: web::Data<AppState>, mut listener: ChangeListener) ->
 }
 
 async fn refresh_app(state: &AppState, app_id: &AppId) {
-    if let Err(error) = state.expo.reload_keys(state.store.as_ref(), app_id).await {
-        tracing::warn!(app.id = %app_id, "reloading signing keys of a changed app failed: {error}");
-    }
     for attempt in 1..=5u64 {
-        match state.refresh(app_id).await {
+        let reloaded = if attempt == 1 {
+            crate::ops::catalogs::reload_app(state, app_id).await
+        } else {
+            crate::ops::catalogs::reload_catalog(state, app_id).await
+        };
+        match reloaded {
             Ok(()) => {
                 state.metrics.count_remote_change();
                 return;
@@ -45,7 +47,7 @@ async fn refresh_app(state: &AppState, app_id: &AppId) {
 async fn reload_all(state: &AppState) {
     let mut backoff = Duration::from_millis(200);
     loop {
-        match state.store.list_app_ids().await {
+        match crate::ops::catalogs::app_ids(state).await {
             Ok(app_ids) => {
                 for app_id in &app_ids {
                     refresh_app(state, app_id).await;

@@ -244,72 +244,80 @@ pub(crate) struct ServerArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum PublishCommand {
     /// Publish a Capacitor bundle: a zip from `npx @capgo/cli bundle zip`, or a web build folder (zipped the same way).
-    Capgo {
-        /// App id, such as com.example.app.
-        #[arg(long = "app", value_name = "APP_ID")]
-        app_id: String,
-        /// Bundle version (semver), such as 1.0.1.
-        #[arg(long)]
-        version: String,
-        /// Point this channel at the new bundle.
-        #[arg(long)]
-        channel: Option<String>,
-        /// Lowest native version the bundle may go to (for `disableAutoUpdate: version_number`).
-        #[arg(long)]
-        min_update_version: Option<String>,
-        /// Also store each file for delta (manifest) updates, as `@capgo/cli bundle upload --delta` does.
-        #[arg(long)]
-        delta: bool,
-        /// Release-notes URL sent to devices with the bundle (plugins 5.35 / 6.35 / 7.35 / 8.35 and later).
-        #[arg(long, value_name = "URL")]
-        link: Option<String>,
-        /// A comment sent to devices with the bundle (same plugins as --link).
-        #[arg(long, value_name = "TEXT")]
-        comment: Option<String>,
-        /// Print the server's answer as JSON on stdout.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        server: ServerArgs,
-        /// The zip, or the web build folder (the one with index.html).
-        path: PathBuf,
-    },
+    Capgo(CapgoPublish),
     /// Publish an Expo update: the folder `npx expo export` wrote.
-    Expo {
-        /// App id.
-        #[arg(long = "app", value_name = "APP_ID")]
-        app_id: String,
-        /// Channel (the expo-channel-name devices send).
-        #[arg(long)]
-        channel: String,
-        /// Runtime version the update is for, on every platform; default: expoConfig.json's runtimeVersion (which
-        /// it must not contradict).
-        #[arg(long)]
-        runtime_version: Option<String>,
-        /// The iOS runtime version, when it differs (the fingerprint policy: `npx expo-updates
-        /// runtimeversion:resolve --platform ios`).
-        #[arg(long, value_name = "RUNTIME_VERSION")]
-        ios_runtime_version: Option<String>,
-        /// The Android runtime version, when it differs.
-        #[arg(long, value_name = "RUNTIME_VERSION")]
-        android_runtime_version: Option<String>,
-        /// Platforms to publish.
-        #[arg(long, default_value = "all", value_parser = ["ios", "android", "all"])]
-        platform: String,
-        /// A note shown in `updraft release list`.
-        #[arg(long, default_value = "")]
-        message: String,
-        /// The public app config (`npx expo config --json --type public`); default DIST_DIR/expoConfig.json.
-        #[arg(long, value_name = "FILE")]
-        expo_config: Option<PathBuf>,
-        /// Print the server's answer as JSON on stdout.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        server: ServerArgs,
-        /// The `npx expo export` output folder.
-        dist_dir: PathBuf,
-    },
+    Expo(ExpoPublish),
+}
+
+/// The arguments of `updraft publish capgo`.
+#[derive(Debug, Args)]
+pub(crate) struct CapgoPublish {
+    /// App id, such as com.example.app.
+    #[arg(long = "app", value_name = "APP_ID")]
+    pub(crate) app_id: String,
+    /// Bundle version (semver), such as 1.0.1.
+    #[arg(long)]
+    pub(crate) version: String,
+    /// Point this channel at the new bundle.
+    #[arg(long)]
+    pub(crate) channel: Option<String>,
+    /// Lowest native version the bundle may go to (for `disableAutoUpdate: version_number`).
+    #[arg(long)]
+    pub(crate) min_update_version: Option<String>,
+    /// Also store each file for delta (manifest) updates, as `@capgo/cli bundle upload --delta` does.
+    #[arg(long)]
+    pub(crate) delta: bool,
+    /// Release-notes URL sent to devices with the bundle (plugins 5.35 / 6.35 / 7.35 / 8.35 and later).
+    #[arg(long, value_name = "URL")]
+    pub(crate) link: Option<String>,
+    /// A comment sent to devices with the bundle (same plugins as --link).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) comment: Option<String>,
+    /// Print the server's answer as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+    /// The zip, or the web build folder (the one with index.html).
+    pub(crate) path: PathBuf,
+}
+
+/// The arguments of `updraft publish expo`.
+#[derive(Debug, Args)]
+pub(crate) struct ExpoPublish {
+    /// App id.
+    #[arg(long = "app", value_name = "APP_ID")]
+    pub(crate) app_id: String,
+    /// Channel (the expo-channel-name devices send).
+    #[arg(long)]
+    pub(crate) channel: String,
+    /// Runtime version the update is for, on every platform; default: expoConfig.json's runtimeVersion (which
+    /// it must not contradict).
+    #[arg(long)]
+    pub(crate) runtime_version: Option<String>,
+    /// The iOS runtime version, when it differs (the fingerprint policy: `npx expo-updates
+    /// runtimeversion:resolve --platform ios`).
+    #[arg(long, value_name = "RUNTIME_VERSION")]
+    pub(crate) ios_runtime_version: Option<String>,
+    /// The Android runtime version, when it differs.
+    #[arg(long, value_name = "RUNTIME_VERSION")]
+    pub(crate) android_runtime_version: Option<String>,
+    /// Platforms to publish.
+    #[arg(long, default_value = "all", value_parser = ["ios", "android", "all"])]
+    pub(crate) platform: String,
+    /// A note shown in `updraft release list`.
+    #[arg(long, default_value = "")]
+    pub(crate) message: String,
+    /// The public app config (`npx expo config --json --type public`); default DIST_DIR/expoConfig.json.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) expo_config: Option<PathBuf>,
+    /// Print the server's answer as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+    /// The `npx expo export` output folder.
+    pub(crate) dist_dir: PathBuf,
 }
 
 #[cfg(test)]

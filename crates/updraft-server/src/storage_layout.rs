@@ -30,7 +30,7 @@ impl StorageKey<'_> {
 /// Whether `key` is one the download route may serve, with the content type to serve it as and its digest (the
 /// strong ETag).
 pub(crate) fn servable(key: &str) -> Option<(&'static str, &str)> {
-    let is_digest = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let is_digest = |s: &str| updraft_core::sha256_hex(s).is_some();
     let mut parts = key.split('/');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some("bundles"), Some(app), Some(file), None) if AppId::parse(app).is_ok() => {

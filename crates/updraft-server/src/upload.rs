@@ -1,12 +1,13 @@
-//! Staging an uploaded file: the bytes stream to a temp file on the data volume while SHA-256 and CRC32 are computed
-//! as they pass, with a size cap. Nothing is whole in memory, and the temp file disappears when dropped.
+//! Staging an uploaded file (a Capgo bundle zip or an Expo asset, the one staging path): the bytes stream to a temp
+//! file on the data volume while SHA-256, MD5 and CRC32 are computed as they pass, with a size cap. Nothing is whole in memory, and the temp file disappears when dropped.
 
 use std::path::Path;
 
 use futures::{Stream, StreamExt};
+use md5::Md5;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
-use updraft_capgo::error_codes;
+use updraft_core::{FailureKind, codes};
 
 use crate::api_error::ApiError;
 
@@ -15,6 +16,8 @@ pub(crate) struct StagedFile {
     pub(crate) file: tempfile::NamedTempFile,
     pub(crate) size_bytes: u64,
     pub(crate) sha256: String,
+    /// Lowercase hex MD5 (an Expo asset's manifest key).
+    pub(crate) md5: String,
     pub(crate) crc32: String,
 }
 
@@ -29,21 +32,22 @@ pub(crate) async fn stage<E: std::fmt::Display>(
     let temp = tempfile::NamedTempFile::new_in(staging_dir).map_err(internal)?;
     let mut file = tokio::fs::File::from_std(temp.reopen().map_err(internal)?);
     let mut sha256 = Sha256::new();
+    let mut md5 = Md5::new();
     let mut crc32 = crc32fast::Hasher::new();
     let mut size_bytes = 0u64;
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(error_codes::INVALID_REQUEST, format!("the upload was interrupted: {e}"))
-        })?;
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request(codes::INVALID_REQUEST, format!("the upload was interrupted: {e}")))?;
         size_bytes += chunk.len() as u64;
         if size_bytes > max_bytes {
-            return Err(ApiError::status(
-                413,
-                error_codes::BODY_TOO_LARGE,
+            return Err(ApiError::client(
+                FailureKind::TooLarge,
+                codes::BODY_TOO_LARGE,
                 format!("the file is larger than the {max_bytes}-byte limit (UPDRAFT_MAX_UPLOAD_BYTES)"),
             ));
         }
         sha256.update(&chunk);
+        md5.update(&chunk);
         crc32.update(&chunk);
         file.write_all(&chunk).await.map_err(internal)?;
     }
@@ -53,6 +57,7 @@ pub(crate) async fn stage<E: std::fmt::Display>(
         file: temp,
         size_bytes,
         sha256: hex::encode(sha256.finalize()),
+        md5: hex::encode(md5.finalize()),
         crc32: format!("{:08x}", crc32.finalize()),
     })
 }

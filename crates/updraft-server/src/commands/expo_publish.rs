@@ -16,20 +16,9 @@ use updraft_core::{AppId, ChannelName, Platform};
 use updraft_expo::app_config::{RuntimeFlags, runtime_versions};
 use updraft_expo::export_ingest::{bundle_extension, parse_metadata};
 
-use crate::cli::ServerArgs;
+use crate::cli::ExpoPublish;
 use crate::commands::api_client::ApiClient;
-
-/// What to publish.
-pub(crate) struct ExpoPublish {
-    pub(crate) app_id: String,
-    pub(crate) channel: String,
-    pub(crate) runtime_versions: RuntimeFlags,
-    pub(crate) platform: String,
-    pub(crate) message: String,
-    pub(crate) expo_config: Option<PathBuf>,
-    pub(crate) json: bool,
-    pub(crate) dist: PathBuf,
-}
+use crate::contract::expo::{AssetRef, MissingAssetsRequest, MissingAssetsResponse, PlatformFiles, PublishRequest};
 
 /// A file of the export, checked to be inside it.
 struct ExportFile {
@@ -38,8 +27,13 @@ struct ExportFile {
     size: u64,
 }
 
-pub(crate) async fn publish_expo(server: &ServerArgs, publish: ExpoPublish) -> anyhow::Result<()> {
-    let client = ApiClient::new(server)?;
+pub(crate) async fn publish_expo(publish: ExpoPublish) -> anyhow::Result<()> {
+    let client = ApiClient::new(&publish.server)?;
+    let runtime_flags = RuntimeFlags {
+        all: publish.runtime_version.clone(),
+        ios: publish.ios_runtime_version.clone(),
+        android: publish.android_runtime_version.clone(),
+    };
     AppId::parse(&publish.app_id).context("--app")?;
     ChannelName::parse(&publish.channel).context("--channel")?;
     let platforms = match publish.platform.as_str() {
@@ -49,12 +43,12 @@ pub(crate) async fn publish_expo(server: &ServerArgs, publish: ExpoPublish) -> a
         other => bail!("--platform must be ios, android or all, got {other:?}"),
     };
     let dist = publish
-        .dist
+        .dist_dir
         .canonicalize()
-        .with_context(|| format!("{} is not an `npx expo export` output folder", publish.dist.display()))?;
+        .with_context(|| format!("{} is not an `npx expo export` output folder", publish.dist_dir.display()))?;
     let metadata_path = dist.join("metadata.json");
     let metadata = std::fs::read_to_string(&metadata_path).with_context(|| {
-        format!("{} has no metadata.json; pass the folder `npx expo export` wrote (dist/)", publish.dist.display())
+        format!("{} has no metadata.json; pass the folder `npx expo export` wrote (dist/)", publish.dist_dir.display())
     })?;
     let exports = parse_metadata(&metadata, &platforms)?;
     let config_path = publish.expo_config.clone().unwrap_or_else(|| dist.join("expoConfig.json"));
@@ -74,11 +68,10 @@ pub(crate) async fn publish_expo(server: &ServerArgs, publish: ExpoPublish) -> a
     );
     let published: Vec<Platform> = exports.iter().map(|export| export.platform).collect();
     // Settled before anything is uploaded, so a wrong runtime version costs nothing.
-    let runtime_versions: BTreeMap<&str, String> =
-        runtime_versions(&expo_client, &published, &publish.runtime_versions)?
-            .into_iter()
-            .map(|(platform, version)| (platform.as_str(), version))
-            .collect();
+    let runtime_versions: BTreeMap<&str, String> = runtime_versions(&expo_client, &published, &runtime_flags)?
+        .into_iter()
+        .map(|(platform, version)| (platform.as_str(), version))
+        .collect();
 
     // Hash every file once, whatever number of platforms name it.
     let mut files: BTreeMap<String, ExportFile> = BTreeMap::new();
@@ -89,11 +82,10 @@ pub(crate) async fn publish_expo(server: &ServerArgs, publish: ExpoPublish) -> a
             }
         }
     }
-    let digests: Vec<&String> = files.values().map(|f| &f.sha256).collect();
-    let answer =
-        client.post_json(&format!("/expo/{}/assets/missing", publish.app_id), &json!({ "sha256": digests })).await?;
-    let missing: Vec<String> =
-        answer["missing"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+    let asked = MissingAssetsRequest { sha256: files.values().map(|f| f.sha256.clone()).collect() };
+    let answer = client.post_json(&format!("/expo/{}/assets/missing", publish.app_id), &json!(asked)).await?;
+    let MissingAssetsResponse { missing } =
+        serde_json::from_value(answer).context("the gateway's list of missing assets is not {\"missing\": [...]}")?;
     let to_send: Vec<&ExportFile> = files.values().filter(|f| missing.contains(&f.sha256)).collect();
     let total: u64 = to_send.iter().map(|f| f.size).sum();
     let progress = if std::io::stderr().is_terminal() { ProgressBar::new(total) } else { ProgressBar::hidden() };
@@ -123,25 +115,23 @@ pub(crate) async fn publish_expo(server: &ServerArgs, publish: ExpoPublish) -> a
     }
     progress.finish_and_clear();
 
-    let platforms_body: Vec<Value> = exports
-        .iter()
-        .map(|export| {
-            let launch = &files[&export.bundle];
-            json!({
-                "platform": export.platform.as_str(),
-                "runtime_version": runtime_versions[export.platform.as_str()],
-                "launch_asset": { "sha256": launch.sha256, "ext": bundle_extension(&export.bundle) },
-                "assets": export.assets.iter().map(|(path, ext)| json!({ "sha256": files[path].sha256, "ext": ext })).collect::<Vec<_>>(),
+    let asset = |path: &String, ext: &str| AssetRef { sha256: files[path].sha256.clone(), ext: ext.to_owned() };
+    let body = PublishRequest {
+        channel: publish.channel.clone(),
+        runtime_version: None,
+        message: publish.message.clone(),
+        expo_client,
+        platforms: exports
+            .iter()
+            .map(|export| PlatformFiles {
+                platform: export.platform.as_str().to_owned(),
+                runtime_version: Some(runtime_versions[export.platform.as_str()].clone()),
+                launch_asset: asset(&export.bundle, &bundle_extension(&export.bundle)),
+                assets: export.assets.iter().map(|(path, ext)| asset(path, ext)).collect(),
             })
-        })
-        .collect();
-    let body = json!({
-        "channel": publish.channel,
-        "message": publish.message,
-        "expo_client": expo_client,
-        "platforms": platforms_body,
-    });
-    let answer = client.post_json(&format!("/expo/{}/releases", publish.app_id), &body).await?;
+            .collect(),
+    };
+    let answer = client.post_json(&format!("/expo/{}/releases", publish.app_id), &json!(body)).await?;
     if publish.json {
         println!("{answer}");
     }

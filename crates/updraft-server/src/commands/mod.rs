@@ -31,60 +31,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Apikey(ApikeyCommand::List { json, server }) => apikey::list(&server, json).await,
         Command::Apikey(ApikeyCommand::Revoke { name, json, server }) => apikey::revoke(&server, &name, json).await,
-        Command::Publish(PublishCommand::Capgo {
-            app_id,
-            version,
-            channel,
-            min_update_version,
-            delta,
-            link,
-            comment,
-            json,
-            server,
-            path,
-        }) => {
-            let request = publish::CapgoPublish {
-                app_id,
-                version,
-                channel,
-                min_update_version,
-                delta,
-                link,
-                comment,
-                json,
-                path,
-            };
-            publish::publish_capgo(&server, request).await
-        }
-        Command::Publish(PublishCommand::Expo {
-            app_id,
-            channel,
-            runtime_version,
-            ios_runtime_version,
-            android_runtime_version,
-            platform,
-            message,
-            expo_config,
-            json,
-            server,
-            dist_dir,
-        }) => {
-            let request = expo_publish::ExpoPublish {
-                app_id,
-                channel,
-                runtime_versions: updraft_expo::app_config::RuntimeFlags {
-                    all: runtime_version,
-                    ios: ios_runtime_version,
-                    android: android_runtime_version,
-                },
-                platform,
-                message,
-                expo_config,
-                json,
-                dist: dist_dir,
-            };
-            expo_publish::publish_expo(&server, request).await
-        }
+        Command::Publish(PublishCommand::Capgo(request)) => publish::publish_capgo(request).await,
+        Command::Publish(PublishCommand::Expo(request)) => expo_publish::publish_expo(request).await,
         Command::Release(ReleaseCommand::List { app_id, channel, json, server }) => {
             release::list(&server, &app_id, channel.as_deref(), json).await
         }

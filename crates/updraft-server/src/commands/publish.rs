@@ -2,7 +2,6 @@
 //! terminal. A folder is zipped first, exactly as `@capgo/cli bundle zip` lays it out.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 
 use anyhow::Context;
 use futures::StreamExt;
@@ -10,24 +9,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
-use crate::cli::ServerArgs;
+use crate::cli::CapgoPublish;
 use crate::commands::api_client::ApiClient;
 
-/// What to publish.
-pub(crate) struct CapgoPublish {
-    pub(crate) app_id: String,
-    pub(crate) version: String,
-    pub(crate) channel: Option<String>,
-    pub(crate) min_update_version: Option<String>,
-    pub(crate) delta: bool,
-    pub(crate) link: Option<String>,
-    pub(crate) comment: Option<String>,
-    pub(crate) json: bool,
-    pub(crate) path: PathBuf,
-}
-
-pub(crate) async fn publish_capgo(server: &ServerArgs, publish: CapgoPublish) -> anyhow::Result<()> {
-    let client = ApiClient::new(server)?;
+pub(crate) async fn publish_capgo(publish: CapgoPublish) -> anyhow::Result<()> {
+    let client = ApiClient::new(&publish.server)?;
     updraft_core::BundleVersion::parse(&publish.version).context("--version")?;
     updraft_core::AppId::parse(&publish.app_id).context("--app")?;
     let on_terminal = std::io::stderr().is_terminal();

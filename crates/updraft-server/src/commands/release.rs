@@ -1,9 +1,11 @@
-//! `updraft release list|rollback|promote`: Expo release management over the HTTP API.
+//! `updraft release list|rollback|promote`: Expo release management over the HTTP API, sending the bodies of
+//! `crate::contract::expo`.
 
 use serde_json::{Value, json};
 
 use crate::cli::ServerArgs;
 use crate::commands::api_client::ApiClient;
+use crate::contract::expo::{PromoteRequest, RollbackRequest};
 
 fn print_releases(answer: &Value) {
     let releases = answer.get("releases").unwrap_or(answer);
@@ -71,13 +73,14 @@ pub(crate) async fn rollback(server: &ServerArgs, request: Rollback) -> anyhow::
             );
         }
     }
-    let body = json!({
-        "channel": request.channel,
-        "runtime_version": request.runtime_version,
-        "to": request.to,
-        "embedded": request.embedded,
-        "platform": request.platform,
-    });
+    let body = RollbackRequest {
+        channel: request.channel.clone(),
+        runtime_version: request.runtime_version.clone(),
+        to: request.to.clone(),
+        embedded: request.embedded,
+        platform: Some(request.platform.clone()),
+    };
+    let body = json!(body);
     let answer = client.post_json(&format!("/expo/{app}/releases/rollback"), &body).await?;
     if request.json {
         println!("{answer}")
@@ -100,7 +103,7 @@ pub(crate) async fn promote(
     json: bool,
 ) -> anyhow::Result<()> {
     let client = ApiClient::new(server)?;
-    let body = json!({ "release": release, "to_channel": to_channel });
+    let body = json!(PromoteRequest { release: release.to_owned(), to_channel: to_channel.to_owned() });
     let answer = client.post_json(&format!("/expo/{app}/releases/promote"), &body).await?;
     if json {
         println!("{answer}")

@@ -12,9 +12,9 @@ use updraft_core::MetadataStore;
 
 use crate::commands::open_store;
 use crate::config::Settings;
+use crate::ops::{AppState, StateParts};
 use crate::release_index::ReleaseIndex;
 use crate::routes;
-use crate::state::AppState;
 use crate::telemetry::access_log;
 use crate::write_behind::Writer;
 
@@ -51,7 +51,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     let bound = listener.local_addr().context("reading the bound address")?;
     let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
-    let state = web::Data::new(AppState {
+    let state = web::Data::new(AppState::new(StateParts {
         public_url: public_url.trim_end_matches('/').to_owned(),
         settings,
         store: dyn_store,
@@ -59,10 +59,8 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         index,
         writes,
         expo,
-        metrics: Default::default(),
-        capgo_answers: Default::default(),
         store_calls: store.calls(),
-    });
+    }));
     let server = HttpServer::new({
         let state = state.clone();
         move || App::new().app_data(state.clone()).wrap(from_fn(access_log)).configure(routes::configure)

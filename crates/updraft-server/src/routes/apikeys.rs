@@ -3,15 +3,14 @@
 //! to its creation and nowhere else; only its SHA-256 is stored.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Utc;
 use serde_json::{Value, json};
-use updraft_capgo::error_codes;
 use updraft_capgo::management::string_field;
-use updraft_core::{ApiKeyRecord, ApiKeyScope, AppId};
+use updraft_core::{ApiKeyRecord, ApiKeyScope, AppId, codes};
 
 use crate::api_error::ApiError;
-use crate::api_keys;
-use crate::routes::call::{json_call, params_call};
+use crate::auth::Caller;
+use crate::ops::api_keys::{self, KeyRef};
+use crate::routes::call::{json_params, read_params};
 use crate::state::AppState;
 
 /// Longest key name accepted.
@@ -29,11 +28,11 @@ fn key_json(record: &ApiKeyRecord) -> Value {
 
 fn checked_name(name: Option<String>) -> Result<String, ApiError> {
     let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).ok_or_else(|| {
-        ApiError::bad_request(error_codes::MISSING_FIELD, "field `name` is required (a name to recognise the key by)")
+        ApiError::bad_request(codes::MISSING_FIELD, "field `name` is required (a name to recognise the key by)")
     })?;
     if name.len() > NAME_LIMIT || name.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
-            error_codes::INVALID_REQUEST,
+            codes::INVALID_REQUEST,
             format!("field `name` must be at most {NAME_LIMIT} bytes of printable text"),
         ));
     }
@@ -42,33 +41,20 @@ fn checked_name(name: Option<String>) -> Result<String, ApiError> {
 
 /// POST: mint a key, optionally scoped to one existing app.
 pub(crate) async fn create(
-    request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = json_call(&request, &state, payload).await?;
-    call.caller.require_everything()?;
-    let name = checked_name(string_field(&call.params, "name")?)?;
-    let scope = match string_field(&call.params, "app_id")? {
+    let params = json_params(payload).await?;
+    caller.require_everything()?;
+    let name = checked_name(string_field(&params, "name")?)?;
+    let scope = match string_field(&params, "app_id")? {
         None => ApiKeyScope::All,
-        Some(raw) => {
-            let app_id =
-                AppId::parse(&raw).map_err(|e| ApiError::bad_request(error_codes::INVALID_APP_ID, e.to_string()))?;
-            state.catalog(&app_id)?;
-            ApiKeyScope::App(app_id)
-        }
+        Some(raw) => ApiKeyScope::App(
+            AppId::parse(&raw).map_err(|e| ApiError::bad_request(codes::INVALID_APP_ID, e.to_string()))?,
+        ),
     };
-    let existing = state.store.list_api_keys().await?;
-    if existing.iter().any(|key| key.is_active() && key.name == name) {
-        return Err(ApiError::status(
-            409,
-            error_codes::INVALID_REQUEST,
-            format!("an active API key is already named {name:?}; pick another name or revoke that key first"),
-        ));
-    }
-    let (key, record) = api_keys::mint(&name, scope);
-    state.store.insert_api_key(&record).await?;
-    tracing::info!(api_key.id = %record.id, api_key.name = %record.name, "created API key");
+    let (key, record) = api_keys::create(&state, &name, scope).await?;
     let mut answer = key_json(&record);
     answer["status"] = json!("ok");
     answer["key"] = json!(key);
@@ -79,11 +65,12 @@ pub(crate) async fn create(
 pub(crate) async fn list(
     request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = params_call(&request, &state, payload).await?;
-    call.caller.require_everything()?;
-    let keys: Vec<Value> = state.store.list_api_keys().await?.iter().map(key_json).collect();
+    read_params(&request, payload).await?;
+    caller.require_everything()?;
+    let keys: Vec<Value> = api_keys::list(&state).await?.iter().map(key_json).collect();
     Ok(HttpResponse::Ok().json(json!({ "keys": keys })))
 }
 
@@ -91,48 +78,25 @@ pub(crate) async fn list(
 pub(crate) async fn revoke(
     request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = params_call(&request, &state, payload).await?;
-    call.caller.require_everything()?;
-    let name = string_field(&call.params, "name")?;
-    let id = string_field(&call.params, "id")?;
-    let active: Vec<ApiKeyRecord> = state.store.list_api_keys().await?.into_iter().filter(|k| k.is_active()).collect();
-    let matching: Vec<&ApiKeyRecord> = match (&name, &id) {
-        (_, Some(id)) => active.iter().filter(|k| &k.id == id).collect(),
-        (Some(name), None) => active.iter().filter(|k| &k.name == name).collect(),
+    let params = read_params(&request, payload).await?;
+    caller.require_everything()?;
+    let name = string_field(&params, "name")?;
+    let id = string_field(&params, "id")?;
+    let key = match (name, id) {
+        (_, Some(id)) => KeyRef::Id(id),
+        (Some(name), None) => KeyRef::Name(name),
         (None, None) => {
             return Err(ApiError::bad_request(
-                error_codes::MISSING_FIELD,
+                codes::MISSING_FIELD,
                 "field `name` (or `id`) is required: the key to revoke, as `updraft apikey list` shows it",
             ));
         }
     };
-    let record = match matching.as_slice() {
-        [one] => *one,
-        [] => {
-            let what = id.map_or_else(|| format!("named {:?}", name.unwrap_or_default()), |id| format!("with id {id}"));
-            return Err(ApiError::status(
-                404,
-                error_codes::NOT_FOUND,
-                format!("no active API key {what}; `updraft apikey list` shows the keys"),
-            ));
-        }
-        several => {
-            let ids: Vec<&str> = several.iter().map(|k| k.id.as_str()).collect();
-            return Err(ApiError::status(
-                409,
-                error_codes::INVALID_REQUEST,
-                format!("several active keys share that name (ids {}); revoke one by `id`", ids.join(", ")),
-            ));
-        }
-    };
-    let revoked_at = Utc::now();
-    if !state.store.revoke_api_key(&record.id, revoked_at).await? {
-        return Err(ApiError::status(404, error_codes::NOT_FOUND, "the key was revoked meanwhile"));
-    }
-    tracing::info!(api_key.id = %record.id, api_key.name = %record.name, "revoked API key");
-    let mut answer = key_json(&ApiKeyRecord { revoked_at: Some(revoked_at), ..record.clone() });
+    let revoked = api_keys::revoke(&state, &key).await?;
+    let mut answer = key_json(&revoked);
     answer["status"] = json!("ok");
     Ok(HttpResponse::Ok().json(answer))
 }

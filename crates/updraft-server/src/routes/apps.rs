@@ -1,16 +1,17 @@
 //! `/app`: register an app (POST `{app_id, name, public_key?}`) and set or clear its encryption key (PUT
 //! `{app_id, public_key}`).
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use serde_json::{Value, json};
 use updraft_capgo::encryption::AppPublicKey;
-use updraft_capgo::error_codes;
 use updraft_capgo::management::{app_id_field, ok_body, parse_app_create, string_field};
-use updraft_core::{App, ChannelName, StoreError};
+use updraft_core::{App, ChannelName, codes};
 
 use crate::api_error::ApiError;
-use crate::routes::call::json_call;
+use crate::auth::Caller;
+use crate::ops::apps::{self, AppChange};
+use crate::routes::call::json_params;
 use crate::state::AppState;
 
 /// Checks a `public_key` field: PKCS#1 PEM, 2048-bit.
@@ -23,62 +24,43 @@ fn checked_public_key(params: &serde_json::Map<String, Value>) -> Result<Option<
 /// Checks a `default_channel` field (the Expo channel for clients that send no `expo-channel-name`).
 fn checked_channel(params: &serde_json::Map<String, Value>) -> Result<Option<String>, ApiError> {
     let Some(name) = string_field(params, "default_channel")? else { return Ok(None) };
-    let name =
-        ChannelName::parse(&name).map_err(|e| ApiError::bad_request(error_codes::INVALID_JSON_BODY, e.to_string()))?;
+    let name = ChannelName::parse(&name).map_err(|e| ApiError::bad_request(codes::INVALID_FIELD, e.to_string()))?;
     Ok(Some(name.as_str().to_owned()))
 }
 
 pub(crate) async fn create_app(
-    request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = json_call(&request, &state, payload).await?;
-    let create = parse_app_create(&call.params)?;
-    call.caller.require_everything()?;
-    let public_key = checked_public_key(&call.params)?;
-    let default_channel = checked_channel(&call.params)?.unwrap_or_else(|| "production".to_owned());
+    let params = json_params(payload).await?;
+    let create = parse_app_create(&params)?;
+    caller.require_everything()?;
+    let public_key = checked_public_key(&params)?;
+    let default_channel = checked_channel(&params)?.unwrap_or_else(|| "production".to_owned());
     let app = App { id: create.app_id, name: create.name, public_key, default_channel, created_at: Utc::now() };
-    match state.store.create_app(&app).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::status(
-                409,
-                error_codes::APP_ALREADY_EXISTS,
-                format!("app {} already exists", app.id),
-            ));
-        }
-        Err(other) => return Err(other.into()),
-    }
-    state.refresh(&app.id).await?;
-    tracing::info!(app.id = %app.id, "created app {}", app.id);
+    apps::create(&state, &app).await?;
     Ok(HttpResponse::Ok().json(json!({ "status": "ok", "app_id": app.id.as_str(), "name": app.name })))
 }
 
 pub(crate) async fn update_app(
-    request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = json_call(&request, &state, payload).await?;
-    let app_id = app_id_field(&call.params)?;
-    call.caller.require_app(&app_id)?;
+    let params = json_params(payload).await?;
+    let app_id = app_id_field(&params)?;
+    caller.require_app(&app_id)?;
     state.catalog(&app_id)?;
-    let has_key = call.params.contains_key("public_key");
-    let default_channel = checked_channel(&call.params)?;
+    let has_key = params.contains_key("public_key");
+    let default_channel = checked_channel(&params)?;
     if !has_key && default_channel.is_none() {
         return Err(ApiError::bad_request(
-            error_codes::MISSING_FIELD,
+            codes::MISSING_FIELD,
             "send `public_key` (the PKCS#1 PEM from .capgo_key_v2.pub, or null to remove it) and/or `default_channel`",
         ));
     }
-    if has_key {
-        let public_key = checked_public_key(&call.params)?;
-        state.store.set_app_public_key(&app_id, public_key.as_deref()).await?;
-    }
-    if let Some(channel) = default_channel {
-        state.store.set_app_default_channel(&app_id, &channel).await?;
-    }
-    state.refresh(&app_id).await?;
+    let public_key = if has_key { Some(checked_public_key(&params)?) } else { None };
+    apps::update(&state, &app_id, &AppChange { public_key, default_channel }).await?;
     Ok(HttpResponse::Ok().json(ok_body()))
 }

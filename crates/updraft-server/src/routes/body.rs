@@ -3,7 +3,7 @@
 use actix_web::web;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use updraft_capgo::error_codes;
+use updraft_core::{FailureKind, codes};
 
 use crate::api_error::ApiError;
 
@@ -15,11 +15,11 @@ pub(crate) async fn read_limited(mut payload: web::Payload, limit: usize) -> Res
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk =
-            chunk.map_err(|e| ApiError::bad_request(error_codes::INVALID_REQUEST, format!("reading the body: {e}")))?;
+            chunk.map_err(|e| ApiError::bad_request(codes::INVALID_REQUEST, format!("reading the body: {e}")))?;
         if body.len() + chunk.len() > limit {
-            return Err(ApiError::status(
-                413,
-                error_codes::BODY_TOO_LARGE,
+            return Err(ApiError::client(
+                FailureKind::TooLarge,
+                codes::BODY_TOO_LARGE,
                 format!("the body is larger than {limit} bytes; send a smaller request"),
             ));
         }

@@ -6,19 +6,20 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use updraft_capgo::channel_self::{
     ChannelSelfRequest, get_channel_body, list_body, missing_channel_body, parse_channel_self, self_set_refusal_body,
     set_ok_body,
 };
-use updraft_capgo::error_codes;
 use updraft_capgo::management::ok_body;
-use updraft_core::{AppCatalog, OverrideTarget, channel_report, listable_channels, self_assignable};
+use updraft_core::{AppCatalog, SelfSetDenied, channel_report, codes, listable_channels, self_assignable};
 
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, capgo_code};
+use crate::ops::channel_self::{self, SelfSetFailure};
 use crate::routes::body::{JSON_BODY_LIMIT, read_limited};
 use crate::routes::call::{body_or_query, query_map};
 use crate::state::AppState;
+use updraft_capgo::device_error_body;
 
 /// Why a `/channel_self` call gets no success answer.
 #[derive(Debug, thiserror::Error)]
@@ -45,9 +46,7 @@ impl ResponseError for Rejection {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            Self::BadRequest(code, message) => {
-                HttpResponse::BadRequest().json(json!({ "error": code, "message": message }))
-            }
+            Self::BadRequest(code, message) => HttpResponse::BadRequest().json(device_error_body(code, message)),
             Self::Refusal(body) => HttpResponse::Ok().json(body),
             Self::Api(error) => error.error_response(),
         }
@@ -55,14 +54,14 @@ impl ResponseError for Rejection {
 }
 
 fn refusal(code: &str, message: &str) -> Rejection {
-    Rejection::Refusal(json!({ "error": code, "message": message }))
+    Rejection::Refusal(device_error_body(code, message))
 }
 
 /// Parses the request and finds the app.
 fn prepare(state: &AppState, map: &Map<String, Value>) -> Result<(ChannelSelfRequest, Arc<AppCatalog>), Rejection> {
     let request = parse_channel_self(map).map_err(|(code, message)| Rejection::BadRequest(code, message))?;
     let catalog = state.index.get(&request.app_id).ok_or_else(|| {
-        refusal(error_codes::APP_NOT_FOUND, &format!("app {} is not registered on this update server", request.app_id))
+        refusal(codes::APP_NOT_FOUND, &format!("app {} is not registered on this update server", request.app_id))
     })?;
     Ok((request, catalog))
 }
@@ -73,7 +72,7 @@ async fn read_request(
     payload: web::Payload,
 ) -> Result<(ChannelSelfRequest, Arc<AppCatalog>), Rejection> {
     let body = read_limited(payload, JSON_BODY_LIMIT).await?;
-    let map = body_or_query(&body, http).map_err(|e| Rejection::BadRequest(e.code, e.message))?;
+    let map = body_or_query(&body, http).map_err(|e| Rejection::BadRequest(capgo_code(&e), e.message))?;
     prepare(state, &map)
 }
 
@@ -96,30 +95,17 @@ pub(crate) async fn set_channel(
         };
     }
     // Older plugins: the choice lives on the server as a device override.
-    let existing =
-        catalog.override_for(&request.device_id).and_then(|o| o.channel_id).and_then(|id| catalog.channel_by_id(id));
-    if existing.is_some_and(|c| !c.settings.allow_device_self_set) {
-        return Err(refusal(
+    match channel_self::set(&state, &catalog, &request.device_id, &name, request.platform).await {
+        Ok(()) => Ok(HttpResponse::Ok().json(set_ok_body())),
+        Err(SelfSetFailure::Denied(SelfSetDenied::OperatorOverride)) => Err(refusal(
             "cannot_override",
             "An operator set this device's channel; it cannot be changed from the device",
-        ));
+        )),
+        Err(SelfSetFailure::Denied(SelfSetDenied::Refused(refused))) => {
+            Err(Rejection::Refusal(self_set_refusal_body(refused, &name)))
+        }
+        Err(SelfSetFailure::Failed(error)) => Err(Rejection::Api(error)),
     }
-    let is_public_default = catalog
-        .channels()
-        .iter()
-        .find(|c| c.settings.public && c.settings.serves_platform(request.platform))
-        .is_some_and(|c| c.name.as_str() == name);
-    if is_public_default {
-        // Asking for the platform's default channel means "no override".
-        state.store.delete_device_override(&request.app_id, &request.device_id).await.map_err(ApiError::from)?;
-    } else {
-        let channel = self_assignable(&catalog, &name, request.platform)
-            .map_err(|refused| Rejection::Refusal(self_set_refusal_body(refused, &name)))?;
-        let target = OverrideTarget { channel_id: Some(channel.id), bundle: None };
-        state.store.set_device_override(&request.app_id, &request.device_id, &target).await.map_err(ApiError::from)?;
-    }
-    state.refresh(&request.app_id).await?;
-    Ok(HttpResponse::Ok().json(set_ok_body()))
 }
 
 /// PUT: getChannel. Answers the channel `/updates` would resolve for this device, naming it only when the plugin
@@ -137,7 +123,7 @@ pub(crate) async fn get_channel(
     match channel_report(&catalog, &request.device_id, request.platform, asked, persists) {
         Some(report) => Ok(HttpResponse::Ok().json(get_channel_body(&report))),
         // A 400 carrying channel_not_found makes the device fall back to its local defaultChannel.
-        None => Err(Rejection::BadRequest(error_codes::CHANNEL_NOT_FOUND, "No channel for this device".into())),
+        None => Err(Rejection::BadRequest(codes::CHANNEL_NOT_FOUND, "No channel for this device".into())),
     }
 }
 
@@ -146,7 +132,7 @@ pub(crate) async fn list_channels(
     http: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, impl ResponseError> {
-    let map = query_map(&http).map_err(|e| Rejection::BadRequest(e.code, e.message))?;
+    let map = query_map(&http).map_err(|e| Rejection::BadRequest(capgo_code(&e), e.message))?;
     let (request, catalog) = prepare(&state, &map)?;
     let channels = listable_channels(&catalog, request.platform, request.is_prod, request.is_emulator);
     Ok::<_, Rejection>(HttpResponse::Ok().json(list_body(&channels)))
@@ -162,12 +148,8 @@ pub(crate) async fn unset_channel(
     if request.keeps_channel_locally() {
         return Ok(HttpResponse::Ok().json(ok_body()));
     }
-    let current =
-        catalog.override_for(&request.device_id).and_then(|o| o.channel_id).and_then(|id| catalog.channel_by_id(id));
-    if !current.is_some_and(|channel| channel.settings.allow_device_self_set) {
+    if !channel_self::unset(&state, &catalog, &request.device_id).await? {
         return Err(refusal("cannot_override", "This device has no channel it selected itself"));
     }
-    state.store.delete_device_override(&request.app_id, &request.device_id).await.map_err(ApiError::from)?;
-    state.refresh(&request.app_id).await?;
     Ok(HttpResponse::Ok().json(ok_body()))
 }

@@ -2,44 +2,26 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
-use updraft_capgo::error_codes;
 use updraft_capgo::management::{
-    ManagementError, PAGE_SIZE, channel_field, channel_json, ok_body, page_field, parse_channel_set, string_field,
+    PAGE_SIZE, channel_field, channel_json, ok_body, page_field, parse_channel_set, string_field,
 };
-use updraft_core::{ChannelName, ChannelTarget, StoreError};
+use updraft_core::{ChannelName, codes};
 
 use crate::api_error::ApiError;
-use crate::routes::call::{AppCall, app_params_call, json_call};
+use crate::auth::Caller;
+use crate::ops::channels;
+use crate::routes::call::{AppCall, app_params_call, json_params};
 use crate::state::AppState;
 
 pub(crate) async fn set_channel(
-    request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = json_call(&request, &state, payload).await?;
-    let set = parse_channel_set(&call.params)?;
-    call.caller.require_app(&set.app_id)?;
-    let catalog = state.catalog(&set.app_id)?;
-    let bundle_id = match &set.update.target {
-        None => None,
-        Some(ChannelTarget::Builtin) => Some(None),
-        Some(ChannelTarget::Bundle(version)) => {
-            let bundle = catalog.bundle_by_version(version.as_str()).ok_or_else(|| {
-                ApiError::bad_request(
-                    error_codes::CANNOT_FIND_VERSION,
-                    format!(
-                        "bundle {version} does not exist for app {}; upload it first with POST /bundle",
-                        set.app_id
-                    ),
-                )
-            })?;
-            Some(Some(bundle.id))
-        }
-    };
-    let (channel, created) = state.store.upsert_channel(&set.app_id, &set.channel, &set.update, bundle_id).await?;
-    state.refresh(&set.app_id).await?;
-    tracing::info!(app.id = %set.app_id, channel.name = %channel.name, "channel {} written", channel.name);
+    let params = json_params(payload).await?;
+    let set = parse_channel_set(&params)?;
+    caller.require_app(&set.app_id)?;
+    let (channel, created) = channels::set(&state, &set.app_id, &set.channel, &set.update).await?;
     if created {
         Ok(HttpResponse::Ok().json(json!({ "status": "ok", "id": channel.id, "public": channel.settings.public })))
     } else {
@@ -50,13 +32,14 @@ pub(crate) async fn set_channel(
 pub(crate) async fn get_channels(
     request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let AppCall { params, catalog, .. } = app_params_call(&request, &state, payload).await?;
+    let AppCall { params, catalog, .. } = app_params_call(&request, &state, &caller, payload).await?;
     if let Some(name) = string_field(&params, "channel")? {
-        let channel = catalog.channel_by_name(&name).ok_or_else(|| {
-            ManagementError::not_found(error_codes::CHANNEL_NOT_FOUND, format!("channel {name} does not exist"))
-        })?;
+        let channel = catalog
+            .channel_by_name(&name)
+            .ok_or_else(|| ApiError::not_found(codes::CHANNEL_NOT_FOUND, format!("channel {name} does not exist")))?;
         return Ok(HttpResponse::Ok().json(channel_json(channel, &catalog)));
     }
     let page = page_field(&params)?;
@@ -70,21 +53,11 @@ pub(crate) async fn get_channels(
 pub(crate) async fn delete_channel(
     request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let AppCall { params, app_id, .. } = app_params_call(&request, &state, payload).await?;
+    let AppCall { params, app_id, .. } = app_params_call(&request, &state, &caller, payload).await?;
     let name: ChannelName = channel_field(&params, "channel")?;
-    match state.store.delete_channel(&app_id, &name).await {
-        Ok(()) => {}
-        Err(StoreError::NotFound(_)) => {
-            return Err(ManagementError::not_found(
-                error_codes::CHANNEL_NOT_FOUND,
-                format!("channel {name} does not exist"),
-            )
-            .into());
-        }
-        Err(other) => return Err(other.into()),
-    }
-    state.refresh(&app_id).await?;
+    channels::delete(&state, &app_id, &name).await?;
     Ok(HttpResponse::Ok().json(ok_body()))
 }

@@ -4,86 +4,52 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use updraft_capgo::error_codes;
 use updraft_capgo::management::{
-    ManagementError, PAGE_SIZE, device_id_field, device_json, ok_body, page_field, parse_device_link, string_field,
+    PAGE_SIZE, device_id_field, device_json, ok_body, page_field, parse_device_link, string_field,
 };
-use updraft_core::{BundlePin, ChannelTarget, DeviceCursor, DeviceId, OverrideTarget};
+use updraft_core::{DeviceCursor, DeviceId, codes};
 
 use crate::api_error::ApiError;
-use crate::routes::call::{AppCall, app_params_call, json_call};
+use crate::auth::Caller;
+use crate::ops::devices;
+use crate::routes::call::{AppCall, app_params_call, json_params};
 use crate::state::AppState;
 
 pub(crate) async fn link_device(
-    request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let call = json_call(&request, &state, payload).await?;
-    let link = parse_device_link(&call.params)?;
-    call.caller.require_app(&link.app_id)?;
-    let catalog = state.catalog(&link.app_id)?;
-    let channel_id = match &link.channel {
-        None => None,
-        Some(name) => {
-            let channel = catalog.channel_by_name(name.as_str()).ok_or_else(|| {
-                ManagementError::not_found(error_codes::CHANNEL_NOT_FOUND, format!("channel {name} does not exist"))
-            })?;
-            if channel.settings.public {
-                return Err(ApiError::bad_request(
-                    "public_channel_override",
-                    format!(
-                        "channel {name} is public, so every device already gets it; override devices onto a private channel"
-                    ),
-                ));
-            }
-            Some(channel.id)
-        }
-    };
-    let bundle = match &link.version {
-        None => None,
-        Some(ChannelTarget::Builtin) => Some(BundlePin::Builtin),
-        Some(ChannelTarget::Bundle(version)) => Some(BundlePin::Bundle(
-            catalog
-                .bundle_by_version(version.as_str())
-                .ok_or_else(|| {
-                    ApiError::bad_request(error_codes::CANNOT_FIND_VERSION, format!("bundle {version} does not exist"))
-                })?
-                .id,
-        )),
-    };
-    if channel_id.is_none() && bundle.is_none() {
-        return Ok(HttpResponse::Ok().json(ok_body()));
-    }
-    state.store.set_device_override(&link.app_id, &link.device_id, &OverrideTarget { channel_id, bundle }).await?;
-    state.refresh(&link.app_id).await?;
+    let params = json_params(payload).await?;
+    let link = parse_device_link(&params)?;
+    caller.require_app(&link.app_id)?;
+    devices::link(&state, &link.app_id, &link.device_id, link.channel.as_ref(), link.version.as_ref()).await?;
     Ok(HttpResponse::Ok().json(ok_body()))
 }
 
 pub(crate) async fn unlink_device(
     request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let AppCall { params, app_id, .. } = app_params_call(&request, &state, payload).await?;
+    let AppCall { params, app_id, .. } = app_params_call(&request, &state, &caller, payload).await?;
     let device_id = device_id_field(&params)?;
-    state.store.delete_device_override(&app_id, &device_id).await?;
-    state.refresh(&app_id).await?;
+    devices::unlink(&state, &app_id, &device_id).await?;
     Ok(HttpResponse::Ok().json(ok_body()))
 }
 
 pub(crate) async fn get_devices(
     request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let AppCall { params, app_id, catalog } = app_params_call(&request, &state, payload).await?;
+    let AppCall { params, app_id, catalog } = app_params_call(&request, &state, &caller, payload).await?;
     let params = &params;
     if params.contains_key("device_id") {
         let device_id = device_id_field(params)?;
-        let device = state.store.get_device(&app_id, &device_id).await?.ok_or_else(|| {
-            ManagementError::not_found(error_codes::DEVICE_NOT_FOUND, format!("device {device_id} has not checked in"))
-        })?;
+        let device = devices::get(&state, &app_id, &device_id).await?;
         return Ok(HttpResponse::Ok().json(device_json(&device, &catalog)));
     }
     if params.contains_key("cursor") || params.contains_key("limit") {
@@ -101,15 +67,15 @@ pub(crate) async fn get_devices(
             Some(other) => return Err(bad(format!("`order` must be asc or desc, got {other:?}"))),
         };
         let cursor = string_field(params, "cursor")?.map(|raw| parse_cursor(&raw)).transpose()?;
-        let devices = state.store.list_devices_after(&app_id, cursor.as_ref(), limit + 1, descending).await?;
-        return Ok(HttpResponse::Ok().json(device_page(devices, limit, &catalog)));
+        let listed = devices::list_after(&state, &app_id, cursor.as_ref(), limit + 1, descending).await?;
+        return Ok(HttpResponse::Ok().json(device_page(listed, limit, &catalog)));
     }
     // Zero-based `page` of 50, in the same shape (Capgo always answers `{data, nextCursor, hasMore}`); the
     // `nextCursor` continues in the cursor form, whose default order (most recently seen first) is this one.
     let page = page_field(params)? as u64;
     let size = PAGE_SIZE as u64;
-    let devices = state.store.list_devices(&app_id, page * size, size + 1).await?;
-    Ok(HttpResponse::Ok().json(device_page(devices, size, &catalog)))
+    let listed = devices::list(&state, &app_id, page * size, size + 1).await?;
+    Ok(HttpResponse::Ok().json(device_page(listed, size, &catalog)))
 }
 
 /// `{data, nextCursor, hasMore}` from up to `limit + 1` devices (one more than a page tells whether more follow).
@@ -125,7 +91,7 @@ fn device_page(mut devices: Vec<updraft_core::DeviceReport>, limit: u64, catalog
 }
 
 fn bad(message: String) -> ApiError {
-    ApiError::bad_request(error_codes::INVALID_JSON_BODY, message)
+    ApiError::bad_request(codes::INVALID_FIELD, message)
 }
 
 /// A cursor is `<updated_at>|<device_id>`, as `nextCursor` gives it.

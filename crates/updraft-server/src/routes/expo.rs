@@ -6,19 +6,20 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::json;
+use updraft_core::sha256_hex;
 use updraft_core::{AppId, ExpoCheck, ExpoDecision, select_expo_release};
 use updraft_expo::multipart::{self, Part};
 use updraft_expo::request::{AcceptedForm, parse_manifest_request};
 use updraft_expo::{directive, manifest};
-use updraft_oss::{GetOptions, ObjectKey};
+use updraft_oss::ObjectKey;
 
 use crate::expo_cache::CachedAnswer;
+use crate::routes::download::{Served, serve};
 use crate::state::AppState;
 use crate::storage_layout::StorageKey;
 
 fn error(status: actix_web::http::StatusCode, message: &str) -> HttpResponse {
-    HttpResponse::build(status).json(json!({ "error": message }))
+    HttpResponse::build(status).json(updraft_expo::failure::device_error_body(message))
 }
 
 /// `GET /expo/{app_id}/manifest`.
@@ -191,36 +192,17 @@ pub(crate) async fn asset(
     let not_found = || error(StatusCode::NOT_FOUND, "no such asset");
     let Ok(app_id) = AppId::parse(&app) else { return not_found() };
     let (sha256, ext) = file.split_once('.').unwrap_or((file.as_str(), ""));
-    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return not_found();
-    }
-    let sha256 = sha256.to_ascii_lowercase();
-    let etag = format!("\"{sha256}\"");
-    if request.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(&etag)) {
-        return HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish();
-    }
+    let Some(sha256) = sha256_hex(sha256) else { return not_found() };
     let key: ObjectKey = StorageKey::ExpoAsset { app_id: &app_id, sha256: &sha256 }.object_key();
-    if let Some(url) = state.redirect_url(&key).await {
-        return HttpResponse::Found()
-            .insert_header((header::LOCATION, url))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .finish();
-    }
-    let result = match state.objects.get(&key, GetOptions::default()).await {
-        Ok(result) => result,
-        Err(updraft_oss::Error::NotFound { .. }) => return not_found(),
-        Err(problem) => return actix_web::ResponseError::error_response(&crate::api_error::ApiError::from(problem)),
-    };
     let content_type = match state.index.get(&app_id).and_then(|catalog| catalog.expo_file_is_launch(&sha256, ext)) {
         Some(launch) => manifest::asset_content_type(launch, ext),
         // Stored but named by no release under this extension (or not yet known here): bytes, nothing more.
         None => "application/octet-stream",
     };
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, content_type))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::ETAG, etag))
-        .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
-        .no_chunking(result.range.end - result.range.start)
-        .streaming(result.body)
+    let served = Served { key: &key, digest: &sha256, content_type, nosniff: true };
+    match serve(&request, &state, &served).await {
+        Ok(Some(response)) => response,
+        Ok(None) => not_found(),
+        Err(problem) => actix_web::ResponseError::error_response(&problem),
+    }
 }

@@ -13,13 +13,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use updraft_capgo::error_codes;
-use updraft_core::{AppId, SigningKeyRecord, StoreError, expo_time};
+use updraft_core::{AppId, FailureKind, SigningKeyRecord, codes, expo_time};
 use updraft_expo::signing::{KeyError, SigningKey, check_key_id, generate, normalise_private_key};
 
-use crate::api_error::ApiError;
-use crate::auth::Caller;
-use crate::routes::call::{json_call, params_call};
+use crate::api_error::{ApiError, ExpoApiError};
+use crate::auth::{Caller, ExpoCaller};
+use crate::ops::expo_keys;
+use crate::routes::call::{json_params, read_params};
 use crate::state::AppState;
 
 /// Certificates are valid from now for this many years unless asked otherwise.
@@ -46,16 +46,16 @@ fn main_key_id() -> String {
 fn admin_only(caller: &Caller, app_id: &AppId) -> Result<(), ApiError> {
     match caller {
         Caller::Everything => Ok(()),
-        Caller::App(_) => Err(ApiError::status(
-            403,
-            error_codes::CANNOT_ACCESS_APP,
+        Caller::App(_) => Err(ApiError::client(
+            FailureKind::Forbidden,
+            codes::FORBIDDEN,
             format!("managing the signing keys of {app_id} needs the admin key (or an unscoped key), not an app key"),
         )),
     }
 }
 
 fn app_of(path: &str) -> Result<AppId, ApiError> {
-    AppId::parse(path).map_err(|e| ApiError::bad_request(error_codes::INVALID_APP_ID, e.to_string()))
+    AppId::parse(path).map_err(|e| ApiError::bad_request(codes::INVALID_APP_ID, e.to_string()))
 }
 
 fn key_error(error: KeyError) -> ApiError {
@@ -81,18 +81,18 @@ fn describe(key: &SigningKey, record: &SigningKeyRecord) -> Value {
 
 /// `POST /expo/{app_id}/keys {key_id?, private_key?, force?, validity_years?, export_private_key?}`.
 pub(crate) async fn put_key(
-    request: HttpRequest,
     state: web::Data<AppState>,
+    ExpoCaller(caller): ExpoCaller,
     path: web::Path<String>,
     payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let call = json_call(&request, &state, payload).await?;
+) -> Result<HttpResponse, ExpoApiError> {
+    let params = json_params(payload).await?;
     let app_id = app_of(&path.into_inner())?;
-    admin_only(&call.caller, &app_id)?;
+    admin_only(&caller, &app_id)?;
     state.catalog(&app_id)?;
-    let asked: KeyRequest = serde_json::from_value(Value::Object(call.params)).map_err(|e| {
+    let asked: KeyRequest = serde_json::from_value(Value::Object(params)).map_err(|e| {
         ApiError::bad_request(
-            error_codes::INVALID_JSON_BODY,
+            codes::INVALID_FIELD,
             format!(
                 "{e}; expected {{\"key_id\", \"private_key\" (PEM, to import), \"force\", \"validity_years\", \"export_private_key\"}}"
             ),
@@ -102,13 +102,14 @@ pub(crate) async fn put_key(
     let generating = asked.private_key.is_none();
     if !generating && (asked.export_private_key || asked.validity_years.is_some()) {
         return Err(ApiError::bad_request(
-            error_codes::INVALID_JSON_BODY,
+            codes::INVALID_FIELD,
             "export_private_key and validity_years apply to generated keys; an imported key has neither",
-        ));
+        )
+        .into());
     }
     let years = asked.validity_years.unwrap_or(DEFAULT_VALIDITY_YEARS);
     if !(1..=100).contains(&years) {
-        return Err(ApiError::bad_request(error_codes::INVALID_JSON_BODY, "validity_years must be 1 to 100"));
+        return Err(ApiError::bad_request(codes::INVALID_FIELD, "validity_years must be 1 to 100").into());
     }
     let common_name = format!("Updraft {app_id}");
     let (private_key, key_id) = (asked.private_key.clone(), asked.key_id.clone());
@@ -129,22 +130,7 @@ pub(crate) async fn put_key(
     .await
     .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("generating a signing key")))?
     .map_err(key_error)?;
-    let replaced = match state.store.put_signing_key(&app_id, &record, asked.force).await {
-        Ok(replaced) => replaced,
-        Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::status(
-                409,
-                "signing_key_exists",
-                format!(
-                    "app {app_id} already has signing key {:?}; every binary shipped with its certificate rejects updates signed by another key. To rotate, add a key under another id (`--key-id`, which new binaries name in codeSigningMetadata.keyid) and keep this one for the binaries in the field; to replace it anyway, pass --force (\"force\": true)",
-                    record.key_id
-                ),
-            ));
-        }
-        Err(other) => return Err(other.into()),
-    };
-    // This instance signs with the new key from the next request on; other instances reload on the notification.
-    state.expo.reload_keys(state.store.as_ref(), &app_id).await?;
+    let replaced = expo_keys::store(&state, &app_id, &record, asked.force).await?;
     tracing::info!(
         app.id = %app_id,
         key.id = %record.key_id,
@@ -166,14 +152,14 @@ pub(crate) async fn put_key(
 pub(crate) async fn list_keys(
     request: HttpRequest,
     state: web::Data<AppState>,
+    ExpoCaller(caller): ExpoCaller,
     path: web::Path<String>,
     payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let call = params_call(&request, &state, payload).await?;
+) -> Result<HttpResponse, ExpoApiError> {
+    read_params(&request, payload).await?;
     let app_id = app_of(&path.into_inner())?;
-    admin_only(&call.caller, &app_id)?;
-    state.catalog(&app_id)?;
-    let records = state.store.signing_keys(&app_id).await?;
+    admin_only(&caller, &app_id)?;
+    let records = expo_keys::list(&state, &app_id).await?;
     let listed = tokio::task::spawn_blocking(move || {
         records
             .iter()

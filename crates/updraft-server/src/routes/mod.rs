@@ -12,6 +12,7 @@ mod call;
 mod channel_self;
 mod channels;
 mod devices;
+mod download;
 mod expo;
 mod expo_keys;
 mod expo_releases;
@@ -22,136 +23,121 @@ mod stats;
 mod updates;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use updraft_capgo::error_codes;
 use updraft_capgo::management::error_body;
+use updraft_core::codes;
 
-/// Registers every route.
-pub(crate) fn configure(config: &mut web::ServiceConfig) {
-    // Each path is its own resource: a resource with one static path is matched by string comparison, while
-    // several paths on one resource (or a `{…}` segment) go through a regex on every request.
-    let plain =
-        |config: &mut web::ServiceConfig, path: &str, build: &dyn Fn(actix_web::Resource) -> actix_web::Resource| {
-            config.service(build(web::resource(path.to_owned()).default_service(web::to(method_not_allowed))));
-        };
-    let with_slash =
-        |config: &mut web::ServiceConfig, path: &str, build: &dyn Fn(actix_web::Resource) -> actix_web::Resource| {
-            plain(config, path, build);
-            plain(config, &format!("{path}/"), build);
-        };
-    plain(config, "/health", &|r| r.get(health::health));
-    with_slash(config, "/updates", &|r| r.post(updates::updates));
-    with_slash(config, "/updates/manifest_size", &|r| r.post(updates::manifest_size));
-    with_slash(config, "/stats", &|r| r.post(stats::post_stats).get(stats::get_stats));
-    with_slash(config, "/channel_self", &|r| {
+/// One row of the route table: its pattern (which is also its metrics label), whether it answers with a trailing
+/// slash too, and its methods.
+struct Route {
+    pattern: &'static str,
+    trailing_slash: bool,
+    methods: fn(actix_web::Resource) -> actix_web::Resource,
+}
+
+impl Route {
+    const fn plain(pattern: &'static str, methods: fn(actix_web::Resource) -> actix_web::Resource) -> Self {
+        Self { pattern, trailing_slash: false, methods }
+    }
+
+    /// Plugin endpoints answer with and without a trailing slash, and never redirect.
+    const fn with_slash(pattern: &'static str, methods: fn(actix_web::Resource) -> actix_web::Resource) -> Self {
+        Self { pattern, trailing_slash: true, methods }
+    }
+}
+
+/// Every route, in matching order: `configure` registers them and `route_label` names requests by them, so the two
+/// cannot drift apart.
+const ROUTES: &[Route] = &[
+    Route::plain("/health", |r| r.get(health::health)),
+    Route::with_slash("/updates", |r| r.post(updates::updates)),
+    Route::with_slash("/updates/manifest_size", |r| r.post(updates::manifest_size)),
+    Route::with_slash("/stats", |r| r.post(stats::post_stats).get(stats::get_stats)),
+    Route::with_slash("/channel_self", |r| {
         r.post(channel_self::set_channel)
             .put(channel_self::get_channel)
             .get(channel_self::list_channels)
             .delete(channel_self::unset_channel)
-    });
-    with_slash(config, "/app", &|r| r.post(apps::create_app).put(apps::update_app));
-    with_slash(config, "/apikey", &|r| r.post(apikeys::create).get(apikeys::list).delete(apikeys::revoke));
-    with_slash(config, "/channel", &|r| {
+    }),
+    Route::with_slash("/app", |r| r.post(apps::create_app).put(apps::update_app)),
+    Route::with_slash("/apikey", |r| r.post(apikeys::create).get(apikeys::list).delete(apikeys::revoke)),
+    Route::with_slash("/channel", |r| {
         r.post(channels::set_channel).get(channels::get_channels).delete(channels::delete_channel)
-    });
-    with_slash(config, "/device", &|r| {
+    }),
+    Route::with_slash("/device", |r| {
         r.post(devices::link_device).get(devices::get_devices).delete(devices::unlink_device)
-    });
-    with_slash(config, "/bundle", &|r| {
+    }),
+    Route::with_slash("/bundle", |r| {
         r.post(bundles::post_bundle).get(bundles::list_bundles).delete(bundles::delete_bundles)
-    });
-    plain(config, "/metrics", &|r| r.get(metrics::metrics));
-    config
-        .service(
-            web::resource("/api/manifest")
-                .get(expo::manifest_by_query)
-                .default_service(web::to(expo::manifest_method_not_allowed)),
-        )
-        .service(
-            web::resource("/expo/{app_id}/manifest")
-                .get(expo::manifest_by_path)
-                .default_service(web::to(expo::manifest_method_not_allowed)),
-        )
-        .service(
-            web::resource("/expo/{app_id}/assets/missing")
-                .post(expo_releases::missing_assets)
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/expo/{app_id}/assets/{file}")
-                .get(expo::asset)
-                .put(expo_releases::upload_asset)
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/expo/{app_id}/releases")
-                .get(expo_releases::list)
-                .post(expo_releases::publish)
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/expo/{app_id}/releases/rollback")
-                .post(expo_releases::rollback)
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/expo/{app_id}/releases/promote")
-                .post(expo_releases::promote)
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/expo/{app_id}/keys")
-                .get(expo_keys::list_keys)
-                .post(expo_keys::put_key)
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/files/{key:.+}")
-                .route(web::get().to(files::download))
-                .route(web::head().to(files::download))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .default_service(web::to(not_found));
+    }),
+    Route::plain("/metrics", |r| r.get(metrics::metrics)),
+    Route::plain("/api/manifest", |r| {
+        r.get(expo::manifest_by_query).default_service(web::to(expo::manifest_method_not_allowed))
+    }),
+    Route::plain("/expo/{app_id}/manifest", |r| {
+        r.get(expo::manifest_by_path).default_service(web::to(expo::manifest_method_not_allowed))
+    }),
+    Route::plain("/expo/{app_id}/assets/missing", |r| r.post(expo_releases::missing_assets)),
+    Route::plain("/expo/{app_id}/assets/{file}", |r| r.get(expo::asset).put(expo_releases::upload_asset)),
+    Route::plain("/expo/{app_id}/releases", |r| r.get(expo_releases::list).post(expo_releases::publish)),
+    Route::plain("/expo/{app_id}/releases/rollback", |r| r.post(expo_releases::rollback)),
+    Route::plain("/expo/{app_id}/releases/promote", |r| r.post(expo_releases::promote)),
+    Route::plain("/expo/{app_id}/keys", |r| r.get(expo_keys::list_keys).post(expo_keys::put_key)),
+    Route::plain("/files/{key:.+}", |r| r.route(web::get().to(files::download)).route(web::head().to(files::download))),
+];
+
+/// Registers every route of [`ROUTES`].
+pub(crate) fn configure(config: &mut web::ServiceConfig) {
+    // Each path is its own resource: a resource with one static path is matched by string comparison, while
+    // several paths on one resource go through a regex on every request. A route's own default service (the
+    // manifest's) replaces the generic 405.
+    for route in ROUTES {
+        let resource = |path: String| (route.methods)(web::resource(path).default_service(web::to(method_not_allowed)));
+        config.service(resource(route.pattern.to_owned()));
+        if route.trailing_slash {
+            config.service(resource(format!("{}/", route.pattern)));
+        }
+    }
+    config.default_service(web::to(not_found));
 }
 
-/// The metrics label of a request path: the route pattern it is served by, worked out with string operations.
-/// (actix's `match_pattern` matches the whole route table again, regexes included, which cost more than the
-/// update check itself.) Keep in step with `configure`.
+/// The metrics label of a request path: the pattern of the [`ROUTES`] row that serves it, found with string
+/// comparisons (actix's `match_pattern` matches the whole route table again, regexes included, which cost more than
+/// the update check itself). `unmatched` for a path no route serves.
 pub(crate) fn route_label(path: &str) -> &'static str {
-    let trimmed = path.strip_suffix('/').unwrap_or(path);
-    match trimmed {
-        "/health" => return "/health",
-        "/updates" => return "/updates",
-        "/updates/manifest_size" => return "/updates/manifest_size",
-        "/stats" => return "/stats",
-        "/channel_self" => return "/channel_self",
-        "/app" => return "/app",
-        "/apikey" => return "/apikey",
-        "/channel" => return "/channel",
-        "/device" => return "/device",
-        "/bundle" => return "/bundle",
-        "/metrics" => return "/metrics",
-        "/api/manifest" => return "/api/manifest",
-        _ => {}
-    }
-    if path.starts_with("/files/") {
-        return "/files/{key:.+}";
-    }
-    let mut segments = path.split('/').skip(1);
-    match (segments.next(), segments.next(), segments.next(), segments.next(), segments.next()) {
-        (Some("expo"), Some(_), Some("manifest"), None, _) => "/expo/{app_id}/manifest",
-        (Some("expo"), Some(_), Some("assets"), Some("missing"), None) => "/expo/{app_id}/assets/missing",
-        (Some("expo"), Some(_), Some("assets"), Some(_), None) => "/expo/{app_id}/assets/{file}",
-        (Some("expo"), Some(_), Some("releases"), None, _) => "/expo/{app_id}/releases",
-        (Some("expo"), Some(_), Some("releases"), Some("rollback"), None) => "/expo/{app_id}/releases/rollback",
-        (Some("expo"), Some(_), Some("releases"), Some("promote"), None) => "/expo/{app_id}/releases/promote",
-        (Some("expo"), Some(_), Some("keys"), None, _) => "/expo/{app_id}/keys",
-        _ => "unmatched",
+    let without_slash = path.strip_suffix('/');
+    ROUTES
+        .iter()
+        .find(|route| {
+            pattern_matches(route.pattern, path)
+                || (route.trailing_slash && without_slash.is_some_and(|p| pattern_matches(route.pattern, p)))
+        })
+        .map_or("unmatched", |route| route.pattern)
+}
+
+/// Whether `path` matches a route pattern: literal segments compare equal, `{name}` takes one non-empty segment and
+/// `{name:.+}` the non-empty rest of the path.
+fn pattern_matches(pattern: &str, path: &str) -> bool {
+    let (mut wanted, mut given) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (wanted.next(), given.next()) {
+            (None, None) => return true,
+            (Some(segment), Some(first)) if segment.starts_with('{') && segment.ends_with(":.+}") => {
+                return !first.is_empty() || given.next().is_some();
+            }
+            (Some(segment), Some(actual)) if segment.starts_with('{') => {
+                if actual.is_empty() {
+                    return false;
+                }
+            }
+            (Some(segment), Some(actual)) if segment == actual => {}
+            _ => return false,
+        }
     }
 }
 
 async fn not_found(request: HttpRequest) -> HttpResponse {
     HttpResponse::NotFound().json(error_body(
-        error_codes::NOT_FOUND,
+        codes::NOT_FOUND,
         &format!("no route for {} {}; see docs/compatibility.md for the endpoints", request.method(), request.path()),
     ))
 }
@@ -180,8 +166,25 @@ mod tests {
             ("/files/bundles/a/b.zip", "/files/{key:.+}"),
             ("/nope", "unmatched"),
             ("/expo/x/manifest/extra", "unmatched"),
+            ("/expo/x/manifest/", "unmatched"),
+            ("/expo//manifest", "unmatched"),
         ] {
             assert_eq!(route_label(path), label, "{path}");
+        }
+    }
+
+    #[test]
+    fn every_route_labels_its_own_requests() {
+        for route in ROUTES {
+            let example: Vec<&str> =
+                route.pattern.split('/').map(|s| if s.starts_with('{') { "com.example.app" } else { s }).collect();
+            let example = example.join("/");
+            assert_eq!(route_label(&example), route.pattern, "{example}");
+            let slashed = format!("{example}/");
+            let expected = if route.trailing_slash { route.pattern } else { "unmatched" };
+            if !route.pattern.ends_with(":.+}") {
+                assert_eq!(route_label(&slashed), expected, "{slashed}");
+            }
         }
     }
 }

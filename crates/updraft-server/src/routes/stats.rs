@@ -4,13 +4,14 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde_json::{Value, json};
-use updraft_capgo::error_codes;
-use updraft_capgo::stats::{parse_stats, stats_reply};
+use updraft_capgo::stats::{parse_stats, queue_full_body, stats_reply};
 
 use crate::api_error::ApiError;
+use crate::auth::Caller;
 use crate::routes::body::{JSON_BODY_LIMIT, read_limited};
 use crate::routes::call::{AppCall, app_params_call};
 use crate::state::AppState;
+use updraft_capgo::device_error_body;
 
 const RECENT_EVENTS: u64 = 100;
 
@@ -21,7 +22,7 @@ pub(crate) async fn post_stats(state: web::Data<AppState>, payload: web::Payload
     };
     let request = match parse_stats(&body, Utc::now()) {
         Ok(request) => request,
-        Err((code, message)) => return HttpResponse::BadRequest().json(json!({ "error": code, "message": message })),
+        Err((code, message)) => return HttpResponse::BadRequest().json(device_error_body(code, &message)),
     };
     // Events of unknown apps are acknowledged (a 4xx would make the device drop its whole batch) but not kept.
     let known: Vec<_> = request.events.iter().filter(|e| state.index.get(&e.app_id).is_some()).cloned().collect();
@@ -31,11 +32,7 @@ pub(crate) async fn post_stats(state: web::Data<AppState>, payload: web::Payload
         // Capgo's `too_many_requests`, which would also make the device queue a `rate_limit_reached` event.
         return HttpResponse::TooManyRequests()
             .insert_header(("Retry-After", STATS_RETRY_AFTER_SECONDS.to_string()))
-            .json(json!({
-                "error": error_codes::STATS_QUEUE_FULL,
-                "message": "the stats queue is full (the database is slow or unavailable); send the events again later",
-                "moreInfo": { "retryAfterSeconds": STATS_RETRY_AFTER_SECONDS },
-            }));
+            .json(queue_full_body(STATS_RETRY_AFTER_SECONDS));
     }
     HttpResponse::Ok().json(stats_reply(&request))
 }
@@ -47,10 +44,11 @@ const STATS_RETRY_AFTER_SECONDS: u64 = 5;
 pub(crate) async fn get_stats(
     request: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let AppCall { params: _, app_id, .. } = app_params_call(&request, &state, payload).await?;
-    let summary = state.store.stats_summary(&app_id, RECENT_EVENTS).await?;
+    let AppCall { params: _, app_id, .. } = app_params_call(&request, &state, &caller, payload).await?;
+    let summary = crate::ops::stats::summary(&state, &app_id, RECENT_EVENTS).await?;
     let recent: Vec<Value> = summary
         .recent
         .iter()

@@ -4,28 +4,29 @@
 use actix_web::{HttpResponse, web};
 use bytes::Bytes;
 use chrono::Utc;
-use serde_json::json;
 use updraft_capgo::manifest_size::{manifest_size_body, parse_manifest_size};
+use updraft_capgo::refusal_body;
 use updraft_capgo::updates::{
     RequestProblem, answer_variant, parse_update_request, revert_to_builtin_body, update_body,
 };
-use updraft_capgo::{error_codes, refusal_body};
-use updraft_core::{BundleSource, UpdateDecision, select_update};
+use updraft_core::{BundleSource, UpdateDecision, codes, select_update};
 
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, capgo_code};
 use crate::routes::body::{JSON_BODY_LIMIT, read_limited};
 use crate::state::AppState;
+use updraft_capgo::device_error_body;
 
 /// Reads a plugin body, or the answer for one that cannot be read.
 async fn read_body(payload: web::Payload) -> Result<Bytes, HttpResponse> {
     match read_limited(payload, JSON_BODY_LIMIT).await {
         Ok(body) => Ok(body),
         Err(ApiError::Client(error)) => {
-            Err(HttpResponse::build(actix_web::http::StatusCode::from_u16(error.status).unwrap_or_default())
-                .json(json!({ "error": error.code, "message": error.message })))
+            Err(HttpResponse::build(actix_web::http::StatusCode::from_u16(error.kind.status()).unwrap_or_default())
+                .json(device_error_body(capgo_code(&error), &error.message)))
         }
-        Err(_) => Err(HttpResponse::BadRequest()
-            .json(json!({ "error": error_codes::INVALID_REQUEST, "message": "could not read the body" }))),
+        Err(_) => {
+            Err(HttpResponse::BadRequest().json(device_error_body(codes::INVALID_REQUEST, "could not read the body")))
+        }
     }
 }
 
@@ -37,7 +38,7 @@ pub(crate) async fn updates(state: web::Data<AppState>, payload: web::Payload) -
     let request = match parse_update_request(&body, Utc::now()) {
         Ok(request) => request,
         Err(RequestProblem::BadRequest { code, message }) => {
-            return HttpResponse::BadRequest().json(json!({ "error": code, "message": message }));
+            return HttpResponse::BadRequest().json(device_error_body(code, &message));
         }
         Err(RequestProblem::Refusal(refusal)) => {
             return HttpResponse::Ok().json(refusal_body(&refusal));
@@ -84,12 +85,14 @@ pub(crate) async fn manifest_size(state: web::Data<AppState>, payload: web::Payl
     let request = match parse_manifest_size(&body) {
         Ok(request) => request,
         Err(RequestProblem::BadRequest { code, message }) => {
-            return HttpResponse::BadRequest().json(json!({ "error": code, "message": message }));
+            return HttpResponse::BadRequest().json(device_error_body(code, &message));
         }
         Err(RequestProblem::Refusal(refusal)) => {
             let refused = refusal_body(&refusal);
-            return HttpResponse::BadRequest()
-                .json(json!({ "error": refused["error"], "message": refused["message"] }));
+            return HttpResponse::BadRequest().json(device_error_body(
+                refused["error"].as_str().unwrap_or_default(),
+                refused["message"].as_str().unwrap_or_default(),
+            ));
         }
     };
     let catalog = state.index.get(&request.app_id);

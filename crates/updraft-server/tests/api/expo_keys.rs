@@ -137,7 +137,7 @@ async fn keys_are_managed_over_http_from_any_folder_and_stay_on_the_gateway() {
     let scoped = crate::management::create_key(&app, &["--name", "ci", "--app", APP_ID]);
     for (method, body) in [("GET", json!(null)), ("POST", json!({"key_id": "ci"}))] {
         let (status, answer) = app.call(method, &format!("/expo/{APP_ID}/keys"), Some(&scoped), body).await;
-        assert_eq!((status, answer["error"].as_str()), (403, Some("cannot_access_app")), "{method}: {answer}");
+        assert_eq!((status, answer["error"].as_str()), (403, Some("forbidden")), "{method}: {answer}");
     }
     let (status, answer) = app.admin("POST", "/expo/com.example.nope/keys", json!({})).await;
     assert_eq!((status, answer["error"].as_str()), (404, Some("app_not_found")), "{answer}");
@@ -147,7 +147,7 @@ async fn keys_are_managed_over_http_from_any_folder_and_stay_on_the_gateway() {
         app.admin("POST", &format!("/expo/{APP_ID}/keys"), json!({"key_id": "x", "private_key": "nope"})).await;
     assert_eq!((status, answer["error"].as_str()), (400, Some("invalid_signing_key")), "{answer}");
     let (status, answer) = app.admin("POST", &format!("/expo/{APP_ID}/keys"), json!({"keyId": "x"})).await;
-    assert_eq!((status, answer["error"].as_str()), (400, Some("invalid_json_body")), "{answer}");
+    assert_eq!((status, answer["error"].as_str()), (400, Some("invalid_field")), "{answer}");
 }
 
 #[tokio::test]

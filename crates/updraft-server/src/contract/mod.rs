@@ -1,0 +1,5 @@
+//! The gateway's own management contract: the request and response bodies that the operator CLI
+//! (`crate::commands`) sends and the routes read, declared once so that a renamed field stops compiling instead of
+//! drifting. (The Capgo-compatible bodies are Capgo's, parsed by `updraft_capgo::management`.)
+
+pub(crate) mod expo;

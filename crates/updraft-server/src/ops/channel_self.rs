@@ -1,0 +1,53 @@
+//! Channel self-assignment by plugins that keep the device's choice on the server (as a device override): apply
+//! what `updraft_core::self_set_change` decides, and drop a choice the device made itself.
+
+use updraft_core::{AppCatalog, AppId, DeviceId, OverrideTarget, Platform, SelfSetChange, SelfSetDenied};
+
+use crate::api_error::ApiError;
+use crate::ops::AppState;
+
+/// Why a device's channel change did not happen.
+pub(crate) enum SelfSetFailure {
+    /// The rules refuse it.
+    Denied(SelfSetDenied),
+    /// The store failed.
+    Failed(ApiError),
+}
+
+impl From<ApiError> for SelfSetFailure {
+    fn from(error: ApiError) -> Self {
+        Self::Failed(error)
+    }
+}
+
+/// Moves a device to channel `name` (or back to its platform's public default) by its override.
+pub(crate) async fn set(
+    state: &AppState,
+    catalog: &AppCatalog,
+    device_id: &DeviceId,
+    name: &str,
+    platform: Platform,
+) -> Result<(), SelfSetFailure> {
+    let app_id = &catalog.app().id;
+    match updraft_core::self_set_change(catalog, device_id, name, platform).map_err(SelfSetFailure::Denied)? {
+        SelfSetChange::ClearOverride => {
+            state.store.delete_device_override(app_id, device_id).await.map_err(ApiError::from)?;
+        }
+        SelfSetChange::SetOverride { channel_id } => {
+            let target = OverrideTarget { channel_id: Some(channel_id), bundle: None };
+            state.store.set_device_override(app_id, device_id, &target).await.map_err(ApiError::from)?;
+        }
+    }
+    Ok(state.refresh(app_id).await?)
+}
+
+/// Drops a device's own choice; `false` when it has none to drop (no override, or an operator's).
+pub(crate) async fn unset(state: &AppState, catalog: &AppCatalog, device_id: &DeviceId) -> Result<bool, ApiError> {
+    if !updraft_core::self_unset_allowed(catalog, device_id) {
+        return Ok(false);
+    }
+    let app_id: &AppId = &catalog.app().id;
+    state.store.delete_device_override(app_id, device_id).await?;
+    state.refresh(app_id).await?;
+    Ok(true)
+}

@@ -1,0 +1,227 @@
+//! Expo releases: store an asset content-addressed, say which assets are missing, and publish, roll back or
+//! promote. The minting rules (ids, group, `createdAt` ordering, asset de-duplication, messages) are
+//! `updraft_core::ReleaseMint`'s; here they meet storage: a release is recorded only after every asset it names is
+//! stored, in one store transaction, then the release index is refreshed.
+
+use std::collections::HashSet;
+
+use chrono::Utc;
+use futures::Stream;
+use updraft_core::{
+    AppCatalog, AppId, ChannelName, ExpoAsset, ExpoRelease, Platform, PlatformUpdate, ReleaseMint, UnsafeAsset, codes,
+    referenced_releases,
+};
+
+use crate::api_error::ApiError;
+use crate::ops::{AppState, objects};
+use crate::storage_layout::StorageKey;
+use crate::upload::stage;
+
+/// A stored asset.
+pub(crate) struct StoredAsset {
+    pub(crate) md5: String,
+    pub(crate) size_bytes: u64,
+}
+
+/// Stores the bytes of one asset, which must hash to `sha256` (lowercase hex), and records it.
+pub(crate) async fn upload_asset<E: std::fmt::Display>(
+    state: &AppState,
+    app_id: &AppId,
+    sha256: &str,
+    body: impl Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+) -> Result<StoredAsset, ApiError> {
+    state.catalog(app_id)?;
+    let staged = stage(&state.settings.staging_dir(), body, state.settings.max_upload_bytes).await?;
+    if staged.sha256 != sha256 {
+        return Err(ApiError::bad_request(
+            codes::CHECKSUM_MISMATCH,
+            format!("the body hashes to {}, not {sha256}; the file changed or was truncated on the way", staged.sha256),
+        ));
+    }
+    let key = StorageKey::ExpoAsset { app_id, sha256 }.object_key();
+    objects::put_content_addressed(state, &key, staged.file.path(), None).await?;
+    // Recorded only once the bytes are stored: a release can only name assets that exist.
+    state.store.insert_expo_asset(app_id, sha256, &staged.md5, staged.size_bytes).await?;
+    Ok(StoredAsset { md5: staged.md5, size_bytes: staged.size_bytes })
+}
+
+/// Which of these digests the app has no asset for yet, in the order asked.
+pub(crate) async fn missing_assets(
+    state: &AppState,
+    app_id: &AppId,
+    sha256s: &[String],
+) -> Result<Vec<String>, ApiError> {
+    state.catalog(app_id)?;
+    let known = state.store.expo_asset_md5s(app_id, sha256s).await?;
+    Ok(sha256s.iter().filter(|sha| !known.contains_key(*sha)).cloned().collect())
+}
+
+/// An asset a publish names: its digest (lowercase) and extension (without the dot).
+pub(crate) struct AssetName {
+    pub(crate) sha256: String,
+    pub(crate) ext: String,
+}
+
+/// The files of one platform of a publish.
+pub(crate) struct PlatformAssets {
+    pub(crate) platform: Platform,
+    pub(crate) runtime_version: String,
+    pub(crate) launch_asset: AssetName,
+    pub(crate) assets: Vec<AssetName>,
+}
+
+/// A checked publish.
+pub(crate) struct Publish {
+    pub(crate) channel: ChannelName,
+    pub(crate) message: String,
+    /// The public app config, as JSON text.
+    pub(crate) expo_client: String,
+    pub(crate) platforms: Vec<PlatformAssets>,
+}
+
+/// Publishes an update whose assets are all stored: one release per platform.
+pub(crate) async fn publish(state: &AppState, app_id: &AppId, publish: Publish) -> Result<Vec<ExpoRelease>, ApiError> {
+    let catalog = state.catalog(app_id)?;
+    let wanted: Vec<String> = publish
+        .platforms
+        .iter()
+        .flat_map(|p| std::iter::once(&p.launch_asset).chain(&p.assets))
+        .map(|a| a.sha256.clone())
+        .collect();
+    let md5s = state.store.expo_asset_md5s(app_id, &wanted).await?;
+    let missing: Vec<&String> =
+        wanted.iter().filter(|sha| !md5s.contains_key(*sha)).collect::<HashSet<_>>().into_iter().collect();
+    if !missing.is_empty() {
+        return Err(ApiError::bad_request(
+            "asset_missing",
+            format!(
+                "{} asset(s) are not uploaded yet (PUT /expo/{app_id}/assets/<sha256> first): {missing:?}",
+                missing.len()
+            ),
+        ));
+    }
+    let asset = |name: AssetName| ExpoAsset { md5: md5s[&name.sha256].clone(), sha256: name.sha256, ext: name.ext };
+    let mint = mint(&catalog, &publish.channel);
+    let releases = publish
+        .platforms
+        .into_iter()
+        .map(|files| {
+            let update = PlatformUpdate {
+                platform: files.platform,
+                runtime_version: files.runtime_version,
+                launch_asset: asset(files.launch_asset),
+                assets: files.assets.into_iter().map(asset).collect(),
+            };
+            let release = mint.update(new_id(), update, &publish.message, &publish.expo_client);
+            release.kind.check_files().map_err(unsafe_asset)?;
+            Ok(release)
+        })
+        .collect::<Result<_, ApiError>>()?;
+    record(state, app_id, releases).await
+}
+
+/// Where a rollback goes.
+pub(crate) enum RollbackTarget {
+    /// To an earlier release (or every platform of a publish group) on the channel, of this runtime version only
+    /// when one is given (else each release keeps its own).
+    Release { reference: String, runtime_version: Option<String> },
+    /// To the update embedded in the binary, for this runtime version.
+    Embedded { runtime_version: String },
+}
+
+/// A checked rollback.
+pub(crate) struct Rollback {
+    pub(crate) channel: ChannelName,
+    pub(crate) target: RollbackTarget,
+    pub(crate) platforms: Vec<Platform>,
+}
+
+/// Rolls a channel back, as new releases.
+pub(crate) async fn rollback(
+    state: &AppState,
+    app_id: &AppId,
+    rollback: Rollback,
+) -> Result<Vec<ExpoRelease>, ApiError> {
+    let catalog = state.catalog(app_id)?;
+    let mint = mint(&catalog, &rollback.channel);
+    let channel = rollback.channel.as_str();
+    let releases: Vec<ExpoRelease> = match &rollback.target {
+        RollbackTarget::Embedded { runtime_version } => rollback
+            .platforms
+            .iter()
+            .map(|platform| mint.embedded_rollback(new_id(), *platform, runtime_version))
+            .collect(),
+        RollbackTarget::Release { reference, runtime_version } => {
+            let sources: Vec<&ExpoRelease> = referenced_releases(&catalog, reference)
+                .into_iter()
+                .filter(|r| rollback.platforms.contains(&r.platform))
+                .filter(|r| r.channel == channel)
+                .filter(|r| runtime_version.as_ref().is_none_or(|v| *v == r.runtime_version))
+                .collect();
+            check_sources(&sources)?;
+            if sources.is_empty() {
+                let runtime = runtime_version.as_ref().map(|v| format!(" for runtime version {v}"));
+                return Err(ApiError::not_found(
+                    "release_not_found",
+                    format!("no release or group {reference} on channel {channel}{}", runtime.unwrap_or_default()),
+                ));
+            }
+            sources.into_iter().map(|source| mint.rollback_to(new_id(), source)).collect()
+        }
+    };
+    record(state, app_id, releases).await
+}
+
+/// Serves a release (or every platform of a publish group) on another channel, as new releases.
+pub(crate) async fn promote(
+    state: &AppState,
+    app_id: &AppId,
+    reference: &str,
+    to_channel: &ChannelName,
+) -> Result<Vec<ExpoRelease>, ApiError> {
+    let catalog = state.catalog(app_id)?;
+    let sources = referenced_releases(&catalog, reference);
+    check_sources(&sources)?;
+    if sources.is_empty() {
+        return Err(ApiError::not_found(
+            "release_not_found",
+            format!("no release or group {reference} in app {app_id}"),
+        ));
+    }
+    let mint = mint(&catalog, to_channel);
+    let releases = sources.into_iter().map(|source| mint.promotion_of(new_id(), source)).collect();
+    record(state, app_id, releases).await
+}
+
+fn unsafe_asset(problem: UnsafeAsset) -> ApiError {
+    ApiError::bad_request("unsafe_file_extension", problem.to_string())
+}
+
+/// Refuses to serve again a release whose files could not be stored safely on a device (one recorded before the
+/// gateway checked them at publish).
+fn check_sources(sources: &[&ExpoRelease]) -> Result<(), ApiError> {
+    for source in sources {
+        source.kind.check_files().map_err(|problem| {
+            ApiError::bad_request(
+                "unsafe_file_extension",
+                format!("release {} cannot be served again: {problem}; publish a new update instead", source.id),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn mint(catalog: &AppCatalog, channel: &ChannelName) -> ReleaseMint {
+    ReleaseMint::new(catalog, channel.as_str(), new_id(), Utc::now())
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+async fn record(state: &AppState, app_id: &AppId, releases: Vec<ExpoRelease>) -> Result<Vec<ExpoRelease>, ApiError> {
+    state.store.insert_expo_releases(&releases).await?;
+    state.refresh(app_id).await?;
+    tracing::info!(app.id = %app_id, n_releases = releases.len(), "recorded Expo releases");
+    Ok(releases)
+}
