@@ -75,159 +75,195 @@ pub(crate) enum StorageCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum ReleaseCommand {
     /// List an app's Expo releases, newest first.
-    List {
-        /// App id.
-        #[arg(long = "app", value_name = "APP_ID")]
-        app_id: String,
-        /// Only this channel.
-        #[arg(long)]
-        channel: Option<String>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        server: ServerArgs,
-    },
+    List(ReleaseList),
     /// Roll a channel back: to an earlier release (republished with a new id and time) or to the embedded update.
-    Rollback {
-        /// App id.
-        #[arg(long = "app", value_name = "APP_ID")]
-        app_id: String,
-        /// Channel.
-        #[arg(long)]
-        channel: String,
-        /// Runtime version: required with --embedded; with --to, only releases of this runtime version (default:
-        /// each platform keeps the runtime version of the release it goes back to).
-        #[arg(long, required_if_eq("embedded", "true"))]
-        runtime_version: Option<String>,
-        /// What to go back to: the group id `publish expo` printed (every platform of that publish) or one
-        /// platform's release id.
-        #[arg(long, value_name = "ID", conflicts_with = "embedded", required_unless_present = "embedded")]
-        to: Option<String>,
-        /// Send devices back to the update embedded in the app binary.
-        #[arg(long)]
-        embedded: bool,
-        /// Only this platform.
-        #[arg(long, default_value = "all", value_parser = ["ios", "android", "all"])]
-        platform: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        server: ServerArgs,
-    },
+    Rollback(ReleaseRollback),
     /// Serve a release (or publish group) on another channel, as a new release.
-    Promote {
-        /// App id.
-        #[arg(long = "app", value_name = "APP_ID")]
-        app_id: String,
-        /// The release or group id.
-        #[arg(long, value_name = "RELEASE_ID")]
-        release: String,
-        /// The channel to serve it on.
-        #[arg(long)]
-        to_channel: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        server: ServerArgs,
-    },
+    Promote(ReleasePromote),
+}
+
+/// The arguments of `updraft release list`.
+#[derive(Debug, Args)]
+pub(crate) struct ReleaseList {
+    /// App id.
+    #[arg(long = "app", value_name = "APP_ID")]
+    pub(crate) app_id: String,
+    /// Only this channel.
+    #[arg(long)]
+    pub(crate) channel: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+}
+
+/// The arguments of `updraft release rollback`.
+#[derive(Debug, Args)]
+pub(crate) struct ReleaseRollback {
+    /// App id.
+    #[arg(long = "app", value_name = "APP_ID")]
+    pub(crate) app_id: String,
+    /// Channel.
+    #[arg(long)]
+    pub(crate) channel: String,
+    /// Runtime version: required with --embedded; with --to, only releases of this runtime version (default:
+    /// each platform keeps the runtime version of the release it goes back to).
+    #[arg(long, required_if_eq("embedded", "true"))]
+    pub(crate) runtime_version: Option<String>,
+    /// What to go back to: the group id `publish expo` printed (every platform of that publish) or one
+    /// platform's release id.
+    #[arg(long, value_name = "ID", conflicts_with = "embedded", required_unless_present = "embedded")]
+    pub(crate) to: Option<String>,
+    /// Send devices back to the update embedded in the app binary.
+    #[arg(long)]
+    pub(crate) embedded: bool,
+    /// Only this platform.
+    #[arg(long, default_value = "all", value_parser = ["ios", "android", "all"])]
+    pub(crate) platform: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+}
+
+/// The arguments of `updraft release promote`.
+#[derive(Debug, Args)]
+pub(crate) struct ReleasePromote {
+    /// App id.
+    #[arg(long = "app", value_name = "APP_ID")]
+    pub(crate) app_id: String,
+    /// The release or group id.
+    #[arg(long, value_name = "RELEASE_ID")]
+    pub(crate) release: String,
+    /// The channel to serve it on.
+    #[arg(long)]
+    pub(crate) to_channel: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeysCommand {
     /// Generate a signing key and a self-signed code-signing certificate on the gateway; the private key stays
     /// there and only DIR/certificate.pem is written (plus the private key with --export-private-key).
-    Generate {
-        /// App id.
-        #[arg(long = "app", value_name = "APP_ID")]
-        app_id: String,
-        /// Folder for certificate.pem (and, with --export-private-key, private-key.pem and public-key.pem).
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-        /// The key id clients send in expo-expect-signature (codeSigningMetadata.keyid). Rotate keys by adding a
-        /// new id: binaries in the field keep asking for the old one.
-        #[arg(long, default_value = "main")]
-        key_id: String,
-        /// Certificate validity in years.
-        #[arg(long, default_value_t = 10)]
-        validity_years: u32,
-        /// Replace an existing key with this id (every binary shipped with its certificate then rejects signed
-        /// updates) and overwrite files in DIR.
-        #[arg(long)]
-        force: bool,
-        /// Also write the private key to DIR/private-key.pem (owner-only permissions), e.g. for a backup.
-        #[arg(long)]
-        export_private_key: bool,
-        #[command(flatten)]
-        server: ServerArgs,
-    },
+    Generate(KeysGenerate),
     /// Import an existing private key (PKCS#1 or PKCS#8 PEM, e.g. from `npx expo-updates codesigning:generate`).
-    Import {
-        /// App id.
-        #[arg(long = "app", value_name = "APP_ID")]
-        app_id: String,
-        /// The private key PEM file.
-        #[arg(long, value_name = "PEM")]
-        private_key: PathBuf,
-        /// The key id clients send in expo-expect-signature.
-        #[arg(long, default_value = "main")]
-        key_id: String,
-        /// Replace an existing key with this id (every binary shipped with its certificate then rejects signed
-        /// updates).
-        #[arg(long)]
-        force: bool,
-        #[command(flatten)]
-        server: ServerArgs,
-    },
+    Import(KeysImport),
     /// List an app's signing keys: key ids, public-key fingerprints, and certificates of generated keys.
-    List {
-        /// App id.
-        #[arg(long = "app", value_name = "APP_ID")]
-        app_id: String,
-        /// Print JSON (with the certificates).
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        server: ServerArgs,
-    },
+    List(KeysList),
+}
+
+/// The arguments of `updraft keys generate`.
+#[derive(Debug, Args)]
+pub(crate) struct KeysGenerate {
+    /// App id.
+    #[arg(long = "app", value_name = "APP_ID")]
+    pub(crate) app_id: String,
+    /// Folder for certificate.pem (and, with --export-private-key, private-key.pem and public-key.pem).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: PathBuf,
+    /// The key id clients send in expo-expect-signature (codeSigningMetadata.keyid). Rotate keys by adding a
+    /// new id: binaries in the field keep asking for the old one.
+    #[arg(long, default_value = "main")]
+    pub(crate) key_id: String,
+    /// Certificate validity in years.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) validity_years: u32,
+    /// Replace an existing key with this id (every binary shipped with its certificate then rejects signed
+    /// updates) and overwrite files in DIR.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Also write the private key to DIR/private-key.pem (owner-only permissions), e.g. for a backup.
+    #[arg(long)]
+    pub(crate) export_private_key: bool,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+}
+
+/// The arguments of `updraft keys import`.
+#[derive(Debug, Args)]
+pub(crate) struct KeysImport {
+    /// App id.
+    #[arg(long = "app", value_name = "APP_ID")]
+    pub(crate) app_id: String,
+    /// The private key PEM file.
+    #[arg(long, value_name = "PEM")]
+    pub(crate) private_key: PathBuf,
+    /// The key id clients send in expo-expect-signature.
+    #[arg(long, default_value = "main")]
+    pub(crate) key_id: String,
+    /// Replace an existing key with this id (every binary shipped with its certificate then rejects signed
+    /// updates).
+    #[arg(long)]
+    pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+}
+
+/// The arguments of `updraft keys list`.
+#[derive(Debug, Args)]
+pub(crate) struct KeysList {
+    /// App id.
+    #[arg(long = "app", value_name = "APP_ID")]
+    pub(crate) app_id: String,
+    /// Print JSON (with the certificates).
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ApikeyCommand {
     /// Create an API key on the gateway and print it once (only its hash is stored). Needs an unscoped key.
-    Create {
-        /// A name to recognise the key by (unique among active keys).
-        #[arg(long)]
-        name: String,
-        /// Restrict the key to one app.
-        #[arg(long, value_name = "APP_ID")]
-        app: Option<String>,
-        /// Print the server's answer as JSON on stdout (it holds the key).
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        server: ServerArgs,
-    },
+    Create(ApikeyCreate),
     /// List the gateway's API keys (names, ids, scopes; never secrets).
-    List {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        server: ServerArgs,
-    },
+    List(ApikeyList),
     /// Revoke an API key by name: it stops working at once.
-    Revoke {
-        /// The key's name, as `updraft apikey list` shows it.
-        name: String,
-        /// Print the server's answer as JSON on stdout.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        server: ServerArgs,
-    },
+    Revoke(ApikeyRevoke),
+}
+
+/// The arguments of `updraft apikey create`.
+#[derive(Debug, Args)]
+pub(crate) struct ApikeyCreate {
+    /// A name to recognise the key by (unique among active keys).
+    #[arg(long)]
+    pub(crate) name: String,
+    /// Restrict the key to one app.
+    #[arg(long, value_name = "APP_ID")]
+    pub(crate) app: Option<String>,
+    /// Print the server's answer as JSON on stdout (it holds the key).
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+}
+
+/// The arguments of `updraft apikey list`.
+#[derive(Debug, Args)]
+pub(crate) struct ApikeyList {
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+}
+
+/// The arguments of `updraft apikey revoke`.
+#[derive(Debug, Args)]
+pub(crate) struct ApikeyRevoke {
+    /// The key's name, as `updraft apikey list` shows it.
+    pub(crate) name: String,
+    /// Print the server's answer as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
 }
 
 /// Where the gateway is and how to authenticate.

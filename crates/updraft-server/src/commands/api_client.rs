@@ -48,14 +48,34 @@ impl ApiClient {
         Ok(body)
     }
 
-    /// POST JSON.
-    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        self.send(self.request(reqwest::Method::POST, path).json(body)).await
+    /// Sends a request and reads the answer as `T`.
+    async fn send_as<T: serde::de::DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> anyhow::Result<T> {
+        let answer = self.send(request).await?;
+        serde_json::from_value(answer)
+            .with_context(|| format!("the gateway at {} answered in a shape this CLI does not know", self.base))
     }
 
-    /// DELETE with a JSON body.
-    pub(crate) async fn delete_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        self.send(self.request(reqwest::Method::DELETE, path).json(body)).await
+    /// POST a contract body; read a contract answer.
+    pub(crate) async fn post<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        self.send_as(self.request(reqwest::Method::POST, path).json(body)).await
+    }
+
+    /// DELETE with a contract body; read a contract answer.
+    pub(crate) async fn delete<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        self.send_as(self.request(reqwest::Method::DELETE, path).json(body)).await
+    }
+
+    /// GET; read a contract answer.
+    pub(crate) async fn get_as<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.send_as(self.request(reqwest::Method::GET, path)).await
     }
 
     /// GET with a query.

@@ -1,69 +1,64 @@
-//! `updraft apikey create|list|revoke`: the gateway's API keys, over its HTTP API (`/apikey`), so the command acts
-//! on the store the gateway uses wherever it runs from.
+//! `updraft apikey create|list|revoke`: the gateway's API keys, over its HTTP API (`/apikey`, bodies from
+//! `crate::contract::api_keys`), so the command acts on the store the gateway uses wherever it runs from.
 
-use serde_json::{Value, json};
-
-use crate::cli::ServerArgs;
+use crate::cli::{ApikeyCreate, ApikeyList, ApikeyRevoke};
 use crate::commands::api_client::ApiClient;
+use crate::contract::api_keys::{ApiKeyList, CreateApiKey, CreatedApiKey, RevokeApiKey, RevokedApiKey};
 
-pub(crate) async fn create(server: &ServerArgs, name: &str, app: Option<&str>, as_json: bool) -> anyhow::Result<()> {
-    anyhow::ensure!(!name.trim().is_empty(), "--name must not be empty");
-    let client = ApiClient::new(server)?;
-    let mut body = json!({ "name": name });
-    if let Some(app) = app {
-        body["app_id"] = json!(app);
-    }
-    let answer = client.post_json("/apikey", &body).await?;
-    if as_json {
-        println!("{answer}");
+pub(crate) async fn create(request: &ApikeyCreate) -> anyhow::Result<()> {
+    anyhow::ensure!(!request.name.trim().is_empty(), "--name must not be empty");
+    let client = ApiClient::new(&request.server)?;
+    let body = CreateApiKey { name: request.name.clone(), app_id: request.app.clone() };
+    let created: CreatedApiKey = client.post("/apikey", &body).await?;
+    if request.json {
+        println!("{}", serde_json::to_string(&created)?);
     } else {
-        println!("{}", answer["key"].as_str().unwrap_or_default());
+        println!("{}", created.key);
     }
     eprintln!(
-        "created API key {} (id {}{}) on {}; it is shown only once, store it now",
-        answer["name"],
-        answer["id"].as_str().unwrap_or_default(),
-        answer["app_id"].as_str().map(|app| format!(", app {app} only")).unwrap_or_default(),
+        "created API key {:?} (id {}{}) on {}; it is shown only once, store it now",
+        created.view.name,
+        created.view.id,
+        created.view.app_id.as_deref().map(|app| format!(", app {app} only")).unwrap_or_default(),
         client.base
     );
     Ok(())
 }
 
-pub(crate) async fn list(server: &ServerArgs, as_json: bool) -> anyhow::Result<()> {
-    let client = ApiClient::new(server)?;
-    let answer = client.get("/apikey", &[]).await?;
-    if as_json {
-        println!("{answer}");
+pub(crate) async fn list(request: &ApikeyList) -> anyhow::Result<()> {
+    let client = ApiClient::new(&request.server)?;
+    let listed: ApiKeyList = client.get_as("/apikey").await?;
+    if request.json {
+        println!("{}", serde_json::to_string(&listed)?);
         return Ok(());
     }
-    let keys = answer["keys"].as_array().cloned().unwrap_or_default();
     println!("{:<24} {:<12} {:<28} {:<24} STATE", "NAME", "ID", "APP", "CREATED");
-    for key in &keys {
-        let text = |field: &str| key[field].as_str().unwrap_or("-").to_owned();
-        let state = match key["revoked_at"].as_str() {
+    for key in &listed.keys {
+        let state = match &key.revoked_at {
             Some(at) => format!("revoked {at}"),
             None => "active".to_owned(),
         };
         println!(
             "{:<24} {:<12} {:<28} {:<24} {state}",
-            text("name"),
-            text("id"),
-            key["app_id"].as_str().unwrap_or("(all apps)"),
-            text("created_at")
+            key.name,
+            key.id,
+            key.app_id.as_deref().unwrap_or("(all apps)"),
+            key.created_at
         );
     }
-    if keys.is_empty() {
+    if listed.keys.is_empty() {
         eprintln!("no stored API keys on {} (the admin key from UPDRAFT_ADMIN_API_KEY is not listed)", client.base);
     }
     Ok(())
 }
 
-pub(crate) async fn revoke(server: &ServerArgs, name: &str, as_json: bool) -> anyhow::Result<()> {
-    let client = ApiClient::new(server)?;
-    let answer: Value = client.delete_json("/apikey", &json!({ "name": name })).await?;
-    if as_json {
-        println!("{answer}");
+pub(crate) async fn revoke(request: &ApikeyRevoke) -> anyhow::Result<()> {
+    let client = ApiClient::new(&request.server)?;
+    let body = RevokeApiKey { name: Some(request.name.clone()), id: None };
+    let revoked: RevokedApiKey = client.delete("/apikey", &body).await?;
+    if request.json {
+        println!("{}", serde_json::to_string(&revoked)?);
     }
-    eprintln!("revoked API key {name:?} (id {}) on {}", answer["id"].as_str().unwrap_or_default(), client.base);
+    eprintln!("revoked API key {:?} (id {}) on {}", request.name, revoked.view.id, client.base);
     Ok(())
 }

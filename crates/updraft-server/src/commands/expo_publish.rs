@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 use updraft_core::{AppId, ChannelName, Platform};
@@ -83,9 +83,8 @@ pub(crate) async fn publish_expo(publish: ExpoPublish) -> anyhow::Result<()> {
         }
     }
     let asked = MissingAssetsRequest { sha256: files.values().map(|f| f.sha256.clone()).collect() };
-    let answer = client.post_json(&format!("/expo/{}/assets/missing", publish.app_id), &json!(asked)).await?;
     let MissingAssetsResponse { missing } =
-        serde_json::from_value(answer).context("the gateway's list of missing assets is not {\"missing\": [...]}")?;
+        client.post(&format!("/expo/{}/assets/missing", publish.app_id), &asked).await?;
     let to_send: Vec<&ExportFile> = files.values().filter(|f| missing.contains(&f.sha256)).collect();
     let total: u64 = to_send.iter().map(|f| f.size).sum();
     let progress = if std::io::stderr().is_terminal() { ProgressBar::new(total) } else { ProgressBar::hidden() };
@@ -131,7 +130,7 @@ pub(crate) async fn publish_expo(publish: ExpoPublish) -> anyhow::Result<()> {
             })
             .collect(),
     };
-    let answer = client.post_json(&format!("/expo/{}/releases", publish.app_id), &json!(body)).await?;
+    let answer: Value = client.post(&format!("/expo/{}/releases", publish.app_id), &body).await?;
     if publish.json {
         println!("{answer}");
     }

@@ -4,36 +4,22 @@
 //! `--export-private-key` asks for the private key too (written owner-only from the moment the file exists).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, bail};
-use serde_json::{Value, json};
 use updraft_core::AppId;
 use updraft_expo::signing::{check_key_id, normalise_private_key};
 
-use crate::cli::ServerArgs;
+use crate::cli::{KeysGenerate, KeysImport, KeysList};
 use crate::commands::api_client::ApiClient;
-
-/// What `keys generate` was asked for.
-pub(crate) struct Generate {
-    pub(crate) app_id: String,
-    pub(crate) key_id: String,
-    pub(crate) out: PathBuf,
-    pub(crate) validity_years: u32,
-    pub(crate) force: bool,
-    pub(crate) export_private_key: bool,
-}
+use crate::contract::expo_keys::{KeyView, StoreKeyRequest, StoredKey};
 
 const CERTIFICATE: &str = "certificate.pem";
 const PRIVATE_KEY: &str = "private-key.pem";
 const PUBLIC_KEY: &str = "public-key.pem";
 
-fn text<'a>(answer: &'a Value, field: &str) -> anyhow::Result<&'a str> {
-    answer[field].as_str().with_context(|| format!("the gateway's answer has no {field}"))
-}
-
-fn warn_if_replaced(answer: &Value, app_id: &str, key_id: &str) {
-    if answer["replaced"] == true {
+fn warn_if_replaced(answer: &StoredKey, app_id: &str, key_id: &str) {
+    if answer.replaced {
         eprintln!(
             "warning: replaced signing key {key_id:?} of {app_id}: binaries built with its previous certificate reject every signed update until they are rebuilt with the new one"
         );
@@ -41,8 +27,8 @@ fn warn_if_replaced(answer: &Value, app_id: &str, key_id: &str) {
 }
 
 /// Generates a key on the gateway and writes its certificate (and, when asked, the private key) to `out`.
-pub(crate) async fn generate_keys(server: &ServerArgs, request: Generate) -> anyhow::Result<()> {
-    let client = ApiClient::new(server)?;
+pub(crate) async fn generate_keys(request: &KeysGenerate) -> anyhow::Result<()> {
+    let client = ApiClient::new(&request.server)?;
     AppId::parse(&request.app_id).context("--app")?;
     check_key_id(&request.key_id).context("--key-id")?;
     let out = &request.out;
@@ -57,21 +43,23 @@ pub(crate) async fn generate_keys(server: &ServerArgs, request: Generate) -> any
     {
         bail!("{} already exists; choose another --out, or pass --force to overwrite it", taken.display());
     }
-    let body = json!({
-        "key_id": request.key_id,
-        "force": request.force,
-        "validity_years": request.validity_years,
-        "export_private_key": request.export_private_key,
-    });
-    let answer = client.post_json(&format!("/expo/{}/keys", request.app_id), &body).await?;
+    let body = StoreKeyRequest {
+        key_id: request.key_id.clone(),
+        private_key: None,
+        force: request.force,
+        validity_years: Some(request.validity_years),
+        export_private_key: request.export_private_key,
+    };
+    let answer: StoredKey = client.post(&format!("/expo/{}/keys", request.app_id), &body).await?;
     let certificate = out.join(CERTIFICATE);
-    std::fs::write(&certificate, text(&answer, "certificate_pem")?)
-        .with_context(|| format!("writing {}", certificate.display()))?;
+    let certificate_pem =
+        answer.key.certificate_pem.as_deref().context("the gateway's answer has no certificate_pem")?;
+    std::fs::write(&certificate, certificate_pem).with_context(|| format!("writing {}", certificate.display()))?;
     if request.export_private_key {
-        write_private(&out.join(PRIVATE_KEY), text(&answer, "private_key_pem")?)?;
+        let private = answer.private_key_pem.as_deref().context("the gateway's answer has no private_key_pem")?;
+        write_private(&out.join(PRIVATE_KEY), private)?;
         let public = out.join(PUBLIC_KEY);
-        std::fs::write(&public, text(&answer, "public_key_pem")?)
-            .with_context(|| format!("writing {}", public.display()))?;
+        std::fs::write(&public, &answer.key.public_key_pem).with_context(|| format!("writing {}", public.display()))?;
     }
     warn_if_replaced(&answer, &request.app_id, &request.key_id);
     eprintln!(
@@ -79,7 +67,7 @@ pub(crate) async fn generate_keys(server: &ServerArgs, request: Generate) -> any
         key_id = request.key_id,
         app = request.app_id,
         server = client.base,
-        fingerprint = text(&answer, "fingerprint")?,
+        fingerprint = answer.key.fingerprint,
         certificate = certificate.display(),
         exported = if request.export_private_key {
             format!(" and {} (keep it secret)", out.join(PRIVATE_KEY).display())
@@ -110,46 +98,44 @@ fn write_private(path: &Path, pem: &str) -> anyhow::Result<()> {
 }
 
 /// Imports an existing private key (PKCS#1 or PKCS#8 PEM) into the gateway.
-pub(crate) async fn import_key(
-    server: &ServerArgs,
-    app: &str,
-    private_key: &Path,
-    key_id: &str,
-    force: bool,
-) -> anyhow::Result<()> {
-    let client = ApiClient::new(server)?;
+pub(crate) async fn import_key(request: &KeysImport) -> anyhow::Result<()> {
+    let (app, key_id, private_key) = (&request.app_id, &request.key_id, &request.private_key);
+    let client = ApiClient::new(&request.server)?;
     AppId::parse(app).context("--app")?;
     check_key_id(key_id).context("--key-id")?;
     let pem = std::fs::read_to_string(private_key).with_context(|| format!("reading {}", private_key.display()))?;
     // Checked here too, so a wrong file is named before anything is sent.
     let normalised = normalise_private_key(&pem).with_context(|| format!("{}", private_key.display()))?;
-    let body = json!({ "key_id": key_id, "private_key": normalised, "force": force });
-    let answer = client.post_json(&format!("/expo/{app}/keys"), &body).await?;
+    let body = StoreKeyRequest {
+        key_id: key_id.clone(),
+        private_key: Some(normalised),
+        force: request.force,
+        validity_years: None,
+        export_private_key: false,
+    };
+    let answer: StoredKey = client.post(&format!("/expo/{app}/keys"), &body).await?;
     warn_if_replaced(&answer, app, key_id);
-    eprintln!(
-        "stored signing key {key_id:?} for {app} on {} (fingerprint {})",
-        client.base,
-        text(&answer, "fingerprint")?
-    );
+    eprintln!("stored signing key {key_id:?} for {app} on {} (fingerprint {})", client.base, answer.key.fingerprint);
     Ok(())
 }
 
 /// Lists an app's keys.
-pub(crate) async fn list_keys(server: &ServerArgs, app: &str, json: bool) -> anyhow::Result<()> {
-    let client = ApiClient::new(server)?;
+pub(crate) async fn list_keys(request: &KeysList) -> anyhow::Result<()> {
+    let client = ApiClient::new(&request.server)?;
+    let app = &request.app_id;
     AppId::parse(app).context("--app")?;
-    let answer = client.get(&format!("/expo/{app}/keys"), &[]).await?;
-    if json {
-        println!("{answer}");
+    let keys: Vec<KeyView> = client.get_as(&format!("/expo/{app}/keys")).await?;
+    if request.json {
+        println!("{}", serde_json::to_string(&keys)?);
         return Ok(());
     }
-    for key in answer.as_array().into_iter().flatten() {
+    for key in &keys {
         println!(
             "{:<16} {}  {}  {}",
-            key["key_id"].as_str().unwrap_or_default(),
-            key["fingerprint"].as_str().unwrap_or_default(),
-            key["created_at"].as_str().unwrap_or_default(),
-            if key["certificate_pem"].is_string() { "generated (certificate stored)" } else { "imported" },
+            key.key_id,
+            key.fingerprint,
+            key.created_at,
+            if key.certificate_pem.is_some() { "generated (certificate stored)" } else { "imported" },
         );
     }
     Ok(())

@@ -26,48 +26,17 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => migrate::migrate(&Settings::load(cli.config.as_deref())?).await,
         Command::Export { out } => transfer::export(&Settings::load(cli.config.as_deref())?, &out).await,
         Command::Import { file } => transfer::import(&Settings::load(cli.config.as_deref())?, &file).await,
-        Command::Apikey(ApikeyCommand::Create { name, app, json, server }) => {
-            apikey::create(&server, &name, app.as_deref(), json).await
-        }
-        Command::Apikey(ApikeyCommand::List { json, server }) => apikey::list(&server, json).await,
-        Command::Apikey(ApikeyCommand::Revoke { name, json, server }) => apikey::revoke(&server, &name, json).await,
+        Command::Apikey(ApikeyCommand::Create(request)) => apikey::create(&request).await,
+        Command::Apikey(ApikeyCommand::List(request)) => apikey::list(&request).await,
+        Command::Apikey(ApikeyCommand::Revoke(request)) => apikey::revoke(&request).await,
         Command::Publish(PublishCommand::Capgo(request)) => publish::publish_capgo(request).await,
         Command::Publish(PublishCommand::Expo(request)) => expo_publish::publish_expo(request).await,
-        Command::Release(ReleaseCommand::List { app_id, channel, json, server }) => {
-            release::list(&server, &app_id, channel.as_deref(), json).await
-        }
-        Command::Release(ReleaseCommand::Rollback {
-            app_id,
-            channel,
-            runtime_version,
-            to,
-            embedded,
-            platform,
-            json,
-            server,
-        }) => {
-            let request = release::Rollback { app_id, channel, runtime_version, to, embedded, platform, json };
-            release::rollback(&server, request).await
-        }
-        Command::Release(ReleaseCommand::Promote { app_id, release, to_channel, json, server }) => {
-            release::promote(&server, &app_id, &release, &to_channel, json).await
-        }
-        Command::Keys(KeysCommand::Generate {
-            app_id,
-            out,
-            key_id,
-            validity_years,
-            force,
-            export_private_key,
-            server,
-        }) => {
-            let request = keys::Generate { app_id, key_id, out, validity_years, force, export_private_key };
-            keys::generate_keys(&server, request).await
-        }
-        Command::Keys(KeysCommand::Import { app_id, private_key, key_id, force, server }) => {
-            keys::import_key(&server, &app_id, &private_key, &key_id, force).await
-        }
-        Command::Keys(KeysCommand::List { app_id, json, server }) => keys::list_keys(&server, &app_id, json).await,
+        Command::Release(ReleaseCommand::List(request)) => release::list(&request).await,
+        Command::Release(ReleaseCommand::Rollback(request)) => release::rollback(&request).await,
+        Command::Release(ReleaseCommand::Promote(request)) => release::promote(&request).await,
+        Command::Keys(KeysCommand::Generate(request)) => keys::generate_keys(&request).await,
+        Command::Keys(KeysCommand::Import(request)) => keys::import_key(&request).await,
+        Command::Keys(KeysCommand::List(request)) => keys::list_keys(&request).await,
         Command::Storage(StorageCommand::Check) => storage::check(&Settings::load(cli.config.as_deref())?).await,
         Command::Storage(StorageCommand::Gc { dry_run, grace_hours }) => {
             storage::gc(&Settings::load(cli.config.as_deref())?, dry_run, grace_hours).await

@@ -1,9 +1,9 @@
 //! `updraft release list|rollback|promote`: Expo release management over the HTTP API, sending the bodies of
 //! `crate::contract::expo`.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::cli::ServerArgs;
+use crate::cli::{ReleaseList, ReleasePromote, ReleaseRollback};
 use crate::commands::api_client::ApiClient;
 use crate::contract::expo::{PromoteRequest, RollbackRequest};
 
@@ -24,11 +24,11 @@ fn print_releases(answer: &Value) {
     }
 }
 
-pub(crate) async fn list(server: &ServerArgs, app: &str, channel: Option<&str>, json: bool) -> anyhow::Result<()> {
-    let client = ApiClient::new(server)?;
-    let query: Vec<(&str, &str)> = channel.map(|c| vec![("channel", c)]).unwrap_or_default();
-    let answer = client.get(&format!("/expo/{app}/releases"), &query).await?;
-    if json {
+pub(crate) async fn list(request: &ReleaseList) -> anyhow::Result<()> {
+    let client = ApiClient::new(&request.server)?;
+    let query: Vec<(&str, &str)> = request.channel.as_deref().map(|c| vec![("channel", c)]).unwrap_or_default();
+    let answer = client.get(&format!("/expo/{}/releases", request.app_id), &query).await?;
+    if request.json {
         println!("{answer}")
     } else {
         print_releases(&answer)
@@ -36,19 +36,8 @@ pub(crate) async fn list(server: &ServerArgs, app: &str, channel: Option<&str>, 
     Ok(())
 }
 
-/// What `release rollback` was asked for.
-pub(crate) struct Rollback {
-    pub(crate) app_id: String,
-    pub(crate) channel: String,
-    pub(crate) runtime_version: Option<String>,
-    pub(crate) to: Option<String>,
-    pub(crate) embedded: bool,
-    pub(crate) platform: String,
-    pub(crate) json: bool,
-}
-
-pub(crate) async fn rollback(server: &ServerArgs, request: Rollback) -> anyhow::Result<()> {
-    let client = ApiClient::new(server)?;
+pub(crate) async fn rollback(request: &ReleaseRollback) -> anyhow::Result<()> {
+    let client = ApiClient::new(&request.server)?;
     let app = &request.app_id;
     // A release id covers one platform of its publish: say so, naming the group that covers them all.
     if let Some(to) = &request.to {
@@ -80,8 +69,7 @@ pub(crate) async fn rollback(server: &ServerArgs, request: Rollback) -> anyhow::
         embedded: request.embedded,
         platform: Some(request.platform.clone()),
     };
-    let body = json!(body);
-    let answer = client.post_json(&format!("/expo/{app}/releases/rollback"), &body).await?;
+    let answer: Value = client.post(&format!("/expo/{app}/releases/rollback"), &body).await?;
     if request.json {
         println!("{answer}")
     } else {
@@ -95,17 +83,11 @@ pub(crate) async fn rollback(server: &ServerArgs, request: Rollback) -> anyhow::
     Ok(())
 }
 
-pub(crate) async fn promote(
-    server: &ServerArgs,
-    app: &str,
-    release: &str,
-    to_channel: &str,
-    json: bool,
-) -> anyhow::Result<()> {
-    let client = ApiClient::new(server)?;
-    let body = json!(PromoteRequest { release: release.to_owned(), to_channel: to_channel.to_owned() });
-    let answer = client.post_json(&format!("/expo/{app}/releases/promote"), &body).await?;
-    if json {
+pub(crate) async fn promote(request: &ReleasePromote) -> anyhow::Result<()> {
+    let client = ApiClient::new(&request.server)?;
+    let body = PromoteRequest { release: request.release.clone(), to_channel: request.to_channel.clone() };
+    let answer: Value = client.post(&format!("/expo/{}/releases/promote", request.app_id), &body).await?;
+    if request.json {
         println!("{answer}")
     } else {
         print_releases(&answer)

@@ -3,12 +3,12 @@
 //! to its creation and nowhere else; only its SHA-256 is stored.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Value, json};
-use updraft_capgo::management::string_field;
-use updraft_core::{ApiKeyRecord, ApiKeyScope, AppId, codes};
+use serde_json::{Map, Value};
+use updraft_core::{ApiKeyScope, AppId, codes};
 
 use crate::api_error::ApiError;
 use crate::auth::Caller;
+use crate::contract::api_keys::{ApiKeyList, ApiKeyView, CreateApiKey, CreatedApiKey, RevokeApiKey, RevokedApiKey};
 use crate::ops::api_keys::{self, KeyRef};
 use crate::routes::call::{json_params, read_params};
 use crate::state::AppState;
@@ -16,27 +16,27 @@ use crate::state::AppState;
 /// Longest key name accepted.
 const NAME_LIMIT: usize = 100;
 
-fn key_json(record: &ApiKeyRecord) -> Value {
-    json!({
-        "id": record.id,
-        "name": record.name,
-        "app_id": match &record.scope { ApiKeyScope::All => Value::Null, ApiKeyScope::App(app) => json!(app.as_str()) },
-        "created_at": record.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "revoked_at": record.revoked_at.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-    })
+/// Reads parameters as a contract body, naming what was wrong.
+fn body<T: serde::de::DeserializeOwned>(params: Map<String, Value>, expected: &str) -> Result<T, ApiError> {
+    serde_json::from_value(Value::Object(params))
+        .map_err(|e| ApiError::bad_request(codes::INVALID_FIELD, format!("{e}; expected {expected}")))
 }
 
-fn checked_name(name: Option<String>) -> Result<String, ApiError> {
-    let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).ok_or_else(|| {
-        ApiError::bad_request(codes::MISSING_FIELD, "field `name` is required (a name to recognise the key by)")
-    })?;
+fn checked_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(ApiError::bad_request(
+            codes::MISSING_FIELD,
+            "field `name` is required (a name to recognise the key by)",
+        ));
+    }
     if name.len() > NAME_LIMIT || name.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
             codes::INVALID_REQUEST,
             format!("field `name` must be at most {NAME_LIMIT} bytes of printable text"),
         ));
     }
-    Ok(name)
+    Ok(name.to_owned())
 }
 
 /// POST: mint a key, optionally scoped to one existing app.
@@ -47,18 +47,19 @@ pub(crate) async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let params = json_params(payload).await?;
     caller.require_everything()?;
-    let name = checked_name(string_field(&params, "name")?)?;
-    let scope = match string_field(&params, "app_id")? {
+    if !params.contains_key("name") {
+        checked_name("")?;
+    }
+    let asked: CreateApiKey = body(params, "{\"name\", \"app_id\" (optional)}")?;
+    let name = checked_name(&asked.name)?;
+    let scope = match asked.app_id.filter(|raw| !raw.trim().is_empty()) {
         None => ApiKeyScope::All,
         Some(raw) => ApiKeyScope::App(
             AppId::parse(&raw).map_err(|e| ApiError::bad_request(codes::INVALID_APP_ID, e.to_string()))?,
         ),
     };
     let (key, record) = api_keys::create(&state, &name, scope).await?;
-    let mut answer = key_json(&record);
-    answer["status"] = json!("ok");
-    answer["key"] = json!(key);
-    Ok(HttpResponse::Ok().json(answer))
+    Ok(HttpResponse::Ok().json(CreatedApiKey { status: "ok".into(), key, view: ApiKeyView::of(&record) }))
 }
 
 /// GET: every key, revoked ones included, without secrets.
@@ -70,8 +71,8 @@ pub(crate) async fn list(
 ) -> Result<HttpResponse, ApiError> {
     read_params(&request, payload).await?;
     caller.require_everything()?;
-    let keys: Vec<Value> = api_keys::list(&state).await?.iter().map(key_json).collect();
-    Ok(HttpResponse::Ok().json(json!({ "keys": keys })))
+    let keys = api_keys::list(&state).await?.iter().map(ApiKeyView::of).collect();
+    Ok(HttpResponse::Ok().json(ApiKeyList { keys }))
 }
 
 /// DELETE: revoke the active key with this `name` (or this `id`).
@@ -83,9 +84,8 @@ pub(crate) async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let params = read_params(&request, payload).await?;
     caller.require_everything()?;
-    let name = string_field(&params, "name")?;
-    let id = string_field(&params, "id")?;
-    let key = match (name, id) {
+    let asked: RevokeApiKey = body(params, "{\"name\"} or {\"id\"}")?;
+    let key = match (asked.name, asked.id) {
         (_, Some(id)) => KeyRef::Id(id),
         (Some(name), None) => KeyRef::Name(name),
         (None, None) => {
@@ -96,7 +96,5 @@ pub(crate) async fn revoke(
         }
     };
     let revoked = api_keys::revoke(&state, &key).await?;
-    let mut answer = key_json(&revoked);
-    answer["status"] = json!("ok");
-    Ok(HttpResponse::Ok().json(answer))
+    Ok(HttpResponse::Ok().json(RevokedApiKey { status: "ok".into(), view: ApiKeyView::of(&revoked) }))
 }

@@ -11,37 +11,19 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use updraft_core::{AppId, FailureKind, SigningKeyRecord, codes, expo_time};
 use updraft_expo::signing::{KeyError, SigningKey, check_key_id, generate, normalise_private_key};
 
 use crate::api_error::{ApiError, ExpoApiError};
 use crate::auth::{Caller, ExpoCaller};
+use crate::contract::expo_keys::{KeyView, StoreKeyRequest, StoredKey};
 use crate::ops::expo_keys;
 use crate::routes::call::{json_params, read_params};
 use crate::state::AppState;
 
 /// Certificates are valid from now for this many years unless asked otherwise.
 const DEFAULT_VALIDITY_YEARS: u32 = 10;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyRequest {
-    #[serde(default = "main_key_id")]
-    key_id: String,
-    /// PEM of a private key to import; absent: generate one.
-    private_key: Option<String>,
-    #[serde(default)]
-    force: bool,
-    validity_years: Option<u32>,
-    #[serde(default)]
-    export_private_key: bool,
-}
-
-fn main_key_id() -> String {
-    "main".to_owned()
-}
 
 fn admin_only(caller: &Caller, app_id: &AppId) -> Result<(), ApiError> {
     match caller {
@@ -69,14 +51,14 @@ fn key_error(error: KeyError) -> ApiError {
 }
 
 /// What is shown of a key: never its private half.
-fn describe(key: &SigningKey, record: &SigningKeyRecord) -> Value {
-    json!({
-        "key_id": record.key_id,
-        "fingerprint": key.fingerprint_hex(),
-        "public_key_pem": key.public_key_pem(),
-        "certificate_pem": record.certificate_pem,
-        "created_at": expo_time(record.created_at),
-    })
+fn describe(key: &SigningKey, record: &SigningKeyRecord) -> KeyView {
+    KeyView {
+        key_id: record.key_id.clone(),
+        fingerprint: key.fingerprint_hex(),
+        public_key_pem: key.public_key_pem().to_owned(),
+        certificate_pem: record.certificate_pem.clone(),
+        created_at: expo_time(record.created_at),
+    }
 }
 
 /// `POST /expo/{app_id}/keys {key_id?, private_key?, force?, validity_years?, export_private_key?}`.
@@ -90,7 +72,7 @@ pub(crate) async fn put_key(
     let app_id = app_of(&path.into_inner())?;
     admin_only(&caller, &app_id)?;
     state.catalog(&app_id)?;
-    let asked: KeyRequest = serde_json::from_value(Value::Object(params)).map_err(|e| {
+    let asked: StoreKeyRequest = serde_json::from_value(Value::Object(params)).map_err(|e| {
         ApiError::bad_request(
             codes::INVALID_FIELD,
             format!(
@@ -139,13 +121,13 @@ pub(crate) async fn put_key(
         "stored signing key {} for {app_id}",
         record.key_id
     );
-    let mut answer = describe(&key, &record);
-    answer["status"] = json!("ok");
-    answer["replaced"] = json!(replaced);
-    if let Some(generated) = generated.filter(|_| asked.export_private_key) {
-        answer["private_key_pem"] = json!(generated.private_key_pem);
-    }
-    Ok(HttpResponse::Ok().json(answer))
+    let private_key_pem = generated.filter(|_| asked.export_private_key).map(|generated| generated.private_key_pem);
+    Ok(HttpResponse::Ok().json(StoredKey {
+        status: "ok".into(),
+        replaced,
+        key: describe(&key, &record),
+        private_key_pem,
+    }))
 }
 
 /// `GET /expo/{app_id}/keys`: every key of the app, by key id (fingerprints and certificates, no private key).
