@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod app;
+mod bucket;
 mod bundle;
 mod bundle_layout;
 mod capgo_rules;
@@ -16,12 +17,16 @@ mod device;
 mod expo_minting;
 mod expo_release;
 mod failure;
+mod health;
 mod ids;
+mod rollout;
+mod rollout_selection;
 mod stats;
 mod store;
 mod version;
 
 pub use app::App;
+pub use bucket::{BUCKETS, DeviceIdentity, RolloutPercent, bucket, in_rollout};
 pub use bundle::{Bundle, BundleEncryption, BundleMetadata, BundleSource, ManifestEntry, NewBundle};
 pub use bundle_layout::{
     BundleLayout, BundleLayoutError, DeltaManifestError, check_bundle_entries, delta_manifest_files,
@@ -38,8 +43,18 @@ pub use expo_release::{
 };
 pub use expo_release::{UnsafeAsset, check_asset_extension};
 pub use failure::{Failure, FailureKind, codes};
+pub use health::{
+    DEFAULT_MAX_FAILURE_RATE, DEFAULT_MIN_DEVICES, HaltReason, HealthFigures, WILSON_Z_95, should_halt,
+    wilson_lower_bound,
+};
 pub use ids::sha256_hex;
 pub use ids::{AppId, BundleVersion, ChannelName, DeviceId, IdError, Platform};
+pub use rollout::codes as rollout_codes;
+pub use rollout::{
+    Halt, HaltCause, HaltPolicy, Rollout, RolloutError, RolloutId, RolloutSpec, RolloutState, RolloutTarget,
+    StableTarget, rollout_state_label,
+};
+pub use rollout_selection::{RolloutCheck, Serve, select_rollout};
 pub use stats::{
     ActionKind, EVENT_TIME_FUTURE, EVENT_TIME_PAST, InstallChange, METADATA_MAX_BYTES, METADATA_MAX_ENTRIES,
     METADATA_MAX_KEY_CHARS, METADATA_MAX_VALUE_CHARS, StatsEvent, action_kind, bound_metadata, event_time,
