@@ -15,6 +15,7 @@ mod channel_self;
 mod device;
 mod expo_release;
 mod ids;
+mod packed_report;
 mod stats;
 mod store;
 mod version;
@@ -31,6 +32,7 @@ pub use expo_release::{
     ExpoAsset, ExpoCheck, ExpoDecision, ExpoRelease, ExpoReleaseKind, expo_time, next_release_time, select_expo_release,
 };
 pub use ids::{AppId, BundleVersion, ChannelName, DeviceId, IdError, Platform};
+pub use packed_report::{DeviceReportRef, PackedReport};
 pub use stats::{ActionKind, StatsEvent, action_kind, is_rollback, strip_file_suffix};
 pub use store::{
     ApiKeyRecord, ApiKeyScope, BundleCounts, DeviceCursor, MetadataStore, ReferencedObjects, StatsSummary, StoreError,
