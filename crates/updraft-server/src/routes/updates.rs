@@ -5,11 +5,9 @@ use actix_web::{HttpResponse, web};
 use bytes::Bytes;
 use chrono::Utc;
 use serde_json::json;
-use updraft_capgo::updates::{
-    RequestProblem, answer_variant, parse_update_request, revert_to_builtin_body, update_body,
-};
+use updraft_capgo::updates::{RequestProblem, answer_variant, parse_update_request, update_body};
 use updraft_capgo::{error_codes, refusal_body};
-use updraft_core::{BundleSource, UpdateDecision, select_update};
+use updraft_core::{BundleSource, Refusal, UpdateDecision, select_update};
 
 use crate::api_error::ApiError;
 use crate::routes::body::{JSON_BODY_LIMIT, read_limited};
@@ -52,7 +50,12 @@ pub(crate) async fn updates(state: web::Data<AppState>, payload: web::Payload) -
         }
         UpdateDecision::RevertToBuiltin => {
             state.metrics.observe_outcome("capgo", "revert_to_builtin");
-            Bytes::from(revert_to_builtin_body().to_string())
+            state.capgo_answers.revert_to_builtin()
+        }
+        // The answer to most checks: the device runs what it should.
+        UpdateDecision::Refuse(Refusal::NoNewVersion) => {
+            state.metrics.observe_outcome("capgo", "no_new_version_available");
+            state.capgo_answers.no_new_version()
         }
         UpdateDecision::Refuse(refusal) => {
             let body = refusal_body(&refusal);
