@@ -4,16 +4,18 @@
 //! coerced to semver (`1` → `1.0.0`). Body problems are HTTP 400 with Capgo's codes; missing device facts are the
 //! 200 refusal `missing_info`, as in Capgo.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use updraft_core::{
-    AppId, Bundle, DeviceId, DeviceReport, ManifestEntry, Platform, PluginVersion, Refusal, UpdateCheck,
-    coerce_version_build,
+    AppId, Bundle, DeviceId, DeviceReportRef, ManifestEntry, PackedReport, Platform, PluginVersion, Refusal,
+    UpdateCheck, coerce_version_build,
 };
 
 use crate::encryption::ChecksumForm;
 use crate::error_codes;
-use crate::wire_fields::{self, FieldError};
+use crate::wire_fields::{FieldError, KnownFields};
 
 /// A parsed update check, with the device report to write behind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,8 +24,8 @@ pub struct UpdateRequest {
     pub app_id: AppId,
     /// What the selection rules need.
     pub check: UpdateCheck,
-    /// What the device said about itself.
-    pub report: DeviceReport,
+    /// What the device said about itself, packed for the write-behind queue.
+    pub report: PackedReport,
 }
 
 /// Why a body is not an update check.
@@ -53,8 +55,10 @@ fn wrong_type((field, expected): FieldError) -> RequestProblem {
 /// # Errors
 /// [`RequestProblem`] as described in the module documentation.
 pub fn parse_update_request(body: &[u8], now: DateTime<Utc>) -> Result<UpdateRequest, RequestProblem> {
-    let map = wire_fields::object(body).map_err(|message| bad(error_codes::INVALID_JSON_PARSE_BODY, message))?;
-    parse_info_object(&map, now)
+    // Every device sends this on every launch: its fields are read straight from the body, without a JSON map.
+    let fields = KnownFields::from_json(body, &INFO_FIELDS)
+        .map_err(|message| bad(error_codes::INVALID_JSON_PARSE_BODY, message))?;
+    parse_fields(&fields, now)
 }
 
 /// Parses an info object already read as a JSON map (a body, or a query string turned into a map).
@@ -62,19 +66,41 @@ pub fn parse_update_request(body: &[u8], now: DateTime<Utc>) -> Result<UpdateReq
 /// # Errors
 /// [`RequestProblem`] as described in the module documentation.
 pub fn parse_info_object(map: &Map<String, Value>, now: DateTime<Utc>) -> Result<UpdateRequest, RequestProblem> {
-    let text = |field| wire_fields::string(map, field).map_err(wrong_type);
-    let flag = |field| wire_fields::boolean(map, field).map_err(wrong_type);
+    parse_fields(&KnownFields::from_map(map, &INFO_FIELDS), now)
+}
+
+/// The fields of the info object that an update check reads.
+const INFO_FIELDS: [&str; 14] = [
+    "device_id",
+    "app_id",
+    "plugin_version",
+    "platform",
+    "version_build",
+    "version_name",
+    "is_emulator",
+    "is_prod",
+    "defaultChannel",
+    "key_id",
+    "version_code",
+    "version_os",
+    "custom_id",
+    "install_source",
+];
+
+fn parse_fields(fields: &KnownFields<'_, 14>, now: DateTime<Utc>) -> Result<UpdateRequest, RequestProblem> {
+    let text = |field| fields.string(field).map_err(wrong_type);
+    let flag = |field| fields.boolean(field).map_err(wrong_type);
 
     let device_id = text("device_id")?
         .ok_or_else(|| bad(error_codes::MISSING_DEVICE_ID, "field `device_id` is required (the device's UUID)"))?;
-    let device_id = DeviceId::parse(&device_id).map_err(|e| bad(error_codes::INVALID_JSON_BODY, e.to_string()))?;
+    let device_id = DeviceId::parse(device_id).map_err(|e| bad(error_codes::INVALID_JSON_BODY, e.to_string()))?;
     let app_id = text("app_id")?
         .ok_or_else(|| bad(error_codes::MISSING_APP_ID, "field `app_id` is required (such as com.example.app)"))?;
-    let app_id = AppId::parse(&app_id).map_err(|e| bad(error_codes::INVALID_APP_ID, e.to_string()))?;
+    let app_id = AppId::parse(app_id).map_err(|e| bad(error_codes::INVALID_APP_ID, e.to_string()))?;
     let plugin_version_raw = text("plugin_version")?.ok_or_else(|| {
         bad(error_codes::INVALID_JSON_BODY, "field `plugin_version` is required (the @capgo/capacitor-updater version)")
     })?;
-    let plugin_version = PluginVersion::parse(&plugin_version_raw).ok_or_else(|| {
+    let plugin_version = PluginVersion::parse(plugin_version_raw).ok_or_else(|| {
         bad(
             error_codes::INVALID_JSON_BODY,
             format!("field `plugin_version` must be a version such as 8.51.14, got {plugin_version_raw:?}"),
@@ -82,14 +108,14 @@ pub fn parse_info_object(map: &Map<String, Value>, now: DateTime<Utc>) -> Result
     })?;
     let platform = match text("platform")? {
         None => return Err(RequestProblem::Refusal(Refusal::MissingInfo("platform"))),
-        Some(raw) => Platform::parse(&raw).map_err(|e| bad(error_codes::INVALID_JSON_BODY, e.to_string()))?,
+        Some(raw) => Platform::parse(raw).map_err(|e| bad(error_codes::INVALID_JSON_BODY, e.to_string()))?,
     };
     let version_build_raw =
         text("version_build")?.ok_or(RequestProblem::Refusal(Refusal::MissingInfo("version_build")))?;
     if version_build_raw == "unknown" {
         return Err(RequestProblem::Refusal(Refusal::UnknownVersionBuild));
     }
-    let version_build = coerce_version_build(&version_build_raw).ok_or_else(|| {
+    let version_build = coerce_version_build(version_build_raw).ok_or_else(|| {
         bad(
             error_codes::SEMVER_ERROR,
             format!("field `version_build` must be a version such as 1.4.0 (1 and 1.4 are accepted), got {version_build_raw:?}"),
@@ -100,36 +126,49 @@ pub fn parse_info_object(map: &Map<String, Value>, now: DateTime<Utc>) -> Result
     let is_prod = flag("is_prod")?.unwrap_or(true);
     let default_channel = text("defaultChannel")?;
     let key_id = text("key_id")?;
-    let report = DeviceReport {
-        app_id: app_id.clone(),
-        device_id: device_id.clone(),
+    let report = PackedReport::new(&DeviceReportRef {
+        app_id: &app_id,
+        device_id: &device_id,
         platform,
-        version_name: version_name.clone(),
-        version_build: version_build_raw.clone(),
+        version_name,
+        version_build: version_build_raw,
         version_code: text("version_code")?.unwrap_or_default(),
         version_os: text("version_os")?.unwrap_or_default(),
         plugin_version: plugin_version_raw,
-        custom_id: text("custom_id")?.unwrap_or_default().chars().take(36).collect(),
+        custom_id: char_prefix(text("custom_id")?.unwrap_or_default(), 36),
         is_prod,
         is_emulator,
-        install_source: text("install_source")?.unwrap_or_default().to_lowercase().chars().take(64).collect(),
-        default_channel: default_channel.clone().unwrap_or_default(),
-        key_id: key_id.clone().unwrap_or_default(),
+        install_source: &lowercase_prefix(text("install_source")?.unwrap_or_default(), 64),
+        default_channel: default_channel.unwrap_or_default(),
+        key_id: key_id.unwrap_or_default(),
         seen_at: now,
-    };
+    });
     let check = UpdateCheck {
         device_id,
         platform,
         version_build,
-        version_build_raw,
-        version_name,
+        version_build_raw: version_build_raw.to_owned(),
+        version_name: version_name.to_owned(),
         plugin_version,
         is_emulator,
         is_prod,
-        default_channel,
-        key_id,
+        default_channel: default_channel.map(str::to_owned),
+        key_id: key_id.map(str::to_owned),
     };
     Ok(UpdateRequest { app_id, check, report })
+}
+
+/// The first `n` characters of `text`.
+fn char_prefix(text: &str, n: usize) -> &str {
+    text.char_indices().nth(n).map_or(text, |(end, _)| &text[..end])
+}
+
+/// The first `n` characters of `text` lowercased, copied only when lowercasing changes something.
+fn lowercase_prefix(text: &str, n: usize) -> Cow<'_, str> {
+    if text.is_ascii() && !text.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Cow::Borrowed(char_prefix(text, n));
+    }
+    Cow::Owned(text.to_lowercase().chars().take(n).collect())
 }
 
 /// The checksum a device of this plugin version compares: SHA-256 hex for current plugins and CRC32 for plugins
@@ -247,8 +286,9 @@ mod tests {
         assert_eq!(request.check.version_build, semver::Version::new(1, 4, 0));
         assert_eq!(request.check.default_channel, None);
         assert_eq!(request.check.key_id.as_deref(), Some("MIIBCgKCAQEAx8Q3rT2b"));
-        assert_eq!(request.report.install_source, "google_play");
-        assert_eq!(request.report.version_code, "140");
+        let report = request.report.unpack();
+        assert_eq!(report.install_source, "google_play");
+        assert_eq!(report.version_code, "140");
     }
 
     #[test]

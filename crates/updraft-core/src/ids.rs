@@ -184,12 +184,10 @@ impl Platform {
     /// # Errors
     /// [`IdError::Platform`] for any other value.
     pub fn parse(raw: &str) -> Result<Self, IdError> {
-        match raw.to_ascii_lowercase().as_str() {
-            "ios" => Ok(Self::Ios),
-            "android" => Ok(Self::Android),
-            "electron" => Ok(Self::Electron),
-            _ => Err(IdError::Platform(raw.to_owned())),
-        }
+        [Self::Ios, Self::Android, Self::Electron]
+            .into_iter()
+            .find(|platform| raw.eq_ignore_ascii_case(platform.as_str()))
+            .ok_or_else(|| IdError::Platform(raw.to_owned()))
     }
 
     /// The lowercase wire name.

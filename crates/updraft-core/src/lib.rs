@@ -19,6 +19,7 @@ mod expo_release;
 mod failure;
 mod health;
 mod ids;
+mod packed_report;
 mod rollout;
 mod rollout_selection;
 mod stats;
@@ -49,6 +50,7 @@ pub use health::{
 };
 pub use ids::sha256_hex;
 pub use ids::{AppId, BundleVersion, ChannelName, DeviceId, IdError, Platform};
+pub use packed_report::{DeviceReportRef, PackedReport};
 pub use rollout::codes as rollout_codes;
 pub use rollout::{
     Halt, HaltCause, HaltPolicy, Rollout, RolloutError, RolloutId, RolloutSpec, RolloutState, RolloutTarget,

@@ -39,20 +39,23 @@ pub struct ManifestRequest {
 #[error("{0}")]
 pub struct HeaderError(pub String);
 
-/// Reads the request. `header(name)` returns every value of a header (names are case-insensitive).
+/// Reads the request. `header(name)` returns every value of a header (names are given lowercase; compare them
+/// case-insensitively). Values are borrowed: a manifest check copies only what the answer needs.
 ///
 /// # Errors
 /// [`HeaderError`] naming the header that is missing or invalid.
-pub fn parse_manifest_request(header: impl Fn(&str) -> Vec<String>) -> Result<ManifestRequest, HeaderError> {
-    let single = |name: &str| -> Result<Option<String>, HeaderError> {
+pub fn parse_manifest_request<'a>(
+    header: impl Fn(&'static str) -> Vec<&'a str>,
+) -> Result<ManifestRequest, HeaderError> {
+    let single = |name: &'static str| -> Result<Option<&'a str>, HeaderError> {
         let values = header(name);
         match values.as_slice() {
             [] => Ok(None),
-            [one] => Ok(Some(one.trim().to_owned()).filter(|v| !v.is_empty())),
+            [one] => Ok(Some(one.trim()).filter(|v| !v.is_empty())),
             _ => Err(HeaderError(format!("header {name} was sent more than once; send it once"))),
         }
     };
-    let protocol = match single("expo-protocol-version")?.as_deref() {
+    let protocol = match single("expo-protocol-version")? {
         None => 0,
         Some("0") => 0,
         Some("1") => 1,
@@ -62,16 +65,17 @@ pub fn parse_manifest_request(header: impl Fn(&str) -> Vec<String>) -> Result<Ma
     };
     let platform_raw = single("expo-platform")?
         .ok_or_else(|| HeaderError("header expo-platform is required (ios or android)".into()))?;
-    let platform = match Platform::parse(&platform_raw) {
+    let platform = match Platform::parse(platform_raw) {
         Ok(platform @ (Platform::Ios | Platform::Android)) => platform,
         _ => return Err(HeaderError(format!("header expo-platform must be ios or android, got {platform_raw:?}"))),
     };
     let runtime_version = single("expo-runtime-version")?
-        .ok_or_else(|| HeaderError("header expo-runtime-version is required (the app's runtimeVersion)".into()))?;
+        .ok_or_else(|| HeaderError("header expo-runtime-version is required (the app's runtimeVersion)".into()))?
+        .to_owned();
     let expected_key_id = match single("expo-expect-signature")? {
         None => None,
         Some(raw) => {
-            let members = parse_dictionary(&raw).ok_or_else(|| {
+            let members = parse_dictionary(raw).ok_or_else(|| {
                 HeaderError(format!(
                     "header expo-expect-signature is not a structured-field dictionary such as sig, keyid=\"main\", alg=\"rsa-v1_5-sha256\"; got {raw:?}"
                 ))
@@ -89,10 +93,11 @@ pub fn parse_manifest_request(header: impl Fn(&str) -> Vec<String>) -> Result<Ma
             }
         }
     };
-    let accept = header("accept").join(",").to_ascii_lowercase();
-    let accepted = if accept.is_empty() || accept.contains("multipart/") || accept.contains("*/*") {
+    let accept = header("accept");
+    let accepts = |media: &str| accept.iter().any(|value| contains_ignoring_case(value, media));
+    let accepted = if accept.iter().all(|value| value.is_empty()) || accepts("multipart/") || accepts("*/*") {
         AcceptedForm::Multipart
-    } else if accept.contains("application/expo+json") || accept.contains("application/json") {
+    } else if accepts("application/expo+json") || accepts("application/json") {
         AcceptedForm::JsonOnly
     } else {
         AcceptedForm::Multipart
@@ -101,12 +106,17 @@ pub fn parse_manifest_request(header: impl Fn(&str) -> Vec<String>) -> Result<Ma
         protocol,
         platform,
         runtime_version,
-        channel: single("expo-channel-name")?,
-        current_update_id: single("expo-current-update-id")?.map(|id| id.to_ascii_lowercase()),
-        embedded_update_id: single("expo-embedded-update-id")?.map(|id| id.to_ascii_lowercase()),
+        channel: single("expo-channel-name")?.map(str::to_owned),
+        current_update_id: single("expo-current-update-id")?.map(str::to_ascii_lowercase),
+        embedded_update_id: single("expo-embedded-update-id")?.map(str::to_ascii_lowercase),
         expected_key_id,
         accepted,
     })
+}
+
+/// Whether `haystack` contains `needle` (lowercase ASCII), ignoring ASCII case.
+fn contains_ignoring_case(haystack: &str, needle: &str) -> bool {
+    haystack.as_bytes().windows(needle.len()).any(|window| window.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 #[cfg(test)]
@@ -120,7 +130,9 @@ mod tests {
         for (k, v) in headers {
             map.entry(k.to_ascii_lowercase()).or_default().push((*v).to_owned());
         }
-        parse_manifest_request(|name| map.get(name).cloned().unwrap_or_default())
+        parse_manifest_request(|name| {
+            map.get(name).map(|values| values.iter().map(String::as_str).collect()).unwrap_or_default()
+        })
     }
 
     const BASE: [(&str, &str); 4] = [

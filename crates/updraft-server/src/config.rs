@@ -134,7 +134,8 @@ pub(crate) struct Settings {
     pub(crate) admin_api_key: Option<Secret>,
     /// Largest bundle upload accepted, in bytes.
     pub(crate) max_upload_bytes: u64,
-    /// Device reports waiting to be written before new ones are shed.
+    /// Devices whose newest report may wait to be written (one entry per device, about 250 bytes); past it, reports
+    /// of further devices are shed and counted. The stats queue holds at most `min(this, 50 000)` events.
     pub(crate) device_queue_capacity: usize,
     /// Metadata database.
     pub(crate) database: DatabaseSettings,
@@ -150,7 +151,7 @@ impl Default for Settings {
             public_url: None,
             admin_api_key: None,
             max_upload_bytes: 512 * 1024 * 1024,
-            device_queue_capacity: 50_000,
+            device_queue_capacity: 1_000_000,
             database: DatabaseSettings::default(),
             storage: StorageSettings::default(),
         }

@@ -10,6 +10,7 @@ mod bundle_ingest;
 mod capgo_answers;
 mod change_feed;
 mod cli;
+mod coalesce;
 mod commands;
 mod config;
 mod contract;

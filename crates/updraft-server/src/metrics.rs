@@ -1,15 +1,21 @@
 //! In-process metrics, rendered by `GET /metrics` in Prometheus text format: requests and latency per route and
-//! status, update-check outcomes, and the last release-index refresh time. Recording is a short uncontended lock
-//! or an atomic add, cheap enough for the hot path.
+//! status, update-check outcomes, and the last release-index refresh time.
+//!
+//! Recording is on the hot path, so it touches nothing another core writes: each worker thread records into its own
+//! shard (an uncontended lock, maps keyed by static labels with a cheap hash), and rendering adds the shards up.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// Latency bucket bounds in seconds.
 const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+/// Shards: more than the worker threads, so threads rarely share one.
+const SHARDS: usize = 8;
 
 #[derive(Default, Clone)]
 struct Histogram {
@@ -18,26 +24,61 @@ struct Histogram {
     sum: f64,
 }
 
+impl Histogram {
+    fn add(&mut self, other: &Self) {
+        for (count, more) in self.counts.iter_mut().zip(other.counts) {
+            *count += more;
+        }
+        self.n += other.n;
+        self.sum += other.sum;
+    }
+}
+
+/// Labels are a handful of short static strings: FNV-1a is plenty, and far cheaper than SipHash.
+#[derive(Default)]
+struct LabelHash(u64);
+
+impl Hasher for LabelHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for byte in bytes {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
+type Labels<K, V> = HashMap<K, V, BuildHasherDefault<LabelHash>>;
+
+#[derive(Default)]
+struct Shard {
+    requests: Labels<(&'static str, u16), Histogram>,
+    outcomes: Labels<&'static str, Labels<String, u64>>,
+}
+
+/// Keeps shards out of each other's cache lines.
+#[derive(Default)]
+#[repr(align(128))]
+struct Padded(Mutex<Shard>);
+
 /// The gateway's metrics.
 #[derive(Default)]
 pub(crate) struct Metrics {
-    requests: Mutex<HashMap<String, HashMap<u16, Histogram>>>,
-    outcomes: Mutex<HashMap<&'static str, HashMap<String, u64>>>,
+    shards: [Padded; SHARDS],
     refresh_micros: AtomicU64,
     remote_changes: AtomicU64,
 }
 
 impl Metrics {
-    /// Records one finished request.
-    pub(crate) fn observe_request(&self, route: &str, status: u16, elapsed: Duration) {
+    /// Records one finished request (`route` is the route pattern, from a fixed set).
+    pub(crate) fn observe_request(&self, route: &'static str, status: u16, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
-        let mut requests = self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Look up by &str first: no allocation once a route has been seen.
-        let by_status = match requests.get_mut(route) {
-            Some(by_status) => by_status,
-            None => requests.entry(route.to_owned()).or_default(),
-        };
-        let histogram = by_status.entry(status).or_default();
+        let mut shard = self.shard();
+        let histogram = shard.requests.entry((route, status)).or_default();
         histogram.n += 1;
         histogram.sum += seconds;
         for (count, bound) in histogram.counts.iter_mut().zip(BUCKETS) {
@@ -50,14 +91,29 @@ impl Metrics {
     /// Records the outcome of an update check (`protocol` is `capgo` or `expo`; `outcome` is `update`, `no_update`
     /// or a refusal code).
     pub(crate) fn observe_outcome(&self, protocol: &'static str, outcome: &str) {
-        let mut outcomes = self.outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let by_outcome = outcomes.entry(protocol).or_default();
+        let mut shard = self.shard();
+        let by_outcome = shard.outcomes.entry(protocol).or_default();
+        // Looked up by &str first: no allocation once an outcome has been seen.
         match by_outcome.get_mut(outcome) {
             Some(count) => *count += 1,
             None => {
                 by_outcome.insert(outcome.to_owned(), 1);
             }
         }
+    }
+
+    /// This thread's shard.
+    fn shard(&self) -> MutexGuard<'_, Shard> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+        }
+        let index = INDEX.with(|index| *index);
+        self.shards[index].0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn shards(&self) -> impl Iterator<Item = MutexGuard<'_, Shard>> {
+        self.shards.iter().map(|shard| shard.0.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Records how long the last release-index refresh took (write committed → index swapped).
@@ -79,13 +135,12 @@ impl Metrics {
     pub(crate) fn render(&self, gauges: &[(&str, &str, &str, u64)]) -> String {
         let mut out = String::new();
         out.push_str("# HELP updraft_http_requests_total Requests by route and status.\n# TYPE updraft_http_requests_total counter\n");
-        let requests: BTreeMap<(String, u16), Histogram> = self
-            .requests
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .flat_map(|(route, by_status)| by_status.iter().map(|(status, h)| ((route.clone(), *status), h.clone())))
-            .collect();
+        let mut requests: BTreeMap<(&str, u16), Histogram> = BTreeMap::new();
+        for shard in self.shards() {
+            for (key, histogram) in &shard.requests {
+                requests.entry(*key).or_default().add(histogram);
+            }
+        }
         for ((route, status), histogram) in &requests {
             let _ =
                 writeln!(out, "updraft_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {}", histogram.n);
@@ -105,13 +160,14 @@ impl Metrics {
             let _ = writeln!(out, "updraft_http_request_duration_seconds_count{{{labels}}} {}", histogram.n);
         }
         out.push_str("# HELP updraft_update_checks_total Update-check answers by protocol and outcome.\n# TYPE updraft_update_checks_total counter\n");
-        let outcomes: BTreeMap<(&str, String), u64> = self
-            .outcomes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .flat_map(|(protocol, by_outcome)| by_outcome.iter().map(|(outcome, n)| ((*protocol, outcome.clone()), *n)))
-            .collect();
+        let mut outcomes: BTreeMap<(&str, String), u64> = BTreeMap::new();
+        for shard in self.shards() {
+            for (protocol, by_outcome) in &shard.outcomes {
+                for (outcome, n) in by_outcome {
+                    *outcomes.entry((protocol, outcome.clone())).or_default() += n;
+                }
+            }
+        }
         for ((protocol, outcome), count) in &outcomes {
             let _ =
                 writeln!(out, "updraft_update_checks_total{{protocol=\"{protocol}\",outcome=\"{outcome}\"}} {count}");

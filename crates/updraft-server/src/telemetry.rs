@@ -26,21 +26,23 @@ pub(crate) async fn access_log(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let method = request.method().clone();
-    let path = request.path().to_owned();
-    let state = request.app_data::<actix_web::web::Data<crate::state::AppState>>().cloned();
+    // The route pattern, not the path, keeps the label set small (`/files/{key:.+}`, `/expo/{app_id}/manifest`).
+    let route = crate::routes::route_label(request.path());
+    // The line itself is only built when it is logged (`info` and below).
+    let line = tracing::enabled!(tracing::Level::INFO).then(|| (request.method().clone(), request.path().to_owned()));
     let response = next.call(request).await?;
-    if let Some(state) = state {
-        // The route pattern, not the path, keeps the label set small (`/files/{key:.+}`, `/expo/{app_id}/manifest`).
-        state.metrics.observe_request(crate::routes::route_label(&path), response.status().as_u16(), started.elapsed());
+    let status = response.status().as_u16();
+    if let Some(state) = response.request().app_data::<actix_web::web::Data<crate::state::AppState>>() {
+        state.metrics.observe_request(route, status, started.elapsed());
     }
-    tracing::info!(
-        http.method = %method,
-        http.path = %path,
-        http.status = response.status().as_u16(),
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "{method} {path} {}",
-        response.status().as_u16()
-    );
+    if let Some((method, path)) = line {
+        tracing::info!(
+            http.method = %method,
+            http.path = %path,
+            http.status = status,
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "{method} {path} {status}"
+        );
+    }
     Ok(response)
 }

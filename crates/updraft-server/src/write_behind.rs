@@ -1,102 +1,62 @@
-//! Device reports and stats events are written behind: handlers push them into one bounded queue and return; one
-//! task drains it in batches (keeping only the latest report per device) and writes them. A full queue sheds
-//! device reports, never answers; a stats event that finds the queue full is refused (`/stats` answers 429 with
-//! `Retry-After`, and the plugin sends it again later). On shutdown the queue is closed and drained, so nothing acknowledged is lost.
+//! Device reports and stats events are written behind, never on the request path.
+//!
+//! Device reports coalesce in memory by (app, device) ([`crate::coalesce`]): the newest report of a device replaces
+//! the older one until it is written, so memory is bounded by distinct devices, not by request rate, and nothing is
+//! shed at any request rate below the map's capacity (`device_queue_capacity` devices; past it, reports of further
+//! devices are shed and counted, never silently). One task takes every pending report every [`FLUSH_INTERVAL`] and
+//! writes them in transactions of at most [`DEVICE_BATCH`].
+//!
+//! Stats events go through a bounded queue, all or nothing per batch: a batch that does not fit is refused
+//! (`/stats` answers 429 with `Retry-After`, and the plugin sends it again later), so a resent batch is never counted twice. Before
+//! a batch of events is written, the pending device reports are, so events are judged against what the devices
+//! reported last.
 //!
 //! While the database is unavailable (PostgreSQL restarting, SQLite locked by another process) the task holds its
-//! batch and retries with a back-off until the write succeeds; the queue meanwhile absorbs new items up to its
-//! capacity. Only a write the database rejects for good is dropped (after three attempts, logged).
+//! batch and retries with a back-off until the write succeeds; device reports keep coalescing meanwhile (new devices
+//! up to the capacity) and the stats queue absorbs events up to its capacity. Only a write the database rejects for
+//! good is dropped (after three attempts, logged and counted). On shutdown, everything acknowledged is written
+//! before the task ends.
 //!
-//! A device whose report is unchanged since it was last written is rewritten (for its last-seen time) at most once a
-//! minute, which keeps the database's write load proportional to change, not to traffic.
-//!
-//! When a batch records a version as failed on a device (a rollback, or a download, checksum, unzip or decrypt
-//! failure: `updraft_core::failed_version`), the app's catalog is reloaded so that version stops being offered to
-//! that device.
+//! When a batch holds a rollback (`update_fail`), the app's catalog is reloaded so the failed version stops being
+//! offered to that device.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use updraft_core::{DeviceReport, MetadataStore, StatsEvent};
+use updraft_core::{DeviceReport, MetadataStore, PackedReport, StatsEvent};
 
+use crate::coalesce::{Coalescer, Counts};
 use crate::release_index::ReleaseIndex;
 
+/// Stats events taken from the queue at once.
 const MAX_BATCH: usize = 1000;
 
-/// A device whose report has not changed is rewritten (to refresh its last-seen time) at most this often.
-const UNCHANGED_REWRITE: std::time::Duration = std::time::Duration::from_secs(60);
+/// Device reports written in one transaction: bounded, so a write never holds the database (SQLite's single
+/// writer lock, PostgreSQL row locks) for long, and a failed one is retried small.
+pub(crate) const DEVICE_BATCH: usize = 10_000;
 
-/// How many devices' last written reports are remembered (about 100 bytes each).
-const MAX_REMEMBERED: usize = 1_000_000;
+/// How often pending device reports are written.
+pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
-/// What was last written per device: a fingerprint of the report (all but the time) and when.
-#[derive(Default)]
-struct Written {
-    devices: HashMap<(String, String), (u64, std::time::Instant)>,
-}
-
-impl Written {
-    /// Whether a report needs writing: new, changed, or not written for a while.
-    fn needs_write(&self, report: &DeviceReport) -> bool {
-        match self.devices.get(&(report.app_id.as_str().to_owned(), report.device_id.as_str().to_owned())) {
-            Some((fingerprint, at)) => *fingerprint != fingerprint_of(report) || at.elapsed() >= UNCHANGED_REWRITE,
-            None => true,
-        }
-    }
-
-    fn remember(&mut self, reports: &[DeviceReport]) {
-        if self.devices.len() + reports.len() > MAX_REMEMBERED {
-            self.devices.clear();
-        }
-        let now = std::time::Instant::now();
-        for report in reports {
-            let key = (report.app_id.as_str().to_owned(), report.device_id.as_str().to_owned());
-            self.devices.insert(key, (fingerprint_of(report), now));
-        }
-    }
-}
-
-fn fingerprint_of(report: &DeviceReport) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (
-        report.platform.as_str(),
-        &report.version_name,
-        &report.version_build,
-        &report.version_code,
-        &report.version_os,
-        &report.plugin_version,
-        &report.custom_id,
-        report.is_prod,
-        report.is_emulator,
-        &report.install_source,
-        &report.default_channel,
-        &report.key_id,
-    )
-        .hash(&mut hasher);
-    hasher.finish()
-}
-
-enum Item {
-    Device(DeviceReport),
-    Stats(StatsEvent),
-}
+/// The stats queue never holds more events than this, whatever `device_queue_capacity` says.
+const STATS_QUEUE_MAX: usize = 50_000;
 
 /// The producer side, held by request handlers.
 #[derive(Clone)]
 pub(crate) struct WriteQueue {
-    sender: mpsc::Sender<Item>,
-    shed: Arc<AtomicU64>,
+    devices: Arc<Coalescer<PackedReport>>,
+    sender: mpsc::Sender<StatsEvent>,
+    stats_refused: Arc<AtomicU64>,
 }
 
 impl WriteQueue {
-    /// Queues a device report without waiting; sheds it when the queue is full.
-    pub(crate) fn push_device(&self, report: DeviceReport) {
-        self.push(Item::Device(report));
+    /// Offers a device report without waiting: it replaces the device's pending report, is dropped when it says
+    /// what the device said last, or is shed (and counted) when the map is full.
+    pub(crate) fn push_device(&self, report: PackedReport) {
+        self.devices.offer(report);
     }
 
     /// Queues a device's stats events without waiting, all or none: `false` (nothing queued) when the queue has
@@ -109,31 +69,31 @@ impl WriteQueue {
         match self.sender.try_reserve_many(events.len()) {
             Ok(permits) => {
                 for (permit, event) in permits.zip(events) {
-                    permit.send(Item::Stats(event));
+                    permit.send(event);
                 }
                 true
             }
             Err(_) => {
-                self.shed.fetch_add(events.len() as u64, Ordering::Relaxed);
+                self.stats_refused.fetch_add(events.len() as u64, Ordering::Relaxed);
                 false
             }
         }
     }
 
-    /// Reports and events shed because the queue was full.
+    /// Device reports lost (shed, or refused for good by the database) and stats events refused because their
+    /// queue was full (those the plugin sends again).
     pub(crate) fn shed_count(&self) -> u64 {
-        self.shed.load(Ordering::Relaxed)
+        self.devices.counts().lost() + self.stats_refused.load(Ordering::Relaxed)
     }
 
-    /// Items waiting to be written.
+    /// Device reports and stats events waiting to be written.
     pub(crate) fn depth(&self) -> usize {
-        self.sender.max_capacity() - self.sender.capacity()
+        self.devices.pending() + self.sender.max_capacity() - self.sender.capacity()
     }
 
-    fn push(&self, item: Item) {
-        if self.sender.try_send(item).is_err() {
-            self.shed.fetch_add(1, Ordering::Relaxed);
-        }
+    /// What became of device reports, and how many devices are pending and remembered.
+    pub(crate) fn device_reports(&self) -> (Counts, usize, usize) {
+        (self.devices.counts(), self.devices.pending(), self.devices.remembered())
     }
 }
 
@@ -145,20 +105,22 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task.
+    /// Starts the writer task: at most `capacity` devices pending, and `min(capacity, 50 000)` stats events.
     pub(crate) fn start(
         store: Arc<dyn MetadataStore>,
         index: Arc<ReleaseIndex>,
         capacity: usize,
     ) -> (WriteQueue, Self) {
-        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        let (sender, receiver) = mpsc::channel(capacity.clamp(1, STATS_QUEUE_MAX));
+        let devices = Arc::new(Coalescer::new(capacity));
         let (stop, stopped) = oneshot::channel();
         let stopping = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn(run(store, index, receiver, stopped, stopping.clone()));
-        (WriteQueue { sender, shed: Arc::new(AtomicU64::new(0)) }, Self { stop, stopping, task })
+        let writer = Task { store, index, devices: devices.clone(), stopping: stopping.clone() };
+        let task = tokio::spawn(writer.run(receiver, stopped));
+        (WriteQueue { devices, sender, stats_refused: Arc::new(AtomicU64::new(0)) }, Self { stop, stopping, task })
     }
 
-    /// Stops accepting items, writes everything queued, and waits for the task.
+    /// Stops accepting items, writes everything pending and queued, and waits for the task.
     pub(crate) async fn shutdown(self) {
         self.stopping.store(true, Ordering::Relaxed);
         let _ = self.stop.send(());
@@ -168,70 +130,65 @@ impl Writer {
     }
 }
 
-async fn run(
+struct Task {
     store: Arc<dyn MetadataStore>,
     index: Arc<ReleaseIndex>,
-    mut receiver: mpsc::Receiver<Item>,
-    mut stopped: oneshot::Receiver<()>,
+    devices: Arc<Coalescer<PackedReport>>,
+    /// Set when the gateway shuts down: waiting for the database then has a deadline.
     stopping: Arc<AtomicBool>,
-) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut written = Written::default();
-    loop {
-        tokio::select! {
-            received = receiver.recv_many(&mut batch, MAX_BATCH) => {
-                if received == 0 {
-                    break;
-                }
-                write_batch(store.as_ref(), &index, &mut batch, &mut written, &stopping).await;
-            }
-            _ = &mut stopped => {
-                receiver.close();
-                while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                    write_batch(store.as_ref(), &index, &mut batch, &mut written, &stopping).await;
-                }
-                break;
-            }
-        }
-    }
 }
 
-/// Writes one batch. `stopping` is set when the gateway shuts down: waiting for the database then has a deadline.
-async fn write_batch(
-    store: &dyn MetadataStore,
-    index: &ReleaseIndex,
-    batch: &mut Vec<Item>,
-    written: &mut Written,
-    stopping: &AtomicBool,
-) {
-    let mut latest: HashMap<(String, String), DeviceReport> = HashMap::new();
-    let mut events = Vec::new();
-    for item in batch.drain(..) {
-        match item {
-            Item::Device(report) => {
-                let key = (report.app_id.as_str().to_owned(), report.device_id.as_str().to_owned());
-                if latest.get(&key).is_none_or(|existing| existing.seen_at <= report.seen_at) {
-                    latest.insert(key, report);
+impl Task {
+    async fn run(self, mut receiver: mpsc::Receiver<StatsEvent>, mut stopped: oneshot::Receiver<()>) {
+        let mut events = Vec::with_capacity(MAX_BATCH);
+        let mut tick = tokio::time::interval(FLUSH_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                received = receiver.recv_many(&mut events, MAX_BATCH) => {
+                    if received == 0 {
+                        break;
+                    }
+                    self.write_devices().await;
+                    self.write_stats(&mut events).await;
                 }
+                _ = tick.tick() => self.write_devices().await,
             }
-            Item::Stats(event) => events.push(event),
+        }
+        // Shutdown: the HTTP server has stopped, so nothing more is acknowledged; write all of it.
+        receiver.close();
+        self.write_devices().await;
+        while receiver.recv_many(&mut events, MAX_BATCH).await > 0 {
+            self.write_devices().await;
+            self.write_stats(&mut events).await;
         }
     }
-    // Devices check in on every launch; a report identical to the one written a moment ago changes nothing.
-    let reports: Vec<DeviceReport> = latest.into_values().filter(|r| written.needs_write(r)).collect();
-    // Reports go first: whether a failure report blocks a version is judged against the bundle the device reported.
-    if !reports.is_empty()
-        && retry("device reports", reports.len(), stopping, || store.upsert_devices(&reports)).await.is_some()
-    {
-        written.remember(&reports);
+
+    /// Writes every pending device report, in bounded transactions.
+    async fn write_devices(&self) {
+        let taken = self.devices.take();
+        for chunk in taken.chunks(DEVICE_BATCH) {
+            let reports: Vec<DeviceReport> = chunk.iter().map(|(_, report)| report.unpack()).collect();
+            let write = || self.store.upsert_devices(&reports);
+            if retry("device reports", reports.len(), &self.stopping, write).await.is_some() {
+                self.devices.written(chunk.len());
+            } else {
+                self.devices.dropped(chunk.iter().map(|(key, _)| *key));
+            }
+        }
     }
-    if !events.is_empty() {
-        let changed = retry("stats events", events.len(), stopping, || store.insert_stats(&events)).await;
+
+    async fn write_stats(&self, events: &mut Vec<StatsEvent>) {
+        let store = self.store.as_ref();
+        // The store answers which apps' catalogs changed (a version recorded as failed on a device).
+        let changed = retry("stats events", events.len(), &self.stopping, || store.insert_stats(events)).await;
         for app_id in changed.unwrap_or_default() {
-            if let Err(error) = index.refresh(store, &app_id).await {
+            if let Err(error) = self.index.refresh(store, &app_id).await {
                 tracing::error!(app.id = %app_id, "reloading the catalog after a failed install failed: {error}");
             }
         }
+        events.clear();
     }
 }
 

@@ -63,7 +63,13 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     }));
     let server = HttpServer::new({
         let state = state.clone();
-        move || App::new().app_data(state.clone()).wrap(from_fn(access_log)).configure(routes::configure)
+        move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(from_fn(routes::hot_path))
+                .wrap(from_fn(access_log))
+                .configure(routes::configure)
+        }
     })
     .listen(listener)
     .context("starting the HTTP server")?

@@ -4,7 +4,7 @@
 //! A manifest answer is built from the in-memory release index and the loaded signing keys, with bodies and
 //! signatures cached, so a check does no database read and no RSA operation after the first.
 
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use updraft_core::sha256_hex;
 use updraft_core::{AppId, ExpoCheck, ExpoDecision, select_expo_release};
@@ -53,10 +53,10 @@ pub(crate) async fn manifest_method_not_allowed(request: HttpRequest) -> HttpRes
     )
 }
 
-async fn answer_manifest(request: &HttpRequest, state: &AppState, app: &str) -> HttpResponse {
+pub(crate) async fn answer_manifest(request: &HttpRequest, state: &AppState, app: &str) -> HttpResponse {
     use actix_web::http::StatusCode;
-    let headers = |name: &str| -> Vec<String> {
-        request.headers().get_all(name).filter_map(|v| v.to_str().ok()).map(str::to_owned).collect()
+    let headers = |name: &'static str| -> Vec<&str> {
+        request.headers().get_all(header_name(name)).filter_map(|v| v.to_str().ok()).collect()
     };
     let parsed = match parse_manifest_request(headers) {
         Ok(parsed) => parsed,
@@ -85,10 +85,10 @@ async fn answer_manifest(request: &HttpRequest, state: &AppState, app: &str) -> 
     let check = ExpoCheck {
         protocol: parsed.protocol,
         platform: parsed.platform,
-        runtime_version: parsed.runtime_version.clone(),
-        channel: parsed.channel.clone().unwrap_or_else(|| catalog.app().default_channel.clone()),
-        current_update_id: parsed.current_update_id.clone(),
-        embedded_update_id: parsed.embedded_update_id.clone(),
+        runtime_version: parsed.runtime_version,
+        channel: parsed.channel.unwrap_or_else(|| catalog.app().default_channel.clone()),
+        current_update_id: parsed.current_update_id,
+        embedded_update_id: parsed.embedded_update_id,
     };
     let sign = |body: &[u8]| key.as_ref().map(|key| state.expo.signature(&app_id, key, body));
     let decision = select_expo_release(catalog.expo_releases(), &check);
@@ -113,9 +113,9 @@ async fn answer_manifest(request: &HttpRequest, state: &AppState, app: &str) -> 
         ExpoDecision::NoUpdate if json_only => {
             // A JSON-only client cannot take a directive; 204 with the protocol header means "no update".
             return HttpResponse::NoContent()
-                .insert_header(("expo-protocol-version", parsed.protocol.to_string()))
-                .insert_header(("expo-sfv-version", "0"))
-                .insert_header((header::CACHE_CONTROL, "private, max-age=0"))
+                .insert_header((EXPO_PROTOCOL_VERSION, protocol_value(parsed.protocol)))
+                .insert_header((EXPO_SFV_VERSION, HeaderValue::from_static("0")))
+                .insert_header((header::CACHE_CONTROL, PRIVATE_NO_CACHE))
                 .finish();
         }
         ExpoDecision::RollBackToEmbedded(_) if json_only => {
@@ -160,18 +160,49 @@ async fn answer_manifest(request: &HttpRequest, state: &AppState, app: &str) -> 
             "the release's manifest could not be built; see the server log",
         );
     };
+    // Header names and values are constants, so an answer from the cache builds no header on the way out.
     let mut response = HttpResponse::Ok();
     response
-        .insert_header(("expo-protocol-version", parsed.protocol.to_string()))
-        .insert_header(("expo-sfv-version", "0"))
-        .insert_header((header::CACHE_CONTROL, "private, max-age=0"));
+        .insert_header((EXPO_PROTOCOL_VERSION, protocol_value(parsed.protocol)))
+        .insert_header((EXPO_SFV_VERSION, HeaderValue::from_static("0")))
+        .insert_header((header::CACHE_CONTROL, PRIVATE_NO_CACHE));
     if json_only {
         if let Some(signature) = &answer.signature {
             response.insert_header(("expo-signature", signature.as_ref()));
         }
         return response.content_type("application/expo+json").body(answer.body.clone());
     }
-    response.content_type(multipart::content_type()).body(answer.body.clone())
+    static MULTIPART: std::sync::LazyLock<HeaderValue> = std::sync::LazyLock::new(|| {
+        HeaderValue::from_str(&multipart::content_type()).unwrap_or(HeaderValue::from_static("multipart/mixed"))
+    });
+    response.insert_header((header::CONTENT_TYPE, MULTIPART.clone())).body(answer.body.clone())
+}
+
+const EXPO_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("expo-protocol-version");
+const EXPO_SFV_VERSION: HeaderName = HeaderName::from_static("expo-sfv-version");
+const PRIVATE_NO_CACHE: HeaderValue = HeaderValue::from_static("private, max-age=0");
+
+fn protocol_value(protocol: u8) -> HeaderValue {
+    match protocol {
+        0 => HeaderValue::from_static("0"),
+        _ => HeaderValue::from_static("1"),
+    }
+}
+
+/// The request headers a manifest check reads, as constants (naming a header by `&str` parses the name on each
+/// lookup).
+fn header_name(name: &'static str) -> HeaderName {
+    const NAMES: [HeaderName; 8] = [
+        HeaderName::from_static("expo-protocol-version"),
+        HeaderName::from_static("expo-platform"),
+        HeaderName::from_static("expo-runtime-version"),
+        HeaderName::from_static("expo-expect-signature"),
+        HeaderName::from_static("expo-channel-name"),
+        HeaderName::from_static("expo-current-update-id"),
+        HeaderName::from_static("expo-embedded-update-id"),
+        header::ACCEPT,
+    ];
+    NAMES.into_iter().find(|known| known.as_str() == name).unwrap_or_else(|| HeaderName::from_static(name))
 }
 
 /// `GET /expo/{app_id}/assets/{sha256}.{ext}`: the stable URL every manifest names. Immutable, so cached for a

@@ -1,12 +1,15 @@
 //! `GET /metrics`: Prometheus text format (see `crate::metrics`), plus the RSA signature count (one per cached body
-//! and key, not one per request) and the write-behind queue's depth and shed count.
+//! and key, not one per request), the write-behind queue's depth and shed count, and what became of the device
+//! reports written behind (`updraft_coalesced_reports_total`, one `signal` label per kind of keyed report).
+
+use std::fmt::Write as _;
 
 use actix_web::{HttpResponse, web};
 
 use crate::state::AppState;
 
 pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let body = state.metrics.render(&[
+    let mut body = state.metrics.render(&[
         (
             "updraft_expo_signatures_total",
             "counter",
@@ -30,9 +33,34 @@ pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         (
             "updraft_write_queue_shed_total",
             "counter",
-            "Device reports and stats dropped because the queue was full.",
+            "Device reports lost (shed or refused by the database) and stats events refused because the queue was full.",
             state.writes.shed_count(),
         ),
     ]);
+    let (counts, pending, remembered) = state.writes.device_reports();
+    let signal = "device_reports";
+    body.push_str(
+        "# HELP updraft_coalesced_reports_total Reports written behind, by what became of them: queued, replaced (by \
+         a newer one of the same key before it was written), unchanged (nothing new to write), written; shed (the \
+         map was full) and dropped (refused for good by the database) are lost.\n\
+         # TYPE updraft_coalesced_reports_total counter\n",
+    );
+    for (outcome, n) in [
+        ("queued", counts.queued),
+        ("replaced", counts.replaced),
+        ("unchanged", counts.unchanged),
+        ("written", counts.written),
+        ("shed", counts.shed),
+        ("dropped", counts.dropped),
+    ] {
+        let _ = writeln!(body, "updraft_coalesced_reports_total{{signal=\"{signal}\",outcome=\"{outcome}\"}} {n}");
+    }
+    let _ = writeln!(
+        body,
+        "# HELP updraft_coalesced_pending Keys whose newest report waits to be written (or is being written).\n\
+         # TYPE updraft_coalesced_pending gauge\nupdraft_coalesced_pending{{signal=\"{signal}\"}} {pending}\n\
+         # HELP updraft_coalesced_remembered Keys whose last report is remembered, so an unchanged one is not written.\n\
+         # TYPE updraft_coalesced_remembered gauge\nupdraft_coalesced_remembered{{signal=\"{signal}\"}} {remembered}"
+    );
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
 }

@@ -22,6 +22,10 @@ mod metrics;
 mod stats;
 mod updates;
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
 use updraft_capgo::management::error_body;
 use updraft_core::codes;
@@ -98,6 +102,30 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
         }
     }
     config.default_service(web::to(not_found));
+}
+
+/// Answers `GET /expo/{app_id}/manifest`, the Expo check every launch makes, before the router: actix matches a
+/// route with a path parameter with a regex, which cost more than building the whole (cached) answer. Any other
+/// request, and a manifest path the router would decode (`%`), goes on to the router, whose manifest route gives the
+/// same answer.
+pub(crate) async fn hot_path(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if request.method() == Method::GET
+        && let Some(app) = manifest_app(request.path())
+        && let Some(state) = request.app_data::<web::Data<crate::state::AppState>>()
+    {
+        let response = expo::answer_manifest(request.request(), state, app).await;
+        return Ok(request.into_response(response));
+    }
+    next.call(request).await.map(ServiceResponse::map_into_boxed_body)
+}
+
+/// The app of a manifest path `/expo/{app_id}/manifest`, when it needs no decoding.
+fn manifest_app(path: &str) -> Option<&str> {
+    let app = path.strip_prefix("/expo/")?.strip_suffix("/manifest")?;
+    (!app.is_empty() && !app.contains(['/', '%'])).then_some(app)
 }
 
 /// The metrics label of a request path: the pattern of the [`ROUTES`] row that serves it, found with string
@@ -185,6 +213,14 @@ mod tests {
             if !route.pattern.ends_with(":.+}") {
                 assert_eq!(route_label(&slashed), expected, "{slashed}");
             }
+        }
+    }
+
+    #[test]
+    fn manifest_paths_taken_before_the_router() {
+        assert_eq!(manifest_app("/expo/com.example.app/manifest"), Some("com.example.app"));
+        for path in ["/expo//manifest", "/expo/a/b/manifest", "/expo/com%2Eexample/manifest", "/expo/x/manifest/"] {
+            assert_eq!(manifest_app(path), None, "{path}");
         }
     }
 }

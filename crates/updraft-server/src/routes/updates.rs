@@ -6,10 +6,8 @@ use bytes::Bytes;
 use chrono::Utc;
 use updraft_capgo::manifest_size::{manifest_size_body, parse_manifest_size};
 use updraft_capgo::refusal_body;
-use updraft_capgo::updates::{
-    RequestProblem, answer_variant, parse_update_request, revert_to_builtin_body, update_body,
-};
-use updraft_core::{BundleSource, UpdateDecision, codes, select_update};
+use updraft_capgo::updates::{RequestProblem, answer_variant, parse_update_request, update_body};
+use updraft_core::{BundleSource, Refusal, UpdateDecision, codes, select_update};
 
 use crate::api_error::{ApiError, capgo_code};
 use crate::routes::body::{JSON_BODY_LIMIT, read_limited};
@@ -60,7 +58,12 @@ pub(crate) async fn updates(state: web::Data<AppState>, payload: web::Payload) -
         }
         UpdateDecision::RevertToBuiltin => {
             state.metrics.observe_outcome("capgo", "revert_to_builtin");
-            Bytes::from(revert_to_builtin_body().to_string())
+            state.capgo_answers.revert_to_builtin()
+        }
+        // The answer to most checks: the device runs what it should.
+        UpdateDecision::Refuse(Refusal::NoNewVersion) => {
+            state.metrics.observe_outcome("capgo", "no_new_version_available");
+            state.capgo_answers.no_new_version()
         }
         UpdateDecision::Refuse(refusal) => {
             let body = refusal_body(&refusal);

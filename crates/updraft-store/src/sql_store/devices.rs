@@ -9,6 +9,7 @@ use tracing::instrument;
 use updraft_core::{AppId, BundlePin, DeviceCursor, DeviceId, DeviceReport, OverrideTarget, StoreResult};
 
 use super::{SqlStore, db_integer, map_error};
+use crate::backend::Backend;
 use crate::rows;
 use crate::time::to_db;
 
@@ -63,45 +64,44 @@ pub(super) async fn delete_device_override(
 #[instrument(skip_all, fields(n_devices = reports.len()))]
 pub(super) async fn upsert_devices(store: &SqlStore, reports: &[DeviceReport]) -> StoreResult<()> {
     // One order for every writer: two instances upserting overlapping batches lock rows in the same order, so
-    // PostgreSQL never has to break a deadlock.
-    let mut ordered: Vec<&DeviceReport> = reports.iter().collect();
-    ordered.sort_by(|a, b| (a.app_id.as_str(), a.device_id.as_str()).cmp(&(b.app_id.as_str(), b.device_id.as_str())));
+    // PostgreSQL never has to break a deadlock. One row per device: a statement may not change a row twice, so
+    // of several reports of a device only the newest (the last given, between equal times) is written.
+    let mut ordered: Vec<&DeviceReport> = reports.iter().rev().collect();
+    ordered.sort_by(|a, b| {
+        (a.app_id.as_str(), a.device_id.as_str())
+            .cmp(&(b.app_id.as_str(), b.device_id.as_str()))
+            .then(b.seen_at.cmp(&a.seen_at))
+    });
+    ordered.dedup_by(|later, kept| later.app_id == kept.app_id && later.device_id == kept.device_id);
     let mut tx = store.write_transaction().await?;
-    for report in ordered {
-        let seen = to_db(report.seen_at);
-        sqlx::query(
-            "INSERT INTO devices (app_id, device_id, platform, version_name, version_build, version_code,
-                version_os, plugin_version, custom_id, is_prod, is_emulator, install_source, default_channel,
-                key_id, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-             ON CONFLICT (app_id, device_id) DO UPDATE SET platform = excluded.platform,
-                version_name = excluded.version_name, version_build = excluded.version_build,
-                version_code = excluded.version_code, version_os = excluded.version_os,
-                plugin_version = excluded.plugin_version, custom_id = excluded.custom_id,
-                is_prod = excluded.is_prod, is_emulator = excluded.is_emulator,
-                install_source = excluded.install_source, default_channel = excluded.default_channel,
-                key_id = excluded.key_id, updated_at = excluded.updated_at
-             WHERE excluded.updated_at >= devices.updated_at",
-        )
-        .bind(report.app_id.as_str())
-        .bind(report.device_id.as_str())
-        .bind(report.platform.as_str())
-        .bind(&report.version_name)
-        .bind(&report.version_build)
-        .bind(&report.version_code)
-        .bind(&report.version_os)
-        .bind(&report.plugin_version)
-        .bind(&report.custom_id)
-        .bind(report.is_prod)
-        .bind(report.is_emulator)
-        .bind(&report.install_source)
-        .bind(&report.default_channel)
-        .bind(&report.key_id)
-        .bind(&seen)
-        .bind(&seen)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_error)?;
+    let mut rest = ordered.as_slice();
+    while !rest.is_empty() {
+        // Many rows per statement (a few sizes, so each connection prepares at most a handful of statements).
+        let n = DEVICE_ROWS_PER_STATEMENT.min(1 << rest.len().ilog2());
+        let (rows, after) = rest.split_at(n);
+        rest = after;
+        let mut query = sqlx::query(upsert_devices_sql(store.backend, n));
+        for report in rows {
+            let seen = to_db(report.seen_at);
+            query = query
+                .bind(report.app_id.as_str())
+                .bind(report.device_id.as_str())
+                .bind(report.platform.as_str())
+                .bind(&report.version_name)
+                .bind(&report.version_build)
+                .bind(&report.version_code)
+                .bind(&report.version_os)
+                .bind(&report.plugin_version)
+                .bind(&report.custom_id)
+                .bind(report.is_prod)
+                .bind(report.is_emulator)
+                .bind(&report.install_source)
+                .bind(&report.default_channel)
+                .bind(&report.key_id)
+                .bind(seen.clone())
+                .bind(seen);
+        }
+        query.execute(&mut *tx).await.map_err(map_error)?;
     }
     tx.commit().await.map_err(map_error)
 }
@@ -165,4 +165,54 @@ async fn fetch_devices<'q>(
     query: Query<'q, Any, AnyArguments<'q>>,
 ) -> StoreResult<Vec<DeviceReport>> {
     query.fetch_all(&store.pool).await.map_err(map_error)?.iter().map(rows::device).collect()
+}
+
+/// Device rows upserted by one statement, at most (16 parameters each, far below both databases' limits).
+const DEVICE_ROWS_PER_STATEMENT: usize = 64;
+
+/// The upsert of `n` device reports (`n` a power of two up to [`DEVICE_ROWS_PER_STATEMENT`]), built once per size: a
+/// report older than the stored one changes nothing. SQLite gets `?` parameters: the SQLite driver looks each
+/// `$N` parameter up by name, which made binding a 64-row statement cost more than executing it.
+fn upsert_devices_sql(backend: Backend, n: usize) -> &'static str {
+    static SQL: std::sync::LazyLock<[Vec<String>; 2]> = std::sync::LazyLock::new(|| {
+        let sizes = || (0..=DEVICE_ROWS_PER_STATEMENT.ilog2()).map(|power| 1usize << power);
+        [
+            sizes().map(|n| build_upsert_devices_sql(false, n)).collect(),
+            sizes().map(|n| build_upsert_devices_sql(true, n)).collect(),
+        ]
+    });
+    &SQL[usize::from(backend == Backend::Postgres)][n.ilog2() as usize]
+}
+
+fn build_upsert_devices_sql(numbered: bool, n: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO devices (app_id, device_id, platform, version_name, version_build, version_code, version_os,
+            plugin_version, custom_id, is_prod, is_emulator, install_source, default_channel, key_id, created_at,
+            updated_at) VALUES ",
+    );
+    for row in 0..n {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..16 {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            if numbered {
+                sql.push_str(&format!("${}", row * 16 + column + 1));
+            } else {
+                sql.push('?');
+            }
+        }
+        sql.push(')');
+    }
+    sql.push_str(
+        " ON CONFLICT (app_id, device_id) DO UPDATE SET platform = excluded.platform,
+            version_name = excluded.version_name, version_build = excluded.version_build,
+            version_code = excluded.version_code, version_os = excluded.version_os,
+            plugin_version = excluded.plugin_version, custom_id = excluded.custom_id,
+            is_prod = excluded.is_prod, is_emulator = excluded.is_emulator,
+            install_source = excluded.install_source, default_channel = excluded.default_channel,
+            key_id = excluded.key_id, updated_at = excluded.updated_at
+         WHERE excluded.updated_at >= devices.updated_at",
+    );
+    sql
 }
