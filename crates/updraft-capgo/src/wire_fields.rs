@@ -361,17 +361,12 @@ mod tests {
             seed ^= seed << 17;
             (seed % bound as u64) as usize
         };
-        let read = |body: &[u8]| -> Result<
-            Vec<(Result<Option<String>, FieldError>, Result<Option<bool>, FieldError>)>,
-            &'static str,
-        > {
+        type Reading = (Result<Option<String>, FieldError>, Result<Option<bool>, FieldError>);
+        let read = |body: &[u8]| -> Result<Vec<Reading>, &'static str> {
             let fields = KnownFields::from_json(body, &NAMES)?;
             Ok(NAMES.iter().map(|f| (fields.string(f).map(|v| v.map(str::to_owned)), fields.boolean(f))).collect())
         };
-        let by_serde = |body: &[u8]| -> Result<
-            Vec<(Result<Option<String>, FieldError>, Result<Option<bool>, FieldError>)>,
-            &'static str,
-        > {
+        let by_serde = |body: &[u8]| -> Result<Vec<Reading>, &'static str> {
             let map = object(body)?;
             let fields = KnownFields::from_map(&map, &NAMES);
             Ok(NAMES.iter().map(|f| (fields.string(f).map(|v| v.map(str::to_owned)), fields.boolean(f))).collect())
