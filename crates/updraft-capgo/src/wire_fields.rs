@@ -149,7 +149,7 @@ fn scan_flat_object<'a, const N: usize>(
     // A string without escapes or control characters; `at` is on its opening quote.
     let string = |at: &mut usize| -> Option<&'a str> {
         let start = *at + 1;
-        let len = bytes[start..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let len = first_special(&bytes[start..])?;
         if bytes[start + len] != b'"' {
             return None;
         }
@@ -213,6 +213,28 @@ fn scan_flat_object<'a, const N: usize>(
     }
     skip_ws(&mut at);
     (at == bytes.len()).then_some(values)
+}
+
+/// The index of the first `"`, `\\` or control character (below 0x20) in `bytes`, eight bytes at a time.
+fn first_special(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each byte that is zero in `v` (and of some bytes above it, never below: the lowest hit is
+    // exact, which is all that is used).
+    let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in chunks.by_ref() {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let hits = zero_bytes(word ^ (ONES * u64::from(b'"')))
+            | zero_bytes(word ^ (ONES * u64::from(b'\\')))
+            | (word.wrapping_sub(ONES * 0x20) & !word & HIGHS);
+        if hits != 0 {
+            return Some(offset + (hits.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks.remainder().iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map(|i| offset + i)
 }
 
 /// Where `key` is among `names` (compared by length and first byte before the bytes: this runs for every field of
@@ -396,6 +418,27 @@ mod tests {
             assert_eq!(read(&body), by_serde(&body), "{}", String::from_utf8_lossy(&body));
         }
         assert!(scanned > 1000, "the fast path was taken for {scanned} bodies only");
+    }
+
+    #[test]
+    fn first_special_finds_the_first_quote_backslash_or_control_character() {
+        let slow = |bytes: &[u8]| bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for len in 0..40 {
+            for _ in 0..500 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        // Mostly ordinary text, with every special and high byte likely somewhere.
+                        [b'a', b'Z', b'0', b' ', b'"', b'\\', 0x01, 0x1f, 0x20, 0x21, 0x7f, 0x80, 0xc3, 0xff]
+                            [(seed % 14) as usize]
+                    })
+                    .collect();
+                assert_eq!(first_special(&bytes), slow(&bytes), "{bytes:?}");
+            }
+        }
     }
 
     #[test]
