@@ -129,9 +129,7 @@ mod tests {
         for (k, v) in headers {
             map.entry(k.to_ascii_lowercase()).or_default().push((*v).to_owned());
         }
-        parse_manifest_request(|name| {
-            map.get(name).map(|values| values.iter().map(String::as_str).collect()).unwrap_or_default()
-        })
+        parse_manifest_request(|name| map.get(name).into_iter().flatten().map(String::as_str))
     }
 
     const BASE: [(&str, &str); 4] = [
