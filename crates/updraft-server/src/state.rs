@@ -25,6 +25,8 @@ pub(crate) struct AppState {
     pub(crate) capgo_answers: crate::capgo_answers::CapgoAnswers,
     /// The same store as `store`, for its call counts.
     pub(crate) store_calls: Arc<crate::counting_store::CountingStore>,
+    /// The runtime that runs background work (the write-behind task, catalog reloads), not the request workers.
+    pub(crate) background: tokio::runtime::Handle,
 }
 
 impl AppState {
@@ -39,10 +41,16 @@ impl AppState {
         })
     }
 
-    /// Reloads an app into the release index after a write.
+    /// Reloads an app into the release index after a write. The load and the building of the catalog (tens of
+    /// milliseconds for an app with thousands of bundles) run on the background runtime: the request worker that
+    /// made the write only waits for it, and keeps answering the checks of its other connections meanwhile.
     pub(crate) async fn refresh(&self, app_id: &AppId) -> Result<(), ApiError> {
         let started = std::time::Instant::now();
-        self.index.refresh(self.store.as_ref(), app_id).await?;
+        let (index, store, app) = (self.index.clone(), self.store.clone(), app_id.clone());
+        self.background
+            .spawn(async move { index.refresh(store.as_ref(), &app).await })
+            .await
+            .map_err(|error| ApiError::Internal(anyhow::anyhow!("reloading the catalog of {app_id}: {error}")))??;
         self.metrics.observe_refresh(started.elapsed());
         Ok(())
     }

@@ -67,6 +67,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         metrics: Default::default(),
         capgo_answers: Default::default(),
         store_calls: counting,
+        background: tokio::runtime::Handle::current(),
     });
     let server = HttpServer::new({
         let state = state.clone();
