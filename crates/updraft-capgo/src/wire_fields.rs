@@ -104,7 +104,9 @@ impl<'a, const N: usize> KnownFields<'a, N> {
     }
 
     fn get(&self, field: &'static str) -> Option<&Loose<'a>> {
-        let index = position(self.names, field);
+        // The field is usually the very literal of `names` (identical literals share an address).
+        let same = |name: &&str| std::ptr::eq(name.as_ptr(), field.as_ptr()) && name.len() == field.len();
+        let index = self.names.iter().position(same).or_else(|| position(self.names, field));
         debug_assert!(index.is_some(), "field `{field}` is not among the names read");
         index.and_then(|index| self.values[index].as_ref())
     }
