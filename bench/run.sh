@@ -47,10 +47,10 @@ esac
 
 data=$(mktemp -d)
 key=bench-admin-key-0123456789
-database_env=()
-[ -z "$database_url" ] || database_env=(UPDRAFT_DATABASE__URL="$database_url")
-env UPDRAFT_LISTEN=127.0.0.1:0 UPDRAFT_DATA_DIR="$data" UPDRAFT_ADMIN_API_KEY="$key" UPDRAFT_LOG=warn \
-  "${database_env[@]}" "$bin" serve >"$data/stdout" 2>"$data/stderr" &
+# The gateway and the CLI commands seed.py runs (keys generate writes to the store) use the same database.
+[ -z "$database_url" ] || export UPDRAFT_DATABASE__URL="$database_url"
+UPDRAFT_LISTEN=127.0.0.1:0 UPDRAFT_DATA_DIR="$data" UPDRAFT_ADMIN_API_KEY="$key" UPDRAFT_LOG=warn \
+  "$bin" serve >"$data/stdout" 2>"$data/stderr" &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"; }
 trap cleanup EXIT
