@@ -98,6 +98,13 @@ impl WriteQueue {
     pub(crate) fn device_reports(&self) -> (Counts, usize, usize) {
         (self.devices.counts(), self.devices.pending(), self.devices.remembered())
     }
+
+    /// Every kind of keyed report written behind, by its `/metrics` label: what became of its reports, how many
+    /// keys are pending and how many remembered. A new kind (such as release-health reports) adds its map here.
+    pub(crate) fn signals(&self) -> Vec<(&'static str, Counts, usize, usize)> {
+        let (counts, pending, remembered) = self.device_reports();
+        vec![("device_reports", counts, pending, remembered)]
+    }
 }
 
 /// The consumer task and its shutdown switch.

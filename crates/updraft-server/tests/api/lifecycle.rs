@@ -54,6 +54,18 @@ async fn sigterm_writes_every_acknowledged_report_with_its_newest() {
             app.check(body).await;
         }
     }
+    // Each device was accepted twice (its report changed), never shed; /metrics says so per signal.
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let count = |outcome: &str| {
+        let name = format!("updraft_coalesced_reports_total{{signal=\"device_reports\",outcome=\"{outcome}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&name))
+            .unwrap_or_else(|| panic!("{name}: {metrics}"))
+            .parse::<u64>()
+    };
+    assert_eq!(count("queued").unwrap() + count("replaced").unwrap(), 300, "{metrics}");
+    assert_eq!(count("shed").unwrap() + count("dropped").unwrap(), 0, "{metrics}");
     let status = app.terminate();
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
     let db = app.data_path().join("updraft.db");
