@@ -177,8 +177,8 @@ run_case() {
   after=$(cpu_ticks)
   if [ -n "$recorder" ]; then
     wait "$recorder" || true
-    perf report -i "$perf_dir/$name.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
-      | grep -v '^#' | grep -v '^$' | sed 's/  */ /g' | head -40 >"$perf_dir/$name.txt"
+    { perf report -i "$perf_dir/$name.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
+      | grep -v '^#' | grep -v '^$' | sed 's/  */ /g' | head -40 >"$perf_dir/$name.txt"; } || true
   fi
   python3 - "$name" "$line" "$before" "$after" "$ticks" >>"$results" <<'PY'
 import json, sys
