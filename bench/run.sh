@@ -5,10 +5,18 @@
 #   bench/run.sh --quick               # a few seconds per case (CI runs this to catch breakage)
 #   bench/run.sh --profile debug       # reuse the debug build (no release build)
 #   bench/run.sh --duration 30 --apps 20 --connections 64
+#   bench/run.sh --perf DIR            # also record each case with perf; DIR/<case>.txt lists the top entries
+#   bench/run.sh --saturate 60         # 100 000 devices whose reports all change, for 60 s: none may be lost
+#   bench/run.sh --scale               # 10 000 bundles, 1 000 channels, 1 000 000 devices: peak RSS, reload time
+#   bench/run.sh --database-url URL    # run the gateway on that database (an empty PostgreSQL, for instance)
+#
+# Every run ends with "device reports shed: N" (reports lost: shed because the coalescing map was full, or refused
+# for good by the database) and exits non-zero when N > 0, as on any non-2xx answer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-duration=10 apps=20 connections=64 threads=2 profile=release
+duration=10 apps=20 connections=64 threads=2 profile=release perf_dir="" saturate="" scale="" database_url=""
+devices=1000000
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) duration=2 apps=3 ;;
@@ -16,12 +24,20 @@ while [ $# -gt 0 ]; do
     --duration) duration="$2"; shift ;;
     --apps) apps="$2"; shift ;;
     --connections) connections="$2"; shift ;;
+    --perf) perf_dir="$2"; shift ;;
+    --saturate) saturate="$2"; shift ;;
+    --scale) scale=1 ;;
+    --devices) devices="$2"; shift ;;
+    --database-url) database_url="$2"; shift ;;
     *) echo "error: unknown option $1 (see the header of bench/run.sh)" >&2; exit 2 ;;
   esac
   shift
 done
 command -v wrk >/dev/null || { echo "error: wrk is required: apt-get install -y wrk" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "error: python3 is required" >&2; exit 1; }
+[ -z "$perf_dir" ] || command -v perf >/dev/null || { echo "error: --perf needs perf: apt-get install -y linux-perf" >&2; exit 1; }
+[ -z "$scale" ] || [ -z "$database_url" ] || { echo "error: --scale seeds the SQLite file directly; drop --database-url" >&2; exit 2; }
+if [ -n "$saturate$scale" ]; then apps=1; fi
 
 case "$profile" in
   release) cargo build --release --locked -p updraft-server >&2; bin=target/release/updraft ;;
@@ -31,6 +47,8 @@ esac
 
 data=$(mktemp -d)
 key=bench-admin-key-0123456789
+# The gateway and the CLI commands seed.py runs (keys generate writes to the store) use the same database.
+[ -z "$database_url" ] || export UPDRAFT_DATABASE__URL="$database_url"
 UPDRAFT_LISTEN=127.0.0.1:0 UPDRAFT_DATA_DIR="$data" UPDRAFT_ADMIN_API_KEY="$key" UPDRAFT_LOG=warn \
   "$bin" serve >"$data/stdout" 2>"$data/stderr" &
 pid=$!
@@ -43,6 +61,90 @@ base=$(sed -n 's/^updraft listening on //p' "$data/stdout")
 echo "seeding $apps apps (10 Capgo bundles and 5 channels each, one signed Expo release per platform)..." >&2
 seed=$(python3 bench/seed.py "$base" "$key" "$bin" "$data" "$apps")
 expo_release=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["expo_ios_release"])' "$seed")
+
+metrics() { curl -s "$base/metrics"; }
+# Device reports lost so far, and pending; printed at the end of every mode.
+report_losses() {
+  python3 - "$(metrics)" <<'PY'
+import sys
+lost, pending, other = {}, {}, []
+for line in sys.argv[1].splitlines():
+    if line.startswith("updraft_coalesced_reports_total{"):
+        labels, value = line[line.index("{") + 1:line.index("}")], int(float(line.rsplit(" ", 1)[1]))
+        signal = labels.split('signal="')[1].split('"')[0]
+        if 'outcome="shed"' in labels or 'outcome="dropped"' in labels:
+            lost[signal] = lost.get(signal, 0) + value
+    elif line.startswith("updraft_coalesced_pending{"):
+        signal = line.split('signal="')[1].split('"')[0]
+        pending[signal] = int(float(line.rsplit(" ", 1)[1]))
+print(f"device reports shed: {lost.get('device_reports', '?')} (pending {pending.get('device_reports', '?')})")
+health = {s: n for s, n in lost.items() if s != "device_reports"}
+if health:
+    for signal, n in sorted(health.items()):
+        print(f"{signal} shed: {n} (pending {pending.get(signal, '?')})")
+else:
+    print("release-health signals shed: none recorded (the gateway has no release-health signals yet)")
+sys.exit(1 if any(lost.values()) or "device_reports" not in lost else 0)
+PY
+}
+# Waits until the writer has nothing pending (at most a minute).
+wait_written() {
+  for _ in $(seq 1200); do
+    metrics | grep -q '^updraft_coalesced_pending{signal="device_reports"} 0$' && return 0
+    sleep 0.05
+  done
+  echo "warning: device reports still pending after a minute" >&2
+}
+ticks=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+rss_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status"; }
+
+if [ -n "$saturate" ]; then
+  echo "saturation: 100000 distinct devices, every report new, ${saturate}s at $connections connections..." >&2
+  { cat bench/wrk/saturate.lua bench/wrk/report.lua; } >"$data/saturate.lua"
+  line=$(BENCH_APP=com.bench.app0 BENCH_DEVICES=100000 BENCH_THREADS=$threads BENCH_SENT_FILE="$data/sent" \
+    wrk -t"$threads" -c"$connections" -d"${saturate}s" -s "$data/saturate.lua" "$base/updates" | tail -n 1)
+  load_end=$(date +%s.%N)
+  echo "load: $line"
+  status=0
+  python3 bench/fleet_check.py "$base" "$key" com.bench.app0 "$data/sent" "$connections" "$load_end" || status=1
+  echo "server peak RSS $(rss_mb) MB"
+  report_losses || status=1
+  exit "$status"
+fi
+
+if [ -n "$scale" ]; then
+  app=com.bench.scale
+  curl -sf -X POST "$base/app" -H "authorization: $key" -H 'content-type: application/json' \
+    -d "{\"app_id\":\"$app\",\"name\":\"Scale\"}" >/dev/null
+  python3 bench/scale_seed.py "$data/updraft.db" "$app" 10000 1000 1000 >&2
+  # Any management write on the app reloads its catalog; the gateway reports how long the reload took.
+  reload() {
+    local started ended
+    started=$(date +%s%N)
+    curl -sf -X POST "$base/channel" -H "authorization: $key" -H 'content-type: application/json' \
+      -d "{\"app_id\":\"$app\",\"channel\":\"channel-0000\",\"public\":true}" >/dev/null
+    ended=$(date +%s%N)
+    local seconds
+    seconds=$(metrics | awk '/^updraft_index_refresh_seconds / {print $2}')
+    echo "catalog reload of $app ($1): $(python3 -c "print(f'{float(\"$seconds\") * 1000:.0f}')") ms" \
+      "(the whole channel write: $(( (ended - started) / 1000000 )) ms)"
+  }
+  reload "10000 bundles, 1000 channels, 1000 device overrides, no devices yet"
+  echo "$devices distinct devices checking in (${duration}s at $connections connections)..." >&2
+  { cat bench/wrk/fleet.lua bench/wrk/report.lua; } >"$data/fleet.lua"
+  line=$(BENCH_APP=$app BENCH_DEVICES="$devices" BENCH_THREADS=$threads \
+    wrk -t"$threads" -c"$connections" -d"${duration}s" -s "$data/fleet.lua" "$base/updates" | tail -n 1)
+  echo "load: $line"
+  wait_written
+  rows=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM devices WHERE app_id = ?', (sys.argv[2],)).fetchone()[0])" "$data/updraft.db" "$app")
+  echo "device rows of $app: $rows; server peak RSS after they checked in: $(rss_mb) MB"
+  reload "10000 bundles, 1000 channels, 1000 device overrides, $rows device rows"
+  status=0
+  report_losses || status=1
+  [ "$rows" -ge "$devices" ] || { echo "error: only $rows of $devices devices have a row (raise --duration)" >&2; status=1; }
+  exit "$status"
+fi
 
 # Check each case answers what it should before timing it.
 check() { curl -s "$@"; }
@@ -59,17 +161,25 @@ check "$base/expo/com.bench.app0/manifest" "${expo_headers[@]}" | grep -q 'name=
 check "$base/expo/com.bench.app0/manifest" "${expo_headers[@]}" -H "expo-current-update-id: $expo_release" \
   | grep -q 'noUpdateAvailable' || { echo "error: the Expo no-update case does not answer a directive" >&2; exit 1; }
 
-ticks=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 results="$data/results.jsonl"
+[ -z "$perf_dir" ] || mkdir -p "$perf_dir"
 run_case() {
   local name="$1" script="$2" path="$3"; shift 3
   local combined="$data/$name.lua"
   { [ -n "$script" ] && cat "bench/wrk/$script"; cat bench/wrk/report.lua; } >"$combined"
-  local before after line
+  local before after line recorder=""
+  if [ -n "$perf_dir" ]; then
+    perf record -e cpu-clock -F 999 -p "$pid" -o "$perf_dir/$name.data" -- sleep "$duration" >/dev/null 2>&1 &
+    recorder=$!
+  fi
   before=$(cpu_ticks)
   line=$(env "$@" wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -s "$combined" "$base$path" | tail -n 1)
   after=$(cpu_ticks)
+  if [ -n "$recorder" ]; then
+    wait "$recorder" || true
+    { perf report -i "$perf_dir/$name.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
+      | grep -v '^#' | grep -v '^$' | sed 's/  */ /g' | head -40 >"$perf_dir/$name.txt"; } || true
+  fi
   python3 - "$name" "$line" "$before" "$after" "$ticks" >>"$results" <<'PY'
 import json, sys
 name, line, before, after, ticks = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
@@ -86,27 +196,33 @@ run_case capgo_update capgo.lua /updates BENCH_APP=com.bench.app0 BENCH_VERSION_
 run_case capgo_no_update capgo.lua /updates BENCH_APP=com.bench.app0 BENCH_VERSION_NAME=1.0.10
 run_case expo_manifest_signed expo.lua /expo/com.bench.app0/manifest BENCH_APP=com.bench.app0
 run_case expo_no_update_signed expo.lua /expo/com.bench.app0/manifest BENCH_APP=com.bench.app0 BENCH_CURRENT_UPDATE_ID="$expo_release"
+# The floor again: the machine's load drifts (other work on the same cores), so ratios use both measurements.
+run_case health_end "" /health
 
-rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
-metrics=$(curl -s "$base/metrics")
-python3 - "$results" "$rss_kb" "$profile" "$duration" "$connections" "$metrics" <<'PY'
+rss=$(rss_mb)
+wait_written
+python3 - "$results" "$rss" "$profile" "$duration" "$connections" "$(metrics)" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-rss_mb, profile, duration, connections, metrics = int(sys.argv[2]) / 1024, sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
-health = rows[0]
+rss_mb, profile, duration, connections, metrics = float(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+# The floor is the mean of /health measured first and last (the machine's load drifts during a run).
+ends = [r for r in rows if r["name"] in ("health", "health_end")]
+health = {k: sum(r[k] for r in ends) / len(ends) for k in ("rps", "p99_ms", "cpu_ms_per_1000")}
 print(f"profile {profile}, {duration}s per case, {connections} connections; server peak RSS {rss_mb:.1f} MB")
+print("ratios are to the mean of health and health_end (the floor, measured first and last)")
 print()
-print("| case | requests/s | p50 ms | p99 ms | ratio to /health | p99 vs /health | CPU ms per 1000 | non-2xx/errors |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| case | requests/s | p50 ms | p99 ms | ratio to /health | p99 vs /health | CPU ms per 1000 | CPU vs /health | non-2xx/errors |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for r in rows:
     print(f"| {r['name']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['rps'] / health['rps']:.2f} | "
-          f"{r['p99_ms'] / max(health['p99_ms'], 1e-9):.2f} | {r['cpu_ms_per_1000']:.1f} | {r['non_2xx_or_errors']} |")
+          f"{r['p99_ms'] / max(health['p99_ms'], 1e-9):.2f} | {r['cpu_ms_per_1000']:.1f} | "
+          f"{r['cpu_ms_per_1000'] / max(health['cpu_ms_per_1000'], 1e-9):.2f} | {r['non_2xx_or_errors']} |")
 signatures = next((l.split()[1] for l in metrics.splitlines() if l.startswith("updraft_expo_signatures_total ")), "?")
-shed = next((l.split()[1] for l in metrics.splitlines() if l.startswith("updraft_write_queue_shed_total ")), "?")
 print()
-print(f"RSA signatures made during the whole run: {signatures}; device reports shed: {shed}")
+print(f"RSA signatures made during the whole run: {signatures}")
 failed = [r["name"] for r in rows if r["non_2xx_or_errors"] > 0]
 if failed:
     print(f"error: non-2xx answers or socket errors in {failed}", file=sys.stderr)
     sys.exit(1)
 PY
+report_losses

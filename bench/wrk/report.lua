@@ -1,5 +1,7 @@
--- Shared by every case: prints one JSON line with throughput, latency percentiles and failures.
+-- Shared by every case: prints one JSON line with throughput, latency percentiles and failures. A case script may
+-- define finish() to run first (saturate.lua writes what it sent).
 done = function(summary, latency, requests)
+  if finish then finish() end
   local seconds = summary.duration / 1e6
   local failures = summary.errors.status + summary.errors.connect + summary.errors.read
     + summary.errors.write + summary.errors.timeout

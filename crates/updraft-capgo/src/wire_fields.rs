@@ -104,7 +104,9 @@ impl<'a, const N: usize> KnownFields<'a, N> {
     }
 
     fn get(&self, field: &'static str) -> Option<&Loose<'a>> {
-        let index = position(self.names, field);
+        // The field is usually the very literal of `names` (identical literals share an address).
+        let same = |name: &&str| std::ptr::eq(name.as_ptr(), field.as_ptr()) && name.len() == field.len();
+        let index = self.names.iter().position(same).or_else(|| position(self.names, field));
         debug_assert!(index.is_some(), "field `{field}` is not among the names read");
         index.and_then(|index| self.values[index].as_ref())
     }
@@ -149,7 +151,7 @@ fn scan_flat_object<'a, const N: usize>(
     // A string without escapes or control characters; `at` is on its opening quote.
     let string = |at: &mut usize| -> Option<&'a str> {
         let start = *at + 1;
-        let len = bytes[start..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let len = first_special(&bytes[start..])?;
         if bytes[start + len] != b'"' {
             return None;
         }
@@ -213,6 +215,28 @@ fn scan_flat_object<'a, const N: usize>(
     }
     skip_ws(&mut at);
     (at == bytes.len()).then_some(values)
+}
+
+/// The index of the first `"`, `\\` or control character (below 0x20) in `bytes`, eight bytes at a time.
+fn first_special(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each byte that is zero in `v` (and of some bytes above it, never below: the lowest hit is
+    // exact, which is all that is used).
+    let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in chunks.by_ref() {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let hits = zero_bytes(word ^ (ONES * u64::from(b'"')))
+            | zero_bytes(word ^ (ONES * u64::from(b'\\')))
+            | (word.wrapping_sub(ONES * 0x20) & !word & HIGHS);
+        if hits != 0 {
+            return Some(offset + (hits.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks.remainder().iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map(|i| offset + i)
 }
 
 /// Where `key` is among `names` (compared by length and first byte before the bytes: this runs for every field of
@@ -348,10 +372,11 @@ mod tests {
     /// same errors. Bodies are real plugin bodies with random bytes replaced, inserted or removed.
     #[test]
     fn the_flat_body_scanner_agrees_with_serde_json() {
-        const BODIES: [&str; 3] = [
+        const BODIES: [&str; 4] = [
             r#"{"platform":"android","device_id":"0F6B3E1C","app_id":"com.example.app","custom_id":"","version_build":"1.4","is_emulator":false,"is_prod":true,"defaultChannel":null}"#,
             "{ \"s\" : \"a b\" ,\n\t\"b\":true\r}  ",
-            r#"{"x":"1","n":"2","s":"été ü","b":"false"}"#,
+            r#"{"s":"été","n":12,"x":[1,{"a":"b"}],"b":null}"#,
+            r#"{"x":"1","n":"2","s":"\u00e9t\u00e9 \"q\" ü","b":"false"}"#,
         ];
         let alphabet = b"{}[]:,\"\\ \t\n0123456789.-+eEtrufalsn\x01\xc3\xa9x";
         let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
@@ -361,16 +386,12 @@ mod tests {
             seed ^= seed << 17;
             (seed % bound as u64) as usize
         };
-        type Reading = (Result<Option<String>, FieldError>, Result<Option<bool>, FieldError>);
-        let read = |body: &[u8]| -> Result<Vec<Reading>, &'static str> {
-            let fields = KnownFields::from_json(body, &NAMES)?;
-            Ok(NAMES.iter().map(|f| (fields.string(f).map(|v| v.map(str::to_owned)), fields.boolean(f))).collect())
+        type Read = Result<Vec<(Result<Option<String>, FieldError>, Result<Option<bool>, FieldError>)>, &'static str>;
+        let values = |fields: &KnownFields<'_, 4>| {
+            NAMES.iter().map(|f| (fields.string(f).map(|v| v.map(str::to_owned)), fields.boolean(f))).collect()
         };
-        let by_serde = |body: &[u8]| -> Result<Vec<Reading>, &'static str> {
-            let map = object(body)?;
-            let fields = KnownFields::from_map(&map, &NAMES);
-            Ok(NAMES.iter().map(|f| (fields.string(f).map(|v| v.map(str::to_owned)), fields.boolean(f))).collect())
-        };
+        let read = |body: &[u8]| -> Read { Ok(values(&KnownFields::from_json(body, &NAMES)?)) };
+        let by_serde = |body: &[u8]| -> Read { Ok(values(&KnownFields::from_map(&object(body)?, &NAMES))) };
         let mut scanned = 0;
         for round in 0..20_000 {
             let mut body = BODIES[round % BODIES.len()].as_bytes().to_vec();
@@ -391,6 +412,27 @@ mod tests {
             assert_eq!(read(&body), by_serde(&body), "{}", String::from_utf8_lossy(&body));
         }
         assert!(scanned > 1000, "the fast path was taken for {scanned} bodies only");
+    }
+
+    #[test]
+    fn first_special_finds_the_first_quote_backslash_or_control_character() {
+        let slow = |bytes: &[u8]| bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for len in 0..40 {
+            for _ in 0..500 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        // Mostly ordinary text, with every special and high byte likely somewhere.
+                        [b'a', b'Z', b'0', b' ', b'"', b'\\', 0x01, 0x1f, 0x20, 0x21, 0x7f, 0x80, 0xc3, 0xff]
+                            [(seed % 14) as usize]
+                    })
+                    .collect();
+                assert_eq!(first_special(&bytes), slow(&bytes), "{bytes:?}");
+            }
+        }
     }
 
     #[test]

@@ -40,20 +40,22 @@ impl AppId {
     /// # Errors
     /// [`IdError::AppId`] when the id is not reverse-domain style.
     pub fn parse(raw: &str) -> Result<Self, IdError> {
-        let lower = raw.to_ascii_lowercase();
-        let mut parts = lower.split('.');
-        let first = parts.next().unwrap_or_default();
-        let first_ok = !first.is_empty() && first.bytes().all(|b| b.is_ascii_alphanumeric());
-        let mut n_rest = 0;
-        let rest_ok = parts.all(|part| {
-            n_rest += 1;
-            !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        });
-        if first_ok && rest_ok && n_rest >= 1 && lower.len() <= 128 {
-            Ok(Self(lower))
-        } else {
-            Err(IdError::AppId(raw.to_owned()))
-        }
+        // One pass (every update check parses one): no part empty, the first alphanumeric, the others
+        // alphanumeric, `_` or `-`, and at least two parts.
+        let (mut parts, mut part_len) = (1, 0);
+        let ok = raw.len() <= 128
+            && raw.bytes().all(|b| {
+                if b == b'.' {
+                    let empty = part_len == 0;
+                    (parts, part_len) = (parts + 1, 0);
+                    return !empty;
+                }
+                part_len += 1;
+                b.is_ascii_alphanumeric() || (parts > 1 && (b == b'_' || b == b'-'))
+            })
+            && part_len > 0
+            && parts >= 2;
+        if ok { Ok(Self(raw.to_ascii_lowercase())) } else { Err(IdError::AppId(raw.to_owned())) }
     }
 
     /// The id as a string.
@@ -217,6 +219,11 @@ mod tests {
         for bad in ["", "app", "com.", ".com", "com..app", "com/app", "com.ex ample", "com_x.app", "../etc.passwd"] {
             assert!(AppId::parse(bad).is_err(), "{bad}");
         }
+        for bad in ["com.exämple", "com.-.x.", "1.é"] {
+            assert!(AppId::parse(bad).is_err(), "{bad}");
+        }
+        assert!(AppId::parse(&format!("com.{}", "a".repeat(124))).is_ok(), "128 characters");
+        assert!(AppId::parse(&format!("com.{}", "a".repeat(125))).is_err(), "129 characters");
     }
 
     #[test]

@@ -39,20 +39,20 @@ pub struct ManifestRequest {
 #[error("{0}")]
 pub struct HeaderError(pub String);
 
-/// Reads the request. `header(name)` returns every value of a header (names are given lowercase; compare them
+/// Reads the request. `header(name)` gives every value of a header (names are given lowercase; compare them
 /// case-insensitively). Values are borrowed: a manifest check copies only what the answer needs.
 ///
 /// # Errors
 /// [`HeaderError`] naming the header that is missing or invalid.
-pub fn parse_manifest_request<'a>(
-    header: impl Fn(&'static str) -> Vec<&'a str>,
+pub fn parse_manifest_request<'a, Values: Iterator<Item = &'a str>>(
+    header: impl Fn(&'static str) -> Values,
 ) -> Result<ManifestRequest, HeaderError> {
     let single = |name: &'static str| -> Result<Option<&'a str>, HeaderError> {
-        let values = header(name);
-        match values.as_slice() {
-            [] => Ok(None),
-            [one] => Ok(Some(one.trim()).filter(|v| !v.is_empty())),
-            _ => Err(HeaderError(format!("header {name} was sent more than once; send it once"))),
+        let mut values = header(name);
+        match (values.next(), values.next()) {
+            (None, _) => Ok(None),
+            (Some(one), None) => Ok(Some(one.trim()).filter(|v| !v.is_empty())),
+            (Some(_), Some(_)) => Err(HeaderError(format!("header {name} was sent more than once; send it once"))),
         }
     };
     let protocol = match single("expo-protocol-version")? {
@@ -93,15 +93,14 @@ pub fn parse_manifest_request<'a>(
             }
         }
     };
-    let accept = header("accept");
-    let accepts = |media: &str| accept.iter().any(|value| contains_ignoring_case(value, media));
-    let accepted = if accept.iter().all(|value| value.is_empty()) || accepts("multipart/") || accepts("*/*") {
-        AcceptedForm::Multipart
-    } else if accepts("application/expo+json") || accepts("application/json") {
-        AcceptedForm::JsonOnly
-    } else {
-        AcceptedForm::Multipart
-    };
+    let (mut any_accept, mut multipart, mut json) = (false, false, false);
+    for value in header("accept") {
+        any_accept |= !value.is_empty();
+        multipart |= contains_ignoring_case(value, "multipart/") || contains_ignoring_case(value, "*/*");
+        json |=
+            contains_ignoring_case(value, "application/expo+json") || contains_ignoring_case(value, "application/json");
+    }
+    let accepted = if !any_accept || multipart || !json { AcceptedForm::Multipart } else { AcceptedForm::JsonOnly };
     Ok(ManifestRequest {
         protocol,
         platform,
@@ -130,9 +129,7 @@ mod tests {
         for (k, v) in headers {
             map.entry(k.to_ascii_lowercase()).or_default().push((*v).to_owned());
         }
-        parse_manifest_request(|name| {
-            map.get(name).map(|values| values.iter().map(String::as_str).collect()).unwrap_or_default()
-        })
+        parse_manifest_request(|name| map.get(name).into_iter().flatten().map(String::as_str))
     }
 
     const BASE: [(&str, &str); 4] = [

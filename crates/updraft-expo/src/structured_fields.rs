@@ -61,6 +61,12 @@ pub fn parse_dictionary(text: &str) -> Option<BTreeMap<String, Item>> {
 
 fn parse_bare_item(text: &str) -> Option<(Item, &str)> {
     if let Some(after) = text.strip_prefix('"') {
+        // Most strings have no escape: one copy of the slice.
+        if let Some(end) = after.bytes().position(|b| b == b'"' || b == b'\\' || !(b' '..=b'~').contains(&b))
+            && after.as_bytes()[end] == b'"'
+        {
+            return Some((Item::String(after[..end].to_owned()), &after[end + 1..]));
+        }
         let mut value = String::new();
         let mut chars = after.char_indices();
         while let Some((index, c)) = chars.next() {

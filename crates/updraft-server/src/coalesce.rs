@@ -171,7 +171,7 @@ impl<S: Coalesced> Coalescer<S> {
     /// Offers a report; never waits for anything but one shard's lock, held for a few map operations.
     pub(crate) fn offer(&self, report: S) -> Offered {
         let key = self.hasher.hash_one(report.key());
-        let fingerprint = self.hasher.hash_one(report.content());
+        let fingerprint = fingerprint(report.content());
         let now = u32::try_from(self.started.elapsed().as_secs()).unwrap_or(u32::MAX);
         let mut guard = self.shard(key);
         let shard = &mut *guard;
@@ -287,6 +287,30 @@ impl<S: Coalesced> Coalescer<S> {
     }
 }
 
+/// A report's content, hashed eight bytes at a time (MurmurHash64A's mixing: a SipHash of the same bytes cost more
+/// than the rest of the offer). It is not keyed: a crafted collision can only make a changed report of the
+/// sender's own device look unchanged, for at most [`UNCHANGED_REWRITE`]. Keys use the keyed SipHash, since
+/// whoever sends device ids could otherwise pick ids that collide in the map.
+fn fingerprint(content: &[u8]) -> u64 {
+    const M: u64 = 0xc6a4_a793_5bd1_e995;
+    let mut hash = 0x8445_d61a_4e77_4912 ^ (content.len() as u64).wrapping_mul(M);
+    let mut chunks = content.chunks_exact(8);
+    let mut mix = |word: u64| {
+        let mut k = word.wrapping_mul(M);
+        k ^= k >> 47;
+        hash = (hash ^ k.wrapping_mul(M)).wrapping_mul(M);
+    };
+    for chunk in chunks.by_ref() {
+        mix(u64::from_le_bytes(chunk.try_into().unwrap_or_default()));
+    }
+    let mut last = [0u8; 8];
+    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    mix(u64::from_le_bytes(last));
+    hash ^= hash >> 47;
+    hash = hash.wrapping_mul(M);
+    hash ^ (hash >> 47)
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -389,6 +413,24 @@ mod tests {
         // "a" was forgotten, so the same report is written again; "b" keeps its newer pending report.
         assert_eq!(map.offer(report("a", "1.0.0", 2)), Offered::Queued);
         assert_eq!(take_reports(&map), vec![report("a", "1.0.0", 2), report("b", "1.0.1", 1)]);
+    }
+
+    #[test]
+    fn a_content_that_differs_anywhere_has_another_fingerprint() {
+        let base: Vec<u8> = (0..77u8).collect();
+        let mut seen = std::collections::HashSet::new();
+        assert!(seen.insert(fingerprint(&base)));
+        for at in 0..base.len() {
+            for bit in 0..8 {
+                let mut changed = base.clone();
+                changed[at] ^= 1 << bit;
+                assert!(seen.insert(fingerprint(&changed)), "byte {at} bit {bit}");
+            }
+        }
+        for len in 0..base.len() {
+            assert!(seen.insert(fingerprint(&base[..len])), "prefix of {len} bytes");
+        }
+        assert_ne!(fingerprint(b"ab"), fingerprint(b"ab\0"));
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         writes,
         expo,
         store_calls: store.calls(),
+        background: tokio::runtime::Handle::current(),
     }));
     let server = HttpServer::new({
         let state = state.clone();

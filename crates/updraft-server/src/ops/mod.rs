@@ -44,6 +44,8 @@ pub(crate) struct AppState {
     pub(crate) capgo_answers: crate::capgo_answers::CapgoAnswers,
     /// The call counts of `store`, for `/metrics`.
     pub(crate) store_calls: Arc<updraft_store::StoreCalls>,
+    /// The runtime that runs background work (the write-behind task, catalog reloads), not the request workers.
+    background: tokio::runtime::Handle,
 }
 
 /// What `AppState` is built from.
@@ -56,12 +58,13 @@ pub(crate) struct StateParts {
     pub(crate) writes: WriteQueue,
     pub(crate) expo: crate::expo_cache::ExpoCache,
     pub(crate) store_calls: Arc<updraft_store::StoreCalls>,
+    pub(crate) background: tokio::runtime::Handle,
 }
 
 impl AppState {
     /// The state, with fresh metrics and answer caches.
     pub(crate) fn new(parts: StateParts) -> Self {
-        let StateParts { settings, public_url, store, objects, index, writes, expo, store_calls } = parts;
+        let StateParts { settings, public_url, store, objects, index, writes, expo, store_calls, background } = parts;
         Self {
             settings,
             public_url,
@@ -73,6 +76,7 @@ impl AppState {
             metrics: Default::default(),
             capgo_answers: Default::default(),
             store_calls,
+            background,
         }
     }
 
@@ -86,10 +90,16 @@ impl AppState {
         })
     }
 
-    /// Reloads an app into the release index after a write.
+    /// Reloads an app into the release index after a write. The load and the building of the catalog (tens of
+    /// milliseconds for an app with thousands of bundles) run on the background runtime: the request worker that
+    /// made the write only waits for it, and keeps answering the checks of its other connections meanwhile.
     async fn refresh(&self, app_id: &AppId) -> Result<(), ApiError> {
         let started = std::time::Instant::now();
-        self.index.refresh(self.store.as_ref(), app_id).await?;
+        let (index, store, app) = (self.index.clone(), self.store.clone(), app_id.clone());
+        self.background
+            .spawn(async move { index.refresh(store.as_ref(), &app).await })
+            .await
+            .map_err(|error| ApiError::Internal(anyhow::anyhow!("reloading the catalog of {app_id}: {error}")))??;
         self.metrics.observe_refresh(started.elapsed());
         Ok(())
     }

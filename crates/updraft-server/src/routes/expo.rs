@@ -55,9 +55,7 @@ pub(crate) async fn manifest_method_not_allowed(request: HttpRequest) -> HttpRes
 
 pub(crate) async fn answer_manifest(request: &HttpRequest, state: &AppState, app: &str) -> HttpResponse {
     use actix_web::http::StatusCode;
-    let headers = |name: &'static str| -> Vec<&str> {
-        request.headers().get_all(header_name(name)).filter_map(|v| v.to_str().ok()).collect()
-    };
+    let headers = |name: &'static str| request.headers().get_all(header_name(name)).filter_map(|v| v.to_str().ok());
     let parsed = match parse_manifest_request(headers) {
         Ok(parsed) => parsed,
         Err(problem) => return error(StatusCode::BAD_REQUEST, &problem.0),
@@ -124,8 +122,8 @@ pub(crate) async fn answer_manifest(request: &HttpRequest, state: &AppState, app
                 "the answer is a rollBackToEmbedded directive, which needs accept: multipart/mixed",
             );
         }
-        ExpoDecision::Serve(release) => format!("manifest:{}", release.id),
-        ExpoDecision::RollBackToEmbedded(release) => format!("rollback:{}", release.id),
+        ExpoDecision::Serve(release) => ["manifest:", &release.id].concat(),
+        ExpoDecision::RollBackToEmbedded(release) => ["rollback:", &release.id].concat(),
         ExpoDecision::NoUpdate => "no_update".to_owned(),
     };
     // The whole answer is built and signed once, then served from memory.
@@ -191,8 +189,8 @@ fn protocol_value(protocol: u8) -> HeaderValue {
 
 /// The request headers a manifest check reads, as constants (naming a header by `&str` parses the name on each
 /// lookup).
-fn header_name(name: &'static str) -> HeaderName {
-    const NAMES: [HeaderName; 8] = [
+fn header_name(name: &'static str) -> &'static HeaderName {
+    static NAMES: [HeaderName; 8] = [
         HeaderName::from_static("expo-protocol-version"),
         HeaderName::from_static("expo-platform"),
         HeaderName::from_static("expo-runtime-version"),
@@ -202,7 +200,22 @@ fn header_name(name: &'static str) -> HeaderName {
         HeaderName::from_static("expo-embedded-update-id"),
         header::ACCEPT,
     ];
-    NAMES.into_iter().find(|known| known.as_str() == name).unwrap_or_else(|| HeaderName::from_static(name))
+    static OTHER: HeaderName = HeaderName::from_static("x-updraft-unknown");
+    let index = match name {
+        "expo-protocol-version" => 0,
+        "expo-platform" => 1,
+        "expo-runtime-version" => 2,
+        "expo-expect-signature" => 3,
+        "expo-channel-name" => 4,
+        "expo-current-update-id" => 5,
+        "expo-embedded-update-id" => 6,
+        "accept" => 7,
+        _ => {
+            debug_assert!(false, "header {name} is read but has no constant name");
+            return &OTHER;
+        }
+    };
+    &NAMES[index]
 }
 
 /// `GET /expo/{app_id}/assets/{sha256}.{ext}`: the stable URL every manifest names. Immutable, so cached for a

@@ -37,30 +37,38 @@ pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             state.writes.shed_count(),
         ),
     ]);
-    let (counts, pending, remembered) = state.writes.device_reports();
-    let signal = "device_reports";
+    let signals = state.writes.signals();
     body.push_str(
         "# HELP updraft_coalesced_reports_total Reports written behind, by what became of them: queued, replaced (by \
          a newer one of the same key before it was written), unchanged (nothing new to write), written; shed (the \
          map was full) and dropped (refused for good by the database) are lost.\n\
          # TYPE updraft_coalesced_reports_total counter\n",
     );
-    for (outcome, n) in [
-        ("queued", counts.queued),
-        ("replaced", counts.replaced),
-        ("unchanged", counts.unchanged),
-        ("written", counts.written),
-        ("shed", counts.shed),
-        ("dropped", counts.dropped),
-    ] {
-        let _ = writeln!(body, "updraft_coalesced_reports_total{{signal=\"{signal}\",outcome=\"{outcome}\"}} {n}");
+    for (signal, counts, _, _) in &signals {
+        for (outcome, n) in [
+            ("queued", counts.queued),
+            ("replaced", counts.replaced),
+            ("unchanged", counts.unchanged),
+            ("written", counts.written),
+            ("shed", counts.shed),
+            ("dropped", counts.dropped),
+        ] {
+            let _ = writeln!(body, "updraft_coalesced_reports_total{{signal=\"{signal}\",outcome=\"{outcome}\"}} {n}");
+        }
     }
-    let _ = writeln!(
-        body,
+    body.push_str(
         "# HELP updraft_coalesced_pending Keys whose newest report waits to be written (or is being written).\n\
-         # TYPE updraft_coalesced_pending gauge\nupdraft_coalesced_pending{{signal=\"{signal}\"}} {pending}\n\
-         # HELP updraft_coalesced_remembered Keys whose last report is remembered, so an unchanged one is not written.\n\
-         # TYPE updraft_coalesced_remembered gauge\nupdraft_coalesced_remembered{{signal=\"{signal}\"}} {remembered}"
+         # TYPE updraft_coalesced_pending gauge\n",
     );
+    for (signal, _, pending, _) in &signals {
+        let _ = writeln!(body, "updraft_coalesced_pending{{signal=\"{signal}\"}} {pending}");
+    }
+    body.push_str(
+        "# HELP updraft_coalesced_remembered Keys whose last report is remembered, so an unchanged one is not \
+         written.\n# TYPE updraft_coalesced_remembered gauge\n",
+    );
+    for (signal, _, _, remembered) in &signals {
+        let _ = writeln!(body, "updraft_coalesced_remembered{{signal=\"{signal}\"}} {remembered}");
+    }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
 }

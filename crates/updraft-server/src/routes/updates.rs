@@ -74,7 +74,9 @@ pub(crate) async fn updates(state: web::Data<AppState>, payload: web::Payload) -
     if catalog.is_some() {
         state.writes.push_device(request.report);
     }
-    HttpResponse::Ok().content_type("application/json").body(answer)
+    const JSON: actix_web::http::header::HeaderValue =
+        actix_web::http::header::HeaderValue::from_static("application/json");
+    HttpResponse::Ok().content_type(JSON).body(answer)
 }
 
 /// `POST /updates/manifest_size`: the download size of each file of an offered delta manifest, from the release

@@ -40,6 +40,50 @@ async fn sigterm_flushes_device_reports_and_state_survives_restart() {
     let _ = APP_ID;
 }
 
+/// Reports coalesce in memory until written: every report acknowledged before SIGTERM is in the database after
+/// the exit, each device with its newest one, including the devices whose second report came just before the
+/// signal (the writer flushes every second, so most of those were still waiting).
+#[tokio::test]
+async fn sigterm_writes_every_acknowledged_report_with_its_newest() {
+    let mut app = TestApp::with_app().await;
+    app.upload("1.0.1", small_zip("a"), &[("channel", "production")]).await;
+    for version in ["1.0.0", "1.0.1"] {
+        for n in 0..150 {
+            let body =
+                device(json!({"device_id": format!("fleet-{n}"), "version_name": version, "custom_id": version}));
+            app.check(body).await;
+        }
+    }
+    // Each device was accepted twice (its report changed), never shed; /metrics says so per signal.
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let count = |outcome: &str| {
+        let name = format!("updraft_coalesced_reports_total{{signal=\"device_reports\",outcome=\"{outcome}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&name))
+            .unwrap_or_else(|| panic!("{name}: {metrics}"))
+            .parse::<u64>()
+    };
+    assert_eq!(count("queued").unwrap() + count("replaced").unwrap(), 300, "{metrics}");
+    assert_eq!(count("shed").unwrap() + count("dropped").unwrap(), 0, "{metrics}");
+    let status = app.terminate();
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+    let db = app.data_path().join("updraft.db");
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3,sys\n\
+             rows=sqlite3.connect(sys.argv[1]).execute(\"select version_name, custom_id, count(*) from devices \
+             where device_id like 'fleet-%' group by 1, 2\").fetchall()\n\
+             print(rows)",
+        )
+        .arg(&db)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.trim(), "[('1.0.1', '1.0.1', 150)]", "{}", String::from_utf8_lossy(&output.stderr));
+}
+
 #[test]
 fn bad_settings_fail_with_one_line_naming_the_key() {
     let output = Command::new(env!("CARGO_BIN_EXE_updraft"))

@@ -73,7 +73,7 @@ pub(super) async fn upsert_devices(store: &SqlStore, reports: &[DeviceReport]) -
             .then(b.seen_at.cmp(&a.seen_at))
     });
     ordered.dedup_by(|later, kept| later.app_id == kept.app_id && later.device_id == kept.device_id);
-    let mut tx = store.write_transaction().await?;
+    let mut tx = store.device_transaction().await?;
     let mut rest = ordered.as_slice();
     while !rest.is_empty() {
         // Many rows per statement (a few sizes, so each connection prepares at most a handful of statements).
@@ -81,25 +81,26 @@ pub(super) async fn upsert_devices(store: &SqlStore, reports: &[DeviceReport]) -
         let (rows, after) = rest.split_at(n);
         rest = after;
         let mut query = sqlx::query(upsert_devices_sql(store.backend, n));
-        for report in rows {
-            let seen = to_db(report.seen_at);
+        // Bound as &str: the Any driver copies a bound String, but borrows a &str.
+        let times: Vec<String> = rows.iter().map(|report| to_db(report.seen_at)).collect();
+        for (report, seen) in rows.iter().zip(&times) {
             query = query
                 .bind(report.app_id.as_str())
                 .bind(report.device_id.as_str())
                 .bind(report.platform.as_str())
-                .bind(&report.version_name)
-                .bind(&report.version_build)
-                .bind(&report.version_code)
-                .bind(&report.version_os)
-                .bind(&report.plugin_version)
-                .bind(&report.custom_id)
+                .bind(report.version_name.as_str())
+                .bind(report.version_build.as_str())
+                .bind(report.version_code.as_str())
+                .bind(report.version_os.as_str())
+                .bind(report.plugin_version.as_str())
+                .bind(report.custom_id.as_str())
                 .bind(report.is_prod)
                 .bind(report.is_emulator)
-                .bind(&report.install_source)
-                .bind(&report.default_channel)
-                .bind(&report.key_id)
-                .bind(seen.clone())
-                .bind(seen);
+                .bind(report.install_source.as_str())
+                .bind(report.default_channel.as_str())
+                .bind(report.key_id.as_str())
+                .bind(seen.as_str())
+                .bind(seen.as_str());
         }
         query.execute(&mut *tx).await.map_err(map_error)?;
     }
