@@ -236,8 +236,7 @@ fn expo_candidate(
         .filter(|r| runtime_version.is_none_or(|v| r.runtime_version == v))
         .map(|r| (r.platform, r.runtime_version.clone()))
         .collect();
-    covers.sort_by(|a, b| (a.0.as_str(), &a.1).cmp(&(b.0.as_str(), &b.1)));
-    covers.dedup();
+    covers = sorted_covers(covers);
     if covers.is_empty() {
         return Err(ApiError::not_found(
             "release_not_found",
@@ -247,6 +246,13 @@ fn expo_candidate(
         ));
     }
     Ok((group, covers))
+}
+
+/// Covered pairs in one order (platform, then runtime version), each once.
+fn sorted_covers(mut covers: Vec<(Platform, String)>) -> Vec<(Platform, String)> {
+    covers.sort_by(|a, b| (a.0.as_str(), &a.1).cmp(&(b.0.as_str(), &b.1)));
+    covers.dedup();
+    covers
 }
 
 /// The rollout an Expo publish starts with (`publish expo --rollout P`): its releases and the rollout are recorded
@@ -262,9 +268,7 @@ pub(crate) async fn start_with_publish(
         return Err(active_elsewhere(&start.channel));
     }
     let group = releases.first().map(|r| r.group_id.clone()).unwrap_or_default();
-    let mut covers: Vec<(Platform, String)> =
-        releases.iter().map(|r| (r.platform, r.runtime_version.clone())).collect();
-    covers.dedup();
+    let covers = sorted_covers(releases.iter().map(|r| (r.platform, r.runtime_version.clone())).collect());
     let stored = new_rollout(app_id, &start, RolloutTarget::ExpoGroup(group), StableTarget::ExpoPrevious, covers)?;
     record_start(state, &stored, releases, &start.channel).await?;
     Ok(stored)
