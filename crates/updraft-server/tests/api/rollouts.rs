@@ -354,3 +354,47 @@ async fn a_halt_through_one_postgres_instance_is_served_by_the_other_within_a_se
     let (_, seen_by_b) = b.admin("GET", &format!("/rollout?app_id={APP_ID}&channel=production"), json!(null)).await;
     assert_eq!((&seen_by_b["state"], &seen_by_b["last_action"]), (&json!("halted"), &json!("halt")), "{seen_by_b}");
 }
+
+#[tokio::test]
+async fn capgo_channel_rollout_fields_drive_the_same_rollout() {
+    let app = TestApp::with_app().await;
+    app.upload_ok("1.0.1", small_zip("stable"), &[("channel", "production")]).await;
+    app.upload_ok("1.1.0", small_zip("candidate"), &[]).await;
+    let channel = |extra: Value| {
+        let mut body = json!({"app_id": APP_ID, "channel": "production"});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let status =
+        || async { app.admin("GET", &format!("/rollout?app_id={APP_ID}&channel=production"), json!(null)).await.1 };
+    // Capgo's fields, as its backend's POST /channel reads them (camelCase or snake_case).
+    app.admin_ok("POST", "/channel", channel(json!({"rolloutVersion": "1.1.0", "rolloutPercentageBps": 2500}))).await;
+    let started = status().await;
+    assert_eq!(
+        (&started["state"], &started["candidate"], &started["percent"]),
+        (&json!("active"), &json!("1.1.0"), &json!(25.0))
+    );
+    let ids = device_ids(400);
+    let rollout_id = started["rollout_id"].as_str().unwrap();
+    assert_eq!(
+        offered(&capgo_answers(&app, &ids, "1.0.0").await, "1.1.0"),
+        expected(&ids, "production", rollout_id, 25)
+    );
+    app.admin_ok("POST", "/channel", channel(json!({"rollout_percentage": 40}))).await;
+    assert_eq!(status().await["percent"], 40.0);
+    // The candidate of a rollout cannot be deleted.
+    let (code, refused) = app.admin("DELETE", "/bundle", json!({"app_id": APP_ID, "version": "1.1.0"})).await;
+    assert_eq!((code, refused["error"].as_str()), (400, Some("cannot_delete_linked_version")), "{refused}");
+    app.admin_ok("POST", "/channel", channel(json!({"rolloutPaused": true, "rolloutPauseReason": "bad reviews"})))
+        .await;
+    let paused = status().await;
+    assert_eq!((&paused["state"], &paused["reason"]), (&json!("halted"), &json!("bad reviews")));
+    assert!(offered(&capgo_answers(&app, &ids, "1.0.0").await, "1.1.0").is_empty());
+    app.admin_ok("POST", "/channel", channel(json!({"rolloutPaused": false}))).await;
+    assert_eq!(status().await["state"], "active");
+    app.admin_ok("POST", "/channel", channel(json!({"promoteToStable": true}))).await;
+    assert_eq!(status().await["state"], "completed");
+    assert_eq!(offered(&capgo_answers(&app, &ids, "1.0.0").await, "1.1.0").len(), ids.len());
+    let (code, bad) = app.admin("POST", "/channel", channel(json!({"rolloutPercentageBps": 20000}))).await;
+    assert_eq!((code, bad["error"].as_str()), (400, Some("invalid_rollout_config")), "{bad}");
+}
