@@ -443,3 +443,42 @@ async fn an_expo_rollout_started_from_a_served_manifest_id_resumes_to_the_same_d
     assert_ne!(new_candidate, ios(&candidate)["group_id"].as_str().unwrap(), "republished as a new group");
     assert_eq!(expo_offered(&app, &ids, again["id"].as_str().unwrap()).await, reached, "the same devices");
 }
+
+/// A counter of `/metrics` text.
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines().find_map(|line| line.strip_prefix(name)?.trim().parse().ok()).unwrap_or_else(|| panic!("no {name}"))
+}
+
+#[tokio::test]
+async fn checks_under_active_rollouts_read_only_memory() {
+    let app = TestApp::with_app().await;
+    app.upload_ok("1.0.1", small_zip("stable"), &[("channel", "production")]).await;
+    app.upload_ok("1.1.0", small_zip("candidate"), &[]).await;
+    app.admin_ok(
+        "POST",
+        "/rollout",
+        json!({"app_id": APP_ID, "channel": "production", "version": "1.1.0", "percent": 50}),
+    )
+    .await;
+    publish(&app, &ExportFixture::new("stable"), "expo-prod", &[]);
+    let candidate = publish(&app, &ExportFixture::new("candidate"), "expo-prod", &["--rollout", "50"]);
+    let metrics = || async { app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap() };
+    let reads_before = metric(&metrics().await, "updraft_store_reads_total");
+    let ids = device_ids(100);
+    let capgo = capgo_answers(&app, &ids, "1.0.0").await;
+    let mut headers = client_headers("ios", json!({"expo-channel-name": "expo-prod"}));
+    let mut expo_candidates = 0;
+    for id in &ids {
+        headers["eas-client-id"] = json!(id);
+        let mut request = app.client.get(manifest_url(&app));
+        for (name, value) in headers.as_object().unwrap() {
+            request = request.header(name.as_str(), value.as_str().unwrap());
+        }
+        let body = request.send().await.unwrap().text().await.unwrap();
+        expo_candidates += usize::from(body.contains(ios(&candidate)["id"].as_str().unwrap()));
+    }
+    assert_eq!(metric(&metrics().await, "updraft_store_reads_total"), reads_before, "no database read per check");
+    // Both answers were given under the rollout.
+    assert!((20..=80).contains(&offered(&capgo, "1.1.0").len()), "{capgo:?}");
+    assert!((20..=80).contains(&expo_candidates), "{expo_candidates} of 100 Expo devices got the candidate");
+}
