@@ -1,4 +1,4 @@
-//! Rollouts through the real binary: a Capgo and an Expo rollout at 10 % then 50 % over thousands of devices reach
+//! Rollouts through the real binary: a Capgo and an Expo rollout at 10 % then 50 % over 4 000 devices each reach
 //! exactly the devices the documented bucket puts inside (so the share is right and the answer sticky), raising
 //! only adds devices, a halt moves the devices on the candidate back (the Expo answer checked with Expo's own
 //! parser and signature check), and complete makes the candidate everyone's; the CLI drives all of it.
@@ -71,7 +71,7 @@ async fn a_capgo_rollout_reaches_a_sticky_share_then_halts_back_and_completes() 
     );
     let rollout_id = started["rollout_id"].as_str().unwrap().to_owned();
 
-    let ids = device_ids(2_000);
+    let ids = device_ids(4_000);
     let first = capgo_answers(&app, &ids, "1.0.0").await;
     let at_ten = offered(&first, "1.1.0");
     assert_eq!(at_ten, expected(&ids, "production", &rollout_id, 10), "the documented bucket decides");
@@ -246,7 +246,7 @@ async fn an_expo_rollout_follows_eas_client_id_and_a_halt_mints_the_way_back() {
     );
     let rollout_id = status["rollout_id"].as_str().unwrap().to_owned();
 
-    let ids: Vec<String> = device_ids(2_000).into_iter().map(|id| id.to_uppercase()).collect();
+    let ids: Vec<String> = device_ids(4_000).into_iter().map(|id| id.to_uppercase()).collect();
     let at_ten = expo_offered(&app, &ids, candidate_id).await;
     assert_eq!(at_ten, expected(&ids, "production", &rollout_id, 10), "bucketed by the lowercased EAS-Client-ID");
     assert!((share(&at_ten, ids.len()) - 10.0).abs() <= 2.5, "{}% at 10%", share(&at_ten, ids.len()));
@@ -266,7 +266,9 @@ async fn an_expo_rollout_follows_eas_client_id_and_a_halt_mints_the_way_back() {
 
     // Halted: a device running the candidate is served a new release, newer than the candidate, with the stable
     // update's files, which Expo's parser reads and Expo's signature check accepts.
-    let stable_manifest = expo_manifest(&app, Some(outside), None).await.unwrap();
+    let outside_fifty = ids.iter().find(|id| !at_fifty.contains(*id)).unwrap();
+    let stable_manifest = expo_manifest(&app, Some(outside_fifty), None).await.unwrap();
+    assert_eq!(stable_manifest["id"], stable_id);
     let halted =
         cli_json(&app, &[&["rollout", "halt"][..], &channel, &["--reason", "crash-free rate dropped"]].concat());
     assert_eq!((&halted["state"], &halted["reason"]), (&json!("halted"), &json!("crash-free rate dropped")));
