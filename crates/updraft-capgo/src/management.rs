@@ -404,6 +404,33 @@ mod tests {
         super::parse_channel_set(&object_body(body)?)
     }
 
+    #[test]
+    fn capgo_rollout_fields_of_post_channel_are_read_in_both_spellings() {
+        let rollout = |fields: &str| {
+            let body = format!(r#"{{"app_id":"com.example.app","channel":"production"{fields}}}"#);
+            parse_channel_set(body.as_bytes()).map(|set| set.rollout)
+        };
+        assert!(rollout("").unwrap().is_empty());
+        let started = rollout(r#","rolloutVersion":"1.1.0","rolloutPercentageBps":2500"#).unwrap();
+        assert_eq!((started.version, started.percent_bps), (Some(Some("1.1.0".into())), Some(2500)));
+        let snake = rollout(r#","rollout_version":null,"rollout_percentage":12.5,"rollout_paused":true"#).unwrap();
+        assert_eq!((snake.version, snake.percent_bps, snake.paused), (Some(None), Some(1250), Some(true)));
+        let promoted = rollout(r#","promoteToStable":true,"rollback":false,"rolloutPauseReason":"x""#).unwrap();
+        assert!(promoted.promote_to_stable && !promoted.rollback);
+        assert_eq!(promoted.pause_reason.as_deref(), Some("x"));
+        for bad in [
+            r#","rolloutPercentageBps":10001"#,
+            r#","rolloutPercentageBps":-1"#,
+            r#","rolloutPercentage":101"#,
+            r#","rolloutPercentage":"50""#,
+            r#","rolloutVersion":7"#,
+        ] {
+            let refused = rollout(bad).unwrap_err();
+            assert_eq!(refused.code, "invalid_rollout_config", "{bad}");
+        }
+        assert!(rollout(r#","rolloutEnabled":"yes""#).is_err(), "a flag must be a boolean");
+    }
+
     fn parse_device_link(body: &[u8]) -> Result<DeviceLink, Failure> {
         super::parse_device_link(&object_body(body)?)
     }
