@@ -27,6 +27,7 @@ mod devices;
 mod expo;
 mod metadata_store;
 mod objects;
+mod release_health;
 mod signing_keys;
 mod stats;
 
