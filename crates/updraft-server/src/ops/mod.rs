@@ -16,6 +16,7 @@ pub(crate) mod devices;
 pub(crate) mod expo_keys;
 pub(crate) mod expo_releases;
 pub(crate) mod objects;
+pub(crate) mod release_health;
 pub(crate) mod stats;
 
 use std::sync::Arc;

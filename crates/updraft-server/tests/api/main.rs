@@ -17,6 +17,7 @@ mod helpers;
 mod lifecycle;
 mod management;
 mod postgres;
+mod release_health;
 mod s3_storage;
 mod stats;
 mod updates;

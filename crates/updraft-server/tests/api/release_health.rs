@@ -1,0 +1,203 @@
+//! Release health (`GET /release_health`, `updraft release health`): a Capgo stats stream and an Expo header stream
+//! from many devices, counted per release and channel in distinct devices, written behind.
+
+use serde_json::{Value, json};
+
+use crate::expo_tools::{ExportFixture, publish, updraft};
+use crate::helpers::{APP_ID, TestApp, device, eventually, small_zip};
+
+/// A stats event of a device about `version`.
+fn event(device_id: &str, action: &str, version: &str) -> Value {
+    let mut body = device(json!({"device_id": device_id, "version_name": version, "action": action,
+                                 "old_version_name": ""}));
+    body.as_object_mut().unwrap().remove("defaultChannel");
+    body
+}
+
+/// `GET /release_health` until `ready` accepts the answer.
+async fn health_when(app: &TestApp, query: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    eventually("release health to be written", || async {
+        let (status, body) = app.admin("GET", &format!("/release_health?app_id={APP_ID}{query}"), json!(null)).await;
+        assert_eq!(status, 200, "{body}");
+        ready(&body).then_some(body)
+    })
+    .await
+}
+
+fn release<'a>(answer: &'a Value, release_id: &str) -> &'a Value {
+    answer["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["release_id"] == release_id)
+        .unwrap_or_else(|| panic!("no {release_id} in {answer}"))
+}
+
+fn counts(entry: &Value) -> (u64, u64, u64, u64) {
+    let n = |key: &str| entry[key].as_u64().unwrap();
+    (n("offered"), n("running"), n("failed"), n("devices"))
+}
+
+#[tokio::test]
+async fn a_capgo_stats_stream_is_counted_per_release_in_distinct_devices() {
+    let app = TestApp::with_app().await;
+    app.upload_ok("1.0.1", small_zip("candidate"), &[("channel", "production")]).await;
+    // 40 devices on their builtin bundle are offered 1.0.1; each asks twice (counted once).
+    for round in 0..2 {
+        for n in 0..40 {
+            let answer = app.check(device(json!({"device_id": format!("d{n}")}))).await;
+            assert_eq!(answer["version"], "1.0.1", "round {round}");
+        }
+    }
+    // A device already on 1.0.1 checks in: it runs 1.0.1 without having been offered it here.
+    app.check(device(json!({"device_id": "d50", "version_name": "1.0.1"}))).await;
+    let mut events: Vec<Value> = (0..30).map(|n| event(&format!("d{n}"), "set", "1.0.1")).collect();
+    // Failures that block 1.0.1 for the device count (#12's rule): rollbacks after install, download failures.
+    events.extend((0..3).map(|n| event(&format!("d{n}"), "update_fail", "1.0.1")));
+    events.extend((30..35).map(|n| event(&format!("d{n}"), "download_fail", "1.0.1")));
+    // Device conditions do not, nor a failure naming the bundle the device runs, nor progress events.
+    events.push(event("d35", "low_mem_fail", "1.0.1"));
+    events.push(event("d36", "insufficient_disk_space", "1.0.1"));
+    events.push(event("d37", "checksum_fail", "1.0.0"));
+    events.push(event("d38", "download_50", "1.0.1"));
+    // The same failure twice is one failed device.
+    events.push(event("d30", "download_fail", "1.0.1"));
+    for batch in events.chunks(7) {
+        let response = app.client.post(app.url("/stats")).json(&batch).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let answer = health_when(&app, "", |body| {
+        body["releases"].as_array().is_some_and(|r| r.len() == 1) && counts(&body["releases"][0]) == (40, 31, 8, 36)
+    })
+    .await;
+    let entry = release(&answer, "1.0.1");
+    assert_eq!((entry["channel"].as_str(), entry["protocol"].as_str()), (Some("production"), Some("capgo")));
+    assert_eq!(entry["group_id"], "1.0.1");
+    assert!((entry["failure_rate"].as_f64().unwrap() - 8.0 / 36.0).abs() < 1e-9, "{entry}");
+    assert!((entry["adoption_rate"].as_f64().unwrap() - 31.0 / 40.0).abs() < 1e-9, "{entry}");
+    let bound = entry["failure_rate_lower_bound"].as_f64().unwrap();
+    assert!(bound > 0.1 && bound < 8.0 / 36.0, "{entry}");
+    assert!(entry["first_offered_at"].is_string() && entry["last_failed_at"].is_string());
+    // A channel filter, and a channel nothing was offered on.
+    let production = health_when(&app, "&channel=production", |_| true).await;
+    assert_eq!(production["releases"], answer["releases"]);
+    let beta = health_when(&app, "&channel=beta", |_| true).await;
+    assert_eq!(beta["releases"], json!([]));
+    // The CLI prints the same answer.
+    let output = updraft(&app, &["release", "health", "--app", APP_ID, "--channel", "production", "--json"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed["releases"], answer["releases"]);
+    let output = updraft(&app, &["release", "health", "--app", APP_ID]);
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(table.lines().any(|l| l.starts_with("production") && l.contains("1.0.1")), "{table}");
+    // GET /stats keeps counting what it counted.
+    let (status, stats) = app.admin("GET", &format!("/stats?app_id={APP_ID}"), json!(null)).await;
+    assert_eq!(status, 200);
+    let bundle = stats["bundles"].as_array().unwrap().iter().find(|b| b["version_name"] == "1.0.1").unwrap();
+    assert_eq!(bundle["devices"], 27, "30 installs minus the 3 rollbacks: {bundle}");
+}
+
+#[tokio::test]
+async fn bad_release_health_requests_are_refused_with_a_reason() {
+    let app = TestApp::with_app().await;
+    let (status, body) = app.call("GET", &format!("/release_health?app_id={APP_ID}"), None, json!(null)).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = app.admin("GET", "/release_health", json!(null)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("app_id"), "{body}");
+    let (status, body) = app.admin("GET", "/release_health?app_id=com.example.nothere", json!(null)).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = app.admin("GET", "/release_health", json!({"app_id": APP_ID, "channel": 5})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("channel"), "{body}");
+}
+
+/// Expo's manifest request headers, as the clients send them.
+fn expo_headers(client_id: &str, extra: &[(&str, &str)]) -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (name, value) in [
+        ("expo-protocol-version", "1"),
+        ("expo-platform", "android"),
+        ("expo-runtime-version", "1.0.0"),
+        ("expo-channel-name", "production"),
+        ("accept", "multipart/mixed,application/expo+json,application/json"),
+        ("expo-embedded-update-id", EMBEDDED),
+        ("eas-client-id", client_id),
+    ]
+    .into_iter()
+    .chain(extra.iter().copied())
+    {
+        headers.insert(
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            reqwest::header::HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    headers
+}
+
+const EMBEDDED: &str = "0b9d3b1e-6f1c-4f77-9a3c-000000000000";
+
+#[tokio::test]
+async fn an_expo_header_stream_is_counted_per_release_and_devices_are_recorded() {
+    let app = TestApp::with_app().await;
+    let releases = publish(&app, &ExportFixture::new("health"), "production", &[]);
+    let android = releases.iter().find(|r| r["platform"] == "android").unwrap();
+    let android_id = android["id"].as_str().unwrap().to_owned();
+    let group = android["group_id"].as_str().unwrap().to_owned();
+    let url = app.url(&format!("/expo/{APP_ID}/manifest"));
+    let get = |headers: reqwest::header::HeaderMap| {
+        let request = app.client.get(&url).headers(headers);
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    };
+    let client = |n: usize| format!("6f0d7a4e-0000-4000-8000-{n:012}");
+    // 20 devices on their embedded update are offered the release (iOS sends its id uppercase: one device).
+    for n in 0..20 {
+        get(expo_headers(&client(n), &[])).await;
+    }
+    get(expo_headers(&client(0).to_uppercase(), &[])).await;
+    // 12 launched it and say so.
+    for n in 0..12 {
+        get(expo_headers(&client(n), &[("expo-current-update-id", &android_id)])).await;
+    }
+    // 3 crashed on it: back on the embedded update, they list it as failed (with an unknown id that counts for
+    // nothing), and the first request after the crash carries the fatal error.
+    let failed = format!(r#""{android_id}", "9f9f9f9f-0000-4000-8000-000000000000""#);
+    for n in 12..15 {
+        let fatal = ("expo-fatal-error", "TypeError: undefined is not an object (evaluating 'a.b')");
+        get(expo_headers(
+            &client(n),
+            &[("expo-current-update-id", EMBEDDED), ("expo-recent-failed-update-ids", &failed), fatal],
+        ))
+        .await;
+        // They keep listing it on later checks: still one failed device each.
+        get(expo_headers(
+            &client(n),
+            &[("expo-current-update-id", EMBEDDED), ("expo-recent-failed-update-ids", &failed)],
+        ))
+        .await;
+    }
+    // A request without EAS-Client-ID counts for no one.
+    let mut anonymous = expo_headers("x", &[]);
+    anonymous.remove("eas-client-id");
+    get(anonymous).await;
+    let answer = health_when(&app, "&channel=production", |body| {
+        body["releases"].as_array().is_some_and(|r| r.len() == 1) && counts(&body["releases"][0]) == (20, 12, 3, 15)
+    })
+    .await;
+    let entry = release(&answer, &android_id);
+    assert_eq!((entry["protocol"].as_str(), entry["group_id"].as_str()), (Some("expo"), Some(group.as_str())));
+    assert!((entry["failure_rate"].as_f64().unwrap() - 0.2).abs() < 1e-9, "{entry}");
+    // Each EAS-Client-ID is a device record, lowercased, with the update it runs and its channel.
+    let (status, listed) =
+        app.admin("GET", &format!("/device?app_id={APP_ID}&device_id={}", client(3)), json!(null)).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["device_id"], client(3));
+    assert_eq!(listed["version_name"], android_id.as_str());
+    let (status, upper) =
+        app.admin("GET", &format!("/device?app_id={APP_ID}&device_id={}", client(0)), json!(null)).await;
+    assert_eq!(status, 200, "{upper}");
+}
