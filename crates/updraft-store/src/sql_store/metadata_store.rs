@@ -16,8 +16,10 @@ use updraft_core::{
     DeviceReport, ExpoRelease, MetadataStore, NewBundle, OverrideTarget, ReferencedObjects, SigningKeyRecord,
     StatsEvent, StatsSummary, StoreResult,
 };
+use updraft_core::{Halt, RolloutId, StoredRollout};
 
 use super::calls::CallKind;
+use super::rollouts;
 use super::release_health;
 use super::{SqlStore, api_keys, apps, bundles, catalog, channels, devices, expo, objects, signing_keys, stats};
 use updraft_core::{HaltRecord, HealthFigures, ReleaseDeviceRow, ReleaseHealth};
@@ -169,6 +171,41 @@ impl MetadataStore for SqlStore {
 
     async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
         self.writing("revoke_api_key", api_keys::revoke_api_key(self, id, at)).await
+    }
+
+    // Rollouts.
+
+    async fn start_rollout(&self, rollout: &StoredRollout, releases: &[ExpoRelease]) -> StoreResult<()> {
+        self.writing("start_rollout", rollouts::start_rollout(self, rollout, releases)).await
+    }
+
+    async fn halt_rollout(
+        &self,
+        app_id: &AppId,
+        channel: &ChannelName,
+        rollout_id: &RolloutId,
+        halt: &Halt,
+        releases: &[ExpoRelease],
+    ) -> StoreResult<bool> {
+        self.writing("halt_rollout", rollouts::halt_rollout(self, app_id, channel, rollout_id, halt, releases)).await
+    }
+
+    async fn update_rollout(
+        &self,
+        rollout: &StoredRollout,
+        expected_state: &str,
+        releases: &[ExpoRelease],
+        channel_bundle_id: Option<i64>,
+    ) -> StoreResult<bool> {
+        self.writing(
+            "update_rollout",
+            rollouts::update_rollout(self, rollout, expected_state, releases, channel_bundle_id),
+        )
+        .await
+    }
+
+    async fn rollouts(&self, app_id: &AppId) -> StoreResult<Vec<StoredRollout>> {
+        self.reading("rollouts", rollouts::rollouts(self, app_id)).await
     }
 
     // Release health and halt records (issue #14, part B).
