@@ -14,8 +14,8 @@ use crate::device::{DeviceReport, OverrideTarget};
 use crate::expo_release::ExpoRelease;
 use crate::health::HealthFigures;
 use crate::ids::{AppId, ChannelName, DeviceId};
-use crate::rollout::{Halt, RolloutId, StoredRollout};
 use crate::release_health::{HaltRecord, ReleaseDeviceRow, ReleaseHealth};
+use crate::rollout::{Halt, RolloutId, StoredRollout};
 use crate::stats::StatsEvent;
 use std::collections::HashMap;
 

@@ -25,6 +25,7 @@ mod storage;
 mod storage_layout;
 mod telemetry;
 mod upload;
+mod webhooks;
 mod write_behind;
 
 use clap::Parser;

@@ -49,6 +49,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     for app_id in index.app_ids() {
         expo.reload_keys(dyn_store.as_ref(), &app_id).await.context("loading signing keys")?;
     }
+    let webhooks = crate::webhooks::Webhooks::start(settings.webhook_url.as_deref(), settings.webhook_secret.as_ref())?;
     let bound = listener.local_addr().context("reading the bound address")?;
     let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
     let state = web::Data::new(AppState::new(StateParts {
@@ -61,6 +62,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         expo,
         store_calls: store.calls(),
         background: tokio::runtime::Handle::current(),
+        webhooks,
     }));
     let server = HttpServer::new({
         let state = state.clone();

@@ -70,5 +70,13 @@ pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     for (signal, _, _, remembered) in &signals {
         let _ = writeln!(body, "updraft_coalesced_remembered{{signal=\"{signal}\"}} {remembered}");
     }
+    body.push_str(
+        "# HELP updraft_webhooks_total Webhook events, by what became of them: delivered (2xx), retried (an attempt \
+         failed and another follows), failed (given up), dropped (the queue was full).\n\
+         # TYPE updraft_webhooks_total counter\n",
+    );
+    for (outcome, n) in state.webhooks.counts().outcomes() {
+        let _ = writeln!(body, "updraft_webhooks_total{{outcome=\"{outcome}\"}} {n}");
+    }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
 }

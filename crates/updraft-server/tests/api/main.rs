@@ -22,3 +22,4 @@ mod s3_storage;
 mod stats;
 mod updates;
 mod uploads;
+mod webhooks;

@@ -19,8 +19,8 @@ use updraft_core::{
 use updraft_core::{Halt, RolloutId, StoredRollout};
 
 use super::calls::CallKind;
-use super::rollouts;
 use super::release_health;
+use super::rollouts;
 use super::{SqlStore, api_keys, apps, bundles, catalog, channels, devices, expo, objects, signing_keys, stats};
 use updraft_core::{HaltRecord, HealthFigures, ReleaseDeviceRow, ReleaseHealth};
 

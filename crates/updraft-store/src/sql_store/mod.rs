@@ -28,8 +28,8 @@ mod devices;
 mod expo;
 mod metadata_store;
 mod objects;
-mod rollouts;
 mod release_health;
+mod rollouts;
 mod signing_keys;
 mod stats;
 
