@@ -142,3 +142,29 @@ pub(crate) fn rows(
         known_release(catalog.as_deref()?, observation)
     })
 }
+
+/// This process's id in halt records and logs: `<host>-<pid>-<random>`, made once.
+pub(crate) fn instance_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "updraft".to_owned());
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        format!("{host}-{}-{}", std::process::id(), &random[..8])
+    })
+}
+
+/// How often each instance runs the health decision over its active rollouts.
+pub(crate) const DECISION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Runs [`crate::ops::release_health::decide`] every [`DECISION_INTERVAL`], for as long as the gateway runs.
+/// Every instance runs it; the conditional halt in the store lets exactly one of them halt a rollout.
+pub(crate) fn spawn_decider(state: actix_web::web::Data<crate::state::AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(DECISION_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            crate::ops::release_health::decide(&state).await;
+        }
+    })
+}

@@ -159,6 +159,63 @@ pub(crate) fn expo_releases_recorded(
     }
 }
 
+/// The fields every rollout event carries.
+fn rollout_fields(stored: &updraft_core::StoredRollout) -> serde_json::Map<String, Value> {
+    let rollout = &stored.rollout;
+    let policy = rollout.policy();
+    let fields = json!({
+        "channel": rollout.channel().as_str(),
+        "rollout_id": rollout.id().as_str(),
+        "state": rollout.state().as_str(),
+        "percent": rollout.percent().to_string(),
+        "candidate": rollout.candidate().label(),
+        "stable": rollout.stable().label(),
+        "max_failure_rate": policy.max_failure_rate(),
+        "min_devices": policy.min_devices(),
+        "action": stored.last_change.action,
+        "by": stored.last_change.by,
+        "reason": stored.last_change.reason,
+    });
+    match fields {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// `rollout.changed` for a start, a change of percentage or policy, a resume or a completion (`data.action`).
+pub(crate) fn rollout_changed(stored: &updraft_core::StoredRollout) -> WebhookEvent {
+    WebhookEvent {
+        kind: "rollout.changed",
+        app_id: stored.rollout.app_id().as_str().to_owned(),
+        data: Value::Object(rollout_fields(stored)),
+        at: stored.last_change.at,
+    }
+}
+
+/// `rollout.halted`: the rollout's fields and the halt's record (who, where, why, the figures).
+pub(crate) fn rollout_halted(stored: &updraft_core::StoredRollout, halt: &updraft_core::HaltRecord) -> WebhookEvent {
+    let mut data = rollout_fields(stored);
+    data.insert(
+        "halt".into(),
+        json!({
+            "halted_at": halt.halted_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "halted_by": halt.halted_by,
+            "instance": halt.instance,
+            "reason": halt.reason,
+            "devices": halt.figures.devices,
+            "failures": halt.figures.failures,
+            "failure_rate": halt.failure_rate,
+            "lower_bound": halt.lower_bound,
+        }),
+    );
+    WebhookEvent {
+        kind: "rollout.halted",
+        app_id: stored.rollout.app_id().as_str().to_owned(),
+        data: Value::Object(data),
+        at: halt.halted_at,
+    }
+}
+
 /// The body of an event: `{id, type, created_at, app_id, data}`.
 pub(crate) fn payload(event: &WebhookEvent, id: &str) -> Value {
     json!({

@@ -82,6 +82,9 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Subscribed only after the index is loaded: the first event is a full reload, which covers any change made
     // between the two.
     let change_feed = change_listener.map(|listener| crate::change_feed::spawn(state.clone(), listener));
+    // The health decision over active rollouts, on every instance (`crate::release_health`).
+    let decider = crate::release_health::spawn_decider(state.clone());
+    tracing::info!(instance = crate::release_health::instance_id(), "release-health decider running");
     tracing::info!(public_url = %state.public_url, "updraft listening on http://{bound}");
     println!("updraft listening on http://{bound}");
     server.await.context("serving HTTP")?;
@@ -89,6 +92,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(change_feed) = change_feed {
         change_feed.abort();
     }
+    decider.abort();
     drop(state);
     writer.shutdown().await;
     store.close().await;

@@ -77,6 +77,8 @@ pub(crate) struct Publish {
     /// The public app config, as JSON text.
     pub(crate) expo_client: String,
     pub(crate) platforms: Vec<PlatformAssets>,
+    /// Start a rollout with the publish (`publish expo --rollout P`): the percentage, the policy and who asks.
+    pub(crate) rollout: Option<(updraft_core::RolloutPercent, updraft_core::HaltPolicy, String)>,
 }
 
 /// Publishes an update whose assets are all stored: one release per platform.
@@ -116,7 +118,16 @@ pub(crate) async fn publish(state: &AppState, app_id: &AppId, publish: Publish) 
             release.kind.check_files().map_err(unsafe_asset)?;
             Ok(release)
         })
-        .collect::<Result<_, ApiError>>()?;
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    if let Some((percent, policy, by)) = publish.rollout {
+        let candidate =
+            crate::ops::rollouts::Candidate::ExpoRelease { reference: String::new(), runtime_version: None };
+        let start = crate::ops::rollouts::StartRollout { channel: publish.channel, candidate, percent, policy, by };
+        crate::ops::rollouts::start_with_publish(state, app_id, start, &releases).await?;
+        tracing::info!(app.id = %app_id, n_releases = releases.len(), "recorded Expo releases with their rollout");
+        state.webhooks.send(crate::webhooks::expo_releases_recorded(app_id, "publish", &releases));
+        return Ok(releases);
+    }
     record(state, app_id, releases, "publish").await
 }
 

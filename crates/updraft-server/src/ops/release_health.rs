@@ -22,3 +22,44 @@ pub(crate) async fn report(
         halts: halts.iter().map(HaltEntry::from).collect(),
     })
 }
+
+/// The health decision, once, over every active rollout this instance knows: the candidate's figures since the
+/// rollout's health window opened (`crate::ops::rollouts::figures`), the rule (`Rollout::check_health`, the 95 %
+/// Wilson lower bound above the maximum with enough devices), and, when it says so, the one halt use case
+/// (`crate::ops::rollouts::halt_rollout`), which halts only if the rollout is still active in the database. Returns
+/// the rollouts this instance halted. Errors are logged; the next round tries again.
+pub(crate) async fn decide(state: &AppState) -> Vec<updraft_core::StoredRollout> {
+    use updraft_core::HaltCause;
+
+    let mut halted = Vec::new();
+    for app_id in state.index.app_ids() {
+        let Some(catalog) = state.index.get(&app_id) else { continue };
+        for stored in catalog.rollouts().filter(|stored| stored.rollout.is_active()) {
+            let figures = match crate::ops::rollouts::figures(state, stored).await {
+                Ok(figures) => figures,
+                Err(error) => {
+                    tracing::warn!(app.id = %app_id, "reading a rollout's health failed, retrying next round: {error}");
+                    continue;
+                }
+            };
+            let now = chrono::Utc::now();
+            let Some((_, reason)) = stored.rollout.check_health(figures.devices, figures.failures, now) else {
+                continue;
+            };
+            let request = crate::ops::rollouts::HaltRequest {
+                by: HaltCause::Automatic,
+                reason: reason.to_string(),
+                figures: Some(figures),
+                rollout_id: Some(stored.rollout.id().clone()),
+            };
+            let channel = stored.rollout.channel();
+            match crate::ops::rollouts::halt_rollout(state, &app_id, channel, request).await {
+                Ok(Some(rollout)) => halted.push(rollout),
+                // Another instance (or an operator) halted or completed it first.
+                Ok(None) => {}
+                Err(error) => tracing::debug!(app.id = %app_id, channel.name = %channel, "no halt: {error}"),
+            }
+        }
+    }
+    halted
+}

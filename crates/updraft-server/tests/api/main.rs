@@ -18,6 +18,7 @@ mod lifecycle;
 mod management;
 mod postgres;
 mod release_health;
+mod rollouts;
 mod s3_storage;
 mod stats;
 mod updates;

@@ -201,3 +201,81 @@ async fn an_expo_header_stream_is_counted_per_release_and_devices_are_recorded()
         app.admin("GET", &format!("/device?app_id={APP_ID}&device_id={}", client(0)), json!(null)).await;
     assert_eq!(status, 200, "{upper}");
 }
+
+/// `GET /rollout` of the production channel.
+async fn rollout_status(app: &TestApp) -> Value {
+    let (status, body) = app.admin("GET", &format!("/rollout?app_id={APP_ID}&channel=production"), json!(null)).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn a_failure_stream_halts_an_active_rollout_by_itself_and_devices_get_stable() {
+    use crate::webhooks::{Receiver, SECRET, metric};
+    let receiver = Receiver::start(&[]).await;
+    let app = TestApp::spawn_with(&[("UPDRAFT_WEBHOOK_URL", &receiver.url), ("UPDRAFT_WEBHOOK_SECRET", SECRET)]).await;
+    app.create_app(APP_ID).await;
+    app.upload_ok("1.0.0", small_zip("stable"), &[("channel", "production")]).await;
+    app.upload_ok("1.0.1", small_zip("candidate"), &[]).await;
+    let start = json!({"app_id": APP_ID, "channel": "production", "version": "1.0.1", "percent": 100,
+                       "max_failure_rate": 0.05, "min_devices": 50});
+    app.admin_ok("POST", "/rollout", start).await;
+    // 60 devices get the candidate and install it: healthy so far.
+    for n in 0..60 {
+        let answer = app.check(device(json!({"device_id": format!("r{n}"), "version_name": "1.0.0"}))).await;
+        assert_eq!(answer["version"], "1.0.1");
+    }
+    let installs: Vec<Value> = (0..60).map(|n| event(&format!("r{n}"), "set", "1.0.1")).collect();
+    assert_eq!(app.client.post(app.url("/stats")).json(&installs).send().await.unwrap().status(), 200);
+    health_when(&app, "&channel=production", |body| {
+        body["releases"].as_array().unwrap().iter().any(|r| r["release_id"] == "1.0.1" && r["running"] == 60)
+    })
+    .await;
+    // Several decision rounds pass over the healthy figures without a halt.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let status = rollout_status(&app).await;
+    assert_eq!((status["state"].as_str(), status["devices"].as_u64()), (Some("active"), Some(60)), "{status}");
+    // 12 of them roll back (20 %; the 95 % lower bound is about 12 %, above the 5 % maximum).
+    let failures: Vec<Value> = (0..12).map(|n| event(&format!("r{n}"), "update_fail", "1.0.1")).collect();
+    let sent = std::time::Instant::now();
+    assert_eq!(app.client.post(app.url("/stats")).json(&failures).send().await.unwrap().status(), 200);
+    let halted = eventually("the rollout to halt by itself", || async {
+        let status = rollout_status(&app).await;
+        (status["state"] == "halted").then_some(status)
+    })
+    .await;
+    println!("halted {} ms after the failures were posted", sent.elapsed().as_millis());
+    assert_eq!(halted["changed_by"], "automatic", "{halted}");
+    assert_eq!((halted["devices"].as_u64(), halted["failures"].as_u64()), (Some(60), Some(12)), "{halted}");
+    assert!(halted["reason"].as_str().unwrap().contains("12 of 60 devices failed"), "{halted}");
+    // Devices on the candidate are offered stable; devices that never had it stay on stable.
+    let back = app.check(device(json!({"device_id": "r30", "version_name": "1.0.1"}))).await;
+    assert_eq!(back["version"], "1.0.0", "{back}");
+    let fresh = app.check(device(json!({"device_id": "new-device", "version_name": "1.0.0"}))).await;
+    assert_ne!(fresh["version"], "1.0.1", "{fresh}");
+    // The halt is recorded with its figures, counted, and announced, signed.
+    let health =
+        health_when(&app, "&channel=production", |body| body["halts"].as_array().is_some_and(|h| h.len() == 1)).await;
+    let halt = &health["halts"][0];
+    assert_eq!((halt["halted_by"].as_str(), halt["candidate"].as_str()), (Some("automatic"), Some("1.0.1")));
+    assert_eq!((halt["devices"].as_u64(), halt["failures"].as_u64()), (Some(60), Some(12)));
+    assert!(
+        (halt["failure_rate"].as_f64().unwrap() - 0.2).abs() < 1e-6 && halt["lower_bound"].as_f64().unwrap() > 0.05
+    );
+    assert_eq!((halt["max_failure_rate"].as_f64(), halt["min_devices"].as_u64()), (Some(0.05), Some(50)));
+    assert_eq!(metric(&app, "updraft_rollout_halts_total{by=\"automatic\"}").await, 1);
+    let deliveries = eventually("the halt webhook", || async {
+        let got = receiver.deliveries();
+        got.iter().any(|d| d.header("x-updraft-event") == Some("rollout.halted")).then_some(got)
+    })
+    .await;
+    let kinds: Vec<&str> = deliveries.iter().filter_map(|d| d.header("x-updraft-event")).collect();
+    assert_eq!(kinds, ["release.published", "release.published", "rollout.changed", "rollout.halted"]);
+    assert!(deliveries.iter().all(|d| d.signed_with(SECRET)));
+    let halted_event = deliveries[3].json();
+    assert_eq!(halted_event["data"]["state"], "halted");
+    assert_eq!(halted_event["data"]["candidate"], "1.0.1");
+    assert_eq!(halted_event["data"]["halt"]["halted_by"], "automatic");
+    assert_eq!(halted_event["data"]["halt"]["failures"], 12);
+    assert_eq!(deliveries[2].json()["data"]["action"], "start");
+}
