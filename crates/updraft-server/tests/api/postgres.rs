@@ -16,7 +16,7 @@ use crate::s3_storage::{create_bucket, s3_env, updraft_cli};
 const PROPAGATION_BOUND: Duration = Duration::from_secs(1);
 
 /// A new, empty database on the PostgreSQL server at `admin_url`; returns its URL.
-async fn fresh_database(admin_url: &str) -> String {
+pub async fn fresh_database(admin_url: &str) -> String {
     let name = format!("it_{}", uuid::Uuid::new_v4().simple());
     let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect(admin_url).await.unwrap();
     sqlx::Executor::execute(&mut connection, format!("CREATE DATABASE {name}").as_str()).await.unwrap();
@@ -25,7 +25,7 @@ async fn fresh_database(admin_url: &str) -> String {
     format!("{base}/{name}")
 }
 
-fn shared_url() -> String {
+pub fn shared_url() -> String {
     std::env::var("UPDRAFT_TEST_DATABASE_URL").unwrap_or_else(|_| {
         panic!("UPDRAFT_TEST_DATABASE_URL is not set: run the tests with tests/run.sh, which starts PostgreSQL")
     })

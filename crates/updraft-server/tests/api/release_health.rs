@@ -279,3 +279,99 @@ async fn a_failure_stream_halts_an_active_rollout_by_itself_and_devices_get_stab
     assert_eq!(halted_event["data"]["halt"]["failures"], 12);
     assert_eq!(deliveries[2].json()["data"]["action"], "start");
 }
+
+/// Two instances on one PostgreSQL database (and one data directory for the objects).
+async fn postgres_pair() -> (TestApp, TestApp) {
+    let database = crate::postgres::fresh_database(&crate::postgres::shared_url()).await;
+    let a = TestApp::spawn_with(&[("UPDRAFT_DATABASE__URL", &database)]).await;
+    let shared_dir = a.data_path().to_str().unwrap().to_owned();
+    let b = TestApp::spawn_with(&[("UPDRAFT_DATABASE__URL", &database), ("UPDRAFT_DATA_DIR", &shared_dir)]).await;
+    (a, b)
+}
+
+async fn post_stats(app: &TestApp, events: &[Value]) {
+    let response = app.client.post(app.url("/stats")).json(&events).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn two_instances_on_postgres_count_exactly_and_one_halts_for_both() {
+    use crate::webhooks::metric;
+    let (a, b) = postgres_pair().await;
+    a.create_app(APP_ID).await;
+    a.upload_ok("1.0.0", small_zip("stable"), &[("channel", "production")]).await;
+    a.upload_ok("1.0.1", small_zip("candidate"), &[]).await;
+    let start = json!({"app_id": APP_ID, "channel": "production", "version": "1.0.1", "percent": 100,
+                       "max_failure_rate": 0.05, "min_devices": 50});
+    a.admin_ok("POST", "/rollout", start).await;
+    let on_stable = |n: usize| device(json!({"device_id": format!("p{n}"), "version_name": "1.0.0"}));
+    eventually("the rollout to reach the other instance", || async {
+        (b.check(on_stable(999)).await["version"] == "1.0.1").then_some(())
+    })
+    .await;
+    // 80 devices check through both instances (offered once each), and install through either, some twice.
+    for n in 0..80 {
+        for instance in [&a, &b] {
+            assert_eq!(instance.check(on_stable(n)).await["version"], "1.0.1");
+        }
+    }
+    let installs: Vec<Value> = (0..80).map(|n| event(&format!("p{n}"), "set", "1.0.1")).collect();
+    post_stats(&a, &installs[..40]).await;
+    post_stats(&b, &installs[30..]).await;
+    for instance in [&a, &b] {
+        let answer = health_when(instance, "&channel=production", |body| {
+            body["releases"].as_array().unwrap().iter().any(|r| r["release_id"] == "1.0.1" && r["running"] == 80)
+        })
+        .await;
+        assert_eq!(counts(release(&answer, "1.0.1")), (81, 80, 0, 80), "p999 was offered it too: {answer}");
+    }
+    // 16 of them roll back, reported through both instances (20 %: the rule halts).
+    let failures: Vec<Value> = (0..16).map(|n| event(&format!("p{n}"), "update_fail", "1.0.1")).collect();
+    post_stats(&a, &failures[..10]).await;
+    post_stats(&b, &failures[6..]).await;
+    // Poll both instances as a device on the candidate: each moves it back to stable once it serves the halt.
+    let on_candidate = device(json!({"device_id": "p70", "version_name": "1.0.1"}));
+    let started = std::time::Instant::now();
+    let (mut back_a, mut back_b) = (None, None);
+    while back_a.is_none() || back_b.is_none() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(15), "no halt: {:?} {:?}", back_a, back_b);
+        for (instance, back) in [(&a, &mut back_a), (&b, &mut back_b)] {
+            if back.is_none() && instance.check(on_candidate.clone()).await["version"] == "1.0.0" {
+                *back = Some(started.elapsed());
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let (back_a, back_b) = (back_a.unwrap(), back_b.unwrap());
+    let lag = back_a.max(back_b) - back_a.min(back_b);
+    println!(
+        "stable served by a after {} ms, by b after {} ms: lag {} ms",
+        back_a.as_millis(),
+        back_b.as_millis(),
+        lag.as_millis()
+    );
+    assert!(lag < std::time::Duration::from_secs(1), "the halt took {lag:?} to reach the other instance");
+    // One instance decided: one halt recorded, one counted, and the counts are exact on both.
+    let halts_a = metric(&a, "updraft_rollout_halts_total{by=\"automatic\"}").await;
+    let halts_b = metric(&b, "updraft_rollout_halts_total{by=\"automatic\"}").await;
+    assert_eq!(halts_a + halts_b, 1, "a: {halts_a}, b: {halts_b}");
+    for instance in [&a, &b] {
+        let answer = health_when(instance, "&channel=production", |body| {
+            body["halts"].as_array().is_some_and(|h| !h.is_empty())
+        })
+        .await;
+        assert_eq!(answer["halts"].as_array().unwrap().len(), 1, "{answer}");
+        let halt = &answer["halts"][0];
+        assert_eq!((halt["halted_by"].as_str(), halt["devices"].as_u64()), (Some("automatic"), Some(80)), "{halt}");
+        let failures = halt["failures"].as_u64().unwrap();
+        assert!((5..=16).contains(&failures), "halted on {failures} failures: {halt}");
+        let entry = release(&answer, "1.0.1");
+        assert_eq!((entry["failed"].as_u64(), entry["devices"].as_u64()), (Some(16), Some(80)), "{entry}");
+        let status = {
+            let (_, body) =
+                instance.admin("GET", &format!("/rollout?app_id={APP_ID}&channel=production"), json!(null)).await;
+            body
+        };
+        assert_eq!((status["state"].as_str(), status["changed_by"].as_str()), (Some("halted"), Some("automatic")));
+    }
+}
