@@ -304,3 +304,53 @@ async fn an_expo_rollout_follows_eas_client_id_and_a_halt_mints_the_way_back() {
     let outside_now = expo_manifest(&app, Some(outside), None).await.unwrap();
     assert_eq!(outside_now["launchAsset"]["hash"], candidate_manifest_hash, "everyone");
 }
+
+#[tokio::test]
+async fn a_halt_through_one_postgres_instance_is_served_by_the_other_within_a_second() {
+    let database = crate::postgres::fresh_database(&crate::postgres::shared_url()).await;
+    let env = [("UPDRAFT_DATABASE__URL", database.as_str())];
+    let (a, b) = tokio::join!(TestApp::spawn_with(&env), TestApp::spawn_with(&env));
+    a.create_app(APP_ID).await;
+    a.upload_ok("1.0.1", small_zip("stable"), &[("channel", "production")]).await;
+    a.upload_ok("1.1.0", small_zip("candidate"), &[]).await;
+    let started = a
+        .admin_ok(
+            "POST",
+            "/rollout",
+            json!({"app_id": APP_ID, "channel": "production", "version": "1.1.0", "percent": 50}),
+        )
+        .await;
+    let rollout_id = started["rollout_id"].as_str().unwrap();
+    let ids = device_ids(400);
+    let inside: Vec<String> = expected(&ids, "production", rollout_id, 50).into_iter().collect();
+    // B serves the rollout A started (the change feed), to exactly the same devices.
+    let probe = device(json!({"device_id": inside[0]}));
+    crate::helpers::eventually("the rollout on B", || {
+        let probe = probe.clone();
+        let b = &b;
+        async move { (b.check(probe).await["version"] == "1.1.0").then_some(()) }
+    })
+    .await;
+    assert_eq!(capgo_answers(&b, &ids, "1.0.0").await, capgo_answers(&a, &ids, "1.0.0").await);
+
+    // Halted through A: B moves a device running the candidate back within the bound.
+    let running = device(json!({"device_id": inside[0], "version_name": "1.1.0"}));
+    assert_eq!(b.check(running.clone()).await["error"], "no_new_version_available");
+    let halted_at = std::time::Instant::now();
+    a.admin_ok("POST", "/rollout/halt", json!({"app_id": APP_ID, "channel": "production"})).await;
+    loop {
+        if b.check(running.clone()).await["version"] == "1.0.1" {
+            break;
+        }
+        assert!(halted_at.elapsed() < std::time::Duration::from_secs(10), "B never served the halt");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let lag = halted_at.elapsed();
+    eprintln!("a halt through A served by B after {} ms", lag.as_millis());
+    assert!(lag < std::time::Duration::from_secs(1), "the halt took {lag:?} to reach B");
+    // A second halt, through B, finds it halted: one halt, recorded once.
+    let (status, again) = b.admin("POST", "/rollout/halt", json!({"app_id": APP_ID, "channel": "production"})).await;
+    assert_eq!((status, again["error"].as_str()), (409, Some("rollout_already_halted")), "{again}");
+    let (_, seen_by_b) = b.admin("GET", &format!("/rollout?app_id={APP_ID}&channel=production"), json!(null)).await;
+    assert_eq!((&seen_by_b["state"], &seen_by_b["last_action"]), (&json!("halted"), &json!("halt")), "{seen_by_b}");
+}
