@@ -382,7 +382,8 @@ pub struct HaltRecord {
     pub candidate: String,
     /// When.
     pub halted_at: DateTime<Utc>,
-    /// `automatic` (the health rule) or `operator:<API key name>`.
+    /// `automatic` (the health rule, [`HALTED_BY_HEALTH_RULE`]) or the operator as the API key shows it
+    /// ([`crate::HaltCause::label`]).
     pub halted_by: String,
     /// The instance that decided (its id, logged at start-up).
     pub instance: String,

@@ -61,7 +61,7 @@ pub(crate) struct HaltEntry {
     pub(crate) candidate: String,
     /// When.
     pub(crate) halted_at: String,
-    /// `automatic` or `operator:<key name>`.
+    /// `automatic`, or the operator as the API key shows it (`operator`, `operator (key for <app>)`).
     pub(crate) halted_by: String,
     /// The instance that decided.
     pub(crate) instance: String,

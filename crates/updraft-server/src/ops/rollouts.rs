@@ -390,10 +390,7 @@ async fn record_halt(state: &AppState, halted: &StoredRollout, halt: &Halt) {
         rollout_id: rollout.id().as_str().to_owned(),
         candidate: rollout.candidate().label().to_owned(),
         halted_at: halt.at,
-        halted_by: match &halt.by {
-            HaltCause::Automatic => updraft_core::HALTED_BY_HEALTH_RULE.to_owned(),
-            HaltCause::Operator(name) => format!("operator:{name}"),
-        },
+        halted_by: halt.by.label().to_owned(),
         instance: crate::release_health::instance_id().to_owned(),
         reason: halt.reason.clone(),
         figures,

@@ -278,6 +278,73 @@ async fn a_failure_stream_halts_an_active_rollout_by_itself_and_devices_get_stab
     assert_eq!(halted_event["data"]["halt"]["halted_by"], "automatic");
     assert_eq!(halted_event["data"]["halt"]["failures"], 12);
     assert_eq!(deliveries[2].json()["data"]["action"], "start");
+
+    // Resumed, the health window restarts: the failures from before it do not halt the rollout again.
+    let resume = json!({"app_id": APP_ID, "channel": "production"});
+    app.admin_ok("POST", "/rollout/resume", resume.clone()).await;
+    for n in 12..60 {
+        app.check(device(json!({"device_id": format!("r{n}"), "version_name": "1.0.1"}))).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let status = rollout_status(&app).await;
+    assert_eq!((status["state"].as_str(), status["failures"].as_u64()), (Some("active"), Some(0)), "{status}");
+    // An operator's halt is recorded too, with the note and who.
+    app.admin_ok("POST", "/rollout/halt", json!({"app_id": APP_ID, "channel": "production", "reason": "manual check"}))
+        .await;
+    let health = health_when(&app, "", |body| body["halts"].as_array().is_some_and(|h| h.len() == 2)).await;
+    let latest = &health["halts"][0];
+    assert_eq!((latest["halted_by"].as_str(), latest["reason"].as_str()), (Some("operator"), Some("manual check")));
+    assert_eq!(metric(&app, "updraft_rollout_halts_total{by=\"operator\"}").await, 1);
+    assert_eq!(metric(&app, "updraft_rollout_halts_total{by=\"automatic\"}").await, 1);
+}
+
+#[tokio::test]
+async fn expo_failure_headers_halt_an_expo_rollout_by_itself() {
+    use crate::expo_tools::{client_headers, expo_check, manifest_url};
+    let app = TestApp::with_app().await;
+    let stable = publish(&app, &ExportFixture::new("stable"), "production", &[]);
+    let candidate = publish(&app, &ExportFixture::new("candidate"), "production", &["--rollout", "100"]);
+    let android = |releases: &[Value]| {
+        releases.iter().find(|r| r["platform"] == "android").unwrap()["id"].as_str().unwrap().to_owned()
+    };
+    let (stable_id, candidate_id) = (android(&stable), android(&candidate));
+    let url = app.url(&format!("/expo/{APP_ID}/manifest"));
+    let get = |headers: reqwest::header::HeaderMap| {
+        let request = app.client.get(&url).headers(headers);
+        async move { assert_eq!(request.send().await.unwrap().status(), 200) }
+    };
+    let client = |n: usize| format!("7a0d7a4e-0000-4000-8000-{n:012}");
+    // 60 devices on the stable update are offered the candidate and launch it.
+    for n in 0..60 {
+        get(expo_headers(&client(n), &[("expo-current-update-id", &stable_id)])).await;
+        get(expo_headers(&client(n), &[("expo-current-update-id", &candidate_id)])).await;
+    }
+    let status = rollout_status(&app).await;
+    assert_eq!(status["state"], "active", "{status}");
+    // 12 crash on it: back on the stable update, they list it as failed.
+    let failed = format!(r#""{candidate_id}""#);
+    for n in 0..12 {
+        let headers = [("expo-current-update-id", stable_id.as_str()), ("expo-recent-failed-update-ids", &failed)];
+        get(expo_headers(&client(n), &headers)).await;
+    }
+    let halted = eventually("the Expo rollout to halt by itself", || async {
+        let status = rollout_status(&app).await;
+        (status["state"] == "halted").then_some(status)
+    })
+    .await;
+    assert_eq!(halted["changed_by"], "automatic", "{halted}");
+    assert_eq!((halted["devices"].as_u64(), halted["failures"].as_u64()), (Some(60), Some(12)), "{halted}");
+    // A device running the candidate is served a release that moves it back (read by Expo's own parser).
+    let headers = client_headers(
+        "android",
+        json!({"eas-client-id": client(40), "expo-current-update-id": candidate_id,
+               "expo-embedded-update-id": EMBEDDED}),
+    );
+    let report = expo_check(&manifest_url(&app), &headers, None).await;
+    assert_eq!(report["status"], 200, "{report}");
+    let part = report["parts"].as_array().unwrap().iter().find(|p| p["name"] == "manifest").expect("a manifest");
+    let back = part["json"]["id"].as_str().unwrap();
+    assert!(back != candidate_id && back != stable_id, "a new release moving the device back: {report}");
 }
 
 /// Two instances on one PostgreSQL database (and one data directory for the objects).
