@@ -29,7 +29,9 @@ pub(crate) fn record_capgo_check(
     offered: Option<&Bundle>,
     now: DateTime<Utc>,
 ) {
-    let running = catalog.bundle_by_version(&check.version_name).filter(|running| Some(*running) != offered);
+    let running = catalog
+        .bundle_by_version(&check.version_name)
+        .filter(|running| offered.is_none_or(|offered| offered.id != running.id));
     if offered.is_none() && running.is_none() {
         return;
     }
@@ -130,16 +132,16 @@ pub(crate) fn rows(
     index: &ReleaseIndex,
     observations: impl Iterator<Item = HealthObservation>,
 ) -> Vec<ReleaseDeviceRow> {
-    let mut catalogs: Vec<(AppId, Option<std::sync::Arc<AppCatalog>>)> = Vec::new();
     let observations: Vec<HealthObservation> = observations.collect();
+    // One index lookup per app of the batch.
+    let mut catalogs: std::collections::HashMap<AppId, Option<std::sync::Arc<AppCatalog>>> = Default::default();
     for observation in &observations {
-        if !catalogs.iter().any(|(app, _)| *app == observation.app_id) {
-            catalogs.push((observation.app_id.clone(), index.get(&observation.app_id)));
+        if !catalogs.contains_key(&observation.app_id) {
+            catalogs.insert(observation.app_id.clone(), index.get(&observation.app_id));
         }
     }
     merge_observations(observations, |observation| {
-        let (_, catalog) = catalogs.iter().find(|(app, _)| *app == observation.app_id)?;
-        known_release(catalog.as_deref()?, observation)
+        known_release(catalogs.get(&observation.app_id)?.as_deref()?, observation)
     })
 }
 

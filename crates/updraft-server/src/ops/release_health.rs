@@ -38,7 +38,9 @@ pub(crate) async fn decide(state: &AppState) -> Vec<updraft_core::StoredRollout>
             let figures = match crate::ops::rollouts::figures(state, stored).await {
                 Ok(figures) => figures,
                 Err(error) => {
-                    tracing::warn!(app.id = %app_id, "reading a rollout's health failed, retrying next round: {error}");
+                    // Debug only: this repeats every second while the database is down, which the writer
+                    // already reports.
+                    tracing::debug!(app.id = %app_id, "reading a rollout's health failed, retrying next round: {error}");
                     continue;
                 }
             };
