@@ -736,6 +736,10 @@ async fn rollout_story(store: &dyn MetadataStore) {
     store.start_rollout(&restarted, &[]).await.unwrap();
     assert_eq!(store.rollouts(&app_id).await.unwrap().len(), 2, "one per channel");
     assert_eq!(store.load_catalog(&app_id).await.unwrap().unwrap().rollout("expo-prod"), Some(&restarted));
+    // Deleting a channel deletes its rollout: a channel made again under that name starts without it.
+    store.delete_channel(&app_id, &production).await.unwrap();
+    let left = store.rollouts(&app_id).await.unwrap();
+    assert_eq!(left.iter().map(|r| r.rollout.channel().as_str()).collect::<Vec<_>>(), ["expo-prod"]);
 }
 
 on_both_databases!(rollout_story: sqlite_rollout_story, postgres_rollout_story);

@@ -223,6 +223,20 @@ pub(crate) async fn delete(state: &AppState, app_id: &AppId, target: DeleteTarge
     };
     let mut deleted = Vec::new();
     for (bundle_id, version) in targets {
+        // A rollout that is not completed still serves its candidate (or may again, on resume).
+        let in_rollout = catalog.rollouts().any(|stored| {
+            !matches!(stored.rollout.state(), updraft_core::RolloutState::Completed { .. })
+                && matches!(stored.rollout.candidate(), updraft_core::RolloutTarget::CapgoBundle(candidate) if candidate.as_str() == version)
+        });
+        if in_rollout {
+            if deleting_one {
+                return Err(ApiError::bad_request(
+                    "cannot_delete_linked_version",
+                    format!("bundle {version} is the candidate of a rollout; complete it or start another one first"),
+                ));
+            }
+            continue;
+        }
         match state.store.delete_bundle(app_id, bundle_id).await {
             Ok(orphaned) => {
                 objects::remove_unused(state, &orphaned, "a deleted bundle's object").await;

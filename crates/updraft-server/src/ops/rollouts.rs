@@ -473,3 +473,63 @@ pub(crate) async fn complete(
     update(state, &next, stored.rollout.state().as_str(), &releases, bundle_id).await?;
     Ok(next)
 }
+
+/// Applies Capgo's rollout fields of `POST /channel` (a channel written just before) with Updraft's rollouts:
+/// `promoteToStable` completes; `rollback`, `rolloutPaused: true`, `rolloutEnabled: false` or a `null`
+/// `rolloutVersion` halt; a `rolloutVersion` starts a rollout of it (at the given percentage, else 0) unless it
+/// is already the active candidate; `rolloutPaused: false` resumes; a percentage alone raises. Returns the
+/// rollout afterwards.
+pub(crate) async fn apply_capgo_fields(
+    state: &AppState,
+    app_id: &AppId,
+    channel: &ChannelName,
+    fields: &updraft_capgo::management::ChannelRollout,
+    by: &str,
+) -> Result<Option<StoredRollout>, ApiError> {
+    let percent =
+        fields.percent_bps.map(RolloutPercent::from_basis_points).transpose().map_err(updraft_core::Failure::from)?;
+    let current = || state.catalog(app_id).map(|catalog| catalog.rollout(channel.as_str()).cloned());
+    if fields.promote_to_stable {
+        return complete(state, app_id, channel, by).await.map(Some);
+    }
+    let stops =
+        fields.rollback || fields.version == Some(None) || fields.enabled == Some(false) || fields.paused == Some(true);
+    if stops {
+        if !current()?.is_some_and(|stored| stored.rollout.is_active()) {
+            return current();
+        }
+        let reason = fields.pause_reason.clone().unwrap_or_else(|| "paused through POST /channel".to_owned());
+        let request = HaltRequest { by: HaltCause::Operator(by.to_owned()), reason, figures: None, rollout_id: None };
+        halt_rollout(state, app_id, channel, request).await?;
+        return current();
+    }
+    if let Some(Some(version)) = &fields.version {
+        let version = BundleVersion::parse(version)
+            .map_err(|e| ApiError::bad_request(codes::INVALID_VERSION, format!("rolloutVersion: {e}")))?;
+        let same = current()?.is_some_and(|stored| {
+            stored.rollout.is_active() && stored.rollout.candidate() == &RolloutTarget::CapgoBundle(version.clone())
+        });
+        if !same {
+            let start = StartRollout {
+                channel: channel.clone(),
+                candidate: Candidate::CapgoVersion(version),
+                percent: percent.unwrap_or(RolloutPercent::ZERO),
+                policy: HaltPolicy::default(),
+                by: by.to_owned(),
+            };
+            return self::start(state, app_id, start).await.map(Some);
+        }
+    }
+    if fields.paused == Some(false) && current()?.is_some_and(|s| matches!(s.rollout.state(), RolloutState::Halted(_)))
+    {
+        resume(state, app_id, channel, by).await?;
+    }
+    if let Some(percent) = percent
+        && current()?.is_some_and(|stored| stored.rollout.is_active() && stored.rollout.percent() != percent)
+    {
+        let change =
+            SetRollout { percent: Some(percent), max_failure_rate: None, min_devices: None, by: by.to_owned() };
+        set(state, app_id, channel, change).await?;
+    }
+    current()
+}

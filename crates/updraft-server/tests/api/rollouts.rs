@@ -354,3 +354,92 @@ async fn a_halt_through_one_postgres_instance_is_served_by_the_other_within_a_se
     let (_, seen_by_b) = b.admin("GET", &format!("/rollout?app_id={APP_ID}&channel=production"), json!(null)).await;
     assert_eq!((&seen_by_b["state"], &seen_by_b["last_action"]), (&json!("halted"), &json!("halt")), "{seen_by_b}");
 }
+
+#[tokio::test]
+async fn capgo_channel_rollout_fields_drive_the_same_rollout() {
+    let app = TestApp::with_app().await;
+    app.upload_ok("1.0.1", small_zip("stable"), &[("channel", "production")]).await;
+    app.upload_ok("1.1.0", small_zip("candidate"), &[]).await;
+    let channel = |extra: Value| {
+        let mut body = json!({"app_id": APP_ID, "channel": "production"});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let status =
+        || async { app.admin("GET", &format!("/rollout?app_id={APP_ID}&channel=production"), json!(null)).await.1 };
+    // Capgo's fields, as its backend's POST /channel reads them (camelCase or snake_case).
+    app.admin_ok("POST", "/channel", channel(json!({"rolloutVersion": "1.1.0", "rolloutPercentageBps": 2500}))).await;
+    let started = status().await;
+    assert_eq!(
+        (&started["state"], &started["candidate"], &started["percent"]),
+        (&json!("active"), &json!("1.1.0"), &json!(25.0))
+    );
+    let ids = device_ids(400);
+    let rollout_id = started["rollout_id"].as_str().unwrap();
+    assert_eq!(
+        offered(&capgo_answers(&app, &ids, "1.0.0").await, "1.1.0"),
+        expected(&ids, "production", rollout_id, 25)
+    );
+    app.admin_ok("POST", "/channel", channel(json!({"rollout_percentage": 40}))).await;
+    assert_eq!(status().await["percent"], 40.0);
+    // The candidate of a rollout cannot be deleted.
+    let (code, refused) = app.admin("DELETE", "/bundle", json!({"app_id": APP_ID, "version": "1.1.0"})).await;
+    assert_eq!((code, refused["error"].as_str()), (400, Some("cannot_delete_linked_version")), "{refused}");
+    app.admin_ok("POST", "/channel", channel(json!({"rolloutPaused": true, "rolloutPauseReason": "bad reviews"})))
+        .await;
+    let paused = status().await;
+    assert_eq!((&paused["state"], &paused["reason"]), (&json!("halted"), &json!("bad reviews")));
+    assert!(offered(&capgo_answers(&app, &ids, "1.0.0").await, "1.1.0").is_empty());
+    app.admin_ok("POST", "/channel", channel(json!({"rolloutPaused": false}))).await;
+    assert_eq!(status().await["state"], "active");
+    app.admin_ok("POST", "/channel", channel(json!({"promoteToStable": true}))).await;
+    assert_eq!(status().await["state"], "completed");
+    assert_eq!(offered(&capgo_answers(&app, &ids, "1.0.0").await, "1.1.0").len(), ids.len());
+    let (code, bad) = app.admin("POST", "/channel", channel(json!({"rolloutPercentageBps": 20000}))).await;
+    assert_eq!((code, bad["error"].as_str()), (400, Some("invalid_rollout_config")), "{bad}");
+}
+
+#[tokio::test]
+async fn an_expo_rollout_started_from_a_served_manifest_id_resumes_to_the_same_devices() {
+    let app = TestApp::with_app().await;
+    let stable = publish(&app, &ExportFixture::new("stable"), "production", &[]);
+    let candidate = publish(&app, &ExportFixture::new("candidate"), "production", &[]);
+    let (stable_id, candidate_id) = (ios(&stable)["id"].as_str().unwrap(), ios(&candidate)["id"].as_str().unwrap());
+    // The id of a manifest the gateway served names its whole publish group.
+    let served = expo_manifest(&app, Some("some-device"), None).await.unwrap();
+    assert_eq!(served["id"], candidate_id);
+    let channel = ["--app", APP_ID, "--channel", "production"];
+    let start = [&["rollout", "start"][..], &channel, &["--release", candidate_id, "--percent", "30"]].concat();
+    let started = cli_json(&app, &[&start[..], &["--runtime-version", "1.0.0"]].concat());
+    assert_eq!(started["candidate"], ios(&candidate)["group_id"]);
+    assert_eq!(started["covers"].as_array().unwrap().len(), 2, "{started}");
+    let rollout_id = started["rollout_id"].as_str().unwrap().to_owned();
+    // A device that already runs the candidate keeps it; the others follow their bucket.
+    let ids = device_ids(600);
+    let reached = expected(&ids, "production", &rollout_id, 30);
+    let outside = ids.iter().find(|id| !reached.contains(*id)).unwrap();
+    assert!(expo_manifest(&app, Some(outside), Some(candidate_id)).await.is_none(), "keeps the candidate");
+    assert_eq!(expo_manifest(&app, Some(outside), None).await.unwrap()["id"], stable_id);
+    assert_eq!(expo_offered(&app, &ids, candidate_id).await, reached);
+    let (status, elsewhere) = app
+        .admin(
+            "POST",
+            "/rollout",
+            json!({"app_id": APP_ID, "channel": "staging", "release": candidate_id, "percent": 5}),
+        )
+        .await;
+    assert_eq!((status, elsewhere["error"].as_str()), (404, Some("release_not_found")), "{elsewhere}");
+
+    // Halted, then resumed: the candidate comes back as a new release, newer than the halt's, to the same devices.
+    cli_json(&app, &[&["rollout", "halt"][..], &channel].concat());
+    let inside = reached.iter().next().unwrap().clone();
+    let back = expo_manifest(&app, Some(&inside), Some(candidate_id)).await.unwrap();
+    let resumed = cli_json(&app, &[&["rollout", "resume"][..], &channel].concat());
+    assert_eq!((&resumed["state"], &resumed["rollout_id"]), (&json!("active"), &json!(rollout_id)));
+    let again = expo_manifest(&app, Some(&inside), Some(back["id"].as_str().unwrap())).await.unwrap();
+    assert!(again["id"] != candidate_id && again["createdAt"].as_str() > back["createdAt"].as_str(), "{again}");
+    assert_eq!(again["launchAsset"]["hash"], served["launchAsset"]["hash"], "the candidate's files");
+    let new_candidate = resumed["candidate"].as_str().unwrap();
+    assert_ne!(new_candidate, ios(&candidate)["group_id"].as_str().unwrap(), "republished as a new group");
+    assert_eq!(expo_offered(&app, &ids, again["id"].as_str().unwrap()).await, reached, "the same devices");
+}
