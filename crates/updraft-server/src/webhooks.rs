@@ -10,6 +10,7 @@
 //! - The signature is `X-Updraft-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`, with the
 //!   timestamp (Unix seconds) in `X-Updraft-Timestamp`, so a receiver can refuse replays of old deliveries; a
 //!   retry is signed again with its own timestamp. The secret is never logged.
+//! - The queue is in memory: what is still queued or being retried when the gateway stops is not delivered.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
