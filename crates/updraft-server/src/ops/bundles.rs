@@ -311,7 +311,9 @@ async fn record(state: &AppState, bundle: &BundleFields, new_bundle: &NewBundle)
         Err(other) => return Err(other.into()),
     };
     state.refresh(&bundle.app_id).await?;
-    Ok(RecordedBundle { bundle: stored, channel: channel_write.map(|(name, _)| name) })
+    let channel = channel_write.map(|(name, _)| name);
+    state.webhooks.send(crate::webhooks::bundle_published(&stored, channel.as_ref()));
+    Ok(RecordedBundle { bundle: stored, channel })
 }
 
 fn version_exists(app_id: &AppId, version: &BundleVersion) -> ApiError {

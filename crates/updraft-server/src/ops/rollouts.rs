@@ -109,14 +109,12 @@ pub(crate) fn status(
 
 /// The candidate's health figures for the status: devices that ran it and, of those, devices that failed on it.
 ///
-/// HOOK(release health): until release health is recorded, these are the figures the last halt was decided on
-/// (zero otherwise); the release-health recorder replaces this body with its counts since
-/// [`Rollout::health_since`].
-pub(crate) async fn figures(_state: &AppState, stored: &StoredRollout) -> Result<HealthFigures, ApiError> {
-    Ok(match stored.rollout.state() {
-        RolloutState::Halted(halt) => halt.figures.unwrap_or_default(),
-        RolloutState::Active | RolloutState::Completed { .. } => HealthFigures::default(),
-    })
+/// Counted from release health (`crate::release_health`) since [`Rollout::health_since`] (the start or the last
+/// resume), on the rollout's channel, over the candidate's releases (a Capgo version; an Expo group's releases).
+pub(crate) async fn figures(state: &AppState, stored: &StoredRollout) -> Result<HealthFigures, ApiError> {
+    let rollout = &stored.rollout;
+    let (app_id, channel, candidate) = (rollout.app_id(), rollout.channel().as_str(), rollout.candidate().label());
+    Ok(state.store.rollout_figures(app_id, channel, candidate, rollout.health_since()).await?)
 }
 
 /// Starts a rollout. A Capgo channel that does not exist yet is created, serving builtin (as a publish creates it).
@@ -206,6 +204,7 @@ async fn record_start(
         app.id = %app_id, channel.name = %channel, rollout.id = stored.rollout.id().as_str(),
         "rollout started: {}", stored.last_change.reason
     );
+    state.webhooks.send(crate::webhooks::rollout_changed(stored));
     Ok(())
 }
 
@@ -326,6 +325,7 @@ async fn update(
         app.id = %app_id, channel.name = %next.rollout.channel(), rollout.id = next.rollout.id().as_str(),
         "rollout {}: {}", next.last_change.action, next.last_change.reason
     );
+    state.webhooks.send(crate::webhooks::rollout_changed(next));
     Ok(())
 }
 
@@ -372,7 +372,38 @@ pub(crate) async fn halt_rollout(
         stored.rollout.candidate().label(), halt.by.label(), halt.reason
     );
     let last_change = change("halt", halt.by.label(), halt.reason.clone());
-    Ok(Some(StoredRollout { rollout, last_change, ..stored.clone() }))
+    let halted = StoredRollout { rollout, last_change, ..stored.clone() };
+    record_halt(state, &halted, &halt).await;
+    Ok(Some(halted))
+}
+
+/// What only the instance that halted does: keep the halt in the halt history (who, when, why, the figures),
+/// count it in `/metrics` and announce it (webhook `rollout.halted`). The halt itself is already committed, so a
+/// failure to record it is logged, not returned.
+async fn record_halt(state: &AppState, halted: &StoredRollout, halt: &Halt) {
+    let rollout = &halted.rollout;
+    let figures = halt.figures.unwrap_or_default();
+    let policy = rollout.policy();
+    let record = updraft_core::HaltRecord {
+        app_id: rollout.app_id().clone(),
+        channel: rollout.channel().as_str().to_owned(),
+        rollout_id: rollout.id().as_str().to_owned(),
+        candidate: rollout.candidate().label().to_owned(),
+        halted_at: halt.at,
+        halted_by: halt.by.label().to_owned(),
+        instance: crate::release_health::instance_id().to_owned(),
+        reason: halt.reason.clone(),
+        figures,
+        failure_rate: figures.failure_rate(),
+        lower_bound: figures.lower_bound(),
+        max_failure_rate: policy.max_failure_rate(),
+        min_devices: policy.min_devices(),
+    };
+    state.metrics.count_halt(matches!(halt.by, HaltCause::Automatic));
+    if let Err(error) = state.store.insert_rollout_halt(&record).await {
+        tracing::error!(app.id = %record.app_id, channel.name = %record.channel, "recording the halt failed: {error}");
+    }
+    state.webhooks.send(crate::webhooks::rollout_halted(halted, &record));
 }
 
 /// Offers a halted rollout's candidate again, at the same percentage to the same devices. For Expo the candidate is
