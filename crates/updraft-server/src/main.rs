@@ -26,6 +26,9 @@ mod telemetry;
 mod upload;
 mod write_behind;
 
+// Bounds against hostile input and faults (issue #17).
+mod limits;
+
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {

@@ -35,7 +35,11 @@ pub(crate) async fn stage<E: std::fmt::Display>(
     let mut md5 = Md5::new();
     let mut crc32 = crc32fast::Hasher::new();
     let mut size_bytes = 0u64;
-    while let Some(chunk) = body.next().await {
+    let idle = crate::limits::upload_idle_timeout();
+    // A client that stops sending is dropped after the idle timeout, and the staged file goes with it.
+    while let Some(chunk) =
+        tokio::time::timeout(idle, body.next()).await.map_err(|_| crate::routes::body::body_timed_out())?
+    {
         let chunk = chunk
             .map_err(|e| ApiError::bad_request(codes::INVALID_REQUEST, format!("the upload was interrupted: {e}")))?;
         size_bytes += chunk.len() as u64;

@@ -49,6 +49,8 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     for app_id in index.app_ids() {
         expo.reload_keys(dyn_store.as_ref(), &app_id).await.context("loading signing keys")?;
     }
+    crate::limits::install(&settings.limits);
+    let head_timeout = std::time::Duration::from_secs(settings.limits.request_head_timeout_seconds);
     let bound = listener.local_addr().context("reading the bound address")?;
     let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
     let state = web::Data::new(AppState::new(StateParts {
@@ -67,6 +69,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(from_fn(crate::limits::refuse_oversized_bodies))
                 .wrap(from_fn(routes::hot_path))
                 .wrap(from_fn(access_log))
                 .configure(routes::configure)
@@ -75,6 +78,10 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     .listen(listener)
     .context("starting the HTTP server")?
     .keep_alive(KEEP_ALIVE)
+    // A head that trickles in is dropped (408) after this; a refused request's connection lingers briefly so the
+    // client can read the answer before it is closed.
+    .client_request_timeout(head_timeout)
+    .client_disconnect_timeout(std::time::Duration::from_secs(2))
     .shutdown_timeout(30)
     .run();
     // Subscribed only after the index is loaded: the first event is a full reload, which covers any change made

@@ -24,9 +24,12 @@ use crate::upload::{StagedFile, stage};
 
 const TEXT_FIELD_LIMIT: usize = 4096;
 /// What may follow the upload limit in a multipart body (boundaries, part headers, text fields).
-const DRAIN_SLACK_BYTES: u64 = 1024 * 1024;
+const DRAIN_SLACK_BYTES: u64 = crate::limits::MULTIPART_SLACK_BYTES;
 /// How long a refused upload may take to finish sending before the connection is closed instead.
 const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+/// A refused upload that stops sending for this long is not waited for: the answer goes out and the connection
+/// closes (a client that declared more than it sends gets its refusal at once).
+const DRAIN_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 const TEXT_FIELDS: [&str; 10] = [
     "app_id",
     "version",
@@ -54,7 +57,10 @@ pub(crate) async fn post_bundle(
             Ok(caller) => upload(caller, &state, Multipart::new(request.headers(), body.reader())).await,
             Err(refused) => Err(refused),
         };
-        let drained = body.drain(state.settings.max_upload_bytes + DRAIN_SLACK_BYTES, DRAIN_DEADLINE).await;
+        // A client that stopped sending is told so, whatever the parser made of the missing bytes.
+        let result = if body.timed_out() { Err(crate::routes::body::body_timed_out()) } else { result };
+        let drained =
+            body.drain(state.settings.max_upload_bytes + DRAIN_SLACK_BYTES, DRAIN_DEADLINE, DRAIN_PAUSE).await;
         let mut response = result.unwrap_or_else(|error| actix_web::ResponseError::error_response(&error));
         if !drained {
             response.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
@@ -125,7 +131,8 @@ fn read_metadata(field: &dyn Fn(&str) -> Option<String>) -> Result<BundleMetadat
 }
 
 /// What can be refused from the fields sent before the file, so the file need not be staged to be refused: the
-/// caller's right to the app, the version, and an app key for an encrypted bundle.
+/// caller's right to the app, the version, and an app key for an encrypted bundle. `app_id` and `version` must come
+/// first, so a key scoped to another app never gets a file staged.
 fn check_fields_before_file(
     state: &AppState,
     caller: &Caller,
@@ -133,7 +140,11 @@ fn check_fields_before_file(
 ) -> Result<(), ApiError> {
     let field = |name: &str| fields.get(name).filter(|v| !v.is_empty()).cloned();
     if field("app_id").is_none() || field("version").is_none() {
-        return Ok(());
+        return Err(ApiError::bad_request(
+            codes::MISSING_FIELD,
+            "the fields `app_id` and `version` must come before `file` in the multipart body (so the upload can be \
+             refused before the file is sent); send them first",
+        ));
     }
     let bundle = read_bundle_fields(state, caller, &field)?;
     if field("session_key").is_some() {
@@ -158,6 +169,7 @@ async fn read_multipart(
         })?;
         let name = field.name().unwrap_or_default().to_owned();
         if name == "file" {
+            // Who may upload to which app is decided before a byte of the file is read or staged.
             check_fields_before_file(state, caller, &fields)?;
             let body = (&mut field).map_err(|e| e.to_string());
             staged = Some(stage(&state.settings.staging_dir(), Box::pin(body), state.settings.max_upload_bytes).await?);

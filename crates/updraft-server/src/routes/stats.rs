@@ -22,6 +22,10 @@ pub(crate) async fn post_stats(state: web::Data<AppState>, payload: web::Payload
     };
     let request = match parse_stats(&body, Utc::now()) {
         Ok(request) => request,
+        // A batch past the cap is a 413 like an oversized body: no device sends one.
+        Err((code @ updraft_capgo::error_codes::BODY_TOO_LARGE, message)) => {
+            return HttpResponse::PayloadTooLarge().json(device_error_body(code, &message));
+        }
         Err((code, message)) => return HttpResponse::BadRequest().json(device_error_body(code, &message)),
     };
     // Events of unknown apps are acknowledged (a 4xx would make the device drop its whole batch) but not kept.

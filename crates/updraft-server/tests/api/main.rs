@@ -14,6 +14,7 @@ mod expo;
 mod expo_keys;
 mod expo_tools;
 mod helpers;
+mod hostile;
 mod lifecycle;
 mod management;
 mod postgres;

@@ -1,0 +1,244 @@
+//! Hostile input against the real binary: every input is bounded before it is buffered, a request that stalls or
+//! ends early is answered or dropped within a timeout, and what an unauthenticated caller sends cannot grow without
+//! bound. Each test is the regression test of one finding of a probe of the release binary (issue #17).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::{ADMIN_KEY, APP_ID, TestApp, device, small_zip};
+
+/// The raw exchange of one request written as bytes: what came back before the server closed the connection or
+/// `wait` passed, and how long it took.
+pub async fn raw_exchange(base: &str, request: &[u8], wait: Duration) -> (String, Duration) {
+    let address = base.strip_prefix("http://").unwrap();
+    let started = Instant::now();
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    // The server may answer (and close) before it has read everything: a failed write is not a failed test.
+    let _ = stream.write_all(request).await;
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    let deadline = started + wait;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => {
+                answer.extend_from_slice(&buffer[..n]);
+                // One answer is enough: stop once its head and the whole Content-Length have arrived.
+                if answer_complete(&answer) {
+                    break;
+                }
+            }
+        }
+    }
+    (String::from_utf8_lossy(&answer).into_owned(), started.elapsed())
+}
+
+fn answer_complete(answer: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(answer);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else { return false };
+    let length = head
+        .lines()
+        .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+        .and_then(|v| v.parse::<usize>().ok());
+    length.is_some_and(|length| body.len() >= length)
+}
+
+/// The status code of a raw answer (0 when there was none).
+pub fn status_of(answer: &str) -> u16 {
+    answer.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0)
+}
+
+/// The JSON body of a raw answer.
+pub fn json_of(answer: &str) -> Value {
+    let body = answer.split_once("\r\n\r\n").map(|(_, body)| body).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or(Value::Null)
+}
+
+fn staged_files(app: &TestApp) -> Vec<String> {
+    match std::fs::read_dir(app.data_path().join("staging")) {
+        Ok(entries) => entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Finding 1: a 1 MiB batch of half a million tiny items got a 56 MB answer.
+#[tokio::test]
+async fn stats_batches_are_capped_before_they_are_answered() {
+    let app = TestApp::with_app().await;
+    let event = json!({"app_id": APP_ID, "device_id": "d1", "action": "set", "version_name": "1.0.0"});
+    let post = |body: String| {
+        let client = app.client.clone();
+        let url = app.url("/stats");
+        async move {
+            let response = client.post(url).header("content-type", "application/json").body(body).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.bytes().await.unwrap())
+        }
+    };
+    let (status, answer) = post(Value::Array(vec![event.clone(); 200]).to_string()).await;
+    assert_eq!(status, 200, "a full plugin queue is accepted");
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["results"].as_array().unwrap().len(), 200);
+    let (status, answer) = post(Value::Array(vec![event; 1001]).to_string()).await;
+    assert_eq!(status, 413, "{}", String::from_utf8_lossy(&answer));
+    let tiny = format!("[{}]", vec!["0"; 524_000].join(","));
+    let (status, answer) = post(tiny).await;
+    assert_eq!(status, 413);
+    assert!(answer.len() < 1024, "the refusal is small, not one result per item: {} bytes", answer.len());
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["error"], "body_too_large", "{answer}");
+}
+
+/// Finding 5: `bytes=1-18446744073709551615` got a 206 claiming a length of 2^64 - 1 (a debug build panicked).
+#[tokio::test]
+async fn range_ends_past_the_object_are_clamped() {
+    let app = TestApp::with_app().await;
+    let zip = small_zip("range");
+    app.upload_ok("1.0.1", zip.clone(), &[("channel", "production")]).await;
+    let answer = app.check(device(json!({}))).await;
+    let url = answer["url"].as_str().unwrap().to_owned();
+    let size = zip.len() as u64;
+    for (range, status, expected) in [
+        ("bytes=1-18446744073709551615", 206, Some(format!("bytes 1-{}/{size}", size - 1))),
+        ("bytes=0-18446744073709551614", 206, Some(format!("bytes 0-{}/{size}", size - 1))),
+        ("bytes=18446744073709551615-", 416, None),
+        ("bytes=-18446744073709551615", 206, Some(format!("bytes 0-{}/{size}", size - 1))),
+        ("bytes=1-18446744073709551616", 200, None),
+    ] {
+        let response = app.client.get(&url).header("range", range).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{range}");
+        let content_range = response.headers().get("content-range").map(|v| v.to_str().unwrap().to_owned());
+        if let Some(expected) = expected {
+            assert_eq!(content_range.as_deref(), Some(expected.as_str()), "{range}");
+            let length: u64 = response.headers()["content-length"].to_str().unwrap().parse().unwrap();
+            let body = response.bytes().await.unwrap();
+            assert_eq!(length, body.len() as u64, "{range}");
+            assert!(length <= size, "{range}");
+        }
+    }
+}
+
+/// Finding 3: a 10 GiB `Content-Length` was not refused before reading.
+#[tokio::test]
+async fn an_oversized_content_length_is_refused_at_once() {
+    let app = TestApp::with_app().await;
+    let huge = 10u64 * 1024 * 1024 * 1024;
+    for (method, path, extra) in [
+        ("POST", "/updates", "content-type: application/json\r\n".to_owned()),
+        ("POST", "/stats", "content-type: application/json\r\n".to_owned()),
+        ("POST", "/channel_self", "content-type: application/json\r\n".to_owned()),
+        ("POST", "/bundle", format!("content-type: multipart/form-data; boundary=x\r\nauthorization: {ADMIN_KEY}\r\n")),
+        ("PUT", &format!("/expo/{APP_ID}/assets/{}", "a".repeat(64)), format!("authorization: {ADMIN_KEY}\r\n")),
+        ("POST", "/app", format!("content-type: application/json\r\nauthorization: {ADMIN_KEY}\r\n")),
+    ] {
+        let request = format!("{method} {path} HTTP/1.1\r\nhost: x\r\n{extra}content-length: {huge}\r\n\r\n{{");
+        let (answer, took) = raw_exchange(&app.base, request.as_bytes(), Duration::from_secs(5)).await;
+        assert_eq!(status_of(&answer), 413, "{method} {path}: {answer:?}");
+        assert_eq!(json_of(&answer)["error"], "body_too_large", "{method} {path}: {answer}");
+        assert!(took < Duration::from_secs(2), "{method} {path} answered after {took:?}");
+    }
+    assert!(staged_files(&app).is_empty(), "{:?}", staged_files(&app));
+}
+
+/// Finding 3: a body declaring 1000 bytes and sending 10 held its connection for a minute, and 300 of them took
+/// `/health` down.
+#[tokio::test]
+async fn a_stalled_body_is_dropped_within_the_timeout() {
+    let app = TestApp::spawn_with(&[("UPDRAFT_LIMITS__BODY_TIMEOUT_SECONDS", "2")]).await;
+    app.create_app(APP_ID).await;
+    let request = "POST /updates HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n\
+                   {\"app_id\":";
+    let stalled: Vec<_> = (0..64)
+        .map(|_| {
+            let base = app.base.clone();
+            tokio::spawn(async move { raw_exchange(&base, request.as_bytes(), Duration::from_secs(10)).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let health = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(1), "/health took {:?}", started.elapsed());
+    for stalled in stalled {
+        let (answer, took) = stalled.await.unwrap();
+        assert!(took < Duration::from_secs(5), "a stalled body was held {took:?}: {answer:?}");
+        if !answer.is_empty() {
+            assert_eq!(status_of(&answer), 408, "{answer}");
+            assert_eq!(json_of(&answer)["error"], "body_timeout", "{answer}");
+        }
+    }
+}
+
+/// Finding 2: a multipart upload whose body ends just before its closing boundary never got an answer and held its
+/// staged file until shutdown.
+#[tokio::test]
+async fn a_multipart_body_that_ends_early_is_answered_and_frees_its_file() {
+    let app = TestApp::spawn_with(&[("UPDRAFT_LIMITS__UPLOAD_IDLE_TIMEOUT_SECONDS", "2")]).await;
+    app.create_app(APP_ID).await;
+    let zip = small_zip("early");
+    for ending in ["\r", "\r\n", "\r\n-", "\r\n--", "\r\n--b"] {
+        let mut body = Vec::new();
+        for (name, value) in [("app_id", APP_ID), ("version", "1.0.1")] {
+            body.extend_from_slice(
+                format!("--bnd\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            b"--bnd\r\ncontent-disposition: form-data; name=\"file\"; filename=\"b.zip\"\r\n\
+              content-type: application/zip\r\n\r\n",
+        );
+        body.extend_from_slice(&zip);
+        body.extend_from_slice(ending.as_bytes());
+        let mut request = format!(
+            "POST /bundle HTTP/1.1\r\nhost: x\r\nauthorization: {ADMIN_KEY}\r\n\
+             content-type: multipart/form-data; boundary=bnd\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(&body);
+        let (answer, took) = raw_exchange(&app.base, &request, Duration::from_secs(10)).await;
+        assert!(took < Duration::from_secs(5), "{ending:?}: answered after {took:?}");
+        let status = status_of(&answer);
+        assert!(status == 400 || status == 408, "{ending:?}: {answer:?}");
+        assert!(json_of(&answer)["error"].is_string(), "{ending:?}: {answer}");
+        crate::helpers::eventually("the staged file to be removed", || async {
+            staged_files(&app).is_empty().then_some(())
+        })
+        .await;
+    }
+    // Nothing was recorded, and a complete upload still works.
+    app.upload_ok("1.0.1", zip, &[]).await;
+}
+
+/// Finding 2: any valid key could stage a file, even one scoped to another app, because the body was read before
+/// the scope check; a file part must now follow `app_id`, which is checked before a byte of the file is read.
+#[tokio::test]
+async fn an_upload_is_authorized_before_its_file_is_read() {
+    let app = TestApp::with_app().await;
+    app.create_app("com.example.other").await;
+    let created = app.admin_ok("POST", "/apikey", json!({"name": "other", "app_id": "com.example.other"})).await;
+    let other_key = created["key"].as_str().unwrap().to_owned();
+    let head = |key: &str, first_part: &str| {
+        format!(
+            "POST /bundle HTTP/1.1\r\nhost: x\r\nauthorization: {key}\r\n\
+             content-type: multipart/form-data; boundary=bnd\r\ncontent-length: 100000000\r\n\r\n{first_part}\
+             --bnd\r\ncontent-disposition: form-data; name=\"file\"; filename=\"b.zip\"\r\n\r\nPK"
+        )
+    };
+    let app_field = format!(
+        "--bnd\r\ncontent-disposition: form-data; name=\"app_id\"\r\n\r\n{APP_ID}\r\n--bnd\r\ncontent-disposition: form-data; name=\"version\"\r\n\r\n1.0.1\r\n"
+    );
+    // A key of another app: refused at the file part's header, while the client is still to send 100 MB.
+    let (answer, took) = raw_exchange(&app.base, head(&other_key, &app_field).as_bytes(), Duration::from_secs(5)).await;
+    assert_eq!(status_of(&answer), 403, "{answer:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    // A file before app_id: refused before it is read, whoever asks.
+    let (answer, took) = raw_exchange(&app.base, head(ADMIN_KEY, "").as_bytes(), Duration::from_secs(5)).await;
+    assert_eq!(status_of(&answer), 400, "{answer:?}");
+    assert_eq!(json_of(&answer)["error"], "missing_field", "{answer}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(staged_files(&app).is_empty(), "{:?}", staged_files(&app));
+}
