@@ -242,3 +242,101 @@ async fn an_upload_is_authorized_before_its_file_is_read() {
     assert!(took < Duration::from_secs(2), "{took:?}");
     assert!(staged_files(&app).is_empty(), "{:?}", staged_files(&app));
 }
+
+/// A stored zip written byte by byte: `(central name, local name, Unicode Path of the central entry, Unix mode,
+/// declared size, data)` per entry, to say what no honest zip writer would.
+type ForgedEntry<'a> = (&'a str, &'a str, Option<&'a str>, u32, Option<u32>, &'a [u8]);
+
+fn forged_zip(entries: &[ForgedEntry<'_>]) -> Vec<u8> {
+    let crc = |data: &[u8]| {
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(data);
+        hasher.finalize()
+    };
+    let (mut out, mut central) = (Vec::new(), Vec::new());
+    for &(name, local_name, unicode, mode, declared, data) in entries {
+        let offset = out.len() as u32;
+        let size = data.len() as u32;
+        out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        out.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(&crc(data).to_le_bytes());
+        out.extend_from_slice(&size.to_le_bytes());
+        out.extend_from_slice(&declared.unwrap_or(size).to_le_bytes());
+        out.extend_from_slice(&(local_name.len() as u16).to_le_bytes());
+        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(local_name.as_bytes());
+        out.extend_from_slice(data);
+        let mut extra = Vec::new();
+        if let Some(unicode) = unicode {
+            extra.extend_from_slice(&0x7075u16.to_le_bytes());
+            extra.extend_from_slice(&((5 + unicode.len()) as u16).to_le_bytes());
+            extra.push(1);
+            extra.extend_from_slice(&crc(name.as_bytes()).to_le_bytes());
+            extra.extend_from_slice(unicode.as_bytes());
+        }
+        central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        central.extend_from_slice(&[20, 3, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        central.extend_from_slice(&crc(data).to_le_bytes());
+        central.extend_from_slice(&size.to_le_bytes());
+        central.extend_from_slice(&declared.unwrap_or(size).to_le_bytes());
+        central.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        central.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+        central.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        central.extend_from_slice(&(mode << 16).to_le_bytes());
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+        central.extend_from_slice(&extra);
+    }
+    let directory_offset = out.len() as u32;
+    out.extend_from_slice(&central);
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    out.extend_from_slice(&directory_offset.to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out
+}
+
+/// Finding 6: zip checks were bypassed by a Unicode Path field, a local header name, symlinks, and a zip declaring
+/// gigabytes (which, with `delta=true`, wrote 1.97 GiB to staging before the 400).
+#[tokio::test]
+async fn zip_entries_are_judged_by_every_name_type_and_size() {
+    let app = TestApp::spawn_with(&[("UPDRAFT_MAX_UPLOAD_BYTES", "1048576")]).await;
+    app.create_app(APP_ID).await;
+    const FILE: u32 = 0o100_644;
+    let index: ForgedEntry<'_> = ("index.html", "index.html", None, FILE, None, b"<html>notifyAppReady</html>");
+    let honest = forged_zip(&[index, ("ok.js", "ok.js", None, FILE, None, b"x")]);
+    for (case, entry, expected) in [
+        (
+            "Unicode Path hides ../",
+            ("../../x.js", "../../x.js", Some("ok.js"), FILE, None, &b"x"[..]),
+            "different names",
+        ),
+        ("local header differs", ("ok.js", "../../x.js", None, FILE, None, &b"x"[..]), "different names"),
+        ("symlink", ("link.js", "link.js", None, 0o120_777, None, &b"/etc/passwd"[..]), "not a regular file"),
+        ("declares 4 GiB", ("big.js", "big.js", None, FILE, Some(u32::MAX), &b"x"[..]), "uncompressed bytes"),
+    ] {
+        for delta in ["false", "true"] {
+            let (status, answer) = app.upload("1.0.1", forged_zip(&[index, entry]), &[("delta", delta)]).await;
+            assert_eq!((status, answer["error"].as_str()), (400, Some("invalid_bundle")), "{case}: {answer}");
+            assert!(answer["message"].as_str().unwrap().contains(expected), "{case}: {answer}");
+        }
+    }
+    assert!(staged_files(&app).is_empty(), "{:?}", staged_files(&app));
+    let objects = app.data_path().join("objects");
+    let stored: Vec<_> = walk(&objects);
+    assert!(stored.is_empty(), "a refused bundle stored {stored:?}");
+    app.upload_ok("1.0.1", honest, &[("delta", "true")]).await;
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries
+        .flat_map(|entry| {
+            let path = entry.unwrap().path();
+            if path.is_dir() { walk(&path) } else { vec![path] }
+        })
+        .collect()
+}
