@@ -105,6 +105,11 @@ pub(crate) async fn set_channel(
             Err(Rejection::Refusal(self_set_refusal_body(refused, &name)))
         }
         Err(SelfSetFailure::Failed(error)) => Err(Rejection::Api(error)),
+        Err(SelfSetFailure::Full) => Err(refusal(
+            "too_many_overrides",
+            "this app holds as many device channel choices as it may; update the plugin (current plugins keep the \
+             choice on the device) or ask the operator to remove unused device overrides",
+        )),
     }
 }
 

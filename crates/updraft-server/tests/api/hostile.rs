@@ -340,3 +340,93 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         })
         .collect()
 }
+
+/// Finding 7: the database (which holds private signing keys) was 0644 in a 0755 data directory.
+#[tokio::test]
+async fn the_data_directory_and_database_are_private_to_the_gateway_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let data_dir = parent.path().join("fresh").join("data");
+    let app = TestApp::spawn_with(&[("UPDRAFT_DATA_DIR", data_dir.to_str().unwrap())]).await;
+    app.create_app(APP_ID).await;
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data_dir), 0o700, "data directory");
+    for file in ["updraft.db", "updraft.db-wal", "updraft.db-shm"] {
+        let path = data_dir.join(file);
+        if path.exists() || file == "updraft.db" {
+            assert_eq!(mode(&path), 0o600, "{file}");
+        }
+    }
+}
+
+/// `/metrics` can require a key.
+#[tokio::test]
+async fn metrics_can_require_a_key() {
+    let key = "metrics-key-0123456789abcdef";
+    let app = TestApp::spawn_with(&[("UPDRAFT_METRICS_API_KEY", key)]).await;
+    let metrics = |auth: Option<String>| {
+        let mut request = app.client.get(app.url("/metrics"));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    assert_eq!(metrics(None).await.status(), 401);
+    assert_eq!(metrics(Some("Bearer wrong-key-0123456789".into())).await.status(), 401);
+    assert_eq!(metrics(Some(ADMIN_KEY.into())).await.status(), 401, "the admin key is not the metrics key");
+    let open = metrics(Some(format!("Bearer {key}"))).await;
+    assert_eq!(open.status(), 200);
+    assert!(open.text().await.unwrap().contains("updraft_store_reads_total"));
+    let unprotected = TestApp::spawn().await;
+    assert_eq!(unprotected.client.get(unprotected.url("/metrics")).send().await.unwrap().status(), 200);
+}
+
+async fn metric(app: &TestApp, name: &str) -> u64 {
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+/// Finding 4: `/updates` stored device-report fields of any size (a 900 000-byte `version_os` came back from
+/// `GET /device`).
+#[tokio::test]
+async fn stored_device_report_fields_are_truncated() {
+    let app = TestApp::with_app().await;
+    let (huge, long) = ("9".repeat(900_000), "8".repeat(20_000));
+    let body = device(json!({
+        "device_id": "f00d0000-0000-4000-8000-000000000001",
+        "version_os": huge, "version_code": long, "custom_id": long, "defaultChannel": long,
+        "version_name": format!("1.0.0{long}"),
+    }));
+    let (status, _) = app.updates_raw(&body.to_string()).await;
+    assert_eq!(status, 200);
+    let listed = crate::helpers::eventually("the device report to be written", || async {
+        let (_, answer) = app.admin("GET", &format!("/device?app_id={APP_ID}"), Value::Null).await;
+        answer["data"].as_array().filter(|a| !a.is_empty()).cloned()
+    })
+    .await;
+    let stored = listed[0].to_string();
+    assert!(stored.len() < 2000, "the stored report is {} bytes", stored.len());
+    assert_eq!(listed[0]["os_version"].as_str().unwrap().len(), 64, "{stored}");
+}
+
+/// Finding 4: old-plugin setChannel stored and reloaded the catalog on every call; a call that changes nothing now
+/// writes nothing.
+#[tokio::test]
+async fn a_repeated_set_channel_writes_nothing() {
+    let app = TestApp::with_app().await;
+    app.upload_ok("1.0.1", small_zip("1"), &[("channel", "production")]).await;
+    app.admin_ok("POST", "/channel", json!({"app_id": APP_ID, "channel": "beta", "allow_device_self_set": true})).await;
+    let set = |channel: &str| device(json!({"plugin_version": "6.14.0", "channel": channel}));
+    assert_eq!(app.call("POST", "/channel_self", None, set("beta")).await.0, 200);
+    let writes = metric(&app, "updraft_store_writes_total").await;
+    for _ in 0..20 {
+        let (status, answer) = app.call("POST", "/channel_self", None, set("beta")).await;
+        assert_eq!((status, answer["status"].as_str()), (200, Some("ok")), "{answer}");
+    }
+    assert_eq!(metric(&app, "updraft_store_writes_total").await, writes, "repeated choices wrote to the store");
+    // A real change is still stored.
+    assert_eq!(app.call("POST", "/channel_self", None, set("production")).await.0, 200);
+    assert!(metric(&app, "updraft_store_writes_total").await > writes);
+}
