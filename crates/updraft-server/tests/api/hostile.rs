@@ -430,3 +430,28 @@ async fn a_repeated_set_channel_writes_nothing() {
     assert_eq!(app.call("POST", "/channel_self", None, set("production")).await.0, 200);
     assert!(metric(&app, "updraft_store_writes_total").await > writes);
 }
+
+/// Client mistakes are not server errors: a malformed request head is answered 400 and logs nothing at `ERROR`.
+#[tokio::test]
+async fn client_mistakes_log_nothing_at_error() {
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("gateway.log");
+    let app =
+        TestApp::spawn_with(&[(crate::helpers::LOG_FILE_VAR, log.to_str().unwrap()), ("UPDRAFT_LOG", "debug")]).await;
+    let oversized_header = format!("GET /health HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n", "a".repeat(100_000));
+    for request in [
+        &b"GARBAGE\r\n\r\n"[..],
+        b"POST /updates HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\nzz",
+        b"GET /\xff\xfe HTTP/1.1\r\n\r\n",
+        b"POST /updates HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+        oversized_header.as_bytes(),
+    ] {
+        let (answer, _) = raw_exchange(&app.base, request, Duration::from_secs(3)).await;
+        assert!(matches!(status_of(&answer), 200 | 400 | 431), "{answer:?}");
+    }
+    assert_eq!(app.client.get(app.url("/health")).send().await.unwrap().status(), 200);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("DEBUG") || text.contains("INFO"), "the log was captured: {text}");
+    let errors: Vec<&str> = text.lines().filter(|line| line.contains("ERROR")).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
