@@ -65,3 +65,28 @@ pub(crate) async fn stage<E: std::fmt::Display>(
         crc32: format!("{:08x}", crc32.finalize()),
     })
 }
+
+/// Removes whatever a previous run left in the staging directories (uploads cut off by a crash or `kill -9`):
+/// `data_dir/staging` and, for the filesystem store, its own `.staging` folder. Called by `serve` before it accepts
+/// requests; nothing staged is ever visible, so nothing visible is lost. Returns how many entries went.
+pub(crate) fn empty_staging(directories: &[std::path::PathBuf]) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for directory in directories {
+        let entries = match std::fs::read_dir(directory) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error),
+        };
+        for entry in entries {
+            let path = entry?.path();
+            // Not following symlinks: a link is removed, never what it points at.
+            if std::fs::symlink_metadata(&path)?.is_dir() {
+                std::fs::remove_dir_all(&path)?;
+            } else {
+                std::fs::remove_file(&path)?;
+            }
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}

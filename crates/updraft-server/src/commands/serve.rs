@@ -33,6 +33,14 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         );
     }
     let store = open_store(&settings).await?;
+    let mut staging = vec![settings.staging_dir()];
+    if settings.storage.kind == crate::config::StorageKind::Fs {
+        staging.push(settings.objects_dir().join(".staging"));
+    }
+    let removed = crate::upload::empty_staging(&staging).context("emptying the staging directories")?;
+    if removed > 0 {
+        tracing::info!(n_entries = removed, "removed {removed} unfinished uploads left in staging by a previous run");
+    }
     let objects = crate::storage::open_object_store(&settings).await?;
     // Fail at start-up, with the reason, rather than at the first upload or download.
     if let Some(problem) = crate::storage::check_store(objects.as_ref()).await.into_iter().next() {

@@ -168,6 +168,13 @@ impl TestApp {
         }
     }
 
+    /// Kills the process with SIGKILL (no shutdown of any kind) and waits for it to be gone.
+    pub fn kill_hard(&mut self) {
+        let mut child = self.child.take().expect("still running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
     pub fn data_path(&self) -> &Path {
         self.data_dir.path()
     }

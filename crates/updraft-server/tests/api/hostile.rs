@@ -58,7 +58,11 @@ pub fn json_of(answer: &str) -> Value {
 }
 
 fn staged_files(app: &TestApp) -> Vec<String> {
-    match std::fs::read_dir(app.data_path().join("staging")) {
+    staged_in(app.data_path())
+}
+
+fn staged_in(data_dir: &std::path::Path) -> Vec<String> {
+    match std::fs::read_dir(data_dir.join("staging")) {
         Ok(entries) => entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
         Err(_) => Vec::new(),
     }
@@ -454,4 +458,91 @@ async fn client_mistakes_log_nothing_at_error() {
     assert!(text.contains("DEBUG") || text.contains("INFO"), "the log was captured: {text}");
     let errors: Vec<&str> = text.lines().filter(|line| line.contains("ERROR")).collect();
     assert!(errors.is_empty(), "{errors:#?}");
+}
+
+/// Starts writing `head` then `body_start` of a request that declares more, and waits until the gateway has staged
+/// a file for it; returns the open connection (dropping it ends the request).
+async fn stage_partially(
+    app: &TestApp,
+    data_dir: &std::path::Path,
+    head: String,
+    body_start: &[u8],
+) -> tokio::net::TcpStream {
+    let mut stream = tokio::net::TcpStream::connect(app.base.strip_prefix("http://").unwrap()).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body_start).await.unwrap();
+    crate::helpers::eventually("a staged file", || async { (!staged_in(data_dir).is_empty()).then_some(()) }).await;
+    stream
+}
+
+/// Fault: `kill -9` during a Capgo upload, then a restart: nothing is half-visible, staging is empty, and the
+/// retry succeeds.
+#[tokio::test]
+async fn a_capgo_upload_killed_midway_leaves_nothing_and_can_be_retried() {
+    let shared = tempfile::tempdir().unwrap();
+    let env = [("UPDRAFT_DATA_DIR", shared.path().to_str().unwrap())];
+    let mut first = TestApp::spawn_with(&env).await;
+    first.create_app(APP_ID).await;
+    let mut fields = Vec::new();
+    for (name, value) in [("app_id", APP_ID), ("version", "1.0.1"), ("channel", "production")] {
+        fields.extend_from_slice(
+            format!("--bnd\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
+    }
+    fields.extend_from_slice(b"--bnd\r\ncontent-disposition: form-data; name=\"file\"; filename=\"b.zip\"\r\n\r\n");
+    fields.extend_from_slice(&[b'P'; 64 * 1024]);
+    let head = format!(
+        "POST /bundle HTTP/1.1\r\nhost: x\r\nauthorization: {ADMIN_KEY}\r\n\
+         content-type: multipart/form-data; boundary=bnd\r\ncontent-length: 10000000\r\n\r\n"
+    );
+    let connection = stage_partially(&first, shared.path(), head, &fields).await;
+    first.kill_hard();
+    drop(connection);
+    assert!(!staged_in(shared.path()).is_empty(), "the kill left a staged file behind (the case under test)");
+    let second = TestApp::spawn_with(&env).await;
+    assert!(staged_in(shared.path()).is_empty(), "{:?}", staged_in(shared.path()));
+    let (_, bundles) = second.admin("GET", &format!("/bundle?app_id={APP_ID}"), Value::Null).await;
+    assert_eq!(bundles, json!([]), "nothing of the cut upload is visible");
+    assert_eq!(second.check(device(json!({}))).await["error"], "no_channel", "no channel points at a cut bundle");
+    second.upload_ok("1.0.1", small_zip("retry"), &[("channel", "production")]).await;
+    assert_eq!(second.check(device(json!({}))).await["version"], "1.0.1");
+}
+
+/// Fault: `kill -9` while an Expo asset of a publish is being uploaded, then a restart: the asset is not recorded
+/// (a publish naming it is refused), staging is empty, and the retried upload and publish succeed.
+#[tokio::test]
+async fn an_expo_publish_killed_midway_leaves_nothing_and_can_be_retried() {
+    let shared = tempfile::tempdir().unwrap();
+    let env = [("UPDRAFT_DATA_DIR", shared.path().to_str().unwrap())];
+    let mut first = TestApp::spawn_with(&env).await;
+    first.create_app(APP_ID).await;
+    let asset = vec![b'a'; 256 * 1024];
+    let sha = crate::helpers::sha256_hex(&asset);
+    let head = format!(
+        "PUT /expo/{APP_ID}/assets/{sha} HTTP/1.1\r\nhost: x\r\nauthorization: {ADMIN_KEY}\r\n\
+         content-type: application/octet-stream\r\ncontent-length: {}\r\n\r\n",
+        asset.len()
+    );
+    let connection = stage_partially(&first, shared.path(), head, &asset[..64 * 1024]).await;
+    first.kill_hard();
+    drop(connection);
+    assert!(!staged_in(shared.path()).is_empty(), "the kill left a staged file behind (the case under test)");
+    let second = TestApp::spawn_with(&env).await;
+    assert!(staged_in(shared.path()).is_empty(), "{:?}", staged_in(shared.path()));
+    let publish = json!({"channel": "production", "runtime_version": "1.0.0", "expo_client": {},
+        "platforms": [{"platform": "ios", "launch_asset": {"sha256": sha, "ext": "hbc"}, "assets": []}]});
+    let (status, answer) = second.admin("POST", &format!("/expo/{APP_ID}/releases"), publish.clone()).await;
+    assert_eq!(status, 400, "a publish naming the cut asset is refused: {answer}");
+    let (_, missing) = second.admin("POST", &format!("/expo/{APP_ID}/assets/missing"), json!({"sha256": [sha]})).await;
+    assert_eq!(missing["missing"], json!([sha]), "{missing}");
+    let response = second
+        .client
+        .put(second.url(&format!("/expo/{APP_ID}/assets/{sha}")))
+        .header("authorization", ADMIN_KEY)
+        .body(asset)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    second.admin_ok("POST", &format!("/expo/{APP_ID}/releases"), publish).await;
 }
