@@ -17,7 +17,12 @@ fn invalid_bundle(message: impl Into<String>) -> ApiError {
 }
 
 fn internal(context: &'static str) -> impl Fn(std::io::Error) -> ApiError {
-    move |e| ApiError::Internal(anyhow::Error::new(e).context(context))
+    move |e| {
+        if crate::api_error::out_of_space(&e) {
+            return crate::api_error::out_of_space_error();
+        }
+        ApiError::Internal(anyhow::Error::new(e).context(context))
+    }
 }
 
 /// Checks a plain zip's layout, every entry's names and type, its entry count, and that it declares at most

@@ -27,7 +27,12 @@ pub(crate) async fn stage<E: std::fmt::Display>(
     mut body: impl Stream<Item = Result<bytes::Bytes, E>> + Unpin,
     max_bytes: u64,
 ) -> Result<StagedFile, ApiError> {
-    let internal = |e: std::io::Error| ApiError::Internal(anyhow::Error::new(e).context("staging an upload"));
+    let internal = |e: std::io::Error| {
+        if crate::api_error::out_of_space(&e) {
+            return crate::api_error::out_of_space_error();
+        }
+        ApiError::Internal(anyhow::Error::new(e).context("staging an upload"))
+    };
     tokio::fs::create_dir_all(staging_dir).await.map_err(internal)?;
     let temp = tempfile::NamedTempFile::new_in(staging_dir).map_err(internal)?;
     let mut file = tokio::fs::File::from_std(temp.reopen().map_err(internal)?);

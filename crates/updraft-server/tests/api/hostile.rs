@@ -546,3 +546,123 @@ async fn an_expo_publish_killed_midway_leaves_nothing_and_can_be_retried() {
     assert_eq!(response.status(), 200);
     second.admin_ok("POST", &format!("/expo/{APP_ID}/releases"), publish).await;
 }
+
+/// A bundle zip of incompressible bytes, about `size` long.
+fn random_zip(size: usize, seed: u64) -> Vec<u8> {
+    use std::io::Write;
+    let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    let noise: Vec<u8> = (0..size)
+        .map(|_| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as u8
+        })
+        .collect();
+    let mut buffer = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut buffer);
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("index.html", stored).unwrap();
+    zip.write_all(b"<html>notifyAppReady</html>").unwrap();
+    zip.start_file("noise.bin", stored).unwrap();
+    zip.write_all(&noise).unwrap();
+    zip.finish().unwrap();
+    buffer.into_inner()
+}
+
+/// Mounts a tmpfs of `megabytes` at `path` (this test needs root, as CI has); unmounted on drop.
+struct SmallFilesystem(std::path::PathBuf);
+
+impl SmallFilesystem {
+    fn mount(path: &std::path::Path, megabytes: u32) -> Self {
+        std::fs::create_dir_all(path).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mounting a {megabytes} MB tmpfs at {} needs root", path.display());
+        Self(path.to_path_buf())
+    }
+}
+
+impl Drop for SmallFilesystem {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Fault: the disk runs out of space, for staging and for the filesystem object store. The upload is refused 507
+/// with a clear message, nothing of it is visible or left behind, and update checks keep being answered.
+#[tokio::test]
+async fn a_full_disk_refuses_the_upload_and_keeps_answering_checks() {
+    let shared = tempfile::tempdir().unwrap();
+    let objects = SmallFilesystem::mount(&shared.path().join("objects"), 3);
+    let staging = SmallFilesystem::mount(&shared.path().join("staging"), 2);
+    let env = [("UPDRAFT_DATA_DIR", shared.path().to_str().unwrap())];
+    let app = TestApp::spawn_with(&env).await;
+    app.create_app(APP_ID).await;
+    app.upload_ok("1.0.1", random_zip(700_000, 1), &[("channel", "production")]).await;
+    // Staging is full: 2.5 MB does not fit in 2 MB.
+    let (status, answer) = app.upload("1.0.2", random_zip(2_500_000, 2), &[("channel", "production")]).await;
+    assert_eq!((status, answer["error"].as_str()), (507, Some("insufficient_storage")), "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("out of space"), "{answer}");
+    // The object store is full: each 1.4 MB bundle is stored once, the third does not fit in 3 MiB.
+    app.upload_ok("1.0.3", random_zip(1_400_000, 3), &[]).await;
+    let (status, answer) = app.upload("1.0.4", random_zip(1_400_000, 4), &[("channel", "production")]).await;
+    assert_eq!((status, answer["error"].as_str()), (507, Some("insufficient_storage")), "{answer}");
+    // Nothing half-visible: the refused versions are not listed, the channel still serves 1.0.1, nothing is left
+    // in either staging folder, and checks keep being answered.
+    let (_, bundles) = app.admin("GET", &format!("/bundle?app_id={APP_ID}"), Value::Null).await;
+    let versions: Vec<&str> = bundles.as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap_or("?")).collect();
+    assert!(!versions.contains(&"1.0.2") && !versions.contains(&"1.0.4"), "{bundles}");
+    for _ in 0..20 {
+        assert_eq!(app.check(device(json!({}))).await["version"], "1.0.1");
+    }
+    assert!(staged_in(shared.path()).is_empty(), "{:?}", staged_in(shared.path()));
+    let leftovers: Vec<_> = std::fs::read_dir(shared.path().join("objects/.staging")).unwrap().collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    drop(app);
+    drop((objects, staging));
+}
+
+/// Fault: clients that trickle their bodies a byte at a time do not starve others: checks keep being answered
+/// quickly while they trickle, and each trickler is cut off by the body timeout.
+#[tokio::test]
+async fn trickling_clients_do_not_starve_others() {
+    let app = TestApp::spawn_with(&[("UPDRAFT_LIMITS__BODY_TIMEOUT_SECONDS", "3")]).await;
+    app.create_app(APP_ID).await;
+    app.upload_ok("1.0.1", small_zip("1"), &[("channel", "production")]).await;
+    let address = app.base.strip_prefix("http://").unwrap().to_owned();
+    let tricklers: Vec<_> = (0..48)
+        .map(|_| {
+            let address = address.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+                let head = "POST /updates HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 4096\r\n\r\n";
+                stream.write_all(head.as_bytes()).await.unwrap();
+                for _ in 0..100 {
+                    if stream.write_all(b" ").await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                let mut answer = Vec::new();
+                let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+                (started.elapsed(), String::from_utf8_lossy(&answer).into_owned())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut slowest = Duration::ZERO;
+    for _ in 0..100 {
+        let started = Instant::now();
+        assert_eq!(app.check(device(json!({}))).await["version"], "1.0.1");
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(slowest < Duration::from_millis(500), "a check took {slowest:?} while others trickled");
+    for trickler in tricklers {
+        let (took, answer) = trickler.await.unwrap();
+        assert!(took < Duration::from_secs(8), "a trickler was held {took:?}");
+        assert_eq!(status_of(&answer), 408, "{answer:?}");
+    }
+}
