@@ -32,11 +32,34 @@ pub(crate) struct LimitSettings {
     pub(crate) body_timeout_seconds: u64,
     /// An upload (a bundle or an Expo asset) is dropped when no byte arrives for this many seconds.
     pub(crate) upload_idle_timeout_seconds: u64,
+    /// Requests a second one device may send to the device endpoints (0 turns the limit off).
+    pub(crate) device_requests_per_second: u64,
+    /// Requests a device may send at once before its rate applies.
+    pub(crate) device_burst: u64,
+    /// Requests a second one client address may send, to any route (0: off). Behind a proxy or load balancer
+    /// every request comes from its address: raise this, or turn it off there.
+    pub(crate) address_requests_per_second: u64,
+    /// Requests an address may send at once.
+    pub(crate) address_burst: u64,
+    /// Requests a second sent with one API key (0: off).
+    pub(crate) key_requests_per_second: u64,
+    /// Requests with one key at once.
+    pub(crate) key_burst: u64,
 }
 
 impl Default for LimitSettings {
     fn default() -> Self {
-        Self { request_head_timeout_seconds: 10, body_timeout_seconds: 20, upload_idle_timeout_seconds: 30 }
+        Self {
+            request_head_timeout_seconds: 10,
+            body_timeout_seconds: 20,
+            upload_idle_timeout_seconds: 30,
+            device_requests_per_second: 20,
+            device_burst: 200,
+            address_requests_per_second: 5000,
+            address_burst: 20_000,
+            key_requests_per_second: 200,
+            key_burst: 2000,
+        }
     }
 }
 
@@ -45,6 +68,16 @@ pub(crate) const LIMIT_ENV: [&str; 3] = [
     "UPDRAFT_LIMITS__REQUEST_HEAD_TIMEOUT_SECONDS",
     "UPDRAFT_LIMITS__BODY_TIMEOUT_SECONDS",
     "UPDRAFT_LIMITS__UPLOAD_IDLE_TIMEOUT_SECONDS",
+];
+
+/// The environment variables of the rate limits in [`LimitSettings`].
+pub(crate) const RATE_ENV: [&str; 6] = [
+    "UPDRAFT_LIMITS__DEVICE_REQUESTS_PER_SECOND",
+    "UPDRAFT_LIMITS__DEVICE_BURST",
+    "UPDRAFT_LIMITS__ADDRESS_REQUESTS_PER_SECOND",
+    "UPDRAFT_LIMITS__ADDRESS_BURST",
+    "UPDRAFT_LIMITS__KEY_REQUESTS_PER_SECOND",
+    "UPDRAFT_LIMITS__KEY_BURST",
 ];
 
 impl LimitSettings {
@@ -60,7 +93,35 @@ impl LimitSettings {
                 *field = value.trim().parse().with_context(|| format!("{name}: {value:?} is not a whole number"))?;
             }
         }
+        let [device, device_burst, address, address_burst, key, key_burst] = RATE_ENV;
+        for (name, field) in [
+            (device, &mut self.device_requests_per_second),
+            (device_burst, &mut self.device_burst),
+            (address, &mut self.address_requests_per_second),
+            (address_burst, &mut self.address_burst),
+            (key, &mut self.key_requests_per_second),
+            (key_burst, &mut self.key_burst),
+        ] {
+            if let Some(value) = env(name) {
+                *field = value.trim().parse().with_context(|| format!("{name}: {value:?} is not a whole number"))?;
+            }
+        }
         Ok(())
+    }
+
+    /// The per-device limit.
+    pub(crate) fn device_rate(&self) -> crate::rate_limit::Rate {
+        rate(self.device_requests_per_second, self.device_burst)
+    }
+
+    /// The per-address limit.
+    pub(crate) fn address_rate(&self) -> crate::rate_limit::Rate {
+        rate(self.address_requests_per_second, self.address_burst)
+    }
+
+    /// The per-key limit.
+    pub(crate) fn key_rate(&self) -> crate::rate_limit::Rate {
+        rate(self.key_requests_per_second, self.key_burst)
     }
 
     /// Checks the values.
@@ -77,6 +138,11 @@ impl LimitSettings {
         }
         Ok(())
     }
+}
+
+/// A rate whose burst is at least one request.
+fn rate(per_second: u64, burst: u64) -> crate::rate_limit::Rate {
+    crate::rate_limit::Rate { per_second: per_second as f64, burst: burst.max(1) as f64 }
 }
 
 /// The read timeouts in force, set once by `serve` (the defaults until then, e.g. in unit tests).

@@ -28,6 +28,7 @@ mod write_behind;
 
 // Bounds against hostile input and faults (issue #17).
 mod limits;
+mod rate_limit;
 
 use clap::Parser;
 

@@ -72,13 +72,16 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         store_calls: store.calls(),
         background: tokio::runtime::Handle::current(),
     }));
+    let rate_limits = web::Data::new(crate::rate_limit::RateLimits::new(&state.settings.limits));
     let server = HttpServer::new({
         let state = state.clone();
         move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(rate_limits.clone())
                 .wrap(from_fn(crate::limits::refuse_oversized_bodies))
                 .wrap(from_fn(routes::hot_path))
+                .wrap(from_fn(crate::rate_limit::enforce))
                 .wrap(from_fn(access_log))
                 .configure(routes::configure)
         }

@@ -666,3 +666,62 @@ async fn trickling_clients_do_not_starve_others() {
         assert_eq!(status_of(&answer), 408, "{answer:?}");
     }
 }
+
+/// Rate limits: per device on the device endpoints, per key on management routes, per client address on every
+/// route; each answered 429 with `Retry-After` and `moreInfo.retryAfterSeconds`.
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after() {
+    let app = TestApp::spawn_with(&[
+        ("UPDRAFT_LIMITS__DEVICE_REQUESTS_PER_SECOND", "1"),
+        ("UPDRAFT_LIMITS__DEVICE_BURST", "3"),
+        ("UPDRAFT_LIMITS__KEY_REQUESTS_PER_SECOND", "1"),
+        ("UPDRAFT_LIMITS__KEY_BURST", "6"),
+    ])
+    .await;
+    app.create_app(APP_ID).await;
+    let post = |path: &'static str, body: Value| {
+        let request = app.client.post(app.url(path)).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            (status, retry_after, response.json::<Value>().await.unwrap())
+        }
+    };
+    let mine = device(json!({"device_id": "limited-device"}));
+    for _ in 0..3 {
+        assert_eq!(post("/updates", mine.clone()).await.0, 200);
+    }
+    let (status, retry_after, body) = post("/updates", mine.clone()).await;
+    assert_eq!((status, body["error"].as_str()), (429, Some("rate_limited")), "{body}");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    assert_eq!(body["moreInfo"]["retryAfterSeconds"], 1);
+    let stats = json!([{"app_id": APP_ID, "device_id": "limited-device", "action": "set", "version_name": "1.0.0"}]);
+    assert_eq!(post("/stats", stats).await.0, 429, "the device's limit covers every device endpoint");
+    let channel = device(json!({"device_id": "limited-device", "channel": "beta"}));
+    assert_eq!(post("/channel_self", channel).await.0, 429);
+    assert_eq!(post("/updates", device(json!({"device_id": "another-device"}))).await.0, 200, "per device");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(post("/updates", mine).await.0, 200, "a token came back");
+    // Management: per key (create_app above took one).
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(app.admin("GET", &format!("/bundle?app_id={APP_ID}"), Value::Null).await.0);
+    }
+    // Five of the six saved tokens are left (about one more came back while the device checks ran).
+    assert!(statuses[..5].iter().all(|s| *s == 200) && statuses[7] == 429, "{statuses:?}");
+    assert_eq!(app.call("GET", "/bundle", Some("another-key-0123456789"), Value::Null).await.0, 401, "per key");
+    // Per address: every route.
+    let tight = TestApp::spawn_with(&[
+        ("UPDRAFT_LIMITS__ADDRESS_REQUESTS_PER_SECOND", "1"),
+        ("UPDRAFT_LIMITS__ADDRESS_BURST", "5"),
+    ])
+    .await;
+    let mut statuses = Vec::new();
+    for n in 0..7 {
+        let body = device(json!({"device_id": format!("d{n}")}));
+        statuses.push(tight.client.post(tight.url("/updates")).json(&body).send().await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429]);
+    assert_eq!(tight.client.get(tight.url("/health")).send().await.unwrap().status(), 429);
+}
