@@ -121,4 +121,19 @@ mod tests {
         assert_eq!(ByteRange::Bounded(u64::MAX, u64::MAX).resolve(10), None);
         assert_eq!(ByteRange::Suffix(u64::MAX).resolve(10), Some(0..10));
     }
+
+    proptest::proptest! {
+        /// A resolved range always lies inside the object and is never empty, whatever the request says.
+        #[test]
+        fn resolved_ranges_stay_inside_the_object(start: u64, end: u64, size in 0u64..1_000_000, kind in 0u8..3) {
+            let range = match kind {
+                0 => ByteRange::From(start),
+                1 => ByteRange::Bounded(start, end),
+                _ => ByteRange::Suffix(end),
+            };
+            if let Some(span) = range.resolve(size) {
+                proptest::prop_assert!(span.start < span.end && span.end <= size, "{range:?} of {size}: {span:?}");
+            }
+        }
+    }
 }

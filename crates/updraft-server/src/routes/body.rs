@@ -60,6 +60,7 @@ struct Reading {
     deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
     timed_out: bool,
     ended: bool,
+    stuck: bool,
 }
 
 impl SharedBody {
@@ -71,6 +72,7 @@ impl SharedBody {
             deadline: Box::pin(tokio::time::sleep(idle)),
             timed_out: false,
             ended: false,
+            stuck: false,
         })))
     }
 
@@ -87,6 +89,17 @@ impl SharedBody {
     /// Whether the whole body has been read.
     pub(crate) fn ended(&self) -> bool {
         self.0.borrow().ended
+    }
+
+    /// Whether a parser over this body stopped making progress after the body ended (see [`UntilStuck`]): the
+    /// body ended in the middle of something, such as just before a multipart closing boundary.
+    pub(crate) fn stuck(&self) -> bool {
+        self.0.borrow().stuck
+    }
+
+    /// `stream` (a parser over this body), ended early when it waits for more after the whole body has arrived.
+    pub(crate) fn until_stuck<S>(&self, stream: S) -> UntilStuck<S> {
+        UntilStuck { stream, body: self.reader(), timer: None }
     }
 
     /// Reads and discards the rest of the body: at most `limit` bytes, for at most `deadline`, and only while the
@@ -154,4 +167,48 @@ fn stalled() -> actix_web::error::PayloadError {
         std::io::ErrorKind::TimedOut,
         "the client sent nothing for too long",
     ))
+}
+
+/// How long a parser may wait once its whole body has arrived: parsing buffered bytes takes microseconds, so a
+/// parser still pending after this waits for bytes that will never come (actix-multipart does, at some truncation
+/// points, instead of failing).
+const STUCK_AFTER_END: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// A stream over a [`SharedBody`] that ends (and marks the body stuck) when it stays pending after the body ended.
+pub(crate) struct UntilStuck<S> {
+    stream: S,
+    body: SharedBody,
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S: futures::Stream + Unpin> futures::Stream for UntilStuck<S> {
+    type Item = S::Item;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        if this.body.stuck() {
+            return Poll::Ready(None);
+        }
+        match this.stream.poll_next_unpin(cx) {
+            Poll::Ready(item) => {
+                this.timer = None;
+                Poll::Ready(item)
+            }
+            Poll::Pending if this.body.ended() => {
+                let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(STUCK_AFTER_END)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        this.body.0.borrow_mut().stuck = true;
+                        Poll::Ready(None)
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }

@@ -54,7 +54,7 @@ pub(crate) async fn post_bundle(
         // Whatever the outcome, the client gets to send its whole body and then reads the answer.
         let body = SharedBody::new(payload);
         let result = match authenticate(&request, &state).await {
-            Ok(caller) => upload(caller, &state, Multipart::new(request.headers(), body.reader())).await,
+            Ok(caller) => upload(caller, &state, Multipart::new(request.headers(), body.reader()), &body).await,
             Err(refused) => Err(refused),
         };
         // A client that stopped sending is told so, whatever the parser made of the missing bytes.
@@ -156,10 +156,12 @@ fn check_fields_before_file(
 async fn read_multipart(
     state: &AppState,
     caller: &Caller,
-    mut multipart: Multipart,
+    multipart: Multipart,
+    body: &SharedBody,
 ) -> Result<(HashMap<String, String>, Option<StagedFile>), ApiError> {
     let mut fields = HashMap::new();
     let mut staged = None;
+    let mut multipart = body.until_stuck(multipart);
     while let Some(field) = multipart.next().await {
         let mut field = field.map_err(|e| {
             ApiError::bad_request(
@@ -171,11 +173,12 @@ async fn read_multipart(
         if name == "file" {
             // Who may upload to which app is decided before a byte of the file is read or staged.
             check_fields_before_file(state, caller, &fields)?;
-            let body = (&mut field).map_err(|e| e.to_string());
-            staged = Some(stage(&state.settings.staging_dir(), Box::pin(body), state.settings.max_upload_bytes).await?);
+            let file = body.until_stuck((&mut field).map_err(|e| e.to_string()));
+            staged = Some(stage(&state.settings.staging_dir(), Box::pin(file), state.settings.max_upload_bytes).await?);
         } else if TEXT_FIELDS.contains(&name.as_str()) {
             let mut value = Vec::new();
-            while let Some(chunk) = field.next().await {
+            let mut text = body.until_stuck(&mut field);
+            while let Some(chunk) = text.next().await {
                 let chunk = chunk.map_err(|e| ApiError::bad_request(codes::INVALID_REQUEST, e.to_string()))?;
                 if value.len() + chunk.len() > TEXT_FIELD_LIMIT {
                     return Err(ApiError::bad_request(codes::INVALID_REQUEST, format!("field `{name}` is too long")));
@@ -196,8 +199,20 @@ async fn read_multipart(
     Ok((fields, staged))
 }
 
-async fn upload(caller: Caller, state: &AppState, multipart: Multipart) -> Result<HttpResponse, ApiError> {
-    let (fields, staged) = read_multipart(state, &caller, multipart).await?;
+async fn upload(
+    caller: Caller,
+    state: &AppState,
+    multipart: Multipart,
+    body: &SharedBody,
+) -> Result<HttpResponse, ApiError> {
+    let (fields, staged) = read_multipart(state, &caller, multipart, body).await?;
+    if body.stuck() {
+        // What was read is not the whole upload: nothing of it is kept.
+        return Err(ApiError::bad_request(
+            codes::INVALID_REQUEST,
+            "the multipart body ended before its closing boundary; send the whole body, ending with --<boundary>--",
+        ));
+    }
     let field = |name: &str| fields.get(name).filter(|v| !v.is_empty()).cloned();
     let bundle = read_bundle_fields(state, &caller, &field)?;
     let delta = matches!(field("delta").as_deref(), Some("true" | "1"));

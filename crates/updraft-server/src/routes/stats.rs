@@ -27,7 +27,7 @@ pub(crate) async fn post_stats(
     let request = match parse_stats(&body, Utc::now()) {
         Ok(request) => request,
         // A batch past the cap is a 413 like an oversized body: no device sends one.
-        Err((code @ updraft_capgo::error_codes::BODY_TOO_LARGE, message)) => {
+        Err((code, message)) if code == updraft_core::codes::BODY_TOO_LARGE => {
             return HttpResponse::PayloadTooLarge().json(device_error_body(code, &message));
         }
         Err((code, message)) => return HttpResponse::BadRequest().json(device_error_body(code, &message)),

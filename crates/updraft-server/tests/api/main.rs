@@ -7,6 +7,7 @@ mod capgo_cli;
 mod capgo_surface;
 mod channel_self;
 mod cli_publish;
+mod corpus;
 mod delta;
 mod downloads;
 mod encryption;
