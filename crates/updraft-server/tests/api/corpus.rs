@@ -65,6 +65,9 @@ struct Request {
     body: Vec<u8>,
 }
 
+/// What came back: the status and body, or why nothing did.
+type Outcome = Result<(u16, Vec<u8>), String>;
+
 /// The credentials a request may carry.
 struct Keys {
     scoped_other: String,
@@ -353,7 +356,7 @@ async fn a_hostile_corpus_over_every_route_gets_no_5xx_no_hang_no_escape_and_no_
     assert!(requests.len() >= 10_000);
     let client = crate::helpers::test_client(reqwest::Client::builder().timeout(Duration::from_secs(15)));
     let started = Instant::now();
-    let outcomes: Vec<(usize, Result<(u16, Vec<u8>), String>)> = futures::stream::iter(requests.iter().enumerate())
+    let outcomes: Vec<(usize, Outcome)> = futures::stream::iter(requests.iter().enumerate())
         .map(|(index, request)| {
             let client = client.clone();
             let url = app.url(&request.path);
