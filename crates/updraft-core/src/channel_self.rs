@@ -214,6 +214,26 @@ mod tests {
     }
 
     #[test]
+    fn devices_add_overrides_only_below_the_cap() {
+        let full = catalog();
+        let (app, channels) = (full.app().clone(), full.channels().to_vec());
+        let overrides = |n: usize| -> Vec<(DeviceId, crate::OverrideTarget)> {
+            (0..n)
+                .map(|i| {
+                    let device = DeviceId::parse(&format!("device-{i}")).unwrap();
+                    (device, crate::OverrideTarget { channel_id: Some(2), bundle: None })
+                })
+                .collect()
+        };
+        let below = AppCatalog::new(app.clone(), channels.clone(), vec![], overrides(MAX_DEVICE_OVERRIDES_PER_APP - 1));
+        let newcomer = DeviceId::parse("newcomer").unwrap();
+        assert!(self_set_has_room(&below, &newcomer));
+        let at_cap = AppCatalog::new(app, channels, vec![], overrides(MAX_DEVICE_OVERRIDES_PER_APP));
+        assert!(!self_set_has_room(&at_cap, &newcomer), "a new device is refused at the cap");
+        assert!(self_set_has_room(&at_cap, &DeviceId::parse("device-7").unwrap()), "a device with one may change it");
+    }
+
+    #[test]
     fn self_set_rules() {
         let catalog = catalog();
         let check = |name, platform| self_assignable(&catalog, name, platform).map(|c| c.name.as_str());

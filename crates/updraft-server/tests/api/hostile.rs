@@ -725,3 +725,23 @@ async fn rate_limits_answer_429_with_retry_after() {
     assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429]);
     assert_eq!(tight.client.get(tight.url("/health")).send().await.unwrap().status(), 429);
 }
+
+/// An Expo asset upload is authorized (app scope included) before a byte of its body is read or staged.
+#[tokio::test]
+async fn an_asset_upload_is_authorized_before_its_body_is_read() {
+    let app = TestApp::with_app().await;
+    app.create_app("com.example.other").await;
+    let created = app.admin_ok("POST", "/apikey", json!({"name": "other", "app_id": "com.example.other"})).await;
+    let other_key = created["key"].as_str().unwrap().to_owned();
+    for (key, expected) in [(other_key.as_str(), 403), ("upd_not-a-key-0123456789", 401), ("", 401)] {
+        let request = format!(
+            "PUT /expo/{APP_ID}/assets/{} HTTP/1.1\r\nhost: x\r\nauthorization: {key}\r\n\
+             content-length: 50000000\r\n\r\nfirst bytes",
+            "a".repeat(64)
+        );
+        let (answer, took) = raw_exchange(&app.base, request.as_bytes(), Duration::from_secs(5)).await;
+        assert_eq!(status_of(&answer), expected, "{key:?}: {answer:?}");
+        assert!(took < Duration::from_secs(2), "{key:?}: {took:?}");
+    }
+    assert!(staged_files(&app).is_empty(), "{:?}", staged_files(&app));
+}
