@@ -23,7 +23,8 @@
 //!   release outside the group, and devices running the candidate accept it.
 
 use crate::bucket::{DeviceIdentity, bucket, in_rollout};
-use crate::rollout::{Rollout, RolloutState};
+use crate::expo_release::{ExpoCheck, ExpoDecision, ExpoRelease, select_expo_release, select_expo_release_outside};
+use crate::rollout::{Rollout, RolloutState, RolloutTarget, StoredRollout};
 
 /// What a device gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +75,34 @@ pub fn select_rollout(rollout: Option<&Rollout>, check: &RolloutCheck<'_>) -> Se
     }
 }
 
+/// The Expo selection under a channel's rollout: when the rollout covers the request's platform and runtime
+/// version, a device [`Serve::Stable`] or [`Serve::StableAfterHalt`] gets the newest release outside the candidate
+/// group, every other device the newest release ([`select_expo_release`]). `identity` is the request's
+/// `EAS-Client-ID` ([`DeviceIdentity::from_eas_client_id`]); a request without one gets stable.
+pub fn select_expo_release_in_rollout<'a>(
+    releases: &'a [ExpoRelease],
+    check: &ExpoCheck,
+    rollout: Option<&StoredRollout>,
+    identity: Option<&DeviceIdentity>,
+) -> ExpoDecision<'a> {
+    let Some(stored) = rollout.filter(|stored| stored.covers(check.platform, &check.runtime_version)) else {
+        return select_expo_release(releases, check);
+    };
+    let RolloutTarget::ExpoGroup(group) = stored.rollout.candidate() else {
+        return select_expo_release(releases, check);
+    };
+    // The device's current update is one of the candidate's releases (ids and groups are lowercase UUIDs).
+    let runs_candidate = check
+        .current_update_id
+        .as_deref()
+        .is_some_and(|current| releases.iter().any(|r| r.id == current && r.group_id == *group));
+    let device = RolloutCheck { identity, overridden: false, runs_candidate };
+    match select_rollout(Some(&stored.rollout), &device) {
+        Serve::Unaffected | Serve::Candidate => select_expo_release(releases, check),
+        Serve::Stable | Serve::StableAfterHalt => select_expo_release_outside(releases, check, Some(group)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
@@ -97,7 +126,8 @@ mod tests {
     }
 
     fn halted(percent: &str) -> Rollout {
-        let halt = Halt { reason: "crashes".into(), at: Utc::now(), by: HaltCause::Operator("ci".into()) };
+        let halt =
+            Halt { reason: "crashes".into(), at: Utc::now(), by: HaltCause::Operator("ci".into()), figures: None };
         rollout(percent).halt(halt).unwrap()
     }
 
@@ -180,5 +210,92 @@ mod tests {
             before = after;
         }
         assert!(before.iter().all(|reached| *reached));
+    }
+}
+
+#[cfg(test)]
+mod expo_tests {
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::bucket::RolloutPercent;
+    use crate::expo_release::{ExpoAsset, ExpoReleaseKind};
+    use crate::ids::{AppId, ChannelName, Platform};
+    use crate::rollout::{Halt, HaltCause, HaltPolicy, RolloutChange, RolloutId, RolloutSpec, StableTarget};
+
+    fn release(id: &str, group: &str, platform: Platform, millis: i64) -> ExpoRelease {
+        ExpoRelease {
+            id: id.into(),
+            group_id: group.into(),
+            app_id: AppId::parse("com.example.app").unwrap(),
+            channel: "production".into(),
+            runtime_version: "1".into(),
+            platform,
+            created_at: DateTime::from_timestamp_millis(millis).unwrap(),
+            message: String::new(),
+            kind: ExpoReleaseKind::Update {
+                launch_asset: ExpoAsset { sha256: "a".repeat(64), md5: "b".repeat(32), ext: "hbc".into() },
+                assets: vec![],
+                expo_client: "{}".into(),
+            },
+        }
+    }
+
+    fn stored(percent: &str, halted: bool, covers: Vec<(Platform, String)>) -> StoredRollout {
+        let spec = RolloutSpec {
+            id: RolloutId::parse("r1").unwrap(),
+            app_id: AppId::parse("com.example.app").unwrap(),
+            channel: ChannelName::parse("production").unwrap(),
+            candidate: RolloutTarget::ExpoGroup("g-new".into()),
+            stable: StableTarget::ExpoPrevious,
+            percent: RolloutPercent::parse(percent).unwrap(),
+            policy: HaltPolicy::default(),
+        };
+        let mut rollout = Rollout::start(spec, Utc::now()).unwrap();
+        if halted {
+            let halt = Halt { reason: "x".into(), at: Utc::now(), by: HaltCause::Automatic, figures: None };
+            rollout = rollout.halt(halt).unwrap();
+        }
+        let last_change =
+            RolloutChange { action: "start".into(), by: "t".into(), at: Utc::now(), reason: String::new() };
+        StoredRollout { rollout, covers, last_change }
+    }
+
+    fn check(rollout: &StoredRollout, identity: Option<&str>, current: Option<&str>, platform: Platform) -> String {
+        let releases = vec![
+            release("old-ios", "g-old", Platform::Ios, 1),
+            release("old-android", "g-old", Platform::Android, 1),
+            release("new-ios", "g-new", Platform::Ios, 2),
+            release("new-android", "g-new", Platform::Android, 2),
+        ];
+        let request = ExpoCheck {
+            protocol: 1,
+            platform,
+            runtime_version: "1".into(),
+            channel: "production".into(),
+            current_update_id: current.map(str::to_owned),
+            embedded_update_id: None,
+        };
+        let identity = identity.and_then(DeviceIdentity::from_eas_client_id);
+        match select_expo_release_in_rollout(&releases, &request, Some(rollout), identity.as_ref()) {
+            ExpoDecision::Serve(release) => release.id.clone(),
+            ExpoDecision::NoUpdate => "no update".into(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_expo_rollout_serves_the_candidate_or_the_newest_release_outside_it() {
+        let ios_only = vec![(Platform::Ios, "1".to_owned())];
+        let client = Some("6f0d7a4e-0000-4000-8000-000000000001");
+        assert_eq!(check(&stored("100", false, ios_only.clone()), client, None, Platform::Ios), "new-ios");
+        assert_eq!(check(&stored("0", false, ios_only.clone()), client, None, Platform::Ios), "old-ios");
+        // No EAS-Client-ID: stable. Running the candidate: it keeps it (no update).
+        assert_eq!(check(&stored("100", false, ios_only.clone()), None, None, Platform::Ios), "old-ios");
+        assert_eq!(check(&stored("0", false, ios_only.clone()), client, Some("new-ios"), Platform::Ios), "no update");
+        // Not covered (Android here): the usual newest release.
+        assert_eq!(check(&stored("0", false, ios_only.clone()), client, None, Platform::Android), "new-android");
+        // Halted: the newest release outside the candidate, also to a device running the candidate.
+        assert_eq!(check(&stored("100", true, ios_only.clone()), client, Some("new-ios"), Platform::Ios), "old-ios");
     }
 }

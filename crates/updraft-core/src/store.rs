@@ -12,7 +12,10 @@ use crate::catalog::AppCatalog;
 use crate::channel::{Channel, ChannelUpdate};
 use crate::device::{DeviceReport, OverrideTarget};
 use crate::expo_release::ExpoRelease;
+use crate::health::HealthFigures;
 use crate::ids::{AppId, ChannelName, DeviceId};
+use crate::release_health::{HaltRecord, ReleaseDeviceRow, ReleaseHealth};
+use crate::rollout::{Halt, RolloutId, StoredRollout};
 use crate::stats::StatsEvent;
 use std::collections::HashMap;
 
@@ -267,4 +270,68 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Marks a key revoked at `at`; `Ok(false)` when there is no such key or it was revoked already.
     async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool>;
+
+    // Rollouts: the current rollout of each channel, in the catalog. Every write announces the app.
+
+    /// Starts an (active) rollout on its channel, replacing a halted or completed one there, and records
+    /// `releases` (an Expo publish that starts with its rollout) in the same transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the channel has an active rollout.
+    async fn start_rollout(&self, rollout: &StoredRollout, releases: &[ExpoRelease]) -> StoreResult<()>;
+
+    /// Halts the rollout `rollout_id` of a channel if, and only if, it is active (`UPDATE ... WHERE state =
+    /// 'active'`), recording the halt (who, when, why, figures) and `releases` (the Expo releases that move
+    /// devices on the candidate back) in the same transaction. `Ok(false)`, with nothing written, when it is not
+    /// active: another instance or operator halted or completed it first. So of several deciders, one halts.
+    async fn halt_rollout(
+        &self,
+        app_id: &AppId,
+        channel: &ChannelName,
+        rollout_id: &RolloutId,
+        halt: &Halt,
+        releases: &[ExpoRelease],
+    ) -> StoreResult<bool>;
+
+    /// Writes a rollout's new percentage, policy, candidate, state (active or completed; halts go through
+    /// [`MetadataStore::halt_rollout`]) and last change if, and only if, its stored state is still
+    /// `expected_state` (`active` or `halted`), with `releases` and, for a completed Capgo rollout, the channel
+    /// pointed at `channel_bundle_id`, in one transaction. `Ok(false)`, with nothing written, otherwise.
+    async fn update_rollout(
+        &self,
+        rollout: &StoredRollout,
+        expected_state: &str,
+        releases: &[ExpoRelease],
+        channel_bundle_id: Option<i64>,
+    ) -> StoreResult<bool>;
+
+    /// An app's rollouts, one per channel that has one, by channel name.
+    async fn rollouts(&self, app_id: &AppId) -> StoreResult<Vec<StoredRollout>>;
+
+    // Release health and halt records (issue #14, part B).
+
+    /// Upserts release-health rows, one per (app, release, device) (the write-behind batches; rows given sorted by
+    /// that key, the one order every writer locks them in): the first offer and the first failure are kept, the
+    /// last run and the newest time win, an empty channel keeps the stored one.
+    async fn upsert_release_devices(&self, rows: &[ReleaseDeviceRow]) -> StoreResult<()>;
+
+    /// Per release and channel, distinct devices offered it, running it and failed on it; `channel` narrows it to
+    /// one channel. Newest first within each channel.
+    async fn release_health(&self, app_id: &AppId, channel: Option<&str>) -> StoreResult<Vec<ReleaseHealth>>;
+
+    /// A rollout candidate's figures on a channel since `since`: distinct devices that ran a release of the group
+    /// or failed on one since then, and of those the ones that failed since then.
+    async fn rollout_figures(
+        &self,
+        app_id: &AppId,
+        channel: &str,
+        group_id: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<HealthFigures>;
+
+    /// Records a halt.
+    async fn insert_rollout_halt(&self, halt: &HaltRecord) -> StoreResult<()>;
+
+    /// The halts of an app's rollouts (of one channel when given), newest first.
+    async fn rollout_halts(&self, app_id: &AppId, channel: Option<&str>) -> StoreResult<Vec<HaltRecord>>;
 }

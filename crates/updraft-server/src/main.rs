@@ -17,6 +17,7 @@ mod contract;
 mod expo_cache;
 mod metrics;
 mod ops;
+mod release_health;
 mod release_index;
 mod routes;
 mod state;
@@ -24,6 +25,7 @@ mod storage;
 mod storage_layout;
 mod telemetry;
 mod upload;
+mod webhooks;
 mod write_behind;
 
 // Bounds against hostile input and faults (issue #17).

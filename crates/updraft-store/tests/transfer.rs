@@ -140,6 +140,65 @@ async fn populate(store: &dyn MetadataStore) -> AppId {
     };
     store.put_signing_key(&app_id, &key("main", None), false).await.unwrap();
     store.put_signing_key(&app_id, &key("v2", Some("-----BEGIN CERTIFICATE-----")), false).await.unwrap();
+    // A halted rollout, so its halt columns (a flag and counts among them) move too.
+    let rollout = updraft_core::Rollout::start(
+        updraft_core::RolloutSpec {
+            id: updraft_core::RolloutId::parse("moving-rollout").unwrap(),
+            app_id: app_id.clone(),
+            channel: ChannelName::parse("production").unwrap(),
+            candidate: updraft_core::RolloutTarget::ExpoGroup("00000000-0000-4000-8000-000000000000".into()),
+            stable: updraft_core::StableTarget::ExpoPrevious,
+            percent: updraft_core::RolloutPercent::parse("12.5").unwrap(),
+            policy: updraft_core::HaltPolicy::default(),
+        },
+        Utc::now(),
+    )
+    .unwrap();
+    let change =
+        updraft_core::RolloutChange { action: "start".into(), by: "ci".into(), at: Utc::now(), reason: String::new() };
+    let stored =
+        updraft_core::StoredRollout { rollout, covers: vec![(Platform::Ios, "1.0.0".into())], last_change: change };
+    store.start_rollout(&stored, &[]).await.unwrap();
+    let halt = updraft_core::Halt {
+        reason: "too many failures".into(),
+        at: Utc::now(),
+        by: updraft_core::HaltCause::Automatic,
+        figures: Some(updraft_core::HealthFigures { devices: 60, failures: 9 }),
+    };
+    let channel = ChannelName::parse("production").unwrap();
+    assert!(store.halt_rollout(&app_id, &channel, stored.rollout.id(), &halt, &[]).await.unwrap());
+    // Release health: a device's row, and a recorded halt with its figures.
+    let now = Utc::now();
+    let row = updraft_core::ReleaseDeviceRow {
+        app_id: app_id.clone(),
+        release_id: "1.0.1".into(),
+        device_id: updraft_core::DeviceId::parse("health-device").unwrap(),
+        protocol: updraft_core::HealthProtocol::Capgo,
+        group_id: "1.0.1".into(),
+        channel: "production".into(),
+        offered_at: Some(now),
+        running_at: None,
+        failed_at: Some(now),
+        failure: "update_fail".into(),
+        seen_at: now,
+    };
+    store.upsert_release_devices(&[row]).await.unwrap();
+    let record = updraft_core::HaltRecord {
+        app_id: app_id.clone(),
+        channel: "production".into(),
+        rollout_id: "moving-rollout".into(),
+        candidate: "1.0.1".into(),
+        halted_at: now,
+        halted_by: updraft_core::HALTED_BY_HEALTH_RULE.into(),
+        instance: "i".into(),
+        reason: "6 of 50 devices failed".into(),
+        figures: updraft_core::HealthFigures { devices: 50, failures: 6 },
+        failure_rate: 0.12,
+        lower_bound: 0.056,
+        max_failure_rate: 0.05,
+        min_devices: 50,
+    };
+    store.insert_rollout_halt(&record).await.unwrap();
     app_id
 }
 
@@ -175,6 +234,9 @@ async fn metadata_moves_from_sqlite_to_postgres_and_back() {
     assert_eq!(format!("{:?}", moved.channels()), format!("{:?}", original.channels()));
     assert!(moved.device_failed(&DeviceId::parse("device-1").unwrap(), "1.0.1"));
     assert_eq!(target.signing_keys(&app_id).await.unwrap(), source.signing_keys(&app_id).await.unwrap());
+    let rollouts = target.rollouts(&app_id).await.unwrap();
+    assert_eq!(rollouts, source.rollouts(&app_id).await.unwrap());
+    assert_eq!(rollouts[0].rollout.state().as_str(), "halted");
     let newest = original.bundles().map(|b| b.id).max().unwrap();
     let (channel, created) = target
         .upsert_channel(&app_id, &ChannelName::parse("new-one").unwrap(), &ChannelUpdate::default(), None)

@@ -7,6 +7,8 @@ mod keys;
 mod migrate;
 mod publish;
 mod release;
+mod release_health;
+mod rollout;
 mod serve;
 mod storage;
 mod transfer;
@@ -16,6 +18,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use updraft_store::{Backend, SqlStore};
 
+use crate::cli::RolloutCommand;
 use crate::cli::{ApikeyCommand, Cli, Command, KeysCommand, PublishCommand, ReleaseCommand, StorageCommand};
 use crate::config::Settings;
 
@@ -34,6 +37,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Release(ReleaseCommand::List(request)) => release::list(&request).await,
         Command::Release(ReleaseCommand::Rollback(request)) => release::rollback(&request).await,
         Command::Release(ReleaseCommand::Promote(request)) => release::promote(&request).await,
+        Command::Release(ReleaseCommand::Health(request)) => release_health::health(&request).await,
         Command::Keys(KeysCommand::Generate(request)) => keys::generate_keys(&request).await,
         Command::Keys(KeysCommand::Import(request)) => keys::import_key(&request).await,
         Command::Keys(KeysCommand::List(request)) => keys::list_keys(&request).await,
@@ -44,6 +48,12 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Storage(StorageCommand::Migrate { to }) => {
             storage::migrate(&Settings::load(cli.config.as_deref())?, &to).await
         }
+        Command::Rollout(RolloutCommand::Start(request)) => rollout::start(&request).await,
+        Command::Rollout(RolloutCommand::Set(request)) => rollout::set(&request).await,
+        Command::Rollout(RolloutCommand::Halt(request)) => rollout::halt(&request).await,
+        Command::Rollout(RolloutCommand::Resume(request)) => rollout::action(&request, "resume").await,
+        Command::Rollout(RolloutCommand::Complete(request)) => rollout::action(&request, "complete").await,
+        Command::Rollout(RolloutCommand::Status(request)) => rollout::status(&request).await,
     }
 }
 

@@ -59,6 +59,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     crate::limits::install(&settings.limits);
     let head_timeout = std::time::Duration::from_secs(settings.limits.request_head_timeout_seconds);
+    let webhooks = crate::webhooks::Webhooks::start(settings.webhook_url.as_deref(), settings.webhook_secret.as_ref())?;
     let bound = listener.local_addr().context("reading the bound address")?;
     let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
     let state = web::Data::new(AppState::new(StateParts {
@@ -71,6 +72,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         expo,
         store_calls: store.calls(),
         background: tokio::runtime::Handle::current(),
+        webhooks,
     }));
     let rate_limits = web::Data::new(crate::rate_limit::RateLimits::new(&state.settings.limits));
     let server = HttpServer::new({
@@ -98,6 +100,9 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Subscribed only after the index is loaded: the first event is a full reload, which covers any change made
     // between the two.
     let change_feed = change_listener.map(|listener| crate::change_feed::spawn(state.clone(), listener));
+    // The health decision over active rollouts, on every instance (`crate::release_health`).
+    let decider = crate::release_health::spawn_decider(state.clone());
+    tracing::info!(instance = crate::release_health::instance_id(), "release-health decider running");
     tracing::info!(public_url = %state.public_url, "updraft listening on http://{bound}");
     println!("updraft listening on http://{bound}");
     server.await.context("serving HTTP")?;
@@ -105,6 +110,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(change_feed) = change_feed {
         change_feed.abort();
     }
+    decider.abort();
     drop(state);
     writer.shutdown().await;
     store.close().await;

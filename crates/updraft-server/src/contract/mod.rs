@@ -5,3 +5,5 @@
 pub(crate) mod api_keys;
 pub(crate) mod expo;
 pub(crate) mod expo_keys;
+pub(crate) mod release_health;
+pub(crate) mod rollouts;

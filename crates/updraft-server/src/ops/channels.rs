@@ -43,3 +43,20 @@ pub(crate) async fn delete(state: &AppState, app_id: &AppId, name: &ChannelName)
     }
     state.refresh(app_id).await
 }
+
+/// `POST /channel` with Capgo's rollout fields: the channel is written, then the fields are applied to its rollout
+/// ([`crate::ops::rollouts::apply_capgo_fields`]).
+pub(crate) async fn set_with_rollout(
+    state: &AppState,
+    app_id: &AppId,
+    channel: &ChannelName,
+    update: &ChannelUpdate,
+    rollout: &updraft_capgo::management::ChannelRollout,
+    by: &str,
+) -> Result<(Channel, bool), ApiError> {
+    let written = set(state, app_id, channel, update).await?;
+    if !rollout.is_empty() {
+        crate::ops::rollouts::apply_capgo_fields(state, app_id, channel, rollout, by).await?;
+    }
+    Ok(written)
+}

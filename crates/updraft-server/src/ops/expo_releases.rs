@@ -77,6 +77,8 @@ pub(crate) struct Publish {
     /// The public app config, as JSON text.
     pub(crate) expo_client: String,
     pub(crate) platforms: Vec<PlatformAssets>,
+    /// Start a rollout with the publish (`publish expo --rollout P`): the percentage, the policy and who asks.
+    pub(crate) rollout: Option<(updraft_core::RolloutPercent, updraft_core::HaltPolicy, String)>,
 }
 
 /// Publishes an update whose assets are all stored: one release per platform.
@@ -116,8 +118,17 @@ pub(crate) async fn publish(state: &AppState, app_id: &AppId, publish: Publish) 
             release.kind.check_files().map_err(unsafe_asset)?;
             Ok(release)
         })
-        .collect::<Result<_, ApiError>>()?;
-    record(state, app_id, releases).await
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    if let Some((percent, policy, by)) = publish.rollout {
+        let candidate =
+            crate::ops::rollouts::Candidate::ExpoRelease { reference: String::new(), runtime_version: None };
+        let start = crate::ops::rollouts::StartRollout { channel: publish.channel, candidate, percent, policy, by };
+        crate::ops::rollouts::start_with_publish(state, app_id, start, &releases).await?;
+        tracing::info!(app.id = %app_id, n_releases = releases.len(), "recorded Expo releases with their rollout");
+        state.webhooks.send(crate::webhooks::expo_releases_recorded(app_id, "publish", &releases));
+        return Ok(releases);
+    }
+    record(state, app_id, releases, "publish").await
 }
 
 /// Where a rollback goes.
@@ -169,7 +180,7 @@ pub(crate) async fn rollback(
             sources.into_iter().map(|source| mint.rollback_to(new_id(), source)).collect()
         }
     };
-    record(state, app_id, releases).await
+    record(state, app_id, releases, "rollback").await
 }
 
 /// Serves a release (or every platform of a publish group) on another channel, as new releases.
@@ -190,7 +201,7 @@ pub(crate) async fn promote(
     }
     let mint = mint(&catalog, to_channel);
     let releases = sources.into_iter().map(|source| mint.promotion_of(new_id(), source)).collect();
-    record(state, app_id, releases).await
+    record(state, app_id, releases, "promote").await
 }
 
 fn unsafe_asset(problem: UnsafeAsset) -> ApiError {
@@ -219,9 +230,17 @@ fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-async fn record(state: &AppState, app_id: &AppId, releases: Vec<ExpoRelease>) -> Result<Vec<ExpoRelease>, ApiError> {
+/// Records releases (of a `publish`, `rollback` or `promote`: the webhook's `action`), refreshes the index and
+/// announces them.
+async fn record(
+    state: &AppState,
+    app_id: &AppId,
+    releases: Vec<ExpoRelease>,
+    action: &'static str,
+) -> Result<Vec<ExpoRelease>, ApiError> {
     state.store.insert_expo_releases(&releases).await?;
     state.refresh(app_id).await?;
     tracing::info!(app.id = %app_id, n_releases = releases.len(), "recorded Expo releases");
+    state.webhooks.send(crate::webhooks::expo_releases_recorded(app_id, action, &releases));
     Ok(releases)
 }

@@ -16,6 +16,8 @@ pub(crate) mod devices;
 pub(crate) mod expo_keys;
 pub(crate) mod expo_releases;
 pub(crate) mod objects;
+pub(crate) mod release_health;
+pub(crate) mod rollouts;
 pub(crate) mod stats;
 
 use std::sync::Arc;
@@ -46,6 +48,8 @@ pub(crate) struct AppState {
     pub(crate) store_calls: Arc<updraft_store::StoreCalls>,
     /// The runtime that runs background work (the write-behind task, catalog reloads), not the request workers.
     background: tokio::runtime::Handle,
+    /// Publishes, rollout changes and halts POSTed to `UPDRAFT_WEBHOOK_URL` (nothing when unset).
+    pub(crate) webhooks: crate::webhooks::Webhooks,
 }
 
 /// What `AppState` is built from.
@@ -59,12 +63,14 @@ pub(crate) struct StateParts {
     pub(crate) expo: crate::expo_cache::ExpoCache,
     pub(crate) store_calls: Arc<updraft_store::StoreCalls>,
     pub(crate) background: tokio::runtime::Handle,
+    pub(crate) webhooks: crate::webhooks::Webhooks,
 }
 
 impl AppState {
     /// The state, with fresh metrics and answer caches.
     pub(crate) fn new(parts: StateParts) -> Self {
-        let StateParts { settings, public_url, store, objects, index, writes, expo, store_calls, background } = parts;
+        let StateParts { settings, public_url, store, objects, index, writes, expo, store_calls, background, webhooks } =
+            parts;
         Self {
             settings,
             public_url,
@@ -77,6 +83,7 @@ impl AppState {
             capgo_answers: Default::default(),
             store_calls,
             background,
+            webhooks,
         }
     }
 

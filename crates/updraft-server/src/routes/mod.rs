@@ -19,6 +19,8 @@ mod expo_releases;
 mod files;
 mod health;
 mod metrics;
+mod release_health;
+mod rollouts;
 mod stats;
 mod updates;
 
@@ -86,6 +88,13 @@ const ROUTES: &[Route] = &[
     Route::plain("/expo/{app_id}/releases/rollback", |r| r.post(expo_releases::rollback)),
     Route::plain("/expo/{app_id}/releases/promote", |r| r.post(expo_releases::promote)),
     Route::plain("/expo/{app_id}/keys", |r| r.get(expo_keys::list_keys).post(expo_keys::put_key)),
+    // Rollouts.
+    Route::plain("/rollout", |r| r.get(rollouts::status).post(rollouts::start_or_set)),
+    Route::plain("/rollout/halt", |r| r.post(rollouts::halt)),
+    Route::plain("/rollout/resume", |r| r.post(rollouts::resume)),
+    Route::plain("/rollout/complete", |r| r.post(rollouts::complete)),
+    // Release health (issue #14, part B).
+    Route::with_slash("/release_health", |r| r.get(release_health::get_release_health)),
     Route::plain("/files/{key:.+}", |r| r.route(web::get().to(files::download)).route(web::head().to(files::download))),
 ];
 

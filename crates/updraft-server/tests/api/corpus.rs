@@ -191,7 +191,19 @@ fn multipart_body(rng: &mut Seeded) -> (String, Vec<u8>) {
 fn generate(seed: u64, keys: &Keys, file_key: &str) -> Vec<Request> {
     let mut rng = Seeded(seed);
     let mut requests = Vec::with_capacity(REQUESTS);
-    let management = ["/app", "/apikey", "/channel", "/device", "/bundle", "/stats"];
+    let management = [
+        "/app",
+        "/apikey",
+        "/channel",
+        "/device",
+        "/bundle",
+        "/stats",
+        "/rollout",
+        "/rollout/halt",
+        "/rollout/resume",
+        "/rollout/complete",
+        "/release_health",
+    ];
     let devices = ["/updates", "/updates/manifest_size", "/stats", "/channel_self"];
     let expo_suffixes = ["manifest", "assets/missing", "releases", "releases/rollback", "releases/promote", "keys"];
     for _ in 0..REQUESTS {

@@ -16,9 +16,13 @@ use updraft_core::{
     DeviceReport, ExpoRelease, MetadataStore, NewBundle, OverrideTarget, ReferencedObjects, SigningKeyRecord,
     StatsEvent, StatsSummary, StoreResult,
 };
+use updraft_core::{Halt, RolloutId, StoredRollout};
 
 use super::calls::CallKind;
+use super::release_health;
+use super::rollouts;
 use super::{SqlStore, api_keys, apps, bundles, catalog, channels, devices, expo, objects, signing_keys, stats};
+use updraft_core::{HaltRecord, HealthFigures, ReleaseDeviceRow, ReleaseHealth};
 
 impl SqlStore {
     /// Counts a call of `method` that only reads, then hands back the call.
@@ -167,5 +171,68 @@ impl MetadataStore for SqlStore {
 
     async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
         self.writing("revoke_api_key", api_keys::revoke_api_key(self, id, at)).await
+    }
+
+    // Rollouts.
+
+    async fn start_rollout(&self, rollout: &StoredRollout, releases: &[ExpoRelease]) -> StoreResult<()> {
+        self.writing("start_rollout", rollouts::start_rollout(self, rollout, releases)).await
+    }
+
+    async fn halt_rollout(
+        &self,
+        app_id: &AppId,
+        channel: &ChannelName,
+        rollout_id: &RolloutId,
+        halt: &Halt,
+        releases: &[ExpoRelease],
+    ) -> StoreResult<bool> {
+        self.writing("halt_rollout", rollouts::halt_rollout(self, app_id, channel, rollout_id, halt, releases)).await
+    }
+
+    async fn update_rollout(
+        &self,
+        rollout: &StoredRollout,
+        expected_state: &str,
+        releases: &[ExpoRelease],
+        channel_bundle_id: Option<i64>,
+    ) -> StoreResult<bool> {
+        self.writing(
+            "update_rollout",
+            rollouts::update_rollout(self, rollout, expected_state, releases, channel_bundle_id),
+        )
+        .await
+    }
+
+    async fn rollouts(&self, app_id: &AppId) -> StoreResult<Vec<StoredRollout>> {
+        self.reading("rollouts", rollouts::rollouts(self, app_id)).await
+    }
+
+    // Release health and halt records (issue #14, part B).
+
+    async fn upsert_release_devices(&self, rows: &[ReleaseDeviceRow]) -> StoreResult<()> {
+        self.writing("upsert_release_devices", release_health::upsert_release_devices(self, rows)).await
+    }
+
+    async fn release_health(&self, app_id: &AppId, channel: Option<&str>) -> StoreResult<Vec<ReleaseHealth>> {
+        self.reading("release_health", release_health::release_health(self, app_id, channel)).await
+    }
+
+    async fn rollout_figures(
+        &self,
+        app_id: &AppId,
+        channel: &str,
+        group_id: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<HealthFigures> {
+        self.reading("rollout_figures", release_health::rollout_figures(self, app_id, channel, group_id, since)).await
+    }
+
+    async fn insert_rollout_halt(&self, halt: &HaltRecord) -> StoreResult<()> {
+        self.writing("insert_rollout_halt", release_health::insert_rollout_halt(self, halt)).await
+    }
+
+    async fn rollout_halts(&self, app_id: &AppId, channel: Option<&str>) -> StoreResult<Vec<HaltRecord>> {
+        self.reading("rollout_halts", release_health::rollout_halts(self, app_id, channel)).await
     }
 }
