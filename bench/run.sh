@@ -49,7 +49,10 @@ data=$(mktemp -d)
 key=bench-admin-key-0123456789
 # The gateway and the CLI commands seed.py runs (keys generate writes to the store) use the same database.
 [ -z "$database_url" ] || export UPDRAFT_DATABASE__URL="$database_url"
-UPDRAFT_LISTEN=127.0.0.1:0 UPDRAFT_DATA_DIR="$data" UPDRAFT_ADMIN_API_KEY="$key" UPDRAFT_LOG=warn \
+# The load comes from one address and a few device ids, far past the rate limits meant for real fleets: off.
+UPDRAFT_LIMITS__DEVICE_REQUESTS_PER_SECOND=0 UPDRAFT_LIMITS__ADDRESS_REQUESTS_PER_SECOND=0 \
+  UPDRAFT_LIMITS__KEY_REQUESTS_PER_SECOND=0 \
+  UPDRAFT_LISTEN=127.0.0.1:0 UPDRAFT_DATA_DIR="$data" UPDRAFT_ADMIN_API_KEY="$key" UPDRAFT_LOG=warn \
   "$bin" serve >"$data/stdout" 2>"$data/stderr" &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"; }

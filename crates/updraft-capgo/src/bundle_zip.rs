@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use updraft_core::{BundleLayout, BundleLayoutError, check_bundle_entries};
 use zip::write::SimpleFileOptions;
 
+use crate::zip_entries::{RawZipError, read_raw_entries};
+
 /// Why an upload is not a usable bundle zip.
 #[derive(Debug, thiserror::Error)]
 pub enum BundleZipError {
@@ -19,26 +21,73 @@ pub enum BundleZipError {
     /// A zip, but not a bundle layout the plugin can use.
     #[error(transparent)]
     Layout(#[from] BundleLayoutError),
+    /// An entry's names (central directory, local header, Unicode Path fields) differ, so two readers would unpack
+    /// it to different paths.
+    #[error(
+        "zip entry {0:?} has different names in its central directory, local header or Unicode Path field; re-create the zip with `npx @capgo/cli bundle zip`"
+    )]
+    NamesDisagree(String),
+    /// A symlink, device, FIFO or socket entry.
+    #[error("zip entry {0:?} is not a regular file or folder (a symlink or device); bundles hold plain files only")]
+    NotAPlainFile(String),
+    /// More entries than a bundle may hold.
+    #[error("the zip has {count} entries, more than the {max} a bundle may hold")]
+    TooManyEntries {
+        /// Entries in the zip.
+        count: u64,
+        /// The cap.
+        max: u64,
+    },
+    /// The entries declare more uncompressed bytes than the upload limit.
+    #[error(
+        "the zip declares {declared} uncompressed bytes, more than the {max}-byte limit (UPDRAFT_MAX_UPLOAD_BYTES); upload a smaller bundle"
+    )]
+    TooLarge {
+        /// Declared uncompressed total.
+        declared: u64,
+        /// The cap.
+        max: u64,
+    },
 }
 
 /// The most entries a bundle zip may have; a larger count is almost certainly not a web build.
-const MAX_ENTRIES: usize = 100_000;
+pub const MAX_ENTRIES: u64 = 100_000;
 
-/// Reads a zip's central directory and checks its entry names.
+/// Reads a zip's central directory and local headers and checks every entry: each name a reader could use (they
+/// must agree, and pass the layout rules), its type (plain files and folders only), the entry count, and the
+/// declared uncompressed total, at most `max_unpacked_bytes`. Nothing is decompressed.
 ///
 /// # Errors
 /// [`BundleZipError`] saying what to fix.
-pub fn inspect_bundle_zip(reader: impl Read + Seek) -> Result<BundleLayout, BundleZipError> {
-    let mut archive = zip::ZipArchive::new(reader).map_err(|e| BundleZipError::NotAZip(e.to_string()))?;
-    if archive.len() > MAX_ENTRIES {
-        return Err(BundleZipError::NotAZip(format!("{} entries is more than {MAX_ENTRIES}", archive.len())));
+pub fn inspect_bundle_zip(
+    mut reader: impl Read + Seek,
+    max_unpacked_bytes: u64,
+) -> Result<BundleLayout, BundleZipError> {
+    let entries = read_raw_entries(&mut reader, MAX_ENTRIES).map_err(|error| match error {
+        RawZipError::TooManyEntries { count, max } => BundleZipError::TooManyEntries { count, max },
+        other => BundleZipError::NotAZip(other.to_string()),
+    })?;
+    // The reader the gateway unpacks with must see the same entries.
+    let archive = zip::ZipArchive::new(reader).map_err(|e| BundleZipError::NotAZip(e.to_string()))?;
+    if archive.len() as u64 != entries.len() as u64 {
+        return Err(BundleZipError::NotAZip("its entry count is inconsistent".to_owned()));
     }
-    let mut names = Vec::with_capacity(archive.len());
-    for index in 0..archive.len() {
-        let entry = archive.by_index_raw(index).map_err(|e| BundleZipError::NotAZip(e.to_string()))?;
-        // The raw bytes, not the crate's sanitised name: a `..` must be seen to be refused.
-        names.push(String::from_utf8_lossy(entry.name_raw()).into_owned());
+    let mut declared = 0u64;
+    for entry in &entries {
+        let name = String::from_utf8_lossy(&entry.central_name).into_owned();
+        if !entry.names_agree() {
+            return Err(BundleZipError::NamesDisagree(name));
+        }
+        if !entry.is_file_or_folder() {
+            return Err(BundleZipError::NotAPlainFile(name));
+        }
+        declared = declared.saturating_add(entry.uncompressed_size);
     }
+    if declared > max_unpacked_bytes {
+        return Err(BundleZipError::TooLarge { declared, max: max_unpacked_bytes });
+    }
+    // The raw bytes, not a sanitised name: a `..` must be seen to be refused.
+    let names: Vec<String> = entries.iter().map(|e| String::from_utf8_lossy(&e.central_name).into_owned()).collect();
     Ok(check_bundle_entries(names.iter().map(String::as_str))?)
 }
 
@@ -154,6 +203,65 @@ mod tests {
     use std::io::Cursor;
 
     use super::*;
+    use crate::zip_entries::forge::{self, Forged};
+
+    const LIMIT: u64 = 1 << 30;
+
+    #[test]
+    fn every_name_and_type_of_an_entry_is_judged() {
+        let index = Forged { central_name: "index.html", data: b"<html>", ..Forged::default() };
+        let inspect =
+            |extra: Forged<'_>| inspect_bundle_zip(Cursor::new(forge::zip_of(&[index.clone(), extra])), LIMIT);
+        let ok = inspect(Forged { central_name: "ok.js", data: b"x", ..Forged::default() });
+        assert_eq!(ok.unwrap(), BundleLayout::Root);
+        for (case, entry) in [
+            (
+                "raw name escapes, Unicode Path looks fine",
+                Forged { central_name: "../../x.js", central_unicode: Some("ok.js"), ..Forged::default() },
+            ),
+            (
+                "Unicode Path escapes",
+                Forged { central_name: "ok.js", central_unicode: Some("../../x.js"), ..Forged::default() },
+            ),
+            (
+                "local header name differs",
+                Forged { central_name: "ok.js", local_name: Some("../../x.js"), ..Forged::default() },
+            ),
+            (
+                "local Unicode Path differs",
+                Forged { central_name: "ok.js", local_unicode: Some("../x.js"), ..Forged::default() },
+            ),
+        ] {
+            let error = inspect(entry).unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    BundleZipError::NamesDisagree(_) | BundleZipError::Layout(BundleLayoutError::UnsafePath(_))
+                ),
+                "{case}: {error}"
+            );
+        }
+        for mode in [0o120_777, 0o020_644, 0o060_644, 0o010_644, 0o140_755] {
+            let error = inspect(Forged {
+                central_name: "link.js",
+                unix_mode: Some(mode),
+                data: b"/etc/passwd",
+                ..Forged::default()
+            })
+            .unwrap_err();
+            assert!(matches!(error, BundleZipError::NotAPlainFile(_)), "{mode:o}: {error}");
+        }
+    }
+
+    #[test]
+    fn declared_sizes_are_capped_before_anything_is_unpacked() {
+        let bomb = forge::zip_of(&[
+            Forged { central_name: "index.html", data: b"<html>", ..Forged::default() },
+            Forged { central_name: "big.js", declared_size: Some(u32::MAX), data: b"x", ..Forged::default() },
+        ]);
+        let error = inspect_bundle_zip(Cursor::new(bomb), 1 << 20).unwrap_err();
+        assert!(matches!(error, BundleZipError::TooLarge { max: 1_048_576, .. }), "{error}");
+    }
 
     fn zip_of(entries: &[&str]) -> Vec<u8> {
         let mut buffer = Cursor::new(Vec::new());
@@ -168,18 +276,21 @@ mod tests {
 
     #[test]
     fn accepts_capgo_layout() {
-        assert_eq!(inspect_bundle_zip(Cursor::new(zip_of(&["index.html", "app.js"]))).unwrap(), BundleLayout::Root);
+        assert_eq!(
+            inspect_bundle_zip(Cursor::new(zip_of(&["index.html", "app.js"])), LIMIT).unwrap(),
+            BundleLayout::Root
+        );
     }
 
     #[test]
     fn refuses_traversal_in_raw_names() {
-        let error = inspect_bundle_zip(Cursor::new(zip_of(&["index.html", "../../evil.js"]))).unwrap_err();
+        let error = inspect_bundle_zip(Cursor::new(zip_of(&["index.html", "../../evil.js"])), LIMIT).unwrap_err();
         assert!(matches!(error, BundleZipError::Layout(BundleLayoutError::UnsafePath(_))), "{error}");
     }
 
     #[test]
     fn refuses_non_zip() {
-        let error = inspect_bundle_zip(Cursor::new(b"<html>not a zip</html>".to_vec())).unwrap_err();
+        let error = inspect_bundle_zip(Cursor::new(b"<html>not a zip</html>".to_vec()), LIMIT).unwrap_err();
         assert!(matches!(error, BundleZipError::NotAZip(_)), "{error}");
     }
 
@@ -195,7 +306,7 @@ mod tests {
         let mut second = Cursor::new(Vec::new());
         zip_folder(dir.path(), &mut second).unwrap();
         assert_eq!(first.get_ref(), second.get_ref());
-        assert_eq!(inspect_bundle_zip(Cursor::new(first.into_inner())).unwrap(), BundleLayout::Root);
+        assert_eq!(inspect_bundle_zip(Cursor::new(first.into_inner()), LIMIT).unwrap(), BundleLayout::Root);
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod refusal;
 pub mod stats;
 pub mod updates;
 mod wire_fields;
+pub mod zip_entries;
 
 pub use failure::device_error_body;
 pub use refusal::{RefusalKind, refusal_body};

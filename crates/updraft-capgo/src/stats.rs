@@ -26,22 +26,69 @@ pub type StatsBodyError = (&'static str, String);
 /// A body that is not JSON, or a single object missing what identifies it (the batch form reports bad items per
 /// index instead, so one bad event never drops the others).
 pub fn parse_stats(body: &[u8], now: DateTime<Utc>) -> Result<StatsRequest, StatsBodyError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|_| (error_codes::INVALID_JSON_PARSE_BODY, "the body is not valid JSON".to_owned()))?;
-    match value {
+    let not_json = || (error_codes::INVALID_JSON_PARSE_BODY, "the body is not valid JSON".to_owned());
+    // A batch is counted while it is read, so a body of many tiny items is refused before it is held in memory
+    // (and before an answer of one result per item is built).
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        let items = match serde_json::from_slice::<BoundedBatch>(body) {
+            Ok(BoundedBatch(items)) => items,
+            Err(error) if error.to_string().starts_with(TOO_MANY_EVENTS) => {
+                return Err((
+                    error_codes::BODY_TOO_LARGE,
+                    format!(
+                        "a stats batch holds at most {MAX_BATCH_EVENTS} events (the plugin queues at most 200); send fewer events per request"
+                    ),
+                ));
+            }
+            Err(_) => return Err(not_json()),
+        };
+        let mut events = Vec::with_capacity(items.len());
+        let outcomes = items
+            .iter()
+            .map(|item| match item {
+                Value::Object(map) => parse_event(map, now).map(|event| events.push(event)),
+                _ => Err((error_codes::INVALID_JSON_BODY, "each event must be a JSON object".to_owned())),
+            })
+            .collect();
+        return Ok(StatsRequest { events, batch: Some(outcomes) });
+    }
+    match serde_json::from_slice::<Value>(body).map_err(|_| not_json())? {
         Value::Object(map) => Ok(StatsRequest { events: vec![parse_event(&map, now)?], batch: None }),
-        Value::Array(items) => {
-            let mut events = Vec::with_capacity(items.len());
-            let outcomes = items
-                .iter()
-                .map(|item| match item {
-                    Value::Object(map) => parse_event(map, now).map(|event| events.push(event)),
-                    _ => Err((error_codes::INVALID_JSON_BODY, "each event must be a JSON object".to_owned())),
-                })
-                .collect();
-            Ok(StatsRequest { events, batch: Some(outcomes) })
-        }
         _ => Err((error_codes::INVALID_JSON_PARSE_BODY, "the body must be an event object or an array of them".into())),
+    }
+}
+
+/// The most events one stats batch may hold: the plugin keeps at most 200 queued, so five times that is never
+/// reached by a device, and it bounds both the work and the size of the per-item answer.
+pub const MAX_BATCH_EVENTS: usize = 1000;
+
+const TOO_MANY_EVENTS: &str = "too many events";
+
+/// A JSON array of at most [`MAX_BATCH_EVENTS`] items; reading stops at the first item past it.
+struct BoundedBatch(Vec<Value>);
+
+impl<'de> serde::Deserialize<'de> for BoundedBatch {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Items;
+        impl<'de> serde::de::Visitor<'de> for Items {
+            type Value = BoundedBatch;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("an array of events")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<BoundedBatch, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Value>()? {
+                    if items.len() == MAX_BATCH_EVENTS {
+                        return Err(serde::de::Error::custom(TOO_MANY_EVENTS));
+                    }
+                    items.push(item);
+                }
+                Ok(BoundedBatch(items))
+            }
+        }
+        deserializer.deserialize_seq(Items)
     }
 }
 
@@ -168,6 +215,17 @@ mod tests {
             "z".repeat(2000)
         );
         assert_eq!(parse_one(&huge).metadata.len(), 2);
+    }
+
+    #[test]
+    fn batches_are_capped_while_read() {
+        let item = r#"{"app_id":"com.example.app","device_id":"d","action":"set"}"#;
+        let batch = |n: usize| format!("[{}]", vec![item; n].join(","));
+        assert_eq!(parse_stats(batch(MAX_BATCH_EVENTS).as_bytes(), Utc::now()).unwrap().events.len(), MAX_BATCH_EVENTS);
+        assert_eq!(parse_stats(batch(MAX_BATCH_EVENTS + 1).as_bytes(), Utc::now()).unwrap_err().0, "body_too_large");
+        let tiny = format!("[{}]", vec!["0"; 524_000].join(","));
+        assert_eq!(parse_stats(tiny.as_bytes(), Utc::now()).unwrap_err().0, "body_too_large");
+        assert_eq!(parse_stats(b" [1,", Utc::now()).unwrap_err().0, "invalid_json_parse_body");
     }
 
     #[test]

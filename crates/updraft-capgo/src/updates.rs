@@ -130,17 +130,19 @@ fn parse_fields(fields: &KnownFields<'_, 14>, now: DateTime<Utc>) -> Result<Upda
         app_id: &app_id,
         device_id: &device_id,
         platform,
-        version_name,
-        version_build: version_build_raw,
-        version_code: text("version_code")?.unwrap_or_default(),
-        version_os: text("version_os")?.unwrap_or_default(),
-        plugin_version: plugin_version_raw,
+        // Stored fields are cut to what a real device sends (docs/api.md, "Limits"), so an unauthenticated caller
+        // cannot store a field of any size.
+        version_name: char_prefix(version_name, REPORT_VERSION_CHARS),
+        version_build: char_prefix(version_build_raw, REPORT_VERSION_CHARS),
+        version_code: char_prefix(text("version_code")?.unwrap_or_default(), REPORT_FIELD_CHARS),
+        version_os: char_prefix(text("version_os")?.unwrap_or_default(), REPORT_FIELD_CHARS),
+        plugin_version: char_prefix(plugin_version_raw, REPORT_FIELD_CHARS),
         custom_id: char_prefix(text("custom_id")?.unwrap_or_default(), 36),
         is_prod,
         is_emulator,
         install_source: &lowercase_prefix(text("install_source")?.unwrap_or_default(), 64),
-        default_channel: default_channel.unwrap_or_default(),
-        key_id: key_id.unwrap_or_default(),
+        default_channel: char_prefix(default_channel.unwrap_or_default(), REPORT_VERSION_CHARS),
+        key_id: char_prefix(key_id.unwrap_or_default(), REPORT_FIELD_CHARS),
         seen_at: now,
     });
     let check = UpdateCheck {
@@ -157,6 +159,12 @@ fn parse_fields(fields: &KnownFields<'_, 14>, now: DateTime<Utc>) -> Result<Upda
     };
     Ok(UpdateRequest { app_id, check, report })
 }
+
+/// The most characters of a version or channel name kept in a stored device report (as for stats events).
+pub const REPORT_VERSION_CHARS: usize = 128;
+/// The most characters of the other stored device report fields (`version_code`, `version_os`, `plugin_version`,
+/// `key_id`); `custom_id` keeps 36 and `install_source` 64, as Capgo does.
+pub const REPORT_FIELD_CHARS: usize = 64;
 
 /// The first `n` characters of `text`.
 fn char_prefix(text: &str, n: usize) -> &str {

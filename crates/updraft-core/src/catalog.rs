@@ -174,6 +174,11 @@ impl AppCatalog {
     pub fn override_for(&self, device_id: &DeviceId) -> Option<&OverrideTarget> {
         self.overrides.get(device_id)
     }
+
+    /// How many devices have an override.
+    pub fn override_count(&self) -> usize {
+        self.overrides.len()
+    }
 }
 
 #[cfg(test)]

@@ -104,6 +104,17 @@ pub fn self_set_change(
     Ok(SelfSetChange::SetOverride { channel_id: channel.id })
 }
 
+/// The most device overrides an app may hold before a device's own `setChannel` (older plugins keep the choice on
+/// the server) is refused for devices that have none yet: every catalog load reads them all, and any caller can
+/// send a made-up device id. Operators' overrides are not limited.
+pub const MAX_DEVICE_OVERRIDES_PER_APP: usize = 50_000;
+
+/// Whether a device's own `setChannel` may add an override: it has one already, or the app is below
+/// [`MAX_DEVICE_OVERRIDES_PER_APP`].
+pub fn self_set_has_room(catalog: &AppCatalog, device_id: &DeviceId) -> bool {
+    catalog.override_for(device_id).is_some() || catalog.override_count() < MAX_DEVICE_OVERRIDES_PER_APP
+}
+
 /// Whether a device may drop its override itself (`unsetChannel`): only one onto a channel it could have picked.
 pub fn self_unset_allowed(catalog: &AppCatalog, device_id: &DeviceId) -> bool {
     current_override_channel(catalog, device_id).is_some_and(|c| c.settings.allow_device_self_set)
@@ -200,6 +211,26 @@ mod tests {
             created_at: Utc::now(),
         };
         AppCatalog::new(app, channels, vec![], vec![])
+    }
+
+    #[test]
+    fn devices_add_overrides_only_below_the_cap() {
+        let full = catalog();
+        let (app, channels) = (full.app().clone(), full.channels().to_vec());
+        let overrides = |n: usize| -> Vec<(DeviceId, crate::OverrideTarget)> {
+            (0..n)
+                .map(|i| {
+                    let device = DeviceId::parse(&format!("device-{i}")).unwrap();
+                    (device, crate::OverrideTarget { channel_id: Some(2), bundle: None })
+                })
+                .collect()
+        };
+        let below = AppCatalog::new(app.clone(), channels.clone(), vec![], overrides(MAX_DEVICE_OVERRIDES_PER_APP - 1));
+        let newcomer = DeviceId::parse("newcomer").unwrap();
+        assert!(self_set_has_room(&below, &newcomer));
+        let at_cap = AppCatalog::new(app, channels, vec![], overrides(MAX_DEVICE_OVERRIDES_PER_APP));
+        assert!(!self_set_has_room(&at_cap, &newcomer), "a new device is refused at the cap");
+        assert!(self_set_has_room(&at_cap, &DeviceId::parse("device-7").unwrap()), "a device with one may change it");
     }
 
     #[test]

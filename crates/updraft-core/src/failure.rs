@@ -24,6 +24,12 @@ pub enum FailureKind {
     Unavailable,
     /// A bug or an unexpected backend failure (500); the message is for the log only.
     Internal,
+    /// The request did not arrive in time: a stalled or trickling body (408).
+    TimedOut,
+    /// The caller sends faster than its rate limit; retry after the time the answer says (429).
+    RateLimited,
+    /// The object store has no room left for the upload (507).
+    InsufficientStorage,
 }
 
 impl FailureKind {
@@ -38,6 +44,9 @@ impl FailureKind {
             Self::TooLarge => 413,
             Self::Unavailable => 503,
             Self::Internal => 500,
+            Self::TimedOut => 408,
+            Self::RateLimited => 429,
+            Self::InsufficientStorage => 507,
         }
     }
 }
@@ -140,6 +149,12 @@ pub mod codes {
     pub const BODY_TOO_LARGE: &str = "body_too_large";
     /// The database or storage is unavailable.
     pub const SERVICE_UNAVAILABLE: &str = "service_unavailable";
+    /// The body did not arrive within the read timeout.
+    pub const BODY_TIMEOUT: &str = "body_timeout";
+    /// Too many requests from this device, address or key.
+    pub const RATE_LIMITED: &str = "rate_limited";
+    /// The object store is full.
+    pub const INSUFFICIENT_STORAGE: &str = "insufficient_storage";
     /// An unexpected failure; details are in the server log.
     pub const INTERNAL: &str = "internal";
 }

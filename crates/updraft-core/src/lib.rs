@@ -37,6 +37,7 @@ pub use capgo_rules::{ChannelRoute, Refusal, UpdateCheck, UpdateDecision, resolv
 pub use catalog::AppCatalog;
 pub use channel::{Channel, ChannelSettings, ChannelTarget, ChannelUpdate, DisableAutoUpdate};
 pub use channel_self::{ChannelReport, SelfSetRefusal, channel_report, listable_channels, self_assignable};
+pub use channel_self::{MAX_DEVICE_OVERRIDES_PER_APP, self_set_has_room};
 pub use channel_self::{SelfSetChange, SelfSetDenied, public_channel, self_set_change, self_unset_allowed};
 pub use device::{BundlePin, DeviceOverride, DeviceReport, OverrideTarget};
 pub use expo_minting::{PlatformUpdate, ReleaseMint, manifest_assets, referenced_releases};
@@ -68,6 +69,7 @@ pub use stats::{
     METADATA_MAX_KEY_CHARS, METADATA_MAX_VALUE_CHARS, StatsEvent, action_kind, bound_metadata, event_time,
     failed_version, install_change, is_install_failure, is_rollback, strip_file_suffix,
 };
+pub use stats::{MAX_FAILED_VERSIONS_PER_APP, MAX_FAILED_VERSIONS_PER_DEVICE};
 pub use store::SigningKeyRecord;
 pub use store::{
     ApiKeyRecord, ApiKeyScope, BundleCounts, DeviceCursor, MetadataStore, ReferencedObjects, StatsSummary, StoreError,

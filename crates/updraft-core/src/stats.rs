@@ -138,6 +138,14 @@ pub fn is_install_failure(action: &str) -> bool {
     )
 }
 
+/// The most failed versions kept per device: a device that failed more than this many bundles has the oldest
+/// forgotten (offered again at worst, and refused again by the device).
+pub const MAX_FAILED_VERSIONS_PER_DEVICE: u64 = 16;
+
+/// The most failed-version rows kept per app, oldest aged out first. Every catalog load reads them all, and any
+/// unauthenticated caller can report a failure for a made-up device id, so the count is bounded.
+pub const MAX_FAILED_VERSIONS_PER_APP: u64 = 20_000;
+
 /// The version an event says must not be offered to that device again, if any: a rollback (`update_fail`), or an
 /// install failure ([`is_install_failure`]) of a version other than the one the device runs.
 ///

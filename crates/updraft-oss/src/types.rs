@@ -55,7 +55,8 @@ impl ByteRange {
     pub fn resolve(&self, size: u64) -> Option<std::ops::Range<u64>> {
         match *self {
             Self::From(start) if start < size => Some(start..size),
-            Self::Bounded(start, end) if start < size && start <= end => Some(start..(end + 1).min(size)),
+            // An end past the object (up to `u64::MAX`) is clamped, as RFC 9110 §14.1.2 says; never overflowed.
+            Self::Bounded(start, end) if start < size && start <= end => Some(start..end.saturating_add(1).min(size)),
             Self::Suffix(n) if n > 0 && size > 0 => Some(size.saturating_sub(n)..size),
             _ => None,
         }
@@ -116,5 +117,23 @@ mod tests {
         assert_eq!(ByteRange::Suffix(30).resolve(10), Some(0..10));
         assert_eq!(ByteRange::Suffix(0).resolve(10), None);
         assert_eq!(ByteRange::From(0).resolve(0), None);
+        assert_eq!(ByteRange::Bounded(1, u64::MAX).resolve(10), Some(1..10));
+        assert_eq!(ByteRange::Bounded(u64::MAX, u64::MAX).resolve(10), None);
+        assert_eq!(ByteRange::Suffix(u64::MAX).resolve(10), Some(0..10));
+    }
+
+    proptest::proptest! {
+        /// A resolved range always lies inside the object and is never empty, whatever the request says.
+        #[test]
+        fn resolved_ranges_stay_inside_the_object(start: u64, end: u64, size in 0u64..1_000_000, kind in 0u8..3) {
+            let range = match kind {
+                0 => ByteRange::From(start),
+                1 => ByteRange::Bounded(start, end),
+                _ => ByteRange::Suffix(end),
+            };
+            if let Some(span) = range.resolve(size) {
+                proptest::prop_assert!(span.start < span.end && span.end <= size, "{range:?} of {size}: {span:?}");
+            }
+        }
     }
 }

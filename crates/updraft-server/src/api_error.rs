@@ -107,6 +107,9 @@ impl From<StoreError> for ApiError {
 
 impl From<updraft_oss::Error> for ApiError {
     fn from(error: updraft_oss::Error) -> Self {
+        if out_of_space(&error) {
+            return out_of_space_error();
+        }
         match error {
             // The bucket cannot be reached or refuses us: retryable, and the cause goes to the log.
             updraft_oss::Error::Backend { .. } => Self::Unavailable(format!("object storage: {error}")),
@@ -130,6 +133,33 @@ impl ResponseError for ApiError {
         let request_id = self.log();
         self.respond(self.failure().capgo_body(request_id.as_deref()))
     }
+}
+
+/// Whether an error, or one of its causes, is a full disk or an exhausted quota (`ENOSPC`, `EDQUOT`).
+pub(crate) fn out_of_space(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && (io.kind() == std::io::ErrorKind::StorageFull
+                || io.kind() == std::io::ErrorKind::QuotaExceeded
+                || matches!(io.raw_os_error(), Some(28 | 122)))
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
+}
+
+/// The 507 of an upload that does not fit: the caller is told what happened; nothing of it was kept.
+pub(crate) fn out_of_space_error() -> ApiError {
+    tracing::warn!("refusing an upload: the disk or object store is out of space");
+    ApiError::client(
+        FailureKind::InsufficientStorage,
+        codes::INSUFFICIENT_STORAGE,
+        "the gateway's storage is out of space, so the upload was not kept; free space (or delete unused bundles \
+         with `updraft storage gc`) and upload again",
+    )
 }
 
 /// Capgo's wire code for a failure, for the Capgo device routes that answer in their own body shapes.

@@ -17,13 +17,19 @@ fn invalid_bundle(message: impl Into<String>) -> ApiError {
 }
 
 fn internal(context: &'static str) -> impl Fn(std::io::Error) -> ApiError {
-    move |e| ApiError::Internal(anyhow::Error::new(e).context(context))
+    move |e| {
+        if crate::api_error::out_of_space(&e) {
+            return crate::api_error::out_of_space_error();
+        }
+        ApiError::Internal(anyhow::Error::new(e).context(context))
+    }
 }
 
-/// Checks a plain zip's layout.
-pub(crate) fn check_plain_zip(path: &Path) -> Result<BundleLayout, ApiError> {
+/// Checks a plain zip's layout, every entry's names and type, its entry count, and that it declares at most
+/// `max_unpacked_bytes` uncompressed.
+pub(crate) fn check_plain_zip(path: &Path, max_unpacked_bytes: u64) -> Result<BundleLayout, ApiError> {
     let file = std::fs::File::open(path).map_err(internal("reopening a staged upload"))?;
-    inspect_bundle_zip(file).map_err(|e| invalid_bundle(e.to_string()))
+    inspect_bundle_zip(std::io::BufReader::new(file), max_unpacked_bytes).map_err(|e| invalid_bundle(e.to_string()))
 }
 
 /// What an encrypted upload decrypts to.
@@ -41,6 +47,7 @@ pub(crate) fn decrypt_and_check(
     key: &AppPublicKey,
     session_key: &str,
     encrypted_checksum: &str,
+    max_unpacked_bytes: u64,
 ) -> Result<DecryptedZip, ApiError> {
     let encryption_error = |e: EncryptionError| ApiError::bad_request("invalid_encryption", e.to_string());
     let session = key.session_key(session_key).map_err(encryption_error)?;
@@ -50,7 +57,7 @@ pub(crate) fn decrypt_and_check(
         HashingWriter { inner: plain.reopen().map_err(internal("staging a decrypted upload"))?, hasher: Sha256::new() };
     decrypt_stream(&session, std::io::BufReader::new(input), &mut writer).map_err(encryption_error)?;
     let plain_sha256 = hex::encode(writer.hasher.finalize());
-    check_plain_zip(plain.path()).map_err(|error| match error {
+    check_plain_zip(plain.path(), max_unpacked_bytes).map_err(|error| match error {
         ApiError::Client(mut refused) => {
             refused.message = format!("after decryption: {}", refused.message);
             ApiError::Client(refused)
@@ -88,7 +95,8 @@ pub(crate) struct UnpackedFile {
 }
 
 /// Unpacks every file of a plain bundle zip into `into`, hashing each, with a cap on the total unpacked size (a zip
-/// bomb stops there).
+/// bomb stops there) and no entry allowed past the size it declared; writing stops before the byte that would cross
+/// either cap.
 pub(crate) fn unpack_files(
     zip_path: &Path,
     layout: &BundleLayout,
@@ -109,6 +117,7 @@ pub(crate) fn unpack_files(
             continue;
         }
         let name = entry.name().to_owned();
+        let declared = entry.size();
         let file_name = name.strip_prefix(&prefix).unwrap_or(&name).to_owned();
         let path = into.join(format!("{index}"));
         let mut out = std::fs::File::create(&path).map_err(internal("unpacking a bundle"))?;
@@ -125,6 +134,11 @@ pub(crate) fn unpack_files(
             size_bytes += n as u64;
             if total > max_total_bytes {
                 return Err(invalid_bundle(format!("the zip unpacks to more than {max_total_bytes} bytes")));
+            }
+            if size_bytes > declared {
+                return Err(invalid_bundle(format!(
+                    "zip entry {name:?} unpacks to more than the {declared} bytes it declares; re-create the zip"
+                )));
             }
             hasher.update(&buffer[..n]);
             out.write_all(&buffer[..n]).map_err(internal("unpacking a bundle"))?;

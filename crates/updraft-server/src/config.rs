@@ -145,6 +145,10 @@ pub(crate) struct Settings {
     pub(crate) database: DatabaseSettings,
     /// Object storage.
     pub(crate) storage: StorageSettings,
+    /// Timeouts and body bounds for slow or hostile clients (`[limits]`).
+    pub(crate) limits: crate::limits::LimitSettings,
+    /// When set, `GET /metrics` requires this key (`authorization: Bearer <key>`); otherwise it is open.
+    pub(crate) metrics_api_key: Option<Secret>,
 }
 
 impl Default for Settings {
@@ -160,6 +164,8 @@ impl Default for Settings {
             webhook_secret: None,
             database: DatabaseSettings::default(),
             storage: StorageSettings::default(),
+            limits: crate::limits::LimitSettings::default(),
+            metrics_api_key: None,
         }
     }
 }
@@ -238,6 +244,11 @@ impl Settings {
             self.database.migrate_on_start = parse_flag("UPDRAFT_DATABASE__MIGRATE_ON_START", &flag)?;
         }
         self.apply_storage_env(&env, &secret)?;
+        self.limits.apply_env(&env)?;
+        if let Some(key) = secret("UPDRAFT_METRICS_API_KEY")? {
+            self.metrics_api_key = Some(key);
+        }
+        let hardening = ["UPDRAFT_METRICS_API_KEY", "UPDRAFT_METRICS_API_KEY_FILE"];
         let known = [
             "UPDRAFT_LISTEN",
             "UPDRAFT_DATA_DIR",
@@ -268,7 +279,9 @@ impl Settings {
         ];
         for name in names {
             let ours = name.starts_with("UPDRAFT_") && !name.starts_with("UPDRAFT_TEST_");
-            if ours && !known.contains(&name.as_str()) && !NOT_SETTINGS.contains(&name.as_str()) {
+            let hardening_setting =
+                hardening.contains(&name.as_str()) || crate::limits::LIMIT_ENV.contains(&name.as_str());
+            if ours && !known.contains(&name.as_str()) && !NOT_SETTINGS.contains(&name.as_str()) && !hardening_setting {
                 tracing::warn!("ignoring unknown setting {name}; see docs/updraft.example.toml for the list");
             }
         }
@@ -332,6 +345,12 @@ impl Settings {
     /// Checks values that serde cannot.
     pub(crate) fn validate(&self) -> anyhow::Result<()> {
         self.listen_addr()?;
+        self.limits.validate()?;
+        if let Some(key) = &self.metrics_api_key
+            && key.expose().len() < 16
+        {
+            bail!("UPDRAFT_METRICS_API_KEY: the metrics key must be at least 16 characters long");
+        }
         if let Some(url) = &self.public_url {
             let ok = (url.starts_with("http://") || url.starts_with("https://")) && url.len() > "https://".len();
             if !ok || url.contains(char::is_whitespace) {

@@ -28,6 +28,10 @@ mod upload;
 mod webhooks;
 mod write_behind;
 
+// Bounds against hostile input and faults (issue #17).
+mod limits;
+mod rate_limit;
+
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {

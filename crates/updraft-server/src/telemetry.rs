@@ -11,13 +11,60 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber.
 pub(crate) fn init_tracing() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter =
         std::env::var("UPDRAFT_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| "info".to_owned());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .with_target(false)
+    let filter = capped(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info")));
+    let _ = tracing_subscriber::registry()
+        .with(ClientMistakes)
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false))
         .try_init();
+}
+
+/// Targets whose `debug` and `trace` output carries credentials, kept at `info` whatever `UPDRAFT_LOG` says: the
+/// AWS SDK's signing and request logs name the access key id (and the signed request).
+const CREDENTIAL_TARGETS: [&str; 6] =
+    ["aws_sigv4", "aws_smithy_runtime", "aws_smithy_runtime_api", "aws_config", "aws_sdk_s3", "aws_smithy_http"];
+
+fn capped(mut filter: EnvFilter) -> EnvFilter {
+    for target in CREDENTIAL_TARGETS {
+        if let Ok(directive) = format!("{target}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}
+
+/// Drops actix-http's `ERROR` line for a request it could not parse (a malformed head from a client, answered
+/// 400): a client's mistake is not a server error, and at `ERROR` it would drown real ones.
+struct ClientMistakes;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ClientMistakes {
+    fn event_enabled(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) -> bool {
+        let meta = event.metadata();
+        if *meta.level() != tracing::Level::ERROR || !meta.target().starts_with("actix_http") {
+            return true;
+        }
+        let mut message = MessageText(String::new());
+        event.record(&mut message);
+        !is_client_mistake(&message.0)
+    }
+}
+
+fn is_client_mistake(message: &str) -> bool {
+    message.starts_with("stream error: request parse error") || message.starts_with("write zero")
+}
+
+struct MessageText(String);
+
+impl tracing::field::Visit for MessageText {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
 }
 
 /// One access line per request.

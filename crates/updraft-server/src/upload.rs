@@ -27,7 +27,12 @@ pub(crate) async fn stage<E: std::fmt::Display>(
     mut body: impl Stream<Item = Result<bytes::Bytes, E>> + Unpin,
     max_bytes: u64,
 ) -> Result<StagedFile, ApiError> {
-    let internal = |e: std::io::Error| ApiError::Internal(anyhow::Error::new(e).context("staging an upload"));
+    let internal = |e: std::io::Error| {
+        if crate::api_error::out_of_space(&e) {
+            return crate::api_error::out_of_space_error();
+        }
+        ApiError::Internal(anyhow::Error::new(e).context("staging an upload"))
+    };
     tokio::fs::create_dir_all(staging_dir).await.map_err(internal)?;
     let temp = tempfile::NamedTempFile::new_in(staging_dir).map_err(internal)?;
     let mut file = tokio::fs::File::from_std(temp.reopen().map_err(internal)?);
@@ -35,7 +40,11 @@ pub(crate) async fn stage<E: std::fmt::Display>(
     let mut md5 = Md5::new();
     let mut crc32 = crc32fast::Hasher::new();
     let mut size_bytes = 0u64;
-    while let Some(chunk) = body.next().await {
+    let idle = crate::limits::upload_idle_timeout();
+    // A client that stops sending is dropped after the idle timeout, and the staged file goes with it.
+    while let Some(chunk) =
+        tokio::time::timeout(idle, body.next()).await.map_err(|_| crate::routes::body::body_timed_out())?
+    {
         let chunk = chunk
             .map_err(|e| ApiError::bad_request(codes::INVALID_REQUEST, format!("the upload was interrupted: {e}")))?;
         size_bytes += chunk.len() as u64;
@@ -60,4 +69,29 @@ pub(crate) async fn stage<E: std::fmt::Display>(
         md5: hex::encode(md5.finalize()),
         crc32: format!("{:08x}", crc32.finalize()),
     })
+}
+
+/// Removes whatever a previous run left in the staging directories (uploads cut off by a crash or `kill -9`):
+/// `data_dir/staging` and, for the filesystem store, its own `.staging` folder. Called by `serve` before it accepts
+/// requests; nothing staged is ever visible, so nothing visible is lost. Returns how many entries went.
+pub(crate) fn empty_staging(directories: &[std::path::PathBuf]) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for directory in directories {
+        let entries = match std::fs::read_dir(directory) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error),
+        };
+        for entry in entries {
+            let path = entry?.path();
+            // Not following symlinks: a link is removed, never what it points at.
+            if std::fs::symlink_metadata(&path)?.is_dir() {
+                std::fs::remove_dir_all(&path)?;
+            } else {
+                std::fs::remove_file(&path)?;
+            }
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }

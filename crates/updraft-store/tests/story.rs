@@ -885,3 +885,52 @@ fn trait_methods() -> BTreeSet<&'static str> {
 on_both_databases!(
     stories_call_every_store_method: sqlite_stories_call_every_store_method, postgres_stories_call_every_store_method
 );
+
+/// Failed versions are the one kind of catalog row an unauthenticated caller creates (any device can report a
+/// rollback), so each device keeps at most `MAX_FAILED_VERSIONS_PER_DEVICE` and each app at most
+/// `MAX_FAILED_VERSIONS_PER_APP`, the oldest aged out first.
+async fn failed_versions_age_out_story(store: &dyn MetadataStore) {
+    let app_id = AppId::parse("com.example.flood").unwrap();
+    store
+        .create_app(&App {
+            id: app_id.clone(),
+            name: "Flood".into(),
+            public_key: None,
+            default_channel: "production".into(),
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    let start = Utc::now().trunc_subsecs(3) - chrono::Duration::hours(1);
+    let event = |device: &str, version: String, seconds: i64| updraft_core::StatsEvent {
+        app_id: app_id.clone(),
+        device_id: DeviceId::parse(device).unwrap(),
+        action: "update_fail".into(),
+        version_name: version,
+        old_version_name: String::new(),
+        platform: "android".into(),
+        plugin_version: "8.51.14".into(),
+        received_at: start + chrono::Duration::seconds(seconds),
+        occurred_at: start + chrono::Duration::seconds(seconds),
+        metadata: vec![],
+    };
+    let per_device = updraft_core::MAX_FAILED_VERSIONS_PER_DEVICE as i64;
+    let events: Vec<_> = (0..per_device + 4).map(|n| event("dev-one", format!("1.0.{n}"), n)).collect();
+    store.insert_stats(&events).await.unwrap();
+    let catalog = store.load_catalog(&app_id).await.unwrap().unwrap();
+    let device = DeviceId::parse("dev-one").unwrap();
+    let kept: Vec<i64> = (0..per_device + 4).filter(|n| catalog.device_failed(&device, &format!("1.0.{n}"))).collect();
+    assert_eq!(kept, (4..per_device + 4).collect::<Vec<_>>(), "the newest failures of the device are kept");
+    // Past the per-app cap, the oldest rows of the app go, whichever device they belong to.
+    let per_app = updraft_core::MAX_FAILED_VERSIONS_PER_APP as i64;
+    let flood: Vec<_> = (0..per_app).map(|n| event(&format!("rnd-{n}"), "9.9.9".into(), 1000 + n)).collect();
+    for chunk in flood.chunks(5000) {
+        store.insert_stats(chunk).await.unwrap();
+    }
+    let catalog = store.load_catalog(&app_id).await.unwrap().unwrap();
+    assert!(!catalog.device_failed(&device, &format!("1.0.{}", per_device + 3)), "the oldest rows were aged out");
+    assert!(catalog.device_failed(&DeviceId::parse(&format!("rnd-{}", per_app - 1)).unwrap(), "9.9.9"));
+    assert!(catalog.device_failed(&DeviceId::parse("rnd-0").unwrap(), "9.9.9"));
+}
+
+on_both_databases!(failed_versions_age_out_story: sqlite_failed_versions_age_out_story, postgres_failed_versions_age_out_story);

@@ -59,9 +59,9 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Connects to the metadata store named by the settings, without migrating.
 pub(crate) async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<SqlStore>> {
+    create_private_data_dir(&settings.data_dir)?;
     if settings.database_backend() == Backend::Sqlite {
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
+        create_private_database_file(&settings.database_url())?;
     }
     let store = SqlStore::connect(&settings.database_url())
         .await
@@ -77,4 +77,45 @@ pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<Arc<SqlSto
         store.migrate().await.context("migrating the metadata database")?;
     }
     Ok(store)
+}
+
+/// Creates the data directory readable by the gateway's user only (0700), from the moment it exists: it holds the
+/// database, whose rows include private signing keys, and staged uploads. An existing directory is left as the
+/// operator made it, with a warning when others can read it.
+fn create_private_data_dir(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    match std::fs::metadata(data_dir) {
+        Ok(meta) => {
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(
+                    "the data directory {} can be read by other users (mode {:o}); it holds private signing keys: \
+                     chmod 700 it",
+                    data_dir.display(),
+                    meta.permissions().mode() & 0o777
+                );
+            }
+            Ok(())
+        }
+        Err(_) => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .with_context(|| format!("creating the data directory {}", data_dir.display())),
+    }
+}
+
+/// Creates a new SQLite database file with owner-only permissions (0600) before SQLite opens it, so it is never
+/// readable by others, not even for a moment (SQLite gives its `-wal` and `-shm` files the database file's mode).
+fn create_private_database_file(url: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(':') || std::path::Path::new(path).exists() {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("creating the database file {path}")),
+    }
 }

@@ -33,6 +33,14 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         );
     }
     let store = open_store(&settings).await?;
+    let mut staging = vec![settings.staging_dir()];
+    if settings.storage.kind == crate::config::StorageKind::Fs {
+        staging.push(settings.objects_dir().join(".staging"));
+    }
+    let removed = crate::upload::empty_staging(&staging).context("emptying the staging directories")?;
+    if removed > 0 {
+        tracing::info!(n_entries = removed, "removed {removed} unfinished uploads left in staging by a previous run");
+    }
     let objects = crate::storage::open_object_store(&settings).await?;
     // Fail at start-up, with the reason, rather than at the first upload or download.
     if let Some(problem) = crate::storage::check_store(objects.as_ref()).await.into_iter().next() {
@@ -49,6 +57,8 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     for app_id in index.app_ids() {
         expo.reload_keys(dyn_store.as_ref(), &app_id).await.context("loading signing keys")?;
     }
+    crate::limits::install(&settings.limits);
+    let head_timeout = std::time::Duration::from_secs(settings.limits.request_head_timeout_seconds);
     let webhooks = crate::webhooks::Webhooks::start(settings.webhook_url.as_deref(), settings.webhook_secret.as_ref())?;
     let bound = listener.local_addr().context("reading the bound address")?;
     let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
@@ -64,12 +74,16 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         background: tokio::runtime::Handle::current(),
         webhooks,
     }));
+    let rate_limits = web::Data::new(crate::rate_limit::RateLimits::new(&state.settings.limits));
     let server = HttpServer::new({
         let state = state.clone();
         move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(rate_limits.clone())
+                .wrap(from_fn(crate::limits::refuse_oversized_bodies))
                 .wrap(from_fn(routes::hot_path))
+                .wrap(from_fn(crate::rate_limit::enforce))
                 .wrap(from_fn(access_log))
                 .configure(routes::configure)
         }
@@ -77,6 +91,10 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     .listen(listener)
     .context("starting the HTTP server")?
     .keep_alive(KEEP_ALIVE)
+    // A head that trickles in is dropped (408) after this; a refused request's connection lingers briefly so the
+    // client can read the answer before it is closed.
+    .client_request_timeout(head_timeout)
+    .client_disconnect_timeout(std::time::Duration::from_secs(2))
     .shutdown_timeout(30)
     .run();
     // Subscribed only after the index is loaded: the first event is a full reload, which covers any change made

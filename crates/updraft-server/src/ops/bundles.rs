@@ -93,7 +93,9 @@ pub(crate) async fn publish_upload(
             })?;
             let (path, dir, key_for_check, sk, sum) =
                 (staged_path.clone(), staging_dir.clone(), key.clone(), session_key.clone(), checksum.clone());
-            let decrypted = blocking(move || decrypt_and_check(&path, &dir, &key_for_check, &sk, &sum)).await?;
+            let max_unpacked = state.settings.max_upload_bytes;
+            let decrypted =
+                blocking(move || decrypt_and_check(&path, &dir, &key_for_check, &sk, &sum, max_unpacked)).await?;
             tracing::debug!(plain.sha256 = %decrypted.plain_sha256, form = ?decrypted.checksum_form, "encrypted upload checks out");
             let encryption = BundleEncryption { session_key, key_id: Some(key.key_id().to_owned()) };
             (checksum, None, Some(encryption), Some(decrypted.plain))
@@ -111,8 +113,8 @@ pub(crate) async fn publish_upload(
                     ));
                 }
             }
-            let path = staged_path.clone();
-            blocking(move || check_plain_zip(&path)).await?;
+            let (path, max_unpacked) = (staged_path.clone(), state.settings.max_upload_bytes);
+            blocking(move || check_plain_zip(&path, max_unpacked)).await?;
             (staged.sha256.clone(), Some(staged.crc32.clone()), None, None)
         }
     };
@@ -271,9 +273,10 @@ async fn store_files(
 ) -> Result<Vec<ManifestEntry>, ApiError> {
     let workdir = tempfile::tempdir_in(state.settings.staging_dir())
         .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("unpacking a bundle")))?;
-    let (path, into, cap) = (zip_path.to_path_buf(), workdir.path().to_path_buf(), state.settings.max_upload_bytes * 4);
+    // What a bundle unpacks to is never more than the upload limit, declared or actual.
+    let (path, into, cap) = (zip_path.to_path_buf(), workdir.path().to_path_buf(), state.settings.max_upload_bytes);
     let files = blocking(move || {
-        let layout = check_plain_zip(&path)?;
+        let layout = check_plain_zip(&path, cap)?;
         let files = unpack_files(&path, &layout, &into, cap)?;
         let names: Vec<&str> = files.iter().map(|f| f.file_name.as_str()).collect();
         let kept: std::collections::HashSet<String> = delta_manifest_files(&names)

@@ -12,6 +12,8 @@ pub(crate) enum SelfSetFailure {
     Denied(SelfSetDenied),
     /// The store failed.
     Failed(ApiError),
+    /// The app holds as many device overrides as it may (`updraft_core::MAX_DEVICE_OVERRIDES_PER_APP`).
+    Full,
 }
 
 impl From<ApiError> for SelfSetFailure {
@@ -29,12 +31,21 @@ pub(crate) async fn set(
     platform: Platform,
 ) -> Result<(), SelfSetFailure> {
     let app_id = &catalog.app().id;
+    let current = catalog.override_for(device_id);
+    // A call that changes nothing writes nothing and reloads nothing (devices repeat setChannel).
     match updraft_core::self_set_change(catalog, device_id, name, platform).map_err(SelfSetFailure::Denied)? {
+        SelfSetChange::ClearOverride if current.is_none() => return Ok(()),
         SelfSetChange::ClearOverride => {
             state.store.delete_device_override(app_id, device_id).await.map_err(ApiError::from)?;
         }
         SelfSetChange::SetOverride { channel_id } => {
             let target = OverrideTarget { channel_id: Some(channel_id), bundle: None };
+            if current == Some(&target) {
+                return Ok(());
+            }
+            if !updraft_core::self_set_has_room(catalog, device_id) {
+                return Err(SelfSetFailure::Full);
+            }
             state.store.set_device_override(app_id, device_id, &target).await.map_err(ApiError::from)?;
         }
     }

@@ -24,9 +24,12 @@ use crate::upload::{StagedFile, stage};
 
 const TEXT_FIELD_LIMIT: usize = 4096;
 /// What may follow the upload limit in a multipart body (boundaries, part headers, text fields).
-const DRAIN_SLACK_BYTES: u64 = 1024 * 1024;
+const DRAIN_SLACK_BYTES: u64 = crate::limits::MULTIPART_SLACK_BYTES;
 /// How long a refused upload may take to finish sending before the connection is closed instead.
 const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+/// A refused upload that stops sending for this long is not waited for: the answer goes out and the connection
+/// closes (a client that declared more than it sends gets its refusal at once).
+const DRAIN_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 const TEXT_FIELDS: [&str; 10] = [
     "app_id",
     "version",
@@ -51,10 +54,13 @@ pub(crate) async fn post_bundle(
         // Whatever the outcome, the client gets to send its whole body and then reads the answer.
         let body = SharedBody::new(payload);
         let result = match authenticate(&request, &state).await {
-            Ok(caller) => upload(caller, &state, Multipart::new(request.headers(), body.reader())).await,
+            Ok(caller) => upload(caller, &state, Multipart::new(request.headers(), body.reader()), &body).await,
             Err(refused) => Err(refused),
         };
-        let drained = body.drain(state.settings.max_upload_bytes + DRAIN_SLACK_BYTES, DRAIN_DEADLINE).await;
+        // A client that stopped sending is told so, whatever the parser made of the missing bytes.
+        let result = if body.timed_out() { Err(crate::routes::body::body_timed_out()) } else { result };
+        let drained =
+            body.drain(state.settings.max_upload_bytes + DRAIN_SLACK_BYTES, DRAIN_DEADLINE, DRAIN_PAUSE).await;
         let mut response = result.unwrap_or_else(|error| actix_web::ResponseError::error_response(&error));
         if !drained {
             response.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
@@ -125,7 +131,8 @@ fn read_metadata(field: &dyn Fn(&str) -> Option<String>) -> Result<BundleMetadat
 }
 
 /// What can be refused from the fields sent before the file, so the file need not be staged to be refused: the
-/// caller's right to the app, the version, and an app key for an encrypted bundle.
+/// caller's right to the app, the version, and an app key for an encrypted bundle. `app_id` and `version` must come
+/// first, so a key scoped to another app never gets a file staged.
 fn check_fields_before_file(
     state: &AppState,
     caller: &Caller,
@@ -133,7 +140,11 @@ fn check_fields_before_file(
 ) -> Result<(), ApiError> {
     let field = |name: &str| fields.get(name).filter(|v| !v.is_empty()).cloned();
     if field("app_id").is_none() || field("version").is_none() {
-        return Ok(());
+        return Err(ApiError::bad_request(
+            codes::MISSING_FIELD,
+            "the fields `app_id` and `version` must come before `file` in the multipart body (so the upload can be \
+             refused before the file is sent); send them first",
+        ));
     }
     let bundle = read_bundle_fields(state, caller, &field)?;
     if field("session_key").is_some() {
@@ -145,10 +156,12 @@ fn check_fields_before_file(
 async fn read_multipart(
     state: &AppState,
     caller: &Caller,
-    mut multipart: Multipart,
+    multipart: Multipart,
+    body: &SharedBody,
 ) -> Result<(HashMap<String, String>, Option<StagedFile>), ApiError> {
     let mut fields = HashMap::new();
     let mut staged = None;
+    let mut multipart = body.until_stuck(multipart);
     while let Some(field) = multipart.next().await {
         let mut field = field.map_err(|e| {
             ApiError::bad_request(
@@ -158,12 +171,14 @@ async fn read_multipart(
         })?;
         let name = field.name().unwrap_or_default().to_owned();
         if name == "file" {
+            // Who may upload to which app is decided before a byte of the file is read or staged.
             check_fields_before_file(state, caller, &fields)?;
-            let body = (&mut field).map_err(|e| e.to_string());
-            staged = Some(stage(&state.settings.staging_dir(), Box::pin(body), state.settings.max_upload_bytes).await?);
+            let file = body.until_stuck((&mut field).map_err(|e| e.to_string()));
+            staged = Some(stage(&state.settings.staging_dir(), Box::pin(file), state.settings.max_upload_bytes).await?);
         } else if TEXT_FIELDS.contains(&name.as_str()) {
             let mut value = Vec::new();
-            while let Some(chunk) = field.next().await {
+            let mut text = body.until_stuck(&mut field);
+            while let Some(chunk) = text.next().await {
                 let chunk = chunk.map_err(|e| ApiError::bad_request(codes::INVALID_REQUEST, e.to_string()))?;
                 if value.len() + chunk.len() > TEXT_FIELD_LIMIT {
                     return Err(ApiError::bad_request(codes::INVALID_REQUEST, format!("field `{name}` is too long")));
@@ -184,8 +199,20 @@ async fn read_multipart(
     Ok((fields, staged))
 }
 
-async fn upload(caller: Caller, state: &AppState, multipart: Multipart) -> Result<HttpResponse, ApiError> {
-    let (fields, staged) = read_multipart(state, &caller, multipart).await?;
+async fn upload(
+    caller: Caller,
+    state: &AppState,
+    multipart: Multipart,
+    body: &SharedBody,
+) -> Result<HttpResponse, ApiError> {
+    let (fields, staged) = read_multipart(state, &caller, multipart, body).await?;
+    if body.stuck() {
+        // What was read is not the whole upload: nothing of it is kept.
+        return Err(ApiError::bad_request(
+            codes::INVALID_REQUEST,
+            "the multipart body ended before its closing boundary; send the whole body, ending with --<boundary>--",
+        ));
+    }
     let field = |name: &str| fields.get(name).filter(|v| !v.is_empty()).cloned();
     let bundle = read_bundle_fields(state, &caller, &field)?;
     let delta = matches!(field("delta").as_deref(), Some("true" | "1"));

@@ -33,6 +33,9 @@ enum Rejection {
     /// Database trouble.
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// The device is past its rate limit (429 with `Retry-After`).
+    #[error("rate limited")]
+    Limited(std::time::Duration),
 }
 
 impl ResponseError for Rejection {
@@ -41,6 +44,7 @@ impl ResponseError for Rejection {
             Self::BadRequest(..) => StatusCode::BAD_REQUEST,
             Self::Refusal(_) => StatusCode::OK,
             Self::Api(error) => error.status_code(),
+            Self::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -49,6 +53,7 @@ impl ResponseError for Rejection {
             Self::BadRequest(code, message) => HttpResponse::BadRequest().json(device_error_body(code, message)),
             Self::Refusal(body) => HttpResponse::Ok().json(body),
             Self::Api(error) => error.error_response(),
+            Self::Limited(retry_after) => crate::rate_limit::RateLimits::device_refusal(*retry_after),
         }
     }
 }
@@ -73,7 +78,22 @@ async fn read_request(
 ) -> Result<(ChannelSelfRequest, Arc<AppCatalog>), Rejection> {
     let body = read_limited(payload, JSON_BODY_LIMIT).await?;
     let map = body_or_query(&body, http).map_err(|e| Rejection::BadRequest(capgo_code(&e), e.message))?;
-    prepare(state, &map)
+    prepare_limited(http, state, &map)
+}
+
+/// `prepare`, then the device's rate limit.
+fn prepare_limited(
+    http: &HttpRequest,
+    state: &AppState,
+    map: &Map<String, Value>,
+) -> Result<(ChannelSelfRequest, Arc<AppCatalog>), Rejection> {
+    let (request, catalog) = prepare(state, map)?;
+    if let Some(limits) = http.app_data::<web::Data<crate::rate_limit::RateLimits>>()
+        && let Err(retry_after) = limits.device(request.app_id.as_str(), request.device_id.as_str())
+    {
+        return Err(Rejection::Limited(retry_after));
+    }
+    Ok((request, catalog))
 }
 
 /// POST: setChannel.
@@ -105,6 +125,11 @@ pub(crate) async fn set_channel(
             Err(Rejection::Refusal(self_set_refusal_body(refused, &name)))
         }
         Err(SelfSetFailure::Failed(error)) => Err(Rejection::Api(error)),
+        Err(SelfSetFailure::Full) => Err(refusal(
+            "too_many_overrides",
+            "this app holds as many device channel choices as it may; update the plugin (current plugins keep the \
+             choice on the device) or ask the operator to remove unused device overrides",
+        )),
     }
 }
 
@@ -133,7 +158,7 @@ pub(crate) async fn list_channels(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, impl ResponseError> {
     let map = query_map(&http).map_err(|e| Rejection::BadRequest(capgo_code(&e), e.message))?;
-    let (request, catalog) = prepare(&state, &map)?;
+    let (request, catalog) = prepare_limited(&http, &state, &map)?;
     let channels = listable_channels(&catalog, request.platform, request.is_prod, request.is_emulator);
     Ok::<_, Rejection>(HttpResponse::Ok().json(list_body(&channels)))
 }

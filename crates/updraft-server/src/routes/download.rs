@@ -112,4 +112,17 @@ mod tests {
         assert_eq!(parse_range("items=0-1"), None);
         assert_eq!(parse_range("bytes=x-"), None);
     }
+
+    proptest::proptest! {
+        /// Any `Range` header parses without panicking, and a parsed bounded range keeps its numbers.
+        #[test]
+        fn range_headers_never_panic(value in ".{0,60}") {
+            let _ = parse_range(&value);
+        }
+
+        #[test]
+        fn bounded_ranges_parse_exactly(start: u64, end: u64) {
+            proptest::prop_assert_eq!(parse_range(&format!("bytes={start}-{end}")), Some(ByteRange::Bounded(start, end)));
+        }
+    }
 }

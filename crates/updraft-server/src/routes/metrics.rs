@@ -4,11 +4,14 @@
 
 use std::fmt::Write as _;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::state::AppState;
 
-pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn metrics(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(refused) = refuse_without_metrics_key(&request, &state) {
+        return refused;
+    }
     let mut body = state.metrics.render(&[
         (
             "updraft_expo_signatures_total",
@@ -86,4 +89,23 @@ pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         let _ = writeln!(body, "updraft_webhooks_total{{outcome=\"{outcome}\"}} {n}");
     }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
+}
+
+/// With `metrics_api_key` set, `/metrics` answers only a request carrying it (`authorization: Bearer <key>` or the
+/// raw key), compared in constant time: 401 JSON otherwise.
+fn refuse_without_metrics_key(request: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
+    let expected = state.settings.metrics_api_key.as_ref()?;
+    let presented = request
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().strip_prefix("Bearer ").unwrap_or(v.trim()).trim())
+        .unwrap_or_default();
+    if constant_time_eq::constant_time_eq(expected.expose().as_bytes(), presented.as_bytes()) {
+        return None;
+    }
+    Some(HttpResponse::Unauthorized().insert_header(("WWW-Authenticate", "Bearer")).json(serde_json::json!({
+        "error": updraft_core::codes::INVALID_API_KEY,
+        "message": "/metrics needs the metrics key (UPDRAFT_METRICS_API_KEY): send `authorization: Bearer <key>`",
+    })))
 }

@@ -6,7 +6,7 @@
 
 mod apikeys;
 mod apps;
-mod body;
+pub(crate) mod body;
 mod bundles;
 mod call;
 mod channel_self;

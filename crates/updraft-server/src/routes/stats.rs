@@ -15,15 +15,29 @@ use updraft_capgo::device_error_body;
 
 const RECENT_EVENTS: u64 = 100;
 
-pub(crate) async fn post_stats(state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
+pub(crate) async fn post_stats(
+    state: web::Data<AppState>,
+    limits: web::Data<crate::rate_limit::RateLimits>,
+    payload: web::Payload,
+) -> HttpResponse {
     let body = match read_limited(payload, JSON_BODY_LIMIT).await {
         Ok(body) => body,
         Err(error) => return actix_web::ResponseError::error_response(&error),
     };
     let request = match parse_stats(&body, Utc::now()) {
         Ok(request) => request,
+        // A batch past the cap is a 413 like an oversized body: no device sends one.
+        Err((code, message)) if code == updraft_core::codes::BODY_TOO_LARGE => {
+            return HttpResponse::PayloadTooLarge().json(device_error_body(code, &message));
+        }
         Err((code, message)) => return HttpResponse::BadRequest().json(device_error_body(code, &message)),
     };
+    // A batch comes from one device: it counts once, against its first event's device.
+    if let Some(first) = request.events.first()
+        && let Err(retry_after) = limits.device(first.app_id.as_str(), first.device_id.as_str())
+    {
+        return crate::rate_limit::RateLimits::device_refusal(retry_after);
+    }
     // Events of unknown apps are acknowledged (a 4xx would make the device drop its whole batch) but not kept.
     let known: Vec<_> = request.events.iter().filter(|e| state.index.get(&e.app_id).is_some()).cloned().collect();
     if !state.writes.push_stats(known) {

@@ -10,6 +10,7 @@ use updraft_capgo::updates::{RequestProblem, answer_variant, parse_update_reques
 use updraft_core::{BundleSource, Refusal, UpdateDecision, codes, select_update};
 
 use crate::api_error::{ApiError, capgo_code};
+use crate::rate_limit::RateLimits;
 use crate::routes::body::{JSON_BODY_LIMIT, read_limited};
 use crate::state::AppState;
 use updraft_capgo::device_error_body;
@@ -28,7 +29,11 @@ async fn read_body(payload: web::Payload) -> Result<Bytes, HttpResponse> {
     }
 }
 
-pub(crate) async fn updates(state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
+pub(crate) async fn updates(
+    state: web::Data<AppState>,
+    limits: web::Data<RateLimits>,
+    payload: web::Payload,
+) -> HttpResponse {
     let body = match read_body(payload).await {
         Ok(body) => body,
         Err(answer) => return answer,
@@ -42,6 +47,9 @@ pub(crate) async fn updates(state: web::Data<AppState>, payload: web::Payload) -
             return HttpResponse::Ok().json(refusal_body(&refusal));
         }
     };
+    if let Err(retry_after) = limits.device(request.app_id.as_str(), request.check.device_id.as_str()) {
+        return RateLimits::device_refusal(retry_after);
+    }
     let catalog = state.index.get(&request.app_id);
     let decision = select_update(catalog.as_deref(), &request.check);
     let offered = match decision {

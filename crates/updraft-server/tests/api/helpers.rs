@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 pub const APP_ID: &str = "com.example.app";
+/// Set in `spawn_with`'s env to write the gateway's stderr (its log) to that file.
+pub const LOG_FILE_VAR: &str = "UPDRAFT_TEST_LOG_FILE";
 
 pub struct TestApp {
     pub base: String,
@@ -34,6 +36,10 @@ impl TestApp {
             .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() });
         for (key, value) in env {
             command.env(key, value);
+        }
+        // A test that reads the gateway's log names a file for its stderr (hostile.rs greps it for secrets).
+        if let Some((_, path)) = env.iter().find(|(key, _)| *key == LOG_FILE_VAR) {
+            command.stderr(std::fs::File::create(path).unwrap());
         }
         let mut child = command.spawn().expect("the updraft binary starts");
         let stdout = child.stdout.take().unwrap();
@@ -160,6 +166,13 @@ impl TestApp {
             assert!(Instant::now() < deadline, "updraft did not stop within 20 s of SIGTERM");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Kills the process with SIGKILL (no shutdown of any kind) and waits for it to be gone.
+    pub fn kill_hard(&mut self) {
+        let mut child = self.child.take().expect("still running");
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     pub fn data_path(&self) -> &Path {

@@ -48,6 +48,7 @@ pub(super) async fn insert_stats(store: &SqlStore, events: &[StatsEvent]) -> Sto
     }
     // A failed version changes what that device is offered.
     for app_id in &changed {
+        age_out_app_failures(&mut tx, app_id).await?;
         store.announce(&mut tx, app_id).await?;
     }
     tx.commit().await.map_err(map_error)?;
@@ -128,7 +129,52 @@ async fn record_failed_version(tx: &mut Transaction<'_, Any>, event: &StatsEvent
     .execute(&mut **tx)
     .await
     .map_err(map_error)?;
-    Ok(inserted.rows_affected() > 0)
+    if inserted.rows_affected() == 0 {
+        return Ok(false);
+    }
+    age_out_device_failures(tx, event).await?;
+    Ok(true)
+}
+
+/// Keeps at most [`updraft_core::MAX_FAILED_VERSIONS_PER_DEVICE`] failed versions for the event's device, deleting
+/// the oldest: only a new row can cross the cap, so this runs only after one is inserted.
+async fn age_out_device_failures(tx: &mut Transaction<'_, Any>, event: &StatsEvent) -> StoreResult<()> {
+    sqlx::query(
+        "DELETE FROM device_failed_versions WHERE app_id = $1 AND device_id = $2 AND version_name NOT IN
+            (SELECT version_name FROM device_failed_versions WHERE app_id = $1 AND device_id = $2
+             ORDER BY failed_at DESC, version_name DESC LIMIT $3)",
+    )
+    .bind(event.app_id.as_str())
+    .bind(event.device_id.as_str())
+    .bind(db_integer(updraft_core::MAX_FAILED_VERSIONS_PER_DEVICE))
+    .execute(&mut **tx)
+    .await
+    .map_err(map_error)?;
+    Ok(())
+}
+
+/// Keeps at most [`updraft_core::MAX_FAILED_VERSIONS_PER_APP`] failed versions for the app, deleting the oldest;
+/// run once per batch for each app that got a new one.
+async fn age_out_app_failures(tx: &mut Transaction<'_, Any>, app_id: &AppId) -> StoreResult<()> {
+    let n_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM device_failed_versions WHERE app_id = $1")
+        .bind(app_id.as_str())
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(map_error)?;
+    let excess = u64::try_from(n_rows).unwrap_or(0).saturating_sub(updraft_core::MAX_FAILED_VERSIONS_PER_APP);
+    if excess > 0 {
+        sqlx::query(
+            "DELETE FROM device_failed_versions WHERE app_id = $1 AND (device_id, version_name) IN
+                (SELECT device_id, version_name FROM device_failed_versions WHERE app_id = $1
+                 ORDER BY failed_at ASC, device_id ASC LIMIT $2)",
+        )
+        .bind(app_id.as_str())
+        .bind(db_integer(excess))
+        .execute(&mut **tx)
+        .await
+        .map_err(map_error)?;
+    }
+    Ok(())
 }
 
 /// Keeps `device_installs` (the bundle each device runs) in step with a stats event.
