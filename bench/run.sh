@@ -97,6 +97,18 @@ wait_written() {
 }
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+# CPU of the HTTP worker threads alone (actix names them "actix-server worker N"); the rest of the process is the
+# background work: the device writer (and SQLite's own thread), catalog reloads, the runtime's other threads.
+worker_ticks() {
+  local total=0 stat rest fields
+  for stat in /proc/"$pid"/task/*/stat; do
+    read -r rest <"$stat" 2>/dev/null || continue
+    case "$rest" in *"(actix-server"*) ;; *) continue ;; esac
+    read -ra fields <<<"${rest##*) }"
+    total=$((total + fields[11] + fields[12]))
+  done
+  echo "$total"
+}
 rss_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status"; }
 
 if [ -n "$saturate" ]; then
@@ -172,19 +184,22 @@ run_case() {
     perf record -e cpu-clock -F 999 -p "$pid" -o "$perf_dir/$name.data" -- sleep "$duration" >/dev/null 2>&1 &
     recorder=$!
   fi
-  before=$(cpu_ticks)
+  before=$(cpu_ticks) workers_before=$(worker_ticks)
   line=$(env "$@" wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -s "$combined" "$base$path" | tail -n 1)
-  after=$(cpu_ticks)
+  after=$(cpu_ticks) workers_after=$(worker_ticks)
   if [ -n "$recorder" ]; then
     wait "$recorder" || true
     { perf report -i "$perf_dir/$name.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
       | grep -v '^#' | grep -v '^$' | sed 's/  */ /g' | head -40 >"$perf_dir/$name.txt"; } || true
   fi
-  python3 - "$name" "$line" "$before" "$after" "$ticks" >>"$results" <<'PY'
+  python3 - "$name" "$line" "$before" "$after" "$ticks" "$workers_before" "$workers_after" "$(uptime)" >>"$results" <<'PY'
 import json, sys
 name, line, before, after, ticks = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-cpu_ms = (after - before) / ticks * 1000
-line.update(name=name, cpu_ms_per_1000=cpu_ms / max(line["requests"], 1) * 1000)
+workers_before, workers_after, uptime = int(sys.argv[6]), int(sys.argv[7]), sys.argv[8]
+per_1000 = lambda ticks_used: ticks_used / ticks * 1000 / max(line["requests"], 1) * 1000
+line.update(name=name, cpu_ms_per_1000=per_1000(after - before),
+            worker_cpu_ms_per_1000=per_1000(workers_after - workers_before),
+            load=uptime.split("load average:")[-1].strip())
 print(json.dumps(line))
 PY
   echo "  $name done" >&2
@@ -211,12 +226,17 @@ health = {k: sum(r[k] for r in ends) / len(ends) for k in ("rps", "p99_ms", "cpu
 print(f"profile {profile}, {duration}s per case, {connections} connections; server peak RSS {rss_mb:.1f} MB")
 print("ratios are to the mean of health and health_end (the floor, measured first and last)")
 print()
-print("| case | requests/s | p50 ms | p99 ms | ratio to /health | p99 vs /health | CPU ms per 1000 | CPU vs /health | non-2xx/errors |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("CPU: the whole server process; workers: its HTTP worker threads alone (the rest is the background writer)")
+print()
+print("| case | requests/s | p50 ms | p99 ms | ratio to /health | p99 vs /health | CPU ms per 1000 | CPU vs /health "
+      "| workers' CPU ms per 1000 | workers vs /health | non-2xx/errors | load (1, 5, 15 min) |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+workers = sum(r["worker_cpu_ms_per_1000"] for r in ends) / len(ends)
 for r in rows:
     print(f"| {r['name']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['rps'] / health['rps']:.2f} | "
           f"{r['p99_ms'] / max(health['p99_ms'], 1e-9):.2f} | {r['cpu_ms_per_1000']:.1f} | "
-          f"{r['cpu_ms_per_1000'] / max(health['cpu_ms_per_1000'], 1e-9):.2f} | {r['non_2xx_or_errors']} |")
+          f"{r['cpu_ms_per_1000'] / max(health['cpu_ms_per_1000'], 1e-9):.2f} | {r['worker_cpu_ms_per_1000']:.1f} | "
+          f"{r['worker_cpu_ms_per_1000'] / max(workers, 1e-9):.2f} | {r['non_2xx_or_errors']} | {r['load']} |")
 signatures = next((l.split()[1] for l in metrics.splitlines() if l.startswith("updraft_expo_signatures_total ")), "?")
 print()
 print(f"RSA signatures made during the whole run: {signatures}")
