@@ -5,6 +5,7 @@
 #   bench/run.sh --quick               # a few seconds per case (CI runs this to catch breakage)
 #   bench/run.sh --profile debug       # reuse the debug build (no release build)
 #   bench/run.sh --duration 30 --apps 20 --connections 64
+#   bench/run.sh --rounds 3            # every case three times, in turn; the table shows each case's median
 #   bench/run.sh --perf DIR            # also record each case with perf; DIR/<case>.txt lists the top entries
 #   bench/run.sh --saturate 60         # 100 000 devices whose reports all change, for 60 s: none may be lost
 #   bench/run.sh --scale               # 10 000 bundles, 1 000 channels, 1 000 000 devices: peak RSS, reload time
@@ -16,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=10 apps=20 connections=64 threads=2 profile=release perf_dir="" saturate="" scale="" database_url=""
-devices=1000000
+devices=1000000 rounds=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) duration=2 apps=3 ;;
@@ -28,6 +29,7 @@ while [ $# -gt 0 ]; do
     --saturate) saturate="$2"; shift ;;
     --scale) scale=1 ;;
     --devices) devices="$2"; shift ;;
+    --rounds) rounds="$2"; shift ;;
     --database-url) database_url="$2"; shift ;;
     *) echo "error: unknown option $1 (see the header of bench/run.sh)" >&2; exit 2 ;;
   esac
@@ -100,6 +102,18 @@ wait_written() {
 }
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+# CPU of the HTTP worker threads alone (actix names them "actix-server worker N"); the rest of the process is the
+# background work: the device writer (and SQLite's own thread), catalog reloads, the runtime's other threads.
+worker_ticks() {
+  local total=0 stat rest fields
+  for stat in /proc/"$pid"/task/*/stat; do
+    read -r rest <"$stat" 2>/dev/null || continue
+    case "$rest" in *"(actix-server"*) ;; *) continue ;; esac
+    read -ra fields <<<"${rest##*) }"
+    total=$((total + fields[11] + fields[12]))
+  done
+  echo "$total"
+}
 rss_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status"; }
 
 if [ -n "$saturate" ]; then
@@ -173,7 +187,7 @@ check -X POST "$base/rollout" -H "authorization: $key" -H 'content-type: applica
 results="$data/results.jsonl"
 [ -z "$perf_dir" ] || mkdir -p "$perf_dir"
 run_case() {
-  local name="$1" script="$2" path="$3"; shift 3
+  local name="$1" script="$2" path="$3" round="$round"; shift 3
   local combined="$data/$name.lua"
   { [ -n "$script" ] && cat "bench/wrk/$script"; cat bench/wrk/report.lua; } >"$combined"
   local before after line recorder=""
@@ -181,33 +195,38 @@ run_case() {
     perf record -e cpu-clock -F 999 -p "$pid" -o "$perf_dir/$name.data" -- sleep "$duration" >/dev/null 2>&1 &
     recorder=$!
   fi
-  before=$(cpu_ticks)
+  before=$(cpu_ticks) workers_before=$(worker_ticks)
   line=$(env "$@" wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -s "$combined" "$base$path" | tail -n 1)
-  after=$(cpu_ticks)
+  after=$(cpu_ticks) workers_after=$(worker_ticks)
   if [ -n "$recorder" ]; then
     wait "$recorder" || true
     { perf report -i "$perf_dir/$name.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
       | grep -v '^#' | grep -v '^$' | sed 's/  */ /g' | head -40 >"$perf_dir/$name.txt"; } || true
   fi
-  python3 - "$name" "$line" "$before" "$after" "$ticks" >>"$results" <<'PY'
+  python3 - "$name" "$line" "$before" "$after" "$ticks" "$workers_before" "$workers_after" "$(uptime)" "$round" >>"$results" <<'PY'
 import json, sys
 name, line, before, after, ticks = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-cpu_ms = (after - before) / ticks * 1000
-line.update(name=name, cpu_ms_per_1000=cpu_ms / max(line["requests"], 1) * 1000)
+workers_before, workers_after, uptime, round_ = int(sys.argv[6]), int(sys.argv[7]), sys.argv[8], int(sys.argv[9])
+per_1000 = lambda ticks_used: ticks_used / ticks * 1000 / max(line["requests"], 1) * 1000
+line.update(name=name, cpu_ms_per_1000=per_1000(after - before),
+            worker_cpu_ms_per_1000=per_1000(workers_after - workers_before),
+            load=uptime.split("load average:")[-1].strip(), round=round_)
 print(json.dumps(line))
 PY
-  echo "  $name done" >&2
+  echo "  $name done (round $round)" >&2
 }
 
-echo "running each case for ${duration}s at $connections connections ($threads wrk threads)..." >&2
-run_case health "" /health
-run_case capgo_update capgo.lua /updates BENCH_APP=com.bench.app0 BENCH_VERSION_NAME=1.0.0
-run_case capgo_no_update capgo.lua /updates BENCH_APP=com.bench.app0 BENCH_VERSION_NAME=1.0.10
-run_case capgo_update_in_rollout capgo.lua /updates BENCH_APP=com.bench.app1 BENCH_VERSION_NAME=1.0.0
-run_case expo_manifest_signed expo.lua /expo/com.bench.app0/manifest BENCH_APP=com.bench.app0
-run_case expo_no_update_signed expo.lua /expo/com.bench.app0/manifest BENCH_APP=com.bench.app0 BENCH_CURRENT_UPDATE_ID="$expo_release"
-# The floor again: the machine's load drifts (other work on the same cores), so ratios use both measurements.
-run_case health_end "" /health
+echo "running each case for ${duration}s at $connections connections ($threads wrk threads), $rounds round(s)..." >&2
+for round in $(seq "$rounds"); do
+  run_case health "" /health
+  run_case capgo_update capgo.lua /updates BENCH_APP=com.bench.app0 BENCH_VERSION_NAME=1.0.0
+  run_case capgo_no_update capgo.lua /updates BENCH_APP=com.bench.app0 BENCH_VERSION_NAME=1.0.10
+  run_case capgo_update_in_rollout capgo.lua /updates BENCH_APP=com.bench.app1 BENCH_VERSION_NAME=1.0.0
+  run_case expo_manifest_signed expo.lua /expo/com.bench.app0/manifest BENCH_APP=com.bench.app0
+  run_case expo_no_update_signed expo.lua /expo/com.bench.app0/manifest BENCH_APP=com.bench.app0 BENCH_CURRENT_UPDATE_ID="$expo_release"
+  # The floor again: the machine's load drifts (other work on the same cores), so ratios use both measurements.
+  run_case health_end "" /health
+done
 
 rss=$(rss_mb)
 wait_written
@@ -215,18 +234,51 @@ python3 - "$results" "$rss" "$profile" "$duration" "$connections" "$(metrics)" <
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 rss_mb, profile, duration, connections, metrics = float(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
-# The floor is the mean of /health measured first and last (the machine's load drifts during a run).
-ends = [r for r in rows if r["name"] in ("health", "health_end")]
-health = {k: sum(r[k] for r in ends) / len(ends) for k in ("rps", "p99_ms", "cpu_ms_per_1000")}
-print(f"profile {profile}, {duration}s per case, {connections} connections; server peak RSS {rss_mb:.1f} MB")
-print("ratios are to the mean of health and health_end (the floor, measured first and last)")
-print()
-print("| case | requests/s | p50 ms | p99 ms | ratio to /health | p99 vs /health | CPU ms per 1000 | CPU vs /health | non-2xx/errors |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-for r in rows:
-    print(f"| {r['name']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['rps'] / health['rps']:.2f} | "
-          f"{r['p99_ms'] / max(health['p99_ms'], 1e-9):.2f} | {r['cpu_ms_per_1000']:.1f} | "
-          f"{r['cpu_ms_per_1000'] / max(health['cpu_ms_per_1000'], 1e-9):.2f} | {r['non_2xx_or_errors']} |")
+rounds = sorted({r["round"] for r in rows})
+# Each round's floor is the mean of /health measured first and last in it (the machine's load drifts).
+for round_ in rounds:
+    ends = [r for r in rows if r["round"] == round_ and r["name"] in ("health", "health_end")]
+    floor = {k: sum(r[k] for r in ends) / len(ends) for k in ("rps", "p99_ms", "cpu_ms_per_1000", "worker_cpu_ms_per_1000")}
+    for r in rows:
+        if r["round"] == round_:
+            r.update(rps_ratio=r["rps"] / floor["rps"], p99_ratio=r["p99_ms"] / max(floor["p99_ms"], 1e-9),
+                     cpu_ratio=r["cpu_ms_per_1000"] / max(floor["cpu_ms_per_1000"], 1e-9),
+                     worker_ratio=r["worker_cpu_ms_per_1000"] / max(floor["worker_cpu_ms_per_1000"], 1e-9))
+print(f"profile {profile}, {duration}s per case, {connections} connections, {len(rounds)} round(s); "
+      f"server peak RSS {rss_mb:.1f} MB")
+print("ratios are to the mean of the round's health and health_end (the floor, measured first and last)")
+print("CPU: the whole server process; workers: its HTTP worker threads alone (the rest is the background writer)")
+header = ("| case | requests/s | p50 ms | p99 ms | ratio to /health | p99 vs /health | CPU ms per 1000 | CPU vs /health "
+          "| workers' CPU ms per 1000 | workers vs /health | non-2xx/errors | load (1, 5, 15 min) |")
+rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+def line(name, r):
+    return (f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['rps_ratio']:.2f} | "
+            f"{r['p99_ratio']:.2f} | {r['cpu_ms_per_1000']:.1f} | {r['cpu_ratio']:.2f} | "
+            f"{r['worker_cpu_ms_per_1000']:.1f} | {r['worker_ratio']:.2f} | {r['non_2xx_or_errors']} | {r['load']} |")
+for round_ in rounds:
+    print()
+    if len(rounds) > 1:
+        print(f"round {round_}:")
+    print(header)
+    print(rule)
+    for r in rows:
+        if r["round"] == round_:
+            print(line(r["name"], r))
+if len(rounds) > 1:
+    def median(values):
+        values = sorted(values)
+        middle = len(values) // 2
+        return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+    print()
+    print(f"median of {len(rounds)} rounds (each column on its own; ratios are medians of the per-round ratios):")
+    print(header)
+    print(rule)
+    for name in dict.fromkeys(r["name"] for r in rows):
+        mine = [r for r in rows if r["name"] == name]
+        merged = {k: median([r[k] for r in mine]) for k in mine[0] if isinstance(mine[0][k], (int, float))}
+        merged["non_2xx_or_errors"] = sum(r["non_2xx_or_errors"] for r in mine)
+        merged["load"] = " / ".join(r["load"].split(",")[0] for r in mine) + " (1 min, per round)"
+        print(line(name, merged))
 signatures = next((l.split()[1] for l in metrics.splitlines() if l.startswith("updraft_expo_signatures_total ")), "?")
 print()
 print(f"RSA signatures made during the whole run: {signatures}")

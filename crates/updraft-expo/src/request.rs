@@ -88,7 +88,7 @@ pub fn parse_manifest_request<'a, Values: Iterator<Item = &'a str>>(
                 )));
             }
             match members.get("keyid") {
-                Some(Item::String(keyid)) => Some(keyid.clone()),
+                Some(Item::String(keyid)) => Some(keyid.to_string()),
                 _ => Some("root".to_owned()),
             }
         }

@@ -1,26 +1,69 @@
 //! The small part of RFC 8941 structured fields the protocol needs: parsing a dictionary (`expo-expect-signature`,
 //! `expo-extra-params`) and serializing a dictionary of strings (`expo-signature`).
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
-/// A member value of a parsed dictionary.
+/// A member value of a parsed dictionary; text borrows from the parsed header unless it had escapes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Item {
+pub enum Item<'a> {
     /// `key` alone, or `key=?1`.
     True,
     /// `key=?0`.
     False,
     /// `key="…"`.
-    String(String),
+    String(Cow<'a, str>),
     /// `key=token`.
-    Token(String),
+    Token(Cow<'a, str>),
     /// `key=123`.
     Integer(i64),
 }
 
+/// A parsed dictionary: its members in order of first appearance, a repeated key keeping its last value (RFC 8941
+/// 4.2.2). Borrowed from the header and kept in a vector: a manifest check parses one on every request, and the
+/// dictionaries the protocol sends have two or three members.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Dictionary<'a> {
+    members: Vec<(&'a str, Item<'a>)>,
+}
+
+impl<'a> Dictionary<'a> {
+    /// The value of member `key`.
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<&Item<'a>> {
+        self.members.iter().find(|(name, _)| *name == key).map(|(_, item)| item)
+    }
+
+    /// How many members it has.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether it has no member.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    fn insert(&mut self, key: &'a str, item: Item<'a>) {
+        match self.members.iter_mut().find(|(name, _)| *name == key) {
+            Some(member) => member.1 = item,
+            None => self.members.push((key, item)),
+        }
+    }
+}
+
+impl<'a> std::ops::Index<&str> for Dictionary<'a> {
+    type Output = Item<'a>;
+
+    fn index(&self, key: &str) -> &Item<'a> {
+        self.get(key).unwrap_or_else(|| panic!("no member {key:?} in the dictionary"))
+    }
+}
+
 /// Parses a dictionary, ignoring member parameters. Returns `None` when the text is not a valid dictionary.
-pub fn parse_dictionary(text: &str) -> Option<BTreeMap<String, Item>> {
-    let mut members = BTreeMap::new();
+pub fn parse_dictionary(text: &str) -> Option<Dictionary<'_>> {
+    let mut members = Dictionary { members: Vec::with_capacity(4) };
     let mut rest = text.trim();
     while !rest.is_empty() {
         let key_end = rest
@@ -43,7 +86,7 @@ pub fn parse_dictionary(text: &str) -> Option<BTreeMap<String, Item>> {
             let end = after.find([',', ';']).unwrap_or(after.len());
             rest = &after[end..];
         }
-        members.insert(key.to_owned(), value);
+        members.insert(key, value);
         rest = rest.trim_start();
         match rest.strip_prefix(',') {
             Some(after) => {
@@ -59,20 +102,20 @@ pub fn parse_dictionary(text: &str) -> Option<BTreeMap<String, Item>> {
     Some(members)
 }
 
-fn parse_bare_item(text: &str) -> Option<(Item, &str)> {
+fn parse_bare_item(text: &str) -> Option<(Item<'_>, &str)> {
     if let Some(after) = text.strip_prefix('"') {
-        // Most strings have no escape: one copy of the slice.
+        // Most strings have no escape: borrowed from the header.
         if let Some(end) = after.bytes().position(|b| b == b'"' || b == b'\\' || !(b' '..=b'~').contains(&b))
             && after.as_bytes()[end] == b'"'
         {
-            return Some((Item::String(after[..end].to_owned()), &after[end + 1..]));
+            return Some((Item::String(Cow::Borrowed(&after[..end])), &after[end + 1..]));
         }
         let mut value = String::new();
         let mut chars = after.char_indices();
         while let Some((index, c)) = chars.next() {
             match c {
                 '\\' => value.push(chars.next()?.1),
-                '"' => return Some((Item::String(value), &after[index + 1..])),
+                '"' => return Some((Item::String(Cow::Owned(value)), &after[index + 1..])),
                 c if (' '..='~').contains(&c) => value.push(c),
                 _ => return None,
             }
@@ -94,7 +137,7 @@ fn parse_bare_item(text: &str) -> Option<(Item, &str)> {
     if let Ok(number) = raw.parse::<i64>() {
         return Some((Item::Integer(number), rest));
     }
-    raw.starts_with(|c: char| c.is_ascii_alphabetic() || c == '*').then(|| (Item::Token(raw.to_owned()), rest))
+    raw.starts_with(|c: char| c.is_ascii_alphabetic() || c == '*').then_some((Item::Token(Cow::Borrowed(raw)), rest))
 }
 
 /// Serializes a dictionary whose values are all strings, in the given order: `a="x", b="y"`.
@@ -120,6 +163,11 @@ mod tests {
         assert_eq!(parsed["n"], Item::Integer(42));
         assert_eq!(parsed["flag"], Item::False);
         assert_eq!(parsed["t"], Item::Token("tok".into()));
+        // A repeated key keeps its last value, in the place it first appeared.
+        let parsed = parse_dictionary(r#"keyid="a", alg="x", keyid="b""#).unwrap();
+        assert_eq!(parsed.get("keyid"), Some(&Item::String("b".into())));
+        assert_eq!(parsed.members.iter().map(|(key, _)| *key).collect::<Vec<_>>(), ["keyid", "alg"]);
+        assert_eq!(parsed.get("sig"), None);
     }
 
     #[test]

@@ -57,7 +57,7 @@ proptest! {
         let parsed = parse_dictionary(&text).expect("a serialized dictionary parses");
         prop_assert_eq!(parsed.len(), members.len());
         for (key, value) in &members {
-            prop_assert_eq!(parsed.get(key), Some(&Item::String(value.clone())), "{}", text);
+            prop_assert_eq!(parsed.get(key), Some(&Item::String(value.as_str().into())), "{}", text);
         }
     }
 

@@ -547,6 +547,57 @@ async fn expo_story(store: &dyn MetadataStore) {
 
 on_both_databases!(expo_story: sqlite_expo_story, postgres_expo_story);
 
+/// A write-behind batch of thousands of reports (statements of every size each database uses: up to 64 rows on
+/// SQLite, 1 024 on PostgreSQL), with several reports of some devices: every device gets one row, holding its newest
+/// report, and an older report given after a newer one changes nothing.
+async fn large_device_batch_story(store: &dyn MetadataStore) {
+    let app_id = AppId::parse("com.example.fleet").unwrap();
+    let app = App {
+        id: app_id.clone(),
+        name: "F".into(),
+        public_key: None,
+        default_channel: "production".into(),
+        created_at: Utc::now(),
+    };
+    store.create_app(&app).await.unwrap();
+    let base = Utc::now().trunc_subsecs(3);
+    let report = |n: usize, version: usize, seconds: i64| DeviceReport {
+        app_id: app_id.clone(),
+        device_id: DeviceId::parse(&format!("fleet-{n:05}")).unwrap(),
+        platform: Platform::Ios,
+        version_name: format!("1.0.{version}"),
+        version_build: "1.0.0".into(),
+        version_code: "1".into(),
+        version_os: "17".into(),
+        plugin_version: "8.51.14".into(),
+        custom_id: format!("{n}-{version}"),
+        is_prod: true,
+        is_emulator: false,
+        install_source: String::new(),
+        default_channel: String::new(),
+        key_id: String::new(),
+        seen_at: base + chrono::Duration::seconds(seconds),
+    };
+    // 3 001 devices (2 048 + 512 + 256 + ... + 1 rows on PostgreSQL); every third also reported twice more.
+    let mut reports: Vec<DeviceReport> = (0..3001).map(|n| report(n, 0, 0)).collect();
+    reports.extend((0..3001).step_by(3).map(|n| report(n, 2, 2)));
+    reports.extend((0..3001).step_by(3).map(|n| report(n, 1, 1)));
+    store.upsert_devices(&reports).await.unwrap();
+    for n in [0, 1, 2, 63, 64, 1023, 1024, 2047, 2048, 2999, 3000] {
+        let device = DeviceId::parse(&format!("fleet-{n:05}")).unwrap();
+        let stored = store.get_device(&app_id, &device).await.unwrap().unwrap();
+        let newest = if n % 3 == 0 { 2 } else { 0 };
+        assert_eq!((stored.version_name, stored.custom_id), (format!("1.0.{newest}"), format!("{n}-{newest}")), "{n}");
+    }
+    let mut listed = 0;
+    for page in 0..4 {
+        listed += store.list_devices(&app_id, page * 1000, 1000).await.unwrap().len();
+    }
+    assert_eq!(listed, 3001, "one row per device");
+}
+
+on_both_databases!(large_device_batch_story: sqlite_large_device_batch_story, postgres_large_device_batch_story);
+
 /// Rollouts: one per channel in the catalog; a start with the releases it publishes; halts, resumes and completions
 /// conditional on the state the caller saw (of two halts, one wins and the other writes nothing); a completion
 /// that points the channel at the candidate; a new rollout replacing a finished one but never an active one.

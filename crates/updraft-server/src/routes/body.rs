@@ -13,6 +13,8 @@ pub(crate) const JSON_BODY_LIMIT: usize = 1024 * 1024;
 /// Reads the whole body, failing with 413 past `limit` bytes and with 408 when it has not all arrived within the
 /// body timeout (`UPDRAFT_LIMITS__BODY_TIMEOUT_SECONDS`), so a client that declares more than it sends holds its
 /// connection for that long at most.
+///
+/// A body that arrives in one chunk (an update check's, nearly always) is returned as that chunk, not copied.
 pub(crate) async fn read_limited(payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
     tokio::time::timeout(crate::limits::body_timeout(), read_all(payload, limit))
         .await
@@ -30,20 +32,30 @@ pub(crate) fn body_timed_out() -> ApiError {
 }
 
 async fn read_all(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
+    let mut first: Option<Bytes> = None;
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk =
             chunk.map_err(|e| ApiError::bad_request(codes::INVALID_REQUEST, format!("reading the body: {e}")))?;
-        if body.len() + chunk.len() > limit {
+        let so_far = first.as_ref().map_or(0, Bytes::len) + body.len();
+        if so_far + chunk.len() > limit {
             return Err(ApiError::client(
                 FailureKind::TooLarge,
                 codes::BODY_TOO_LARGE,
                 format!("the body is larger than {limit} bytes; send a smaller request"),
             ));
         }
-        body.extend_from_slice(&chunk);
+        match first.take() {
+            None if body.is_empty() => first = Some(chunk),
+            earlier => {
+                if let Some(earlier) = earlier {
+                    body.extend_from_slice(&earlier);
+                }
+                body.extend_from_slice(&chunk);
+            }
+        }
     }
-    Ok(body.freeze())
+    Ok(first.unwrap_or_else(|| body.freeze()))
 }
 
 /// A request body that a streaming parser (such as `Multipart`) reads, shared with the handler so that whatever the

@@ -51,11 +51,17 @@ impl Route {
     }
 }
 
+/// The routes of the update checks (and the floor they are measured against), which [`route_label`] names
+/// without scanning the table.
+const HEALTH: &str = "/health";
+const UPDATES: &str = "/updates";
+const EXPO_MANIFEST: &str = "/expo/{app_id}/manifest";
+
 /// Every route, in matching order: `configure` registers them and `route_label` names requests by them, so the two
 /// cannot drift apart.
 const ROUTES: &[Route] = &[
-    Route::plain("/health", |r| r.get(health::health)),
-    Route::with_slash("/updates", |r| r.post(updates::updates)),
+    Route::plain(HEALTH, |r| r.get(health::health)),
+    Route::with_slash(UPDATES, |r| r.post(updates::updates)),
     Route::with_slash("/updates/manifest_size", |r| r.post(updates::manifest_size)),
     Route::with_slash("/stats", |r| r.post(stats::post_stats).get(stats::get_stats)),
     Route::with_slash("/channel_self", |r| {
@@ -79,7 +85,7 @@ const ROUTES: &[Route] = &[
     Route::plain("/api/manifest", |r| {
         r.get(expo::manifest_by_query).default_service(web::to(expo::manifest_method_not_allowed))
     }),
-    Route::plain("/expo/{app_id}/manifest", |r| {
+    Route::plain(EXPO_MANIFEST, |r| {
         r.get(expo::manifest_by_path).default_service(web::to(expo::manifest_method_not_allowed))
     }),
     Route::plain("/expo/{app_id}/assets/missing", |r| r.post(expo_releases::missing_assets)),
@@ -141,6 +147,18 @@ fn manifest_app(path: &str) -> Option<&str> {
 /// comparisons (actix's `match_pattern` matches the whole route table again, regexes included, which cost more than
 /// the update check itself). `unmatched` for a path no route serves.
 pub(crate) fn route_label(path: &str) -> &'static str {
+    // The update checks, labelled without scanning the table (the scan cost about 2 % of an Expo check's CPU).
+    // Each answer is the pattern the scan finds; `hot_labels_agree_with_the_route_table` keeps them equal.
+    match path {
+        "/updates" | "/updates/" => UPDATES,
+        "/health" => HEALTH,
+        _ if manifest_app(path).is_some() => EXPO_MANIFEST,
+        _ => scanned_label(path),
+    }
+}
+
+/// The label [`route_label`] finds by scanning [`ROUTES`].
+fn scanned_label(path: &str) -> &'static str {
     let without_slash = path.strip_suffix('/');
     ROUTES
         .iter()
@@ -222,6 +240,14 @@ mod tests {
             if !route.pattern.ends_with(":.+}") {
                 assert_eq!(route_label(&slashed), expected, "{slashed}");
             }
+        }
+    }
+
+    #[test]
+    fn hot_labels_agree_with_the_route_table() {
+        for path in ["/updates", "/updates/", "/health", "/expo/com.example.app/manifest", "/expo/a.b-c_d/manifest"] {
+            assert_ne!(route_label(path), "unmatched", "{path}");
+            assert_eq!(route_label(path), scanned_label(path), "{path}");
         }
     }
 
