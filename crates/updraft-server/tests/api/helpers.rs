@@ -15,6 +15,8 @@ pub const LOG_FILE_VAR: &str = "UPDRAFT_TEST_LOG_FILE";
 pub struct TestApp {
     pub base: String,
     pub data_dir: tempfile::TempDir,
+    /// Where the gateway's stderr goes (unless the test names a file), read when it stops before listening.
+    _log_dir: tempfile::TempDir,
     pub client: reqwest::Client,
     child: Option<Child>,
 }
@@ -23,6 +25,7 @@ impl TestApp {
     /// Starts a gateway with the default settings plus `env`.
     pub async fn spawn_with(env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
+        let log_dir = tempfile::tempdir().unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_updraft"));
         command
             .arg("serve")
@@ -33,13 +36,18 @@ impl TestApp {
             .env("UPDRAFT_ADMIN_API_KEY", ADMIN_KEY)
             .env("UPDRAFT_LOG", if std::env::var("TEST_LOG").is_ok() { "debug" } else { "warn" })
             .stdout(Stdio::piped())
-            .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() });
+            .stderr(Stdio::inherit());
         for (key, value) in env {
             command.env(key, value);
         }
-        // A test that reads the gateway's log names a file for its stderr (hostile.rs greps it for secrets).
-        if let Some((_, path)) = env.iter().find(|(key, _)| *key == LOG_FILE_VAR) {
-            command.stderr(std::fs::File::create(path).unwrap());
+        // The gateway's stderr goes to a file, so a gateway that stops before it listens says why in the panic. A
+        // test that reads the gateway's log names the file itself (hostile.rs greps it for secrets).
+        let log_path = match env.iter().find(|(key, _)| *key == LOG_FILE_VAR) {
+            Some((_, path)) => std::path::PathBuf::from(path),
+            None => log_dir.path().join("stderr.log"),
+        };
+        if std::env::var("TEST_LOG").is_err() {
+            command.stderr(std::fs::File::create(&log_path).unwrap());
         }
         let mut child = command.spawn().expect("the updraft binary starts");
         let stdout = child.stdout.take().unwrap();
@@ -56,10 +64,15 @@ impl TestApp {
         let base = line
             .trim()
             .strip_prefix("updraft listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from updraft serve: {line:?}"))
+            .unwrap_or_else(|| {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let tail: String =
+                    log.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+                panic!("unexpected first line from updraft serve: {line:?}; its stderr ends with:\n{tail}")
+            })
             .to_owned();
         let client = test_client(reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()));
-        Self { base, data_dir, client, child: Some(child) }
+        Self { base, data_dir, _log_dir: log_dir, client, child: Some(child) }
     }
 
     pub async fn spawn() -> Self {
