@@ -155,6 +155,8 @@ const TABLES: &[Table] = &[
             ("app_id", Text),
             ("created_at", Text),
             ("revoked_at", Text),
+            ("role", Text),
+            ("channel", Text),
         ],
         order_by: "id",
         serial: None,
@@ -231,6 +233,21 @@ const TABLES: &[Table] = &[
         ],
         order_by: "app_id, key_id",
         serial: None,
+    },
+    Table {
+        name: "audit_log",
+        columns: &[
+            ("id", Int),
+            ("at", Text),
+            ("key_name", Text),
+            ("app_id", Text),
+            ("channel", Text),
+            ("action", Text),
+            ("before_json", Text),
+            ("after_json", Text),
+        ],
+        order_by: "id",
+        serial: Some("id"),
     },
 ];
 

@@ -13,6 +13,8 @@ use updraft_core::{
 };
 
 use crate::api_error::ApiError;
+use crate::auth::Caller;
+use crate::ops::audit::{self, Change};
 use crate::ops::{AppState, objects};
 use crate::storage_layout::StorageKey;
 use crate::upload::stage;
@@ -80,7 +82,12 @@ pub(crate) struct Publish {
 }
 
 /// Publishes an update whose assets are all stored: one release per platform.
-pub(crate) async fn publish(state: &AppState, app_id: &AppId, publish: Publish) -> Result<Vec<ExpoRelease>, ApiError> {
+pub(crate) async fn publish(
+    state: &AppState,
+    by: &Caller,
+    app_id: &AppId,
+    publish: Publish,
+) -> Result<Vec<ExpoRelease>, ApiError> {
     let catalog = state.catalog(app_id)?;
     let wanted: Vec<String> = publish
         .platforms
@@ -117,7 +124,7 @@ pub(crate) async fn publish(state: &AppState, app_id: &AppId, publish: Publish) 
             Ok(release)
         })
         .collect::<Result<_, ApiError>>()?;
-    record(state, app_id, releases).await
+    record(state, by, app_id, "expo.publish", &catalog, releases).await
 }
 
 /// Where a rollback goes.
@@ -139,6 +146,7 @@ pub(crate) struct Rollback {
 /// Rolls a channel back, as new releases.
 pub(crate) async fn rollback(
     state: &AppState,
+    by: &Caller,
     app_id: &AppId,
     rollback: Rollback,
 ) -> Result<Vec<ExpoRelease>, ApiError> {
@@ -169,12 +177,13 @@ pub(crate) async fn rollback(
             sources.into_iter().map(|source| mint.rollback_to(new_id(), source)).collect()
         }
     };
-    record(state, app_id, releases).await
+    record(state, by, app_id, "expo.rollback", &catalog, releases).await
 }
 
 /// Serves a release (or every platform of a publish group) on another channel, as new releases.
 pub(crate) async fn promote(
     state: &AppState,
+    by: &Caller,
     app_id: &AppId,
     reference: &str,
     to_channel: &ChannelName,
@@ -190,7 +199,7 @@ pub(crate) async fn promote(
     }
     let mint = mint(&catalog, to_channel);
     let releases = sources.into_iter().map(|source| mint.promotion_of(new_id(), source)).collect();
-    record(state, app_id, releases).await
+    record(state, by, app_id, "expo.promote", &catalog, releases).await
 }
 
 fn unsafe_asset(problem: UnsafeAsset) -> ApiError {
@@ -219,9 +228,42 @@ fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-async fn record(state: &AppState, app_id: &AppId, releases: Vec<ExpoRelease>) -> Result<Vec<ExpoRelease>, ApiError> {
+async fn record(
+    state: &AppState,
+    by: &Caller,
+    app_id: &AppId,
+    action: &'static str,
+    before: &AppCatalog,
+    releases: Vec<ExpoRelease>,
+) -> Result<Vec<ExpoRelease>, ApiError> {
     state.store.insert_expo_releases(&releases).await?;
     state.refresh(app_id).await?;
     tracing::info!(app.id = %app_id, n_releases = releases.len(), "recorded Expo releases");
+    let channel = releases.first().map(|release| release.channel.clone()).unwrap_or_default();
+    // Before: what the channel served (its newest release per platform and runtime); after: the new releases.
+    let served = |releases: &[&ExpoRelease]| -> serde_json::Value {
+        releases.iter().map(|r| serde_json::json!({ "id": r.id, "platform": r.platform.as_str(), "runtime_version": r.runtime_version })).collect()
+    };
+    let mut previous: Vec<&ExpoRelease> = Vec::new();
+    for release in &releases {
+        let newest = before
+            .expo_releases()
+            .iter()
+            .filter(|r| {
+                r.channel == release.channel
+                    && r.platform == release.platform
+                    && r.runtime_version == release.runtime_version
+            })
+            .max_by_key(|r| r.created_at);
+        previous.extend(newest);
+    }
+    let change = Change {
+        app_id: Some(app_id),
+        channel: Some(&channel),
+        action,
+        before: (!previous.is_empty()).then(|| served(&previous)),
+        after: Some(served(&releases.iter().collect::<Vec<_>>())),
+    };
+    audit::append(state, by, change).await?;
     Ok(releases)
 }

@@ -8,6 +8,7 @@
 
 pub(crate) mod api_keys;
 pub(crate) mod apps;
+pub(crate) mod audit;
 pub(crate) mod bundles;
 pub(crate) mod catalogs;
 pub(crate) mod channel_self;

@@ -20,8 +20,8 @@ pub(crate) async fn set_channel(
 ) -> Result<HttpResponse, ApiError> {
     let params = json_params(payload).await?;
     let set = parse_channel_set(&params)?;
-    caller.require_app(&set.app_id)?;
-    let (channel, created) = channels::set(&state, &set.app_id, &set.channel, &set.update).await?;
+    caller.require_channel(&set.app_id, &set.channel)?;
+    let (channel, created) = channels::set(&state, &caller, &set.app_id, &set.channel, &set.update).await?;
     if created {
         Ok(HttpResponse::Ok().json(json!({ "status": "ok", "id": channel.id, "public": channel.settings.public })))
     } else {
@@ -58,6 +58,7 @@ pub(crate) async fn delete_channel(
 ) -> Result<HttpResponse, ApiError> {
     let AppCall { params, app_id, .. } = app_params_call(&request, &state, &caller, payload).await?;
     let name: ChannelName = channel_field(&params, "channel")?;
-    channels::delete(&state, &app_id, &name).await?;
+    caller.require_channel(&app_id, &name)?;
+    channels::delete(&state, &caller, &app_id, &name).await?;
     Ok(HttpResponse::Ok().json(ok_body()))
 }

@@ -4,8 +4,10 @@
 //! management endpoints take an API key. Plugin endpoints answer with and without a trailing slash and never
 //! redirect (a redirected POST becomes a bodiless GET on Android).
 
+mod access;
 mod apikeys;
 mod apps;
+mod audit;
 mod body;
 mod bundles;
 mod call;
@@ -29,6 +31,8 @@ use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
 use updraft_capgo::management::error_body;
 use updraft_core::codes;
+
+pub(crate) use access::access_of;
 
 /// One row of the route table: its pattern (which is also its metrics label), whether it answers with a trailing
 /// slash too, and its methods.
@@ -87,6 +91,8 @@ const ROUTES: &[Route] = &[
     Route::plain("/expo/{app_id}/releases/promote", |r| r.post(expo_releases::promote)),
     Route::plain("/expo/{app_id}/keys", |r| r.get(expo_keys::list_keys).post(expo_keys::put_key)),
     Route::plain("/files/{key:.+}", |r| r.route(web::get().to(files::download)).route(web::head().to(files::download))),
+    // The audit log.
+    Route::plain("/audit", |r| r.get(audit::list)),
 ];
 
 /// Registers every route of [`ROUTES`].

@@ -3,6 +3,7 @@
 #![expect(unreachable_pub, reason = "helper modules share items within this one test binary")]
 
 mod api_keys;
+mod audit;
 mod capgo_cli;
 mod capgo_surface;
 mod channel_self;
@@ -17,6 +18,7 @@ mod helpers;
 mod lifecycle;
 mod management;
 mod postgres;
+mod roles;
 mod s3_storage;
 mod stats;
 mod updates;

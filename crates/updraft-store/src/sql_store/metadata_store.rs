@@ -18,7 +18,7 @@ use updraft_core::{
 };
 
 use super::calls::CallKind;
-use super::{SqlStore, api_keys, apps, bundles, catalog, channels, devices, expo, objects, signing_keys, stats};
+use super::{SqlStore, api_keys, apps, audit, bundles, catalog, channels, devices, expo, objects, signing_keys, stats};
 
 impl SqlStore {
     /// Counts a call of `method` that only reads, then hands back the call.
@@ -167,5 +167,15 @@ impl MetadataStore for SqlStore {
 
     async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
         self.writing("revoke_api_key", api_keys::revoke_api_key(self, id, at)).await
+    }
+
+    // The audit log.
+
+    async fn insert_audit(&self, record: &updraft_core::NewAuditRecord) -> StoreResult<()> {
+        self.writing("insert_audit", audit::insert_audit(self, record)).await
+    }
+
+    async fn list_audit(&self, app_id: Option<&AppId>, limit: u64) -> StoreResult<Vec<updraft_core::AuditRecord>> {
+        self.reading("list_audit", audit::list_audit(self, app_id, limit)).await
     }
 }

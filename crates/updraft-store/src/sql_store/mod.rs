@@ -19,6 +19,7 @@
 
 mod api_keys;
 mod apps;
+mod audit;
 mod bundles;
 mod calls;
 mod catalog;
