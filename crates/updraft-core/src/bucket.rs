@@ -100,6 +100,19 @@ impl RolloutPercent {
         Self::from_basis_points(whole * 100 + fraction).map_err(|_| invalid())
     }
 
+    /// A percentage from a JSON number (`12.5`), from 0 to 100 with at most two decimals.
+    ///
+    /// # Errors
+    /// [`RolloutError::InvalidPercent`] for anything else (NaN, out of range, finer than a basis point).
+    pub fn from_percent(percent: f64) -> Result<Self, RolloutError> {
+        let invalid = || RolloutError::InvalidPercent(percent.to_string());
+        let basis_points = (percent * 100.0).round();
+        if !percent.is_finite() || !(0.0..=100.0).contains(&percent) || (percent * 100.0 - basis_points).abs() > 1e-6 {
+            return Err(invalid());
+        }
+        Self::from_basis_points(basis_points as u32).map_err(|_| invalid())
+    }
+
     /// The basis points.
     pub fn basis_points(self) -> u16 {
         self.0
@@ -284,6 +297,12 @@ mod tests {
         }
         for raw in ["", "100.01", "101", "-1", "1.234", "1.", ".5", "ten", "1e2", "1,5"] {
             assert!(matches!(RolloutPercent::parse(raw), Err(RolloutError::InvalidPercent(_))), "{raw:?}");
+        }
+        for (number, bps) in [(10.0, 1_000), (12.5, 1_250), (0.01, 1), (100.0, 10_000), (0.0, 0), (33.33, 3_333)] {
+            assert_eq!(RolloutPercent::from_percent(number).unwrap().basis_points(), bps, "{number}");
+        }
+        for number in [-1.0, 100.01, 1.234, f64::NAN, f64::INFINITY] {
+            assert!(RolloutPercent::from_percent(number).is_err(), "{number}");
         }
         assert!(RolloutPercent::from_basis_points(10_001).is_err());
         assert!(RolloutPercent::from_basis_points(70_000).is_err());

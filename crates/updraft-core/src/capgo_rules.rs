@@ -4,11 +4,14 @@
 //! Everything here is a pure function of an [`AppCatalog`] and an [`UpdateCheck`]. How a decision looks on the wire
 //! (codes, messages, `kind`, checksum form) is `updraft-capgo`'s business.
 
+use crate::bucket::DeviceIdentity;
 use crate::bundle::Bundle;
 use crate::catalog::AppCatalog;
 use crate::channel::{Channel, DisableAutoUpdate};
 use crate::device::BundlePin;
 use crate::ids::{DeviceId, Platform};
+use crate::rollout::RolloutTarget;
+use crate::rollout_selection::{RolloutCheck, Serve, select_rollout};
 use crate::version::PluginVersion;
 
 /// A device's update check, parsed and normalised.
@@ -240,9 +243,12 @@ fn select<'a>(catalog: Option<&'a AppCatalog>, check: &UpdateCheck) -> Result<Up
     let target = match (pinned, route) {
         (Some(BundlePin::Builtin), _) => Target::Builtin,
         (Some(BundlePin::Bundle(bundle_id)), _) => catalog.bundle(bundle_id).map_or(Target::Missing, Target::Bundle),
-        (None, Some(route)) => match route.channel().bundle_id {
-            None => Target::Builtin,
-            Some(bundle_id) => catalog.bundle(bundle_id).map_or(Target::Missing, Target::Bundle),
+        (None, Some(route)) => match rollout_candidate(catalog, route.channel(), check) {
+            Some(candidate) => Target::Bundle(candidate),
+            None => match route.channel().bundle_id {
+                None => Target::Builtin,
+                Some(bundle_id) => catalog.bundle(bundle_id).map_or(Target::Missing, Target::Bundle),
+            },
         },
         (None, None) => return Err(Refusal::NoChannel),
     };
@@ -275,6 +281,25 @@ fn select<'a>(catalog: Option<&'a AppCatalog>, check: &UpdateCheck) -> Result<Up
         None if check.is_on_builtin() => Err(Refusal::AlreadyOnBuiltin),
         None if check.plugin_version.understands_builtin_reply() => Ok(UpdateDecision::RevertToBuiltin),
         None => Err(Refusal::RevertTooOld),
+    }
+}
+
+/// The candidate bundle when the channel's rollout offers it to this device ([`select_rollout`]), `None` when the
+/// device keeps the channel's own bundle: outside the percentage, the rollout halted (a device running the candidate
+/// then gets the channel's bundle, a different version, which the plugin accepts), completed, or its candidate
+/// deleted. A bundle pin never gets here: it wins before the channel is looked at.
+fn rollout_candidate<'a>(catalog: &'a AppCatalog, channel: &Channel, check: &UpdateCheck) -> Option<&'a Bundle> {
+    let stored = catalog.rollout(channel.name.as_str())?;
+    let RolloutTarget::CapgoBundle(candidate) = stored.rollout.candidate() else { return None };
+    let identity = DeviceIdentity::from_device_id(&check.device_id);
+    let device = RolloutCheck {
+        identity: Some(&identity),
+        overridden: false,
+        runs_candidate: check.current_version() == candidate.as_str(),
+    };
+    match select_rollout(Some(&stored.rollout), &device) {
+        Serve::Candidate => catalog.bundle_by_version(candidate.as_str()),
+        Serve::Unaffected | Serve::Stable | Serve::StableAfterHalt => None,
     }
 }
 

@@ -10,6 +10,7 @@ use crate::channel::{Channel, ChannelUpdate};
 use crate::device::OverrideTarget;
 use crate::expo_release::ExpoRelease;
 use crate::ids::DeviceId;
+use crate::rollout::StoredRollout;
 
 /// A consistent snapshot of one app.
 ///
@@ -27,6 +28,8 @@ pub struct AppCatalog {
     file_sizes: HashMap<String, u64>,
     /// Every (SHA-256, extension) an Expo release names, and whether it is a launch asset there.
     expo_files: HashMap<(String, String), bool>,
+    /// The current rollout of each channel that has one (active, halted or completed), by channel name.
+    rollouts: HashMap<String, StoredRollout>,
 }
 
 impl AppCatalog {
@@ -55,6 +58,7 @@ impl AppCatalog {
             expo_releases: Vec::new(),
             file_sizes,
             expo_files: HashMap::new(),
+            rollouts: HashMap::new(),
         }
     }
 
@@ -133,6 +137,21 @@ impl AppCatalog {
     /// An Expo release by id (case-insensitive).
     pub fn expo_release(&self, id: &str) -> Option<&ExpoRelease> {
         self.expo_releases.iter().find(|r| r.id.eq_ignore_ascii_case(id))
+    }
+
+    /// Sets the app's rollouts (one per channel at most).
+    pub fn set_rollouts(&mut self, rollouts: Vec<StoredRollout>) {
+        self.rollouts = rollouts.into_iter().map(|r| (r.rollout.channel().as_str().to_owned(), r)).collect();
+    }
+
+    /// The current rollout of a channel (by name), whatever its state.
+    pub fn rollout(&self, channel: &str) -> Option<&StoredRollout> {
+        self.rollouts.get(channel)
+    }
+
+    /// Every rollout of the app, in no particular order.
+    pub fn rollouts(&self) -> impl Iterator<Item = &StoredRollout> {
+        self.rollouts.values()
     }
 
     /// Records that a device rolled back from a version (it reported `update_fail`).

@@ -98,6 +98,61 @@ impl ReleaseMint {
     }
 }
 
+impl ReleaseMint {
+    /// What halting an Expo rollout mints on this mint's channel: for each covered (platform, runtime version), the
+    /// stable release (the newest there outside the candidate group) served again, or a roll back to the embedded
+    /// update when there was none. The mint is newer than the candidate, so devices running the candidate accept
+    /// it (the client only loads an update newer than the one it runs), and it is outside the candidate group, so
+    /// it is what every device of that runtime version is served from then on.
+    pub fn halt_of(
+        &self,
+        catalog: &AppCatalog,
+        candidate_group: &str,
+        covers: &[(Platform, String)],
+        mut new_id: impl FnMut() -> String,
+    ) -> Vec<ExpoRelease> {
+        covers
+            .iter()
+            .map(|(platform, runtime_version)| {
+                let stable = catalog
+                    .expo_releases()
+                    .iter()
+                    .filter(|r| r.channel == self.channel && r.platform == *platform)
+                    .filter(|r| r.runtime_version == *runtime_version && r.group_id != candidate_group)
+                    .max_by_key(|r| r.created_at);
+                let mut release = match stable {
+                    Some(stable) => self.rollback_to(new_id(), stable),
+                    None => self.embedded_rollback(new_id(), *platform, runtime_version),
+                };
+                release.message = format!("rollout of {candidate_group} halted: {}", release.message);
+                release
+            })
+            .collect()
+    }
+
+    /// The candidate group's covered releases served again as this mint's group (newer than a halt's mint), for a
+    /// rollout resumed or completed after a halt.
+    pub fn republish_group(
+        &self,
+        catalog: &AppCatalog,
+        candidate_group: &str,
+        covers: &[(Platform, String)],
+        mut new_id: impl FnMut() -> String,
+    ) -> Vec<ExpoRelease> {
+        catalog
+            .expo_releases()
+            .iter()
+            .filter(|r| r.channel == self.channel && r.group_id == candidate_group)
+            .filter(|r| covers.iter().any(|(p, v)| *p == r.platform && *v == r.runtime_version))
+            .map(|source| {
+                let mut release = self.rollback_to(new_id(), source);
+                release.message = format!("rollout candidate {} offered again", source.id);
+                release
+            })
+            .collect()
+    }
+}
+
 /// The assets a manifest lists besides its launch asset: the launch asset is not repeated, and each key (MD5, the
 /// file name on the device) appears once, first occurrence kept.
 pub fn manifest_assets(launch_asset: &ExpoAsset, assets: Vec<ExpoAsset>) -> Vec<ExpoAsset> {
@@ -208,6 +263,43 @@ mod tests {
         );
         assert_eq!(embedded.kind, ExpoReleaseKind::RollBackToEmbedded);
         assert_eq!(embedded.message, "roll back to the embedded update");
+    }
+
+    #[test]
+    fn a_halt_republishes_the_stable_release_of_each_covered_runtime() {
+        let files = |platform| PlatformUpdate {
+            platform,
+            runtime_version: "1".into(),
+            launch_asset: asset("l"),
+            assets: vec![],
+        };
+        let stable = ReleaseMint::new(&catalog(vec![]), "production", "g-stable".into(), time(1_000)).update(
+            "s-ios".into(),
+            files(Platform::Ios),
+            "",
+            "{}",
+        );
+        let candidate_mint =
+            ReleaseMint::new(&catalog(vec![stable.clone()]), "production", "g-new".into(), time(2_000));
+        let candidate_ios = candidate_mint.update("c-ios".into(), files(Platform::Ios), "", "{}");
+        let candidate_android = candidate_mint.update("c-android".into(), files(Platform::Android), "", "{}");
+        let on_channel = catalog(vec![stable.clone(), candidate_ios, candidate_android]);
+        let covers = [(Platform::Ios, "1".to_owned()), (Platform::Android, "1".to_owned())];
+        let mint = ReleaseMint::new(&on_channel, "production", "g-halt".into(), time(1_500));
+        let mut ids = ["h1", "h2"].into_iter().map(str::to_owned);
+        let halt = mint.halt_of(&on_channel, "g-new", &covers, || ids.next().unwrap());
+        assert_eq!(halt.len(), 2);
+        // iOS had a stable release: served again, newer than the candidate. Android had none: back to embedded.
+        assert_eq!((halt[0].platform, halt[0].kind.clone()), (Platform::Ios, stable.kind.clone()));
+        assert_eq!(halt[1].kind, ExpoReleaseKind::RollBackToEmbedded);
+        assert!(halt.iter().all(|r| r.created_at > time(2_000) && r.group_id == "g-halt"), "{halt:?}");
+        // Offered again after the halt: copies of the candidate, newer than the halt's releases.
+        let halted = catalog(on_channel.expo_releases().iter().cloned().chain(halt.clone()).collect());
+        let again = ReleaseMint::new(&halted, "production", "g-again".into(), time(1_500));
+        let mut ids = ["a1", "a2"].into_iter().map(str::to_owned);
+        let copies = again.republish_group(&halted, "g-new", &covers[..1], || ids.next().unwrap());
+        assert_eq!(copies.iter().map(|r| r.platform).collect::<Vec<_>>(), [Platform::Ios], "covered only");
+        assert!(copies[0].created_at > halt[0].created_at);
     }
 
     #[test]

@@ -149,11 +149,22 @@ pub enum ExpoDecision<'a> {
 
 /// Picks the answer: the newest release for (channel, runtime version, platform) decides.
 pub fn select_expo_release<'a>(releases: &'a [ExpoRelease], check: &ExpoCheck) -> ExpoDecision<'a> {
+    select_expo_release_outside(releases, check, None)
+}
+
+/// [`select_expo_release`] among the releases outside one publish group (a rollout's candidate, for a device that
+/// keeps the stable release), or among all of them with `None`.
+pub fn select_expo_release_outside<'a>(
+    releases: &'a [ExpoRelease],
+    check: &ExpoCheck,
+    excluded_group: Option<&str>,
+) -> ExpoDecision<'a> {
     let latest = releases
         .iter()
         .filter(|r| {
             r.channel == check.channel && r.runtime_version == check.runtime_version && r.platform == check.platform
         })
+        .filter(|r| excluded_group.is_none_or(|group| r.group_id != group))
         .max_by_key(|r| r.created_at);
     let v1 = check.protocol >= 1;
     match latest {

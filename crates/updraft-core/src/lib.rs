@@ -44,7 +44,8 @@ pub use channel_self::{SelfSetChange, SelfSetDenied, public_channel, self_set_ch
 pub use device::{BundlePin, DeviceOverride, DeviceReport, OverrideTarget};
 pub use expo_minting::{PlatformUpdate, ReleaseMint, manifest_assets, referenced_releases};
 pub use expo_release::{
-    ExpoAsset, ExpoCheck, ExpoDecision, ExpoRelease, ExpoReleaseKind, expo_time, next_release_time, select_expo_release,
+    ExpoAsset, ExpoCheck, ExpoDecision, ExpoRelease, ExpoReleaseKind, expo_time, next_release_time,
+    select_expo_release, select_expo_release_outside,
 };
 pub use expo_release::{UnsafeAsset, check_asset_extension};
 pub use failure::{Failure, FailureKind, codes};
@@ -57,10 +58,10 @@ pub use ids::{AppId, BundleVersion, ChannelName, DeviceId, IdError, Platform};
 pub use packed_report::{DeviceReportRef, PackedReport};
 pub use rollout::codes as rollout_codes;
 pub use rollout::{
-    Halt, HaltCause, HaltPolicy, Rollout, RolloutError, RolloutId, RolloutSpec, RolloutState, RolloutTarget,
-    StableTarget, rollout_state_label,
+    Halt, HaltCause, HaltPolicy, Rollout, RolloutChange, RolloutError, RolloutId, RolloutSpec, RolloutState,
+    RolloutTarget, StableTarget, StoredRollout, rollout_state_label,
 };
-pub use rollout_selection::{RolloutCheck, Serve, select_rollout};
+pub use rollout_selection::{RolloutCheck, Serve, select_expo_release_in_rollout, select_rollout};
 pub use stats::{
     ActionKind, EVENT_TIME_FUTURE, EVENT_TIME_PAST, InstallChange, METADATA_MAX_BYTES, METADATA_MAX_ENTRIES,
     METADATA_MAX_KEY_CHARS, METADATA_MAX_VALUE_CHARS, StatsEvent, action_kind, bound_metadata, event_time,

@@ -27,8 +27,8 @@ use chrono::{DateTime, Utc};
 
 use crate::bucket::RolloutPercent;
 use crate::failure::{Failure, FailureKind};
-use crate::health::{DEFAULT_MAX_FAILURE_RATE, DEFAULT_MIN_DEVICES, HaltReason, should_halt};
-use crate::ids::{AppId, BundleVersion, ChannelName};
+use crate::health::{DEFAULT_MAX_FAILURE_RATE, DEFAULT_MIN_DEVICES, HaltReason, HealthFigures, should_halt};
+use crate::ids::{AppId, BundleVersion, ChannelName, Platform};
 
 /// Why a rollout cannot be made or changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -265,6 +265,8 @@ pub struct Halt {
     pub at: DateTime<Utc>,
     /// By whom.
     pub by: HaltCause,
+    /// The health figures the halt was decided on (the health rule's; an operator's halt may have none).
+    pub figures: Option<HealthFigures>,
 }
 
 /// Where a rollout is.
@@ -456,7 +458,7 @@ impl Rollout {
         }
         let policy = self.spec.policy;
         let reason = should_halt(devices, failures, policy.max_failure_rate, policy.min_devices)?;
-        let halt = Halt { reason: reason.to_string(), at, by: HaltCause::Automatic };
+        let halt = Halt { reason: reason.to_string(), at, by: HaltCause::Automatic, figures: Some(reason.figures) };
         self.halt(halt).ok().map(|halted| (halted, reason))
     }
 
@@ -472,6 +474,32 @@ impl Rollout {
         }
     }
 
+    /// Changes when an active or halted rollout halts itself.
+    ///
+    /// # Errors
+    /// [`RolloutError::Completed`].
+    pub fn set_policy(&self, policy: HaltPolicy) -> Result<Self, RolloutError> {
+        match self.state {
+            RolloutState::Completed { .. } => Err(RolloutError::Completed),
+            _ => {
+                let mut next = self.clone();
+                next.spec.policy = policy;
+                Ok(next)
+            }
+        }
+    }
+
+    /// The same rollout (same id, so the same devices) offering another candidate of the same protocol: an Expo
+    /// candidate republished as a new group, newer than the release a halt minted, so the devices it moved back
+    /// accept it again.
+    ///
+    /// # Errors
+    /// As [`Rollout::restore`].
+    pub fn with_candidate(&self, candidate: RolloutTarget) -> Result<Self, RolloutError> {
+        let spec = RolloutSpec { candidate, ..self.spec.clone() };
+        Self::restore(spec, self.state.clone(), self.started_at, self.health_since)
+    }
+
     /// Completes an active or halted rollout: the candidate becomes the channel's release for everyone.
     ///
     /// # Errors
@@ -482,6 +510,49 @@ impl Rollout {
                 Ok(Self { state: RolloutState::Completed { at }, ..self.clone() })
             }
             RolloutState::Completed { .. } => Err(RolloutError::Completed),
+        }
+    }
+}
+
+/// A rollout as the store keeps it: the rollout, the runtime versions and platforms an Expo candidate covers, and
+/// who changed it last, when and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRollout {
+    /// The rollout.
+    pub rollout: Rollout,
+    /// Expo: the (platform, runtime version) pairs the candidate group has a release for on the channel; the
+    /// rollout applies to those only. Empty for Capgo.
+    pub covers: Vec<(Platform, String)>,
+    /// The last state change.
+    pub last_change: RolloutChange,
+}
+
+/// Who changed a rollout, when and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutChange {
+    /// What was done: `start`, `set`, `halt`, `resume` or `complete`.
+    pub action: String,
+    /// By whom: the operator (as the API key shows it) or `automatic` for the health rule.
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why (an operator's note, the health rule's figures, or a description of the change).
+    pub reason: String,
+}
+
+impl StoredRollout {
+    /// Whether the rollout applies to an Expo request for this platform and runtime version.
+    pub fn covers(&self, platform: Platform, runtime_version: &str) -> bool {
+        self.covers.iter().any(|(p, v)| *p == platform && v == runtime_version)
+    }
+}
+
+impl HaltCause {
+    /// How the store and status output name it: the operator, or `automatic`.
+    pub fn label(&self) -> &str {
+        match self {
+            Self::Operator(name) => name,
+            Self::Automatic => "automatic",
         }
     }
 }

@@ -23,7 +23,8 @@
 //!   release outside the group, and devices running the candidate accept it.
 
 use crate::bucket::{DeviceIdentity, bucket, in_rollout};
-use crate::rollout::{Rollout, RolloutState};
+use crate::expo_release::{ExpoCheck, ExpoDecision, ExpoRelease, select_expo_release, select_expo_release_outside};
+use crate::rollout::{Rollout, RolloutState, RolloutTarget, StoredRollout};
 
 /// What a device gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +75,34 @@ pub fn select_rollout(rollout: Option<&Rollout>, check: &RolloutCheck<'_>) -> Se
     }
 }
 
+/// The Expo selection under a channel's rollout: when the rollout covers the request's platform and runtime
+/// version, a device [`Serve::Stable`] or [`Serve::StableAfterHalt`] gets the newest release outside the candidate
+/// group, every other device the newest release ([`select_expo_release`]). `identity` is the request's
+/// `EAS-Client-ID` ([`DeviceIdentity::from_eas_client_id`]); a request without one gets stable.
+pub fn select_expo_release_in_rollout<'a>(
+    releases: &'a [ExpoRelease],
+    check: &ExpoCheck,
+    rollout: Option<&StoredRollout>,
+    identity: Option<&DeviceIdentity>,
+) -> ExpoDecision<'a> {
+    let Some(stored) = rollout.filter(|stored| stored.covers(check.platform, &check.runtime_version)) else {
+        return select_expo_release(releases, check);
+    };
+    let RolloutTarget::ExpoGroup(group) = stored.rollout.candidate() else {
+        return select_expo_release(releases, check);
+    };
+    // The device's current update is one of the candidate's releases (ids and groups are lowercase UUIDs).
+    let runs_candidate = check
+        .current_update_id
+        .as_deref()
+        .is_some_and(|current| releases.iter().any(|r| r.id == current && r.group_id == *group));
+    let device = RolloutCheck { identity, overridden: false, runs_candidate };
+    match select_rollout(Some(&stored.rollout), &device) {
+        Serve::Unaffected | Serve::Candidate => select_expo_release(releases, check),
+        Serve::Stable | Serve::StableAfterHalt => select_expo_release_outside(releases, check, Some(group)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
@@ -97,7 +126,8 @@ mod tests {
     }
 
     fn halted(percent: &str) -> Rollout {
-        let halt = Halt { reason: "crashes".into(), at: Utc::now(), by: HaltCause::Operator("ci".into()) };
+        let halt =
+            Halt { reason: "crashes".into(), at: Utc::now(), by: HaltCause::Operator("ci".into()), figures: None };
         rollout(percent).halt(halt).unwrap()
     }
 

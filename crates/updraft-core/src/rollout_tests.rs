@@ -30,7 +30,12 @@ fn capgo() -> Rollout {
 }
 
 fn operator_halt(minutes: i64) -> Halt {
-    Halt { reason: "crash reports".into(), at: time(minutes), by: HaltCause::Operator("release-bot".into()) }
+    Halt {
+        reason: "crash reports".into(),
+        at: time(minutes),
+        by: HaltCause::Operator("release-bot".into()),
+        figures: None,
+    }
 }
 
 fn percent(raw: &str) -> RolloutPercent {

@@ -13,6 +13,7 @@ use crate::channel::{Channel, ChannelUpdate};
 use crate::device::{DeviceReport, OverrideTarget};
 use crate::expo_release::ExpoRelease;
 use crate::ids::{AppId, ChannelName, DeviceId};
+use crate::rollout::{Halt, RolloutId, StoredRollout};
 use crate::stats::StatsEvent;
 use std::collections::HashMap;
 
@@ -292,4 +293,41 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// The newest audit records (of one app, or of the whole installation), newest first.
     async fn list_audit(&self, app_id: Option<&AppId>, limit: u64) -> StoreResult<Vec<crate::audit::AuditRecord>>;
+
+    // Rollouts: the current rollout of each channel, in the catalog. Every write announces the app.
+
+    /// Starts an (active) rollout on its channel, replacing a halted or completed one there, and records
+    /// `releases` (an Expo publish that starts with its rollout) in the same transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the channel has an active rollout.
+    async fn start_rollout(&self, rollout: &StoredRollout, releases: &[ExpoRelease]) -> StoreResult<()>;
+
+    /// Halts the rollout `rollout_id` of a channel if, and only if, it is active (`UPDATE ... WHERE state =
+    /// 'active'`), recording the halt (who, when, why, figures) and `releases` (the Expo releases that move
+    /// devices on the candidate back) in the same transaction. `Ok(false)`, with nothing written, when it is not
+    /// active: another instance or operator halted or completed it first. So of several deciders, one halts.
+    async fn halt_rollout(
+        &self,
+        app_id: &AppId,
+        channel: &ChannelName,
+        rollout_id: &RolloutId,
+        halt: &Halt,
+        releases: &[ExpoRelease],
+    ) -> StoreResult<bool>;
+
+    /// Writes a rollout's new percentage, policy, candidate, state (active or completed; halts go through
+    /// [`MetadataStore::halt_rollout`]) and last change if, and only if, its stored state is still
+    /// `expected_state` (`active` or `halted`), with `releases` and, for a completed Capgo rollout, the channel
+    /// pointed at `channel_bundle_id`, in one transaction. `Ok(false)`, with nothing written, otherwise.
+    async fn update_rollout(
+        &self,
+        rollout: &StoredRollout,
+        expected_state: &str,
+        releases: &[ExpoRelease],
+        channel_bundle_id: Option<i64>,
+    ) -> StoreResult<bool>;
+
+    /// An app's rollouts, one per channel that has one, by channel name.
+    async fn rollouts(&self, app_id: &AppId) -> StoreResult<Vec<StoredRollout>>;
 }

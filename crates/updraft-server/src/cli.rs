@@ -49,20 +49,123 @@ pub(crate) enum Command {
     /// Object storage maintenance.
     #[command(subcommand)]
     Storage(StorageCommand),
+    /// Offer a release to a percentage of a channel's devices, raise it, halt it, resume it, complete it.
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
     /// Show the audit log of an app (every management write: who, what, before and after), over the HTTP API.
     Audit(AuditArgs),
 }
 
-/// The arguments of `updraft audit`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RolloutCommand {
+    /// Start a rollout: a Capgo bundle (--version) or an Expo publish (--release) to a percentage of the channel's
+    /// devices, the rest keeping what the channel serves now.
+    Start(RolloutStart),
+    /// Raise the percentage (it only goes up; halt to take the candidate away) or change when it halts itself.
+    Set(RolloutSet),
+    /// Stop offering the candidate; devices running it are moved back to stable on their next check.
+    Halt(RolloutHalt),
+    /// Offer a halted rollout's candidate again, to the same devices.
+    Resume(RolloutChannel),
+    /// Make the candidate the channel's release for everyone.
+    Complete(RolloutChannel),
+    /// Where the channel's rollout is: state, percentage, candidate, stable, devices, failures.
+    Status(RolloutChannel),
+}
+
+/// A rollout percentage as given on the command line (`10`, `12.5`, `0.01`, `50%`).
+fn rollout_percent(raw: &str) -> Result<updraft_core::RolloutPercent, String> {
+    updraft_core::RolloutPercent::parse(raw).map_err(|e| e.to_string())
+}
+
+/// The arguments of `updraft rollout start`.
 #[derive(Debug, Args)]
-pub(crate) struct AuditArgs {
-    /// The app whose log to show; without it, the whole installation's (needs a key scoped to no app).
+pub(crate) struct RolloutStart {
+    /// App id.
     #[arg(long = "app", value_name = "APP_ID")]
-    pub(crate) app: Option<String>,
-    /// How many records, newest first.
-    #[arg(long, default_value_t = 100)]
-    pub(crate) limit: u64,
-    /// Print JSON on stdout.
+    pub(crate) app_id: String,
+    /// Channel.
+    #[arg(long)]
+    pub(crate) channel: String,
+    /// Capgo: the bundle version to offer (uploaded already, e.g. with `updraft publish capgo` without --channel).
+    #[arg(long, conflicts_with = "release", required_unless_present = "release")]
+    pub(crate) version: Option<String>,
+    /// Expo: the group id `updraft publish expo` printed, or the id of one of its releases (a manifest id).
+    #[arg(long, value_name = "ID")]
+    pub(crate) release: Option<String>,
+    /// The share of devices: 0 to 100, at most two decimals.
+    #[arg(long, value_parser = rollout_percent)]
+    pub(crate) percent: updraft_core::RolloutPercent,
+    /// Expo: only the candidate's releases of this runtime version.
+    #[arg(long, requires = "release")]
+    pub(crate) runtime_version: Option<String>,
+    /// Halt by itself when the 95% lower bound of the candidate's failure rate exceeds this fraction (default 0.05).
+    #[arg(long, value_name = "RATE")]
+    pub(crate) max_failure_rate: Option<f64>,
+    /// Devices the candidate needs before it may halt by itself (default 50).
+    #[arg(long, value_name = "N")]
+    pub(crate) min_devices: Option<u64>,
+    /// Print the status as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+}
+
+/// The arguments of `updraft rollout set`.
+#[derive(Debug, Args)]
+pub(crate) struct RolloutSet {
+    /// App id.
+    #[arg(long = "app", value_name = "APP_ID")]
+    pub(crate) app_id: String,
+    /// Channel.
+    #[arg(long)]
+    pub(crate) channel: String,
+    /// The new share of devices (only up).
+    #[arg(long, value_parser = rollout_percent)]
+    pub(crate) percent: Option<updraft_core::RolloutPercent>,
+    /// The new maximum failure rate (a fraction from 0 to 1).
+    #[arg(long, value_name = "RATE")]
+    pub(crate) max_failure_rate: Option<f64>,
+    /// The new minimum number of devices.
+    #[arg(long, value_name = "N")]
+    pub(crate) min_devices: Option<u64>,
+    /// Print the status as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+}
+
+/// The arguments of `updraft rollout halt`.
+#[derive(Debug, Args)]
+pub(crate) struct RolloutHalt {
+    /// App id.
+    #[arg(long = "app", value_name = "APP_ID")]
+    pub(crate) app_id: String,
+    /// Channel.
+    #[arg(long)]
+    pub(crate) channel: String,
+    /// Why (kept with the halt, shown by `status`).
+    #[arg(long)]
+    pub(crate) reason: Option<String>,
+    /// Print the status as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+}
+
+/// The arguments of `updraft rollout resume|complete|status`.
+#[derive(Debug, Args)]
+pub(crate) struct RolloutChannel {
+    /// App id.
+    #[arg(long = "app", value_name = "APP_ID")]
+    pub(crate) app_id: String,
+    /// Channel.
+    #[arg(long)]
+    pub(crate) channel: String,
+    /// Print the status as JSON on stdout.
     #[arg(long)]
     pub(crate) json: bool,
     #[command(flatten)]
@@ -334,6 +437,10 @@ pub(crate) struct CapgoPublish {
     /// A comment sent to devices with the bundle (same plugins as --link).
     #[arg(long, value_name = "TEXT")]
     pub(crate) comment: Option<String>,
+    /// Offer the bundle to this percentage of --channel's devices only (a rollout), instead of pointing the
+    /// channel at it; continue with `updraft rollout set|halt|complete`.
+    #[arg(long, value_name = "PERCENT", value_parser = rollout_percent, requires = "channel")]
+    pub(crate) rollout: Option<updraft_core::RolloutPercent>,
     /// Print the server's answer as JSON on stdout.
     #[arg(long)]
     pub(crate) json: bool,
@@ -372,6 +479,10 @@ pub(crate) struct ExpoPublish {
     /// The public app config (`npx expo config --json --type public`); default DIST_DIR/expoConfig.json.
     #[arg(long, value_name = "FILE")]
     pub(crate) expo_config: Option<PathBuf>,
+    /// Offer the update to this percentage of the channel's devices only (a rollout, recorded with the publish);
+    /// continue with `updraft rollout set|halt|complete`.
+    #[arg(long, value_name = "PERCENT", value_parser = rollout_percent)]
+    pub(crate) rollout: Option<updraft_core::RolloutPercent>,
     /// Print the server's answer as JSON on stdout.
     #[arg(long)]
     pub(crate) json: bool,
@@ -379,6 +490,22 @@ pub(crate) struct ExpoPublish {
     pub(crate) server: ServerArgs,
     /// The `npx expo export` output folder.
     pub(crate) dist_dir: PathBuf,
+}
+
+/// The arguments of `updraft audit`.
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// The app whose log to show; without it, the whole installation's (needs a key scoped to no app).
+    #[arg(long = "app", value_name = "APP_ID")]
+    pub(crate) app: Option<String>,
+    /// How many records, newest first.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) limit: u64,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
 }
 
 #[cfg(test)]

@@ -256,3 +256,78 @@ fn metadata_from_db(text: &str) -> Result<Vec<(String, String)>, StoreError> {
         serde_json::from_str(text).map_err(|e| corrupt("event metadata", e))?;
     Ok(map.into_iter().map(|(key, value)| (key, value.as_str().unwrap_or_default().to_owned())).collect())
 }
+
+/// A stored rollout (`rollouts` row), checked again as [`updraft_core::Rollout::restore`] checks it.
+pub(crate) fn rollout(row: &AnyRow) -> Result<updraft_core::StoredRollout, StoreError> {
+    use updraft_core::{
+        Halt, HaltCause, HaltPolicy, HealthFigures, Rollout, RolloutChange, RolloutId, RolloutPercent, RolloutSpec,
+        RolloutState, RolloutTarget, StableTarget, StoredRollout,
+    };
+    let text = |column: &str| get::<String>(row, column);
+    let optional = |column: &str| get::<Option<String>>(row, column);
+    let count = |column: &str| -> Result<Option<u64>, StoreError> {
+        get::<Option<i64>>(row, column)?.map(|n| u64::try_from(n).map_err(|e| corrupt(column, e))).transpose()
+    };
+    let version = |raw: &str| BundleVersion::parse(raw).map_err(|e| corrupt("rollout bundle version", e));
+    let candidate = match text("candidate_kind")?.as_str() {
+        "capgo_bundle" => RolloutTarget::CapgoBundle(version(&text("candidate")?)?),
+        "expo_group" => RolloutTarget::ExpoGroup(text("candidate")?),
+        other => return Err(corrupt("rollout candidate kind", other)),
+    };
+    let stable = match (text("stable_kind")?.as_str(), optional("stable")?) {
+        ("builtin", _) => StableTarget::Builtin,
+        ("capgo_bundle", Some(stable)) => StableTarget::CapgoBundle(version(&stable)?),
+        ("expo_previous", _) => StableTarget::ExpoPrevious,
+        (other, _) => return Err(corrupt("rollout stable kind", other)),
+    };
+    let percent = u32::try_from(get::<i64>(row, "percent_bps")?).map_err(|e| corrupt("rollout percentage", e))?;
+    let max_failure_rate: f64 =
+        text("max_failure_rate")?.parse().map_err(|e| corrupt("rollout maximum failure rate", e))?;
+    let min_devices = count("min_devices")?.unwrap_or_default();
+    let spec = RolloutSpec {
+        id: RolloutId::parse(&text("id")?).map_err(|e| corrupt("rollout id", e))?,
+        app_id: AppId::parse(&text("app_id")?).map_err(|e| corrupt("app id", e))?,
+        channel: ChannelName::parse(&text("channel")?).map_err(|e| corrupt("rollout channel", e))?,
+        candidate,
+        stable,
+        percent: RolloutPercent::from_basis_points(percent).map_err(|e| corrupt("rollout percentage", e))?,
+        policy: HaltPolicy::new(max_failure_rate, min_devices).map_err(|e| corrupt("rollout policy", e))?,
+    };
+    let state = match text("state")?.as_str() {
+        "active" => RolloutState::Active,
+        "halted" => {
+            let figures = match (count("halt_devices")?, count("halt_failures")?) {
+                (Some(devices), Some(failures)) => Some(HealthFigures { devices, failures }),
+                _ => None,
+            };
+            let by = optional("halted_by")?.unwrap_or_default();
+            RolloutState::Halted(Halt {
+                reason: optional("halt_reason")?.unwrap_or_default(),
+                at: from_db(&optional("halted_at")?.ok_or_else(|| corrupt("rollout halt", "no halt time"))?)?,
+                by: if flag(row, "halt_automatic")? { HaltCause::Automatic } else { HaltCause::Operator(by) },
+                figures,
+            })
+        }
+        "completed" => RolloutState::Completed {
+            at: from_db(&optional("completed_at")?.ok_or_else(|| corrupt("rollout", "no completion time"))?)?,
+        },
+        other => return Err(corrupt("rollout state", other)),
+    };
+    let rollout = Rollout::restore(spec, state, from_db(&text("started_at")?)?, from_db(&text("health_since")?)?)
+        .map_err(|e| corrupt("rollout", e))?;
+    let covers = text("covers")?
+        .lines()
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let (platform, runtime) = line.split_once(' ').ok_or_else(|| corrupt("rollout covers", line))?;
+            Ok((Platform::parse(platform).map_err(|e| corrupt("rollout platform", e))?, runtime.to_owned()))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    let last_change = RolloutChange {
+        action: text("changed_action")?,
+        by: text("changed_by")?,
+        at: from_db(&text("changed_at")?)?,
+        reason: text("change_reason")?,
+    };
+    Ok(StoredRollout { rollout, covers, last_change })
+}

@@ -577,6 +577,199 @@ async fn expo_story(store: &dyn MetadataStore) {
 
 on_both_databases!(expo_story: sqlite_expo_story, postgres_expo_story);
 
+/// Rollouts: one per channel in the catalog; a start with the releases it publishes; halts, resumes and completions
+/// conditional on the state the caller saw (of two halts, one wins and the other writes nothing); a completion
+/// that points the channel at the candidate; a new rollout replacing a finished one but never an active one.
+async fn rollout_story(store: &dyn MetadataStore) {
+    use updraft_core::{
+        Halt, HaltCause, HaltPolicy, HealthFigures, Rollout, RolloutChange, RolloutId, RolloutPercent, RolloutSpec,
+        RolloutState, RolloutTarget, StableTarget, StoredRollout,
+    };
+    let app_id = AppId::parse("com.example.rollouts").unwrap();
+    store
+        .create_app(&App {
+            id: app_id.clone(),
+            name: "Rollouts".into(),
+            public_key: None,
+            default_channel: "production".into(),
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    let production = ChannelName::parse("production").unwrap();
+    let stable = store
+        .insert_bundle(&new_bundle(&app_id, "1.0.0"), Some(&(production.clone(), ChannelUpdate::default())))
+        .await
+        .unwrap();
+    let candidate = store.insert_bundle(&new_bundle(&app_id, "1.1.0"), None).await.unwrap();
+    let now = Utc::now().trunc_subsecs(3);
+    let change = |action: &str, reason: &str| RolloutChange {
+        action: action.into(),
+        by: "release-bot".into(),
+        at: now,
+        reason: reason.into(),
+    };
+    let spec = |id: &str, channel: &ChannelName, candidate, stable, percent: &str| RolloutSpec {
+        id: RolloutId::parse(id).unwrap(),
+        app_id: app_id.clone(),
+        channel: channel.clone(),
+        candidate,
+        stable,
+        percent: RolloutPercent::parse(percent).unwrap(),
+        policy: HaltPolicy::new(0.025, 20).unwrap(),
+    };
+    let capgo = StoredRollout {
+        rollout: Rollout::start(
+            spec(
+                "r-capgo",
+                &production,
+                RolloutTarget::CapgoBundle(BundleVersion::parse("1.1.0").unwrap()),
+                StableTarget::CapgoBundle(BundleVersion::parse("1.0.0").unwrap()),
+                "10",
+            ),
+            now,
+        )
+        .unwrap(),
+        covers: vec![],
+        last_change: change("start", "started at 10%"),
+    };
+    store.start_rollout(&capgo, &[]).await.unwrap();
+    assert_eq!(store.rollouts(&app_id).await.unwrap(), std::slice::from_ref(&capgo));
+    let catalog = store.load_catalog(&app_id).await.unwrap().unwrap();
+    assert_eq!(catalog.rollout("production"), Some(&capgo), "the catalog holds the channel's rollout");
+    // Another active rollout on the channel is refused; the first stays.
+    let second = StoredRollout {
+        rollout: Rollout::start(
+            spec(
+                "r-second",
+                &production,
+                RolloutTarget::CapgoBundle(BundleVersion::parse("1.1.0").unwrap()),
+                StableTarget::Builtin,
+                "5",
+            ),
+            now,
+        )
+        .unwrap(),
+        ..capgo.clone()
+    };
+    let refused = store.start_rollout(&second, &[]).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+
+    // Raising the percentage is conditional on the state seen.
+    let raised = StoredRollout {
+        rollout: capgo.rollout.set_percent(RolloutPercent::parse("50").unwrap()).unwrap(),
+        last_change: change("set", "raised to 50%"),
+        ..capgo.clone()
+    };
+    assert!(store.update_rollout(&raised, "active", &[], None).await.unwrap());
+    assert!(!store.update_rollout(&raised, "halted", &[], None).await.unwrap(), "not halted: nothing written");
+
+    // Two halts of the same active rollout: one halts, the other learns it did not.
+    let halt = Halt {
+        reason: "6 of 50 devices failed".into(),
+        at: now,
+        by: HaltCause::Automatic,
+        figures: Some(HealthFigures { devices: 50, failures: 6 }),
+    };
+    let id = capgo.rollout.id().clone();
+    assert!(store.halt_rollout(&app_id, &production, &id, &halt, &[]).await.unwrap());
+    assert!(!store.halt_rollout(&app_id, &production, &id, &halt, &[]).await.unwrap());
+    let [halted] = store.rollouts(&app_id).await.unwrap().try_into().unwrap();
+    assert_eq!(halted.rollout.state(), &RolloutState::Halted(halt.clone()));
+    assert_eq!(halted.rollout.percent(), RolloutPercent::parse("50").unwrap());
+    assert_eq!((halted.last_change.action.as_str(), halted.last_change.by.as_str()), ("halt", "automatic"));
+    let unknown = RolloutId::parse("r-unknown").unwrap();
+    assert!(!store.halt_rollout(&app_id, &production, &unknown, &halt, &[]).await.unwrap());
+
+    // Resumed, then completed: the channel now serves the candidate.
+    let resumed = StoredRollout {
+        rollout: halted.rollout.resume(now).unwrap(),
+        last_change: change("resume", ""),
+        ..halted.clone()
+    };
+    assert!(store.update_rollout(&resumed, "halted", &[], None).await.unwrap());
+    let completed = StoredRollout {
+        rollout: resumed.rollout.complete(now).unwrap(),
+        last_change: change("complete", ""),
+        ..resumed.clone()
+    };
+    assert!(store.update_rollout(&completed, "active", &[], Some(candidate.id)).await.unwrap());
+    let catalog = store.load_catalog(&app_id).await.unwrap().unwrap();
+    assert_eq!(catalog.rollout("production"), Some(&completed));
+    assert_eq!(catalog.channel_by_name("production").unwrap().bundle_id, Some(candidate.id), "was {}", stable.id);
+
+    // A new rollout replaces the completed one; an Expo rollout starts with the releases it publishes, which are
+    // recorded in the same transaction, and its halt records the releases that move devices back.
+    let expo_channel = ChannelName::parse("expo-prod").unwrap();
+    store.insert_expo_asset(&app_id, &"d".repeat(64), "md5-d", 1).await.unwrap();
+    let release = |id: &str, group: &str, millis: i64| ExpoRelease {
+        id: id.into(),
+        group_id: group.into(),
+        app_id: app_id.clone(),
+        channel: "expo-prod".into(),
+        runtime_version: "1.0.0 (7)".into(),
+        platform: Platform::Ios,
+        created_at: now + chrono::Duration::milliseconds(millis),
+        message: String::new(),
+        kind: ExpoReleaseKind::Update {
+            launch_asset: ExpoAsset { sha256: "d".repeat(64), md5: "md5-d".into(), ext: "hbc".into() },
+            assets: vec![],
+            expo_client: "{}".into(),
+        },
+    };
+    let expo = StoredRollout {
+        rollout: Rollout::start(
+            spec(
+                "r-expo",
+                &expo_channel,
+                RolloutTarget::ExpoGroup("g-candidate".into()),
+                StableTarget::ExpoPrevious,
+                "12.5",
+            ),
+            now,
+        )
+        .unwrap(),
+        covers: vec![(Platform::Ios, "1.0.0 (7)".into())],
+        last_change: change("start", "published with its rollout"),
+    };
+    store.start_rollout(&expo, &[release("e-candidate", "g-candidate", 1)]).await.unwrap();
+    let mint = release("e-back", "g-halt", 2);
+    let operator =
+        Halt { reason: "crash reports".into(), at: now, by: HaltCause::Operator("ci".into()), figures: None };
+    assert!(
+        store
+            .halt_rollout(&app_id, &expo_channel, expo.rollout.id(), &operator, std::slice::from_ref(&mint))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .halt_rollout(&app_id, &expo_channel, expo.rollout.id(), &operator, &[release("e-twice", "g-x", 3)])
+            .await
+            .unwrap()
+    );
+    let catalog = store.load_catalog(&app_id).await.unwrap().unwrap();
+    let ids: Vec<&str> = catalog.expo_releases().iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["e-candidate", "e-back"], "the losing halt minted nothing");
+    let stored = catalog.rollout("expo-prod").unwrap();
+    assert_eq!(stored.covers, expo.covers);
+    assert!(stored.covers(Platform::Ios, "1.0.0 (7)") && !stored.covers(Platform::Android, "1.0.0 (7)"));
+    assert_eq!(stored.rollout.state(), &RolloutState::Halted(operator));
+    let restarted = StoredRollout {
+        rollout: Rollout::start(
+            spec("r-expo-2", &expo_channel, RolloutTarget::ExpoGroup("g-fix".into()), StableTarget::ExpoPrevious, "1"),
+            now,
+        )
+        .unwrap(),
+        ..expo.clone()
+    };
+    store.start_rollout(&restarted, &[]).await.unwrap();
+    assert_eq!(store.rollouts(&app_id).await.unwrap().len(), 2, "one per channel");
+    assert_eq!(store.load_catalog(&app_id).await.unwrap().unwrap().rollout("expo-prod"), Some(&restarted));
+}
+
+on_both_databases!(rollout_story: sqlite_rollout_story, postgres_rollout_story);
+
 /// Every story on one store, then: each `MetadataStore` method was called, and counted under its own name (so the
 /// `/metrics` read and write counters miss none).
 async fn stories_call_every_store_method(store: &SqlStore) {
@@ -584,6 +777,7 @@ async fn stories_call_every_store_method(store: &SqlStore) {
     capgo_surface_story(store).await;
     signing_key_story(store).await;
     expo_story(store).await;
+    rollout_story(store).await;
     let calls = store.calls();
     let called = calls.by_method();
     let methods = trait_methods();

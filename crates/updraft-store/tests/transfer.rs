@@ -154,6 +154,33 @@ async fn populate(store: &dyn MetadataStore) -> AppId {
     };
     store.put_signing_key(&app_id, &key("main", None), false).await.unwrap();
     store.put_signing_key(&app_id, &key("v2", Some("-----BEGIN CERTIFICATE-----")), false).await.unwrap();
+    // A halted rollout, so its halt columns (a flag and counts among them) move too.
+    let rollout = updraft_core::Rollout::start(
+        updraft_core::RolloutSpec {
+            id: updraft_core::RolloutId::parse("moving-rollout").unwrap(),
+            app_id: app_id.clone(),
+            channel: ChannelName::parse("production").unwrap(),
+            candidate: updraft_core::RolloutTarget::ExpoGroup("00000000-0000-4000-8000-000000000000".into()),
+            stable: updraft_core::StableTarget::ExpoPrevious,
+            percent: updraft_core::RolloutPercent::parse("12.5").unwrap(),
+            policy: updraft_core::HaltPolicy::default(),
+        },
+        Utc::now(),
+    )
+    .unwrap();
+    let change =
+        updraft_core::RolloutChange { action: "start".into(), by: "ci".into(), at: Utc::now(), reason: String::new() };
+    let stored =
+        updraft_core::StoredRollout { rollout, covers: vec![(Platform::Ios, "1.0.0".into())], last_change: change };
+    store.start_rollout(&stored, &[]).await.unwrap();
+    let halt = updraft_core::Halt {
+        reason: "too many failures".into(),
+        at: Utc::now(),
+        by: updraft_core::HaltCause::Automatic,
+        figures: Some(updraft_core::HealthFigures { devices: 60, failures: 9 }),
+    };
+    let channel = ChannelName::parse("production").unwrap();
+    assert!(store.halt_rollout(&app_id, &channel, stored.rollout.id(), &halt, &[]).await.unwrap());
     app_id
 }
 
@@ -189,6 +216,9 @@ async fn metadata_moves_from_sqlite_to_postgres_and_back() {
     assert_eq!(format!("{:?}", moved.channels()), format!("{:?}", original.channels()));
     assert!(moved.device_failed(&DeviceId::parse("device-1").unwrap(), "1.0.1"));
     assert_eq!(target.signing_keys(&app_id).await.unwrap(), source.signing_keys(&app_id).await.unwrap());
+    let rollouts = target.rollouts(&app_id).await.unwrap();
+    assert_eq!(rollouts, source.rollouts(&app_id).await.unwrap());
+    assert_eq!(rollouts[0].rollout.state().as_str(), "halted");
     let newest = original.bundles().map(|b| b.id).max().unwrap();
     let (channel, created) = target
         .upsert_channel(&app_id, &ChannelName::parse("new-one").unwrap(), &ChannelUpdate::default(), None)

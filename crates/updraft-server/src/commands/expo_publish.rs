@@ -129,6 +129,11 @@ pub(crate) async fn publish_expo(publish: ExpoPublish) -> anyhow::Result<()> {
                 assets: export.assets.iter().map(|(path, ext)| asset(path, ext)).collect(),
             })
             .collect(),
+        rollout: publish.rollout.map(|percent| crate::contract::rollouts::PublishRollout {
+            percent: percent.as_percent(),
+            max_failure_rate: None,
+            min_devices: None,
+        }),
     };
     let answer: Value = client.post(&format!("/expo/{}/releases", publish.app_id), &body).await?;
     if publish.json {
@@ -143,6 +148,12 @@ pub(crate) async fn publish_expo(publish: ExpoPublish) -> anyhow::Result<()> {
         })
         .collect();
     let group = releases.first().and_then(|r| r["group_id"].as_str()).unwrap_or_default();
+    if let Some(percent) = publish.rollout {
+        eprintln!(
+            "rollout of group {group} started at {percent} of channel {}; raise it with updraft rollout set --app {} --channel {} --percent P",
+            publish.channel, publish.app_id, publish.channel
+        );
+    }
     eprintln!(
         "published {app} to channel {channel} as group {group}: {} ({} of {} files uploaded, the rest were already stored); to return every platform to it later: updraft release rollback --app {app} --channel {channel} --to {group}",
         described.join(", "),

@@ -8,6 +8,7 @@ mod keys;
 mod migrate;
 mod publish;
 mod release;
+mod rollout;
 mod serve;
 mod storage;
 mod transfer;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use updraft_store::{Backend, SqlStore};
 
+use crate::cli::RolloutCommand;
 use crate::cli::{ApikeyCommand, Cli, Command, KeysCommand, PublishCommand, ReleaseCommand, StorageCommand};
 use crate::config::Settings;
 
@@ -46,6 +48,12 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Storage(StorageCommand::Migrate { to }) => {
             storage::migrate(&Settings::load(cli.config.as_deref())?, &to).await
         }
+        Command::Rollout(RolloutCommand::Start(request)) => rollout::start(&request).await,
+        Command::Rollout(RolloutCommand::Set(request)) => rollout::set(&request).await,
+        Command::Rollout(RolloutCommand::Halt(request)) => rollout::halt(&request).await,
+        Command::Rollout(RolloutCommand::Resume(request)) => rollout::action(&request, "resume").await,
+        Command::Rollout(RolloutCommand::Complete(request)) => rollout::action(&request, "complete").await,
+        Command::Rollout(RolloutCommand::Status(request)) => rollout::status(&request).await,
     }
 }
 

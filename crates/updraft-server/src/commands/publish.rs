@@ -71,7 +71,8 @@ pub(crate) async fn publish_capgo(publish: CapgoPublish) -> anyhow::Result<()> {
         .text("app_id", publish.app_id.clone())
         .text("version", publish.version.clone())
         .text("checksum", checksum.clone());
-    if let Some(channel) = &publish.channel {
+    // With --rollout the channel keeps serving its bundle: the new one is offered only by the rollout started below.
+    if let (Some(channel), None) = (&publish.channel, publish.rollout) {
         form = form.text("channel", channel.clone());
     }
     if let Some(min) = &publish.min_update_version {
@@ -91,6 +92,21 @@ pub(crate) async fn publish_capgo(publish: CapgoPublish) -> anyhow::Result<()> {
     let answer = client.send(request).await;
     progress.finish_and_clear();
     let body = answer?;
+    if let (Some(channel), Some(percent)) = (&publish.channel, publish.rollout) {
+        let status =
+            crate::commands::rollout::start_capgo(&client, &publish.app_id, channel, &publish.version, percent).await?;
+        if publish.json {
+            println!("{}", serde_json::json!({ "bundle": body, "rollout": status }));
+        }
+        eprintln!(
+            "published {} {} ({size} bytes, sha256 {checksum}); rollout {} offers it to {percent} of channel {channel} (stable: {})",
+            publish.app_id,
+            publish.version,
+            status.rollout_id.unwrap_or_default(),
+            status.stable.unwrap_or_default(),
+        );
+        return Ok(());
+    }
     if publish.json {
         println!("{body}");
     }

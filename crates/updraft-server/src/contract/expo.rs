@@ -58,6 +58,9 @@ pub(crate) struct PublishRequest {
     /// The public app config (`npx expo config --json --type public`).
     pub(crate) expo_client: Value,
     pub(crate) platforms: Vec<PlatformFiles>,
+    /// Start a rollout of this publish on its channel, recorded with it (`publish expo --rollout P`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rollout: Option<crate::contract::rollouts::PublishRollout>,
 }
 
 /// `POST /expo/{app}/releases/rollback`: exactly one of `to` and `embedded: true`.

@@ -6,3 +6,4 @@ pub(crate) mod api_keys;
 pub(crate) mod audit;
 pub(crate) mod expo;
 pub(crate) mod expo_keys;
+pub(crate) mod rollouts;

@@ -37,7 +37,7 @@ pub(crate) async fn create(
     let (key, record) = api_keys::mint(name, grant);
     state.store.insert_api_key(&record).await?;
     tracing::info!(api_key.id = %record.id, api_key.name = %record.name, "created API key");
-    audit::append(state, by, key_change(&record, "apikey.create", None, Some(view(&record)))).await?;
+    audit::append(state, by.key_name(), key_change(&record, "apikey.create", None, Some(view(&record)))).await?;
     Ok((key, record))
 }
 
@@ -88,7 +88,12 @@ pub(crate) async fn revoke(state: &AppState, by: &Caller, key: &KeyRef) -> Resul
     }
     tracing::info!(api_key.id = %record.id, api_key.name = %record.name, "revoked API key");
     let revoked = ApiKeyRecord { revoked_at: Some(revoked_at), ..record.clone() };
-    audit::append(state, by, key_change(&revoked, "apikey.revoke", Some(view(record)), Some(view(&revoked)))).await?;
+    audit::append(
+        state,
+        by.key_name(),
+        key_change(&revoked, "apikey.revoke", Some(view(record)), Some(view(&revoked))),
+    )
+    .await?;
     Ok(revoked)
 }
 

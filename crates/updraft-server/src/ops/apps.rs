@@ -23,8 +23,12 @@ pub(crate) async fn create(state: &AppState, by: &Caller, app: &App) -> Result<(
     state.refresh(&app.id).await?;
     tracing::info!(app.id = %app.id, "created app {}", app.id);
     let after = Some(app_view(app));
-    audit::append(state, by, Change { app_id: Some(&app.id), channel: None, action: "app.create", before: None, after })
-        .await
+    audit::append(
+        state,
+        by.key_name(),
+        Change { app_id: Some(&app.id), channel: None, action: "app.create", before: None, after },
+    )
+    .await
 }
 
 /// What to change on an app.
@@ -45,7 +49,12 @@ pub(crate) async fn update(state: &AppState, by: &Caller, app_id: &AppId, change
     }
     state.refresh(app_id).await?;
     let after = Some(app_view(state.catalog(app_id)?.app()));
-    audit::append(state, by, Change { app_id: Some(app_id), channel: None, action: "app.update", before, after }).await
+    audit::append(
+        state,
+        by.key_name(),
+        Change { app_id: Some(app_id), channel: None, action: "app.update", before, after },
+    )
+    .await
 }
 
 /// What the audit log records of an app (whether it has an encryption key, not the key).

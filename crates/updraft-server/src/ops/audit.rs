@@ -7,7 +7,6 @@ use serde_json::Value;
 use updraft_core::{AppId, AuditRecord, NewAuditRecord};
 
 use crate::api_error::ApiError;
-use crate::auth::Caller;
 use crate::ops::AppState;
 
 /// What one write changed.
@@ -24,11 +23,11 @@ pub(crate) struct Change<'a> {
     pub(crate) after: Option<Value>,
 }
 
-/// Appends the record of a write `by` made.
-pub(crate) async fn append(state: &AppState, by: &Caller, change: Change<'_>) -> Result<(), ApiError> {
+/// Appends the record of a write the key named `key_name` made (`automatic` for the health rule).
+pub(crate) async fn append(state: &AppState, key_name: &str, change: Change<'_>) -> Result<(), ApiError> {
     let record = NewAuditRecord {
         at: Utc::now(),
-        key_name: by.key_name().to_owned(),
+        key_name: key_name.to_owned(),
         app_id: change.app_id.cloned(),
         channel: change.channel.map(str::to_owned),
         action: change.action.to_owned(),

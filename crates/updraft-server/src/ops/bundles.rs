@@ -251,7 +251,7 @@ pub(crate) async fn delete(
     if !deleted.is_empty() {
         let before = Some(serde_json::json!({ "bundles": deleted }));
         let change = Change { app_id: Some(app_id), channel: None, action: "bundle.delete", before, after: None };
-        audit::append(state, by, change).await?;
+        audit::append(state, by.key_name(), change).await?;
     }
     Ok(deleted)
 }
@@ -332,7 +332,7 @@ async fn record(
         before: channel_before,
         after: Some(after),
     };
-    audit::append(state, by, change).await?;
+    audit::append(state, by.key_name(), change).await?;
     Ok(RecordedBundle { bundle: stored, channel: channel_write.map(|(name, _)| name) })
 }
 

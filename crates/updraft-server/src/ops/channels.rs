@@ -35,7 +35,7 @@ pub(crate) async fn set(
     let refreshed = state.catalog(app_id)?;
     let after = refreshed.channel_by_name(channel.as_str()).map(|written| channel_view(written, &refreshed));
     let change = Change { app_id: Some(app_id), channel: Some(channel.as_str()), action: "channel.set", before, after };
-    audit::append(state, by, change).await?;
+    audit::append(state, by.key_name(), change).await?;
     tracing::info!(app.id = %app_id, channel.name = %written.name, "channel {} written", written.name);
     Ok((written, created))
 }
@@ -54,7 +54,7 @@ pub(crate) async fn delete(state: &AppState, by: &Caller, app_id: &AppId, name: 
     state.refresh(app_id).await?;
     let change =
         Change { app_id: Some(app_id), channel: Some(name.as_str()), action: "channel.delete", before, after: None };
-    audit::append(state, by, change).await
+    audit::append(state, by.key_name(), change).await
 }
 
 /// What the audit log records of a channel: what it serves and its flags.

@@ -59,7 +59,7 @@ pub(crate) async fn link(
     let after = Some(override_view(device_id, &target, &catalog));
     let change =
         Change { app_id: Some(app_id), channel: channel.map(ChannelName::as_str), action: "device.pin", before, after };
-    audit::append(state, by, change).await
+    audit::append(state, by.key_name(), change).await
 }
 
 /// Removes a device's override.
@@ -74,7 +74,7 @@ pub(crate) async fn unlink(
     state.store.delete_device_override(app_id, device_id).await?;
     state.refresh(app_id).await?;
     let change = Change { app_id: Some(app_id), channel: None, action: "device.unpin", before, after: None };
-    audit::append(state, by, change).await
+    audit::append(state, by.key_name(), change).await
 }
 
 /// What the audit log and the console show of a device's override.

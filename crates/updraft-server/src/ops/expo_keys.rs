@@ -36,7 +36,7 @@ pub(crate) async fn store(
     let after = Some(serde_json::json!({ "key_id": record.key_id, "replaced": replaced }));
     audit::append(
         state,
-        by,
+        by.key_name(),
         Change { app_id: Some(app_id), channel: None, action: "signing_key.store", before: None, after },
     )
     .await?;

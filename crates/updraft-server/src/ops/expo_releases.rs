@@ -79,6 +79,9 @@ pub(crate) struct Publish {
     /// The public app config, as JSON text.
     pub(crate) expo_client: String,
     pub(crate) platforms: Vec<PlatformAssets>,
+    /// Start a rollout with the publish (`publish expo --rollout P`): the percentage and the policy (who asks is the
+    /// caller).
+    pub(crate) rollout: Option<(updraft_core::RolloutPercent, updraft_core::HaltPolicy)>,
 }
 
 /// Publishes an update whose assets are all stored: one release per platform.
@@ -123,7 +126,18 @@ pub(crate) async fn publish(
             release.kind.check_files().map_err(unsafe_asset)?;
             Ok(release)
         })
-        .collect::<Result<_, ApiError>>()?;
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    if let Some((percent, policy)) = publish.rollout {
+        let candidate =
+            crate::ops::rollouts::Candidate::ExpoRelease { reference: String::new(), runtime_version: None };
+        let operator = by.key_name().to_owned();
+        let start =
+            crate::ops::rollouts::StartRollout { channel: publish.channel, candidate, percent, policy, by: operator };
+        crate::ops::rollouts::start_with_publish(state, app_id, start, &releases).await?;
+        tracing::info!(app.id = %app_id, n_releases = releases.len(), "recorded Expo releases with their rollout");
+        audit_releases(state, by, app_id, "expo.publish", &catalog, &releases).await?;
+        return Ok(releases);
+    }
     record(state, by, app_id, "expo.publish", &catalog, releases).await
 }
 
@@ -239,13 +253,27 @@ async fn record(
     state.store.insert_expo_releases(&releases).await?;
     state.refresh(app_id).await?;
     tracing::info!(app.id = %app_id, n_releases = releases.len(), "recorded Expo releases");
+    audit_releases(state, by, app_id, action, before, &releases).await?;
+    Ok(releases)
+}
+
+/// Appends the audit record of recorded releases: what the channel served before (its newest release per platform
+/// and runtime version) and the new releases.
+async fn audit_releases(
+    state: &AppState,
+    by: &Caller,
+    app_id: &AppId,
+    action: &'static str,
+    before: &AppCatalog,
+    releases: &[ExpoRelease],
+) -> Result<(), ApiError> {
     let channel = releases.first().map(|release| release.channel.clone()).unwrap_or_default();
     // Before: what the channel served (its newest release per platform and runtime); after: the new releases.
     let served = |releases: &[&ExpoRelease]| -> serde_json::Value {
         releases.iter().map(|r| serde_json::json!({ "id": r.id, "platform": r.platform.as_str(), "runtime_version": r.runtime_version })).collect()
     };
     let mut previous: Vec<&ExpoRelease> = Vec::new();
-    for release in &releases {
+    for release in releases {
         let newest = before
             .expo_releases()
             .iter()
@@ -264,6 +292,5 @@ async fn record(
         before: (!previous.is_empty()).then(|| served(&previous)),
         after: Some(served(&releases.iter().collect::<Vec<_>>())),
     };
-    audit::append(state, by, change).await?;
-    Ok(releases)
+    audit::append(state, by.key_name(), change).await
 }

@@ -17,6 +17,7 @@ pub(crate) mod devices;
 pub(crate) mod expo_keys;
 pub(crate) mod expo_releases;
 pub(crate) mod objects;
+pub(crate) mod rollouts;
 pub(crate) mod stats;
 
 use std::sync::Arc;

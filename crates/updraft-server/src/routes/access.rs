@@ -61,6 +61,12 @@ pub(crate) const ACCESS: &[AccessRow] = &[
     row("/expo/{app_id}/keys", "POST", Installation),
     row("/files/{key:.+}", "GET", Open),
     row("/files/{key:.+}", "HEAD", Open),
+    // Rollouts.
+    row("/rollout", "GET", Read),
+    row("/rollout", "POST", Publish),
+    row("/rollout/halt", "POST", Publish),
+    row("/rollout/resume", "POST", Publish),
+    row("/rollout/complete", "POST", Publish),
     // The audit log.
     row("/audit", "GET", Read),
 ];

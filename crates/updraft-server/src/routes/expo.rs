@@ -7,7 +7,7 @@
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use updraft_core::sha256_hex;
-use updraft_core::{AppId, ExpoCheck, ExpoDecision, select_expo_release};
+use updraft_core::{AppId, DeviceIdentity, ExpoCheck, ExpoDecision, select_expo_release_in_rollout};
 use updraft_expo::multipart::{self, Part};
 use updraft_expo::request::{AcceptedForm, parse_manifest_request};
 use updraft_expo::{directive, manifest};
@@ -89,7 +89,13 @@ pub(crate) async fn answer_manifest(request: &HttpRequest, state: &AppState, app
         embedded_update_id: parsed.embedded_update_id,
     };
     let sign = |body: &[u8]| key.as_ref().map(|key| state.expo.signature(&app_id, key, body));
-    let decision = select_expo_release(catalog.expo_releases(), &check);
+    // A channel's rollout decides by the device's `EAS-Client-ID` (read only when there is one to decide).
+    let rollout = catalog.rollout(&check.channel);
+    let identity = rollout
+        .and_then(|_| request.headers().get(&EAS_CLIENT_ID))
+        .and_then(|value| value.to_str().ok())
+        .and_then(DeviceIdentity::from_eas_client_id);
+    let decision = select_expo_release_in_rollout(catalog.expo_releases(), &check, rollout, identity.as_ref());
     let outcome = match &decision {
         ExpoDecision::Serve(_) => "update",
         ExpoDecision::RollBackToEmbedded(_) => "roll_back_to_embedded",
@@ -176,6 +182,8 @@ pub(crate) async fn answer_manifest(request: &HttpRequest, state: &AppState, app
     response.insert_header((header::CONTENT_TYPE, MULTIPART.clone())).body(answer.body.clone())
 }
 
+/// The device's identity, which buckets it in a rollout (expo-updates sends it on every request).
+const EAS_CLIENT_ID: HeaderName = HeaderName::from_static("eas-client-id");
 const EXPO_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("expo-protocol-version");
 const EXPO_SFV_VERSION: HeaderName = HeaderName::from_static("expo-sfv-version");
 const PRIVATE_NO_CACHE: HeaderValue = HeaderValue::from_static("private, max-age=0");

@@ -128,7 +128,21 @@ pub(crate) async fn publish(
             assets: files.assets.iter().map(name).collect(),
         });
     }
-    let publish = Publish { channel, message: publish.message, expo_client, platforms };
+    let rollout = match &publish.rollout {
+        None => None,
+        Some(plan) => {
+            let percent =
+                updraft_core::RolloutPercent::from_percent(plan.percent).map_err(updraft_core::Failure::from)?;
+            let defaults = updraft_core::HaltPolicy::default();
+            let policy = updraft_core::HaltPolicy::new(
+                plan.max_failure_rate.unwrap_or(defaults.max_failure_rate()),
+                plan.min_devices.unwrap_or(defaults.min_devices()),
+            )
+            .map_err(updraft_core::Failure::from)?;
+            Some((percent, policy))
+        }
+    };
+    let publish = Publish { channel, message: publish.message, expo_client, platforms, rollout };
     Ok(recorded(&expo_releases::publish(&state, &caller, &app_id, publish).await?))
 }
 

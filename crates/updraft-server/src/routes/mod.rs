@@ -21,6 +21,7 @@ mod expo_releases;
 mod files;
 mod health;
 mod metrics;
+mod rollouts;
 mod stats;
 mod updates;
 
@@ -90,6 +91,11 @@ const ROUTES: &[Route] = &[
     Route::plain("/expo/{app_id}/releases/rollback", |r| r.post(expo_releases::rollback)),
     Route::plain("/expo/{app_id}/releases/promote", |r| r.post(expo_releases::promote)),
     Route::plain("/expo/{app_id}/keys", |r| r.get(expo_keys::list_keys).post(expo_keys::put_key)),
+    // Rollouts.
+    Route::plain("/rollout", |r| r.get(rollouts::status).post(rollouts::start_or_set)),
+    Route::plain("/rollout/halt", |r| r.post(rollouts::halt)),
+    Route::plain("/rollout/resume", |r| r.post(rollouts::resume)),
+    Route::plain("/rollout/complete", |r| r.post(rollouts::complete)),
     Route::plain("/files/{key:.+}", |r| r.route(web::get().to(files::download)).route(web::head().to(files::download))),
     // The audit log.
     Route::plain("/audit", |r| r.get(audit::list)),

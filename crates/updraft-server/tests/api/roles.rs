@@ -139,6 +139,16 @@ fn cases(pattern: &str, method: &str) -> Option<Vec<(String, Value, Touch)>> {
         ("/expo/{app_id}/releases/promote", "POST") => {
             channels(&|channel| (expo("/releases/promote"), json!({ "release": "nonexistent", "to_channel": channel })))
         }
+        ("/rollout", "GET") => {
+            vec![("/rollout".into(), json!({ "app_id": APP_ID, "channel": "production" }), Touch::NoChannel)]
+        }
+        // No rollout runs: allowed means 404 rollout_not_found.
+        ("/rollout", "POST") => {
+            channels(&|channel| ("/rollout".into(), json!({ "app_id": APP_ID, "channel": channel, "percent": 10 })))
+        }
+        ("/rollout/halt", "POST") | ("/rollout/resume", "POST") | ("/rollout/complete", "POST") => {
+            channels(&|channel| (pattern.to_owned(), json!({ "app_id": APP_ID, "channel": channel })))
+        }
         ("/expo/{app_id}/keys", "GET") => vec![(expo("/keys"), Value::Null, Touch::WholeApp)],
         ("/expo/{app_id}/keys", "POST") => vec![(expo("/keys"), json!({ "key_id": "a b" }), Touch::WholeApp)],
         _ => return None,

@@ -10,7 +10,7 @@ use sqlx::{Any, Transaction};
 use tracing::instrument;
 use updraft_core::{AppCatalog, AppId, DeviceId, ManifestEntry, StoreResult};
 
-use super::{SqlStore, expo, map_error};
+use super::{SqlStore, expo, map_error, rollouts};
 use crate::rows;
 
 #[instrument(skip_all, fields(app.id = %app_id))]
@@ -57,9 +57,11 @@ pub(super) async fn load_catalog(store: &SqlStore, app_id: &AppId) -> StoreResul
             .await
             .map_err(map_error)?;
     let expo_releases = expo::load_expo_releases(&mut tx, app_id).await?;
+    let rollouts = rollouts::load_rollouts(&mut tx, app_id).await?;
     tx.commit().await.map_err(map_error)?;
     let mut catalog = AppCatalog::new(app, channels, bundles, overrides);
     catalog.set_expo_releases(expo_releases);
+    catalog.set_rollouts(rollouts);
     for (device_id, version_name) in failed {
         if let Ok(device_id) = DeviceId::parse(&device_id) {
             catalog.record_failure(&device_id, &version_name);

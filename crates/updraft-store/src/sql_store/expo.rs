@@ -68,6 +68,20 @@ pub(super) async fn delete_expo_asset(store: &SqlStore, app_id: &AppId, sha256: 
 #[instrument(skip_all, fields(n_releases = releases.len()))]
 pub(super) async fn insert_expo_releases(store: &SqlStore, releases: &[ExpoRelease]) -> StoreResult<()> {
     let mut tx = store.write_transaction().await?;
+    insert_expo_releases_in(&mut tx, releases).await?;
+    let apps: BTreeSet<&AppId> = releases.iter().map(|r| &r.app_id).collect();
+    for app_id in apps {
+        store.announce(&mut tx, app_id).await?;
+    }
+    tx.commit().await.map_err(map_error)
+}
+
+/// Records releases inside a transaction (a publish, or the releases a rollout's change mints with it); the caller
+/// announces and commits.
+pub(super) async fn insert_expo_releases_in(
+    tx: &mut Transaction<'_, Any>,
+    releases: &[ExpoRelease],
+) -> StoreResult<()> {
     for release in releases {
         let (kind, launch, expo_client, assets) = match &release.kind {
             ExpoReleaseKind::Update { launch_asset, assets, expo_client } => {
@@ -92,7 +106,7 @@ pub(super) async fn insert_expo_releases(store: &SqlStore, releases: &[ExpoRelea
         .bind(launch.map(|a| a.sha256.clone()))
         .bind(launch.map(|a| a.ext.clone()))
         .bind(expo_client)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(map_error)?;
         for (position, asset) in assets.iter().enumerate() {
@@ -101,16 +115,12 @@ pub(super) async fn insert_expo_releases(store: &SqlStore, releases: &[ExpoRelea
                 .bind(position as i64)
                 .bind(&asset.sha256)
                 .bind(&asset.ext)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(map_error)?;
         }
     }
-    let apps: BTreeSet<&AppId> = releases.iter().map(|r| &r.app_id).collect();
-    for app_id in apps {
-        store.announce(&mut tx, app_id).await?;
-    }
-    tx.commit().await.map_err(map_error)
+    Ok(())
 }
 
 /// An app's Expo releases with their assets' MD5 keys.

@@ -16,8 +16,10 @@ use updraft_core::{
     DeviceReport, ExpoRelease, MetadataStore, NewBundle, OverrideTarget, ReferencedObjects, SigningKeyRecord,
     StatsEvent, StatsSummary, StoreResult,
 };
+use updraft_core::{Halt, RolloutId, StoredRollout};
 
 use super::calls::CallKind;
+use super::rollouts;
 use super::{SqlStore, api_keys, apps, audit, bundles, catalog, channels, devices, expo, objects, signing_keys, stats};
 
 impl SqlStore {
@@ -177,5 +179,40 @@ impl MetadataStore for SqlStore {
 
     async fn list_audit(&self, app_id: Option<&AppId>, limit: u64) -> StoreResult<Vec<updraft_core::AuditRecord>> {
         self.reading("list_audit", audit::list_audit(self, app_id, limit)).await
+    }
+
+    // Rollouts.
+
+    async fn start_rollout(&self, rollout: &StoredRollout, releases: &[ExpoRelease]) -> StoreResult<()> {
+        self.writing("start_rollout", rollouts::start_rollout(self, rollout, releases)).await
+    }
+
+    async fn halt_rollout(
+        &self,
+        app_id: &AppId,
+        channel: &ChannelName,
+        rollout_id: &RolloutId,
+        halt: &Halt,
+        releases: &[ExpoRelease],
+    ) -> StoreResult<bool> {
+        self.writing("halt_rollout", rollouts::halt_rollout(self, app_id, channel, rollout_id, halt, releases)).await
+    }
+
+    async fn update_rollout(
+        &self,
+        rollout: &StoredRollout,
+        expected_state: &str,
+        releases: &[ExpoRelease],
+        channel_bundle_id: Option<i64>,
+    ) -> StoreResult<bool> {
+        self.writing(
+            "update_rollout",
+            rollouts::update_rollout(self, rollout, expected_state, releases, channel_bundle_id),
+        )
+        .await
+    }
+
+    async fn rollouts(&self, app_id: &AppId) -> StoreResult<Vec<StoredRollout>> {
+        self.reading("rollouts", rollouts::rollouts(self, app_id)).await
     }
 }

@@ -10,7 +10,8 @@
 //! The SQL lives in one module per concern, each a set of `pub(super) async fn`s taking the store:
 //! - `apps.rs`: apps and their settings; `catalog.rs`: the whole view of one app the release index loads;
 //! - `channels.rs`, `bundles.rs`, `devices.rs` (reports and overrides), `stats.rs`, `api_keys.rs`;
-//! - `expo.rs` (Expo assets and releases), `signing_keys.rs`, `objects.rs` (what garbage collection must keep).
+//! - `expo.rs` (Expo assets and releases), `signing_keys.rs`, `objects.rs` (what garbage collection must keep);
+//! - `rollouts.rs`: each channel's current rollout, every change conditional on the state the caller saw.
 //!
 //! `metadata_store.rs` holds the one `impl MetadataStore for SqlStore`, which a Rust trait impl must be: a table of
 //! contents with one line per method that counts the call ([`StoreCalls`]) and hands it to its concern module.
@@ -28,6 +29,7 @@ mod devices;
 mod expo;
 mod metadata_store;
 mod objects;
+mod rollouts;
 mod signing_keys;
 mod stats;
 
