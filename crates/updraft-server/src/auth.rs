@@ -22,6 +22,8 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
     key_name: String,
+    /// The stored key's public id (`None` for the bootstrap admin key): the console re-checks it is still active.
+    key_id: Option<String>,
     grant: Grant,
 }
 
@@ -31,7 +33,12 @@ pub(crate) const BOOTSTRAP_KEY_NAME: &str = "admin";
 impl Caller {
     /// A caller with this key name and grant.
     pub(crate) fn new(key_name: impl Into<String>, grant: Grant) -> Self {
-        Self { key_name: key_name.into(), grant }
+        Self { key_name: key_name.into(), key_id: None, grant }
+    }
+
+    /// The public id of the stored key (`None` for the bootstrap admin key).
+    pub(crate) fn key_id(&self) -> Option<&str> {
+        self.key_id.as_deref()
     }
 
     /// The name of the key (never its secret).
@@ -119,7 +126,7 @@ pub(crate) async fn caller_of_key(state: &AppState, key: &str) -> Result<Option<
     if !api_keys::verify(key, &record) || !record.is_active() {
         return Ok(None);
     }
-    Ok(Some(Caller::new(record.name.clone(), record.grant())))
+    Ok(Some(Caller { key_name: record.name.clone(), key_id: Some(record.id.clone()), grant: record.grant() }))
 }
 
 type Extracted<T, E> = Pin<Box<dyn Future<Output = Result<T, E>>>>;

@@ -13,6 +13,7 @@ pub(crate) mod bundles;
 pub(crate) mod catalogs;
 pub(crate) mod channel_self;
 pub(crate) mod channels;
+pub(crate) mod console;
 pub(crate) mod devices;
 pub(crate) mod expo_keys;
 pub(crate) mod expo_releases;
@@ -48,6 +49,8 @@ pub(crate) struct AppState {
     pub(crate) store_calls: Arc<updraft_store::StoreCalls>,
     /// The runtime that runs background work (the write-behind task, catalog reloads), not the request workers.
     background: tokio::runtime::Handle,
+    /// The console's signed-in sessions and failed sign-ins (in memory: a restart signs everyone out).
+    pub(crate) console: crate::console_sessions::ConsoleSessions,
 }
 
 /// What `AppState` is built from.
@@ -79,6 +82,7 @@ impl AppState {
             capgo_answers: Default::default(),
             store_calls,
             background,
+            console: Default::default(),
         }
     }
 

@@ -67,8 +67,17 @@ pub(crate) const ACCESS: &[AccessRow] = &[
     row("/rollout/halt", "POST", Publish),
     row("/rollout/resume", "POST", Publish),
     row("/rollout/complete", "POST", Publish),
-    // The audit log.
+    // The audit log and the console.
     row("/audit", "GET", Read),
+    row("/console", "GET", Open),
+    row("/console/signin", "POST", Open),
+    row("/console/signout", "POST", Open),
+    row("/console/assets/{file}", "GET", Open),
+    row("/console/apps", "GET", Open),
+    row("/console/apps/{app_id}", "GET", Open),
+    row("/console/apps/{app_id}/devices", "GET", Open),
+    row("/console/apps/{app_id}/audit", "GET", Open),
+    row("/console/apps/{app_id}/actions/{action}", "POST", Open),
 ];
 
 /// What a request to `path` with `method` needs (`None`: no row, which is a bug the tests catch).

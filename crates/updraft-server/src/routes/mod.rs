@@ -13,6 +13,7 @@ mod bundles;
 mod call;
 mod channel_self;
 mod channels;
+mod console;
 mod devices;
 mod download;
 mod expo;
@@ -97,8 +98,17 @@ const ROUTES: &[Route] = &[
     Route::plain("/rollout/resume", |r| r.post(rollouts::resume)),
     Route::plain("/rollout/complete", |r| r.post(rollouts::complete)),
     Route::plain("/files/{key:.+}", |r| r.route(web::get().to(files::download)).route(web::head().to(files::download))),
-    // The audit log.
+    // The audit log and the console.
     Route::plain("/audit", |r| r.get(audit::list)),
+    Route::plain("/console", |r| r.get(console::index)),
+    Route::plain("/console/signin", |r| r.post(console::sign_in)),
+    Route::plain("/console/signout", |r| r.post(console::sign_out)),
+    Route::plain("/console/assets/{file}", |r| r.get(console::asset)),
+    Route::plain("/console/apps", |r| r.get(console::apps)),
+    Route::plain("/console/apps/{app_id}", |r| r.get(console::app)),
+    Route::plain("/console/apps/{app_id}/devices", |r| r.get(console::devices)),
+    Route::plain("/console/apps/{app_id}/audit", |r| r.get(console::audit)),
+    Route::plain("/console/apps/{app_id}/actions/{action}", |r| r.post(console::action)),
 ];
 
 /// Registers every route of [`ROUTES`].

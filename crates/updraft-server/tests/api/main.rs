@@ -8,6 +8,7 @@ mod capgo_cli;
 mod capgo_surface;
 mod channel_self;
 mod cli_publish;
+mod console;
 mod delta;
 mod downloads;
 mod encryption;
