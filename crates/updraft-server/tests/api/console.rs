@@ -68,7 +68,12 @@ async fn browser(width: u32, height: u32) -> Browser {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromedriver.display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start chromedriver at {}: {e}; install it with `apt-get install -y chromium chromium-driver` or set UPDRAFT_CHROMEDRIVER",
+                chromedriver.display()
+            )
+        });
     let url = format!("http://127.0.0.1:{port}");
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(

@@ -114,6 +114,8 @@ pub(super) fn stacked(table: &str) -> String {
     let headers: Vec<&str> = table
         .split("<th")
         .skip(1)
+        // `<thead` starts with `<th` too.
+        .filter(|cell| cell.starts_with(['>', ' ']))
         .map(|cell| {
             let text = cell.split_once('>').map_or("", |(_, rest)| rest);
             text.split_once("</th>").map_or("", |(text, _)| text)
