@@ -245,13 +245,10 @@ async fn seed(app: &TestApp) {
     .await;
 }
 
-fn rollout_status(app: &TestApp) -> impl std::future::Future<Output = Value> + '_ {
-    async move {
-        let (status, answer) =
-            app.admin("GET", &format!("/rollout?app_id={APP_ID}&channel=production"), Value::Null).await;
-        assert_eq!(status, 200, "{answer}");
-        answer
-    }
+async fn rollout_status(app: &TestApp) -> Value {
+    let (status, answer) = app.admin("GET", &format!("/rollout?app_id={APP_ID}&channel=production"), Value::Null).await;
+    assert_eq!(status, 200, "{answer}");
+    answer
 }
 
 #[tokio::test]
