@@ -161,6 +161,12 @@ check "$base/expo/com.bench.app0/manifest" "${expo_headers[@]}" | grep -q 'name=
 check "$base/expo/com.bench.app0/manifest" "${expo_headers[@]}" -H "expo-current-update-id: $expo_release" \
   | grep -q 'noUpdateAvailable' || { echo "error: the Expo no-update case does not answer a directive" >&2; exit 1; }
 
+# The rollout case: half of app1's production devices are offered 1.0.9, the rest keep 1.0.10 (each check buckets
+# its device). Its ratio to /health is the plain capgo_update case's, give or take the noise.
+check -X POST "$base/rollout" -H "authorization: $key" -H 'content-type: application/json' \
+  -d '{"app_id":"com.bench.app1","channel":"production","version":"1.0.9","percent":50}' | grep -q '"state":"active"' \
+  || { echo "error: the rollout case could not start a rollout" >&2; exit 1; }
+
 results="$data/results.jsonl"
 [ -z "$perf_dir" ] || mkdir -p "$perf_dir"
 run_case() {
@@ -194,6 +200,7 @@ echo "running each case for ${duration}s at $connections connections ($threads w
 run_case health "" /health
 run_case capgo_update capgo.lua /updates BENCH_APP=com.bench.app0 BENCH_VERSION_NAME=1.0.0
 run_case capgo_no_update capgo.lua /updates BENCH_APP=com.bench.app0 BENCH_VERSION_NAME=1.0.10
+run_case capgo_update_in_rollout capgo.lua /updates BENCH_APP=com.bench.app1 BENCH_VERSION_NAME=1.0.0
 run_case expo_manifest_signed expo.lua /expo/com.bench.app0/manifest BENCH_APP=com.bench.app0
 run_case expo_no_update_signed expo.lua /expo/com.bench.app0/manifest BENCH_APP=com.bench.app0 BENCH_CURRENT_UPDATE_ID="$expo_release"
 # The floor again: the machine's load drifts (other work on the same cores), so ratios use both measurements.

@@ -77,6 +77,83 @@ pub struct ChannelSet {
     pub channel: ChannelName,
     /// The fields to change (a `version` of `null`, `builtin` or `unknown` points the channel at builtin).
     pub update: ChannelUpdate,
+    /// Capgo's rollout fields, when the body has any.
+    pub rollout: ChannelRollout,
+}
+
+/// The rollout fields of Capgo's `POST /channel` (its backend's `public/channel/post.ts` reads each in camelCase
+/// and snake_case): a second version offered to a share of the channel's devices, paused, promoted or rolled back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelRollout {
+    /// `rolloutVersion`: the bundle version to offer; `Some(None)` for `null` (stop offering one).
+    pub version: Option<Option<String>>,
+    /// `rolloutPercentageBps`, or `rolloutPercentage` × 100.
+    pub percent_bps: Option<u32>,
+    /// `rolloutEnabled`.
+    pub enabled: Option<bool>,
+    /// `rolloutPaused`.
+    pub paused: Option<bool>,
+    /// `rolloutPauseReason`.
+    pub pause_reason: Option<String>,
+    /// `promoteToStable: true`: the rollout version becomes the channel's.
+    pub promote_to_stable: bool,
+    /// `rollback: true`: stop offering the rollout version.
+    pub rollback: bool,
+}
+
+impl ChannelRollout {
+    /// Whether the body had no rollout field.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Reads Capgo's rollout fields of a `POST /channel` body.
+fn channel_rollout(map: &Map<String, Value>) -> Result<ChannelRollout, Failure> {
+    let value = |camel: &str, snake: &str| map.get(camel).or_else(|| map.get(snake)).cloned();
+    let flag = |camel: &'static str, snake: &'static str| -> Result<Option<bool>, Failure> {
+        Ok(wire_fields::boolean(map, camel)
+            .map_err(wrong_type)?
+            .or(wire_fields::boolean(map, snake).map_err(wrong_type)?))
+    };
+    let invalid = |message: String| Failure::invalid("invalid_rollout_config", message);
+    let version = match value("rolloutVersion", "rollout_version") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(version)) => Some(Some(version)),
+        Some(_) => return Err(invalid("rolloutVersion must be a bundle version name (a string) or null".into())),
+    };
+    let bps = match value("rolloutPercentageBps", "rollout_percentage_bps") {
+        Some(Value::Number(n)) => match n.as_u64().filter(|bps| *bps <= 10_000) {
+            Some(bps) => Some(bps as u32),
+            None => {
+                return Err(invalid(format!("rolloutPercentageBps must be an integer between 0 and 10000, got {n}")));
+            }
+        },
+        Some(Value::Null) | None => None,
+        Some(other) => return Err(invalid(format!("rolloutPercentageBps must be a number, got {other}"))),
+    };
+    let percent = match value("rolloutPercentage", "rollout_percentage") {
+        Some(Value::Number(n)) => match n.as_f64().filter(|p| (0.0..=100.0).contains(p)) {
+            Some(percent) => Some((percent * 100.0).round() as u32),
+            None => return Err(invalid(format!("rolloutPercentage must be between 0 and 100, got {n}"))),
+        },
+        Some(Value::Null) | None => None,
+        Some(other) => return Err(invalid(format!("rolloutPercentage must be a number, got {other}"))),
+    };
+    let pause_reason = match value("rolloutPauseReason", "rollout_pause_reason") {
+        Some(Value::String(reason)) => Some(reason),
+        _ => None,
+    };
+    Ok(ChannelRollout {
+        version,
+        percent_bps: bps.or(percent),
+        enabled: flag("rolloutEnabled", "rollout_enabled")?,
+        paused: flag("rolloutPaused", "rollout_paused")?,
+        pause_reason,
+        promote_to_stable: flag("promoteToStable", "promote_to_stable")?.unwrap_or(false),
+        rollback: wire_fields::boolean(map, "rollback").map_err(wrong_type)?.unwrap_or(false),
+    })
 }
 
 /// Reads a required channel name field.
@@ -145,7 +222,8 @@ pub fn parse_channel_set(map: &Map<String, Value>) -> Result<ChannelSet, Failure
         allow_dev: flag("allow_dev")?,
         allow_prod: flag("allow_prod")?,
     };
-    Ok(ChannelSet { app_id, channel, update })
+    let rollout = channel_rollout(map)?;
+    Ok(ChannelSet { app_id, channel, update, rollout })
 }
 
 /// `POST /device` (seed 002's `DeviceLink`).

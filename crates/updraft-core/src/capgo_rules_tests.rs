@@ -504,3 +504,55 @@ fn versions_that_failed_on_the_device_are_not_offered_again() {
     // Other devices still get it.
     check(&failed, with(|c| c.device_id = DeviceId::parse("other").unwrap()), Ok("1.0.1"));
 }
+
+/// `standard()` with a rollout of 1.1.0 on production at `percent` (1.0.1 stable), in `state`.
+fn with_rollout(percent: &str, state: &str, overrides: Vec<OverrideTarget>) -> AppCatalog {
+    use crate::bucket::RolloutPercent;
+    use crate::rollout::{Halt, HaltCause, HaltPolicy, Rollout, RolloutChange, RolloutId, RolloutSpec, StableTarget};
+    let mut catalog = catalog(
+        vec![channel(1, "production", Some(11), |_| {}), channel(2, "beta", Some(10), |s| s.public = false)],
+        vec![bundle(10, "1.0.5"), bundle(11, "1.0.1"), bundle(12, "1.1.0")],
+        overrides,
+    );
+    let spec = RolloutSpec {
+        id: RolloutId::parse("r1").unwrap(),
+        app_id: AppId::parse("com.example.app").unwrap(),
+        channel: ChannelName::parse("production").unwrap(),
+        candidate: RolloutTarget::CapgoBundle(BundleVersion::parse("1.1.0").unwrap()),
+        stable: StableTarget::CapgoBundle(BundleVersion::parse("1.0.1").unwrap()),
+        percent: RolloutPercent::parse(percent).unwrap(),
+        policy: HaltPolicy::default(),
+    };
+    let mut rollout = Rollout::start(spec, Utc::now()).unwrap();
+    match state {
+        "halted" => {
+            let halt = Halt { reason: "x".into(), at: Utc::now(), by: HaltCause::Automatic, figures: None };
+            rollout = rollout.halt(halt).unwrap();
+        }
+        "completed" => rollout = rollout.complete(Utc::now()).unwrap(),
+        _ => {}
+    }
+    let last_change = RolloutChange { action: "start".into(), by: "t".into(), at: Utc::now(), reason: String::new() };
+    catalog.set_rollouts(vec![crate::rollout::StoredRollout { rollout, covers: vec![], last_change }]);
+    catalog
+}
+
+#[test]
+fn a_channel_rollout_offers_its_candidate_by_bucket_and_overrides_win() {
+    // DEVICE's bucket in rollout r1 of production decides at 100 % and 0 %; at 50 % a device on the candidate keeps
+    // it whatever its bucket.
+    let on_candidate = || with(|c| c.version_name = "1.1.0".into());
+    check(&with_rollout("100", "active", vec![]), device(), Ok("1.1.0"));
+    check(&with_rollout("0", "active", vec![]), device(), Ok("1.0.1"));
+    check(&with_rollout("0", "active", vec![]), on_candidate(), Err(Refusal::NoNewVersion));
+    // Halted: nobody gets the candidate, and a device running it is moved back to the channel's bundle.
+    check(&with_rollout("100", "halted", vec![]), device(), Ok("1.0.1"));
+    check(&with_rollout("100", "halted", vec![]), on_candidate(), Ok("1.0.1"));
+    // Completed: the channel's own bundle decides again (the store moved it to the candidate).
+    check(&with_rollout("100", "completed", vec![]), device(), Ok("1.0.1"));
+    // A bundle pin wins over the rollout; a channel override moves the device to a channel without one.
+    let pin = OverrideTarget { channel_id: None, bundle: Some(BundlePin::Bundle(10)) };
+    check(&with_rollout("100", "active", vec![pin]), device(), Ok("1.0.5"));
+    let to_beta = OverrideTarget { channel_id: Some(2), bundle: None };
+    check(&with_rollout("100", "active", vec![to_beta]), device(), Ok("1.0.5"));
+}

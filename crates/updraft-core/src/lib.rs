@@ -22,6 +22,7 @@ mod failure;
 mod health;
 mod ids;
 mod packed_report;
+mod release_health;
 mod rollout;
 mod rollout_selection;
 mod stats;
@@ -56,6 +57,10 @@ pub use health::{
 pub use ids::sha256_hex;
 pub use ids::{AppId, BundleVersion, ChannelName, DeviceId, IdError, Platform};
 pub use packed_report::{DeviceReportRef, PackedReport};
+pub use release_health::{
+    FAILURE_DETAIL_MAX_BYTES, HALTED_BY_HEALTH_RULE, HaltRecord, HealthObservation, HealthProtocol, HealthReport,
+    HealthSignal, KnownRelease, ReleaseDeviceRow, ReleaseHealth, merge_observations,
+};
 pub use rollout::codes as rollout_codes;
 pub use rollout::{
     Halt, HaltCause, HaltPolicy, Rollout, RolloutChange, RolloutError, RolloutId, RolloutSpec, RolloutState,

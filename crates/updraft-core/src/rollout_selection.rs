@@ -212,3 +212,90 @@ mod tests {
         assert!(before.iter().all(|reached| *reached));
     }
 }
+
+#[cfg(test)]
+mod expo_tests {
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::bucket::RolloutPercent;
+    use crate::expo_release::{ExpoAsset, ExpoReleaseKind};
+    use crate::ids::{AppId, ChannelName, Platform};
+    use crate::rollout::{Halt, HaltCause, HaltPolicy, RolloutChange, RolloutId, RolloutSpec, StableTarget};
+
+    fn release(id: &str, group: &str, platform: Platform, millis: i64) -> ExpoRelease {
+        ExpoRelease {
+            id: id.into(),
+            group_id: group.into(),
+            app_id: AppId::parse("com.example.app").unwrap(),
+            channel: "production".into(),
+            runtime_version: "1".into(),
+            platform,
+            created_at: DateTime::from_timestamp_millis(millis).unwrap(),
+            message: String::new(),
+            kind: ExpoReleaseKind::Update {
+                launch_asset: ExpoAsset { sha256: "a".repeat(64), md5: "b".repeat(32), ext: "hbc".into() },
+                assets: vec![],
+                expo_client: "{}".into(),
+            },
+        }
+    }
+
+    fn stored(percent: &str, halted: bool, covers: Vec<(Platform, String)>) -> StoredRollout {
+        let spec = RolloutSpec {
+            id: RolloutId::parse("r1").unwrap(),
+            app_id: AppId::parse("com.example.app").unwrap(),
+            channel: ChannelName::parse("production").unwrap(),
+            candidate: RolloutTarget::ExpoGroup("g-new".into()),
+            stable: StableTarget::ExpoPrevious,
+            percent: RolloutPercent::parse(percent).unwrap(),
+            policy: HaltPolicy::default(),
+        };
+        let mut rollout = Rollout::start(spec, Utc::now()).unwrap();
+        if halted {
+            let halt = Halt { reason: "x".into(), at: Utc::now(), by: HaltCause::Automatic, figures: None };
+            rollout = rollout.halt(halt).unwrap();
+        }
+        let last_change =
+            RolloutChange { action: "start".into(), by: "t".into(), at: Utc::now(), reason: String::new() };
+        StoredRollout { rollout, covers, last_change }
+    }
+
+    fn check(rollout: &StoredRollout, identity: Option<&str>, current: Option<&str>, platform: Platform) -> String {
+        let releases = vec![
+            release("old-ios", "g-old", Platform::Ios, 1),
+            release("old-android", "g-old", Platform::Android, 1),
+            release("new-ios", "g-new", Platform::Ios, 2),
+            release("new-android", "g-new", Platform::Android, 2),
+        ];
+        let request = ExpoCheck {
+            protocol: 1,
+            platform,
+            runtime_version: "1".into(),
+            channel: "production".into(),
+            current_update_id: current.map(str::to_owned),
+            embedded_update_id: None,
+        };
+        let identity = identity.and_then(DeviceIdentity::from_eas_client_id);
+        match select_expo_release_in_rollout(&releases, &request, Some(rollout), identity.as_ref()) {
+            ExpoDecision::Serve(release) => release.id.clone(),
+            ExpoDecision::NoUpdate => "no update".into(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_expo_rollout_serves_the_candidate_or_the_newest_release_outside_it() {
+        let ios_only = vec![(Platform::Ios, "1".to_owned())];
+        let client = Some("6f0d7a4e-0000-4000-8000-000000000001");
+        assert_eq!(check(&stored("100", false, ios_only.clone()), client, None, Platform::Ios), "new-ios");
+        assert_eq!(check(&stored("0", false, ios_only.clone()), client, None, Platform::Ios), "old-ios");
+        // No EAS-Client-ID: stable. Running the candidate: it keeps it (no update).
+        assert_eq!(check(&stored("100", false, ios_only.clone()), None, None, Platform::Ios), "old-ios");
+        assert_eq!(check(&stored("0", false, ios_only.clone()), client, Some("new-ios"), Platform::Ios), "no update");
+        // Not covered (Android here): the usual newest release.
+        assert_eq!(check(&stored("0", false, ios_only.clone()), client, None, Platform::Android), "new-android");
+        // Halted: the newest release outside the candidate, also to a device running the candidate.
+        assert_eq!(check(&stored("100", true, ios_only.clone()), client, Some("new-ios"), Platform::Ios), "old-ios");
+    }
+}

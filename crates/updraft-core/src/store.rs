@@ -12,7 +12,9 @@ use crate::catalog::AppCatalog;
 use crate::channel::{Channel, ChannelUpdate};
 use crate::device::{DeviceReport, OverrideTarget};
 use crate::expo_release::ExpoRelease;
+use crate::health::HealthFigures;
 use crate::ids::{AppId, ChannelName, DeviceId};
+use crate::release_health::{HaltRecord, ReleaseDeviceRow, ReleaseHealth};
 use crate::rollout::{Halt, RolloutId, StoredRollout};
 use crate::stats::StatsEvent;
 use std::collections::HashMap;
@@ -330,4 +332,31 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// An app's rollouts, one per channel that has one, by channel name.
     async fn rollouts(&self, app_id: &AppId) -> StoreResult<Vec<StoredRollout>>;
+
+    // Release health and halt records (issue #14, part B).
+
+    /// Upserts release-health rows, one per (app, release, device) (the write-behind batches; rows given sorted by
+    /// that key, the one order every writer locks them in): the first offer and the first failure are kept, the
+    /// last run and the newest time win, an empty channel keeps the stored one.
+    async fn upsert_release_devices(&self, rows: &[ReleaseDeviceRow]) -> StoreResult<()>;
+
+    /// Per release and channel, distinct devices offered it, running it and failed on it; `channel` narrows it to
+    /// one channel. Newest first within each channel.
+    async fn release_health(&self, app_id: &AppId, channel: Option<&str>) -> StoreResult<Vec<ReleaseHealth>>;
+
+    /// A rollout candidate's figures on a channel since `since`: distinct devices that ran a release of the group
+    /// or failed on one since then, and of those the ones that failed since then.
+    async fn rollout_figures(
+        &self,
+        app_id: &AppId,
+        channel: &str,
+        group_id: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<HealthFigures>;
+
+    /// Records a halt.
+    async fn insert_rollout_halt(&self, halt: &HaltRecord) -> StoreResult<()>;
+
+    /// The halts of an app's rollouts (of one channel when given), newest first.
+    async fn rollout_halts(&self, app_id: &AppId, channel: Option<&str>) -> StoreResult<Vec<HaltRecord>>;
 }

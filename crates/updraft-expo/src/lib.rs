@@ -9,6 +9,7 @@ pub mod app_config;
 pub mod directive;
 pub mod export_ingest;
 pub mod failure;
+pub mod health_headers;
 pub mod manifest;
 pub mod multipart;
 pub mod request;

@@ -201,6 +201,24 @@ pub(crate) enum ReleaseCommand {
     Rollback(ReleaseRollback),
     /// Serve a release (or publish group) on another channel, as a new release.
     Promote(ReleasePromote),
+    /// Per release: devices offered it, running it and failed on it, with rates, and the rollout halts.
+    Health(ReleaseHealthArgs),
+}
+
+/// The arguments of `updraft release health`.
+#[derive(Debug, Args)]
+pub(crate) struct ReleaseHealthArgs {
+    /// App id.
+    #[arg(long = "app", value_name = "APP_ID")]
+    pub(crate) app_id: String,
+    /// Only this channel.
+    #[arg(long)]
+    pub(crate) channel: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
 }
 
 /// The arguments of `updraft release list`.

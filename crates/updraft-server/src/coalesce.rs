@@ -54,6 +54,16 @@ impl Coalesced for updraft_core::PackedReport {
     }
 }
 
+impl Coalesced for updraft_core::HealthReport {
+    fn key(&self) -> &[u8] {
+        updraft_core::HealthReport::key(self)
+    }
+
+    fn content(&self) -> &[u8] {
+        updraft_core::HealthReport::content(self)
+    }
+}
+
 /// What became of an offered report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Offered {

@@ -137,6 +137,10 @@ pub(crate) struct Settings {
     /// Devices whose newest report may wait to be written (one entry per device, about 250 bytes); past it, reports
     /// of further devices are shed and counted. The stats queue holds at most `min(this, 50 000)` events.
     pub(crate) device_queue_capacity: usize,
+    /// Where publishes, rollout changes and halts are POSTed (`crate::webhooks`); none when unset.
+    pub(crate) webhook_url: Option<String>,
+    /// The HMAC-SHA256 key webhook deliveries are signed with; required with `webhook_url`.
+    pub(crate) webhook_secret: Option<Secret>,
     /// Metadata database.
     pub(crate) database: DatabaseSettings,
     /// Object storage.
@@ -152,6 +156,8 @@ impl Default for Settings {
             admin_api_key: None,
             max_upload_bytes: 512 * 1024 * 1024,
             device_queue_capacity: 1_000_000,
+            webhook_url: None,
+            webhook_secret: None,
             database: DatabaseSettings::default(),
             storage: StorageSettings::default(),
         }
@@ -219,6 +225,12 @@ impl Settings {
             self.device_queue_capacity =
                 usize::try_from(capacity).context("UPDRAFT_DEVICE_QUEUE_CAPACITY is too large")?;
         }
+        if let Some(url) = env("UPDRAFT_WEBHOOK_URL") {
+            self.webhook_url = Some(url).filter(|url| !url.trim().is_empty());
+        }
+        if let Some(secret) = secret("UPDRAFT_WEBHOOK_SECRET")? {
+            self.webhook_secret = Some(secret);
+        }
         if let Some(url) = secret("UPDRAFT_DATABASE__URL")? {
             self.database.url = Some(url);
         }
@@ -234,6 +246,9 @@ impl Settings {
             "UPDRAFT_ADMIN_API_KEY_FILE",
             "UPDRAFT_MAX_UPLOAD_BYTES",
             "UPDRAFT_DEVICE_QUEUE_CAPACITY",
+            "UPDRAFT_WEBHOOK_URL",
+            "UPDRAFT_WEBHOOK_SECRET",
+            "UPDRAFT_WEBHOOK_SECRET_FILE",
             "UPDRAFT_DATABASE__URL",
             "UPDRAFT_DATABASE__URL_FILE",
             "UPDRAFT_DATABASE__MIGRATE_ON_START",
@@ -327,6 +342,21 @@ impl Settings {
             && key.expose().len() < 16
         {
             bail!("UPDRAFT_ADMIN_API_KEY: the admin key must be at least 16 characters long");
+        }
+        if let Some(url) = &self.webhook_url {
+            let ok = (url.starts_with("http://") || url.starts_with("https://")) && url.len() > "https://".len();
+            if !ok || url.contains(char::is_whitespace) {
+                bail!("UPDRAFT_WEBHOOK_URL: {url:?} is not an http(s) URL such as https://hooks.example.com/updraft");
+            }
+            match &self.webhook_secret {
+                None => bail!(
+                    "UPDRAFT_WEBHOOK_URL is set but UPDRAFT_WEBHOOK_SECRET is not: set a secret of at least 16 characters, which receivers use to check the X-Updraft-Signature of each delivery"
+                ),
+                Some(secret) if secret.expose().len() < 16 => {
+                    bail!("UPDRAFT_WEBHOOK_SECRET: the webhook secret must be at least 16 characters long")
+                }
+                Some(_) => {}
+            }
         }
         let storage = &self.storage;
         if storage.kind == StorageKind::S3 && storage.bucket.is_empty() {
@@ -422,6 +452,27 @@ mod tests {
             .unwrap();
         assert_eq!(settings.listen, "127.0.0.1:7000");
         assert_eq!(settings.data_dir, PathBuf::from("/srv/u"));
+    }
+
+    #[test]
+    fn a_webhook_url_needs_a_secret_that_is_never_shown() {
+        let error = with_env(&[("UPDRAFT_WEBHOOK_URL", "https://hooks.example.com/u")]).unwrap_err().to_string();
+        assert!(error.contains("UPDRAFT_WEBHOOK_SECRET"), "{error}");
+        let error = with_env(&[("UPDRAFT_WEBHOOK_URL", "hooks"), ("UPDRAFT_WEBHOOK_SECRET", "0123456789abcdef")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("UPDRAFT_WEBHOOK_URL"), "{error}");
+        let error = with_env(&[("UPDRAFT_WEBHOOK_URL", "https://h.example.com"), ("UPDRAFT_WEBHOOK_SECRET", "short")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("16 characters") && !error.contains("short"), "{error}");
+        let settings = with_env(&[
+            ("UPDRAFT_WEBHOOK_URL", "https://h.example.com"),
+            ("UPDRAFT_WEBHOOK_SECRET", "hush-hush-0123456"),
+        ])
+        .unwrap();
+        assert_eq!(settings.webhook_secret.as_ref().map(Secret::expose), Some("hush-hush-0123456"));
+        assert!(!format!("{settings:?}").contains("hush-hush"), "Debug redacts the secret");
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod contract;
 mod expo_cache;
 mod metrics;
 mod ops;
+mod release_health;
 mod release_index;
 mod routes;
 mod state;
@@ -25,6 +26,7 @@ mod storage;
 mod storage_layout;
 mod telemetry;
 mod upload;
+mod webhooks;
 mod write_behind;
 
 use clap::Parser;

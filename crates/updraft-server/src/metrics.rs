@@ -71,6 +71,9 @@ pub(crate) struct Metrics {
     shards: [Padded; SHARDS],
     refresh_micros: AtomicU64,
     remote_changes: AtomicU64,
+    /// Rollout halts decided by this instance: by the health rule, by an operator.
+    halts_automatic: AtomicU64,
+    halts_operator: AtomicU64,
 }
 
 impl Metrics {
@@ -124,6 +127,17 @@ impl Metrics {
     /// Counts one app reloaded because another instance changed it.
     pub(crate) fn count_remote_change(&self) {
         self.remote_changes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a rollout halt this instance made (`automatic`: by the health rule).
+    pub(crate) fn count_halt(&self, automatic: bool) {
+        let counter = if automatic { &self.halts_automatic } else { &self.halts_operator };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Rollout halts this instance made: (by the health rule, by an operator).
+    pub(crate) fn halts(&self) -> (u64, u64) {
+        (self.halts_automatic.load(Ordering::Relaxed), self.halts_operator.load(Ordering::Relaxed))
     }
 
     /// Apps reloaded because another instance changed them.

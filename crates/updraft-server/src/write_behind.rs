@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use updraft_core::{DeviceReport, MetadataStore, PackedReport, StatsEvent};
+use updraft_core::{DeviceReport, HealthReport, MetadataStore, PackedReport, StatsEvent};
 
 use crate::coalesce::{Coalescer, Counts};
 use crate::release_index::ReleaseIndex;
@@ -50,6 +50,8 @@ const STATS_QUEUE_MAX: usize = 50_000;
 #[derive(Clone)]
 pub(crate) struct WriteQueue {
     devices: Arc<Coalescer<PackedReport>>,
+    /// Release-health signals, one per (signal, app, device, release) ([`crate::release_health`]).
+    health: Arc<Coalescer<HealthReport>>,
     sender: mpsc::Sender<StatsEvent>,
     stats_refused: Arc<AtomicU64>,
 }
@@ -59,6 +61,11 @@ impl WriteQueue {
     /// what the device said last, or is shed (and counted) when the map is full.
     pub(crate) fn push_device(&self, report: PackedReport) {
         self.devices.offer(report);
+    }
+
+    /// Offers a release-health signal without waiting, as [`Self::push_device`] does.
+    pub(crate) fn push_health(&self, report: HealthReport) {
+        self.health.offer(report);
     }
 
     /// Queues a device's stats events without waiting, all or none: `false` (nothing queued) when the queue has
@@ -85,12 +92,12 @@ impl WriteQueue {
     /// Device reports lost (shed, or refused for good by the database) and stats events refused because their
     /// queue was full (those the plugin sends again).
     pub(crate) fn shed_count(&self) -> u64 {
-        self.devices.counts().lost() + self.stats_refused.load(Ordering::Relaxed)
+        self.devices.counts().lost() + self.health.counts().lost() + self.stats_refused.load(Ordering::Relaxed)
     }
 
     /// Device reports and stats events waiting to be written.
     pub(crate) fn depth(&self) -> usize {
-        self.devices.pending() + self.sender.max_capacity() - self.sender.capacity()
+        self.devices.pending() + self.health.pending() + self.sender.max_capacity() - self.sender.capacity()
     }
 
     /// What became of device reports, and how many devices are pending and remembered.
@@ -102,7 +109,8 @@ impl WriteQueue {
     /// keys are pending and how many remembered. A new kind (such as release-health reports) adds its map here.
     pub(crate) fn signals(&self) -> Vec<(&'static str, Counts, usize, usize)> {
         let (counts, pending, remembered) = self.device_reports();
-        vec![("device_reports", counts, pending, remembered)]
+        let health = ("release_health", self.health.counts(), self.health.pending(), self.health.remembered());
+        vec![("device_reports", counts, pending, remembered), health]
     }
 }
 
@@ -122,11 +130,14 @@ impl Writer {
     ) -> (WriteQueue, Self) {
         let (sender, receiver) = mpsc::channel(capacity.clamp(1, STATS_QUEUE_MAX));
         let devices = Arc::new(Coalescer::new(capacity));
+        let health = Arc::new(Coalescer::new(capacity));
         let (stop, stopped) = oneshot::channel();
         let stopping = Arc::new(AtomicBool::new(false));
-        let writer = Task { store, index, devices: devices.clone(), stopping: stopping.clone() };
+        let writer =
+            Task { store, index, devices: devices.clone(), health: health.clone(), stopping: stopping.clone() };
         let task = tokio::spawn(writer.run(receiver, stopped));
-        (WriteQueue { devices, sender, stats_refused: Arc::new(AtomicU64::new(0)) }, Self { stop, stopping, task })
+        let queue = WriteQueue { devices, health, sender, stats_refused: Arc::new(AtomicU64::new(0)) };
+        (queue, Self { stop, stopping, task })
     }
 
     /// Stops accepting items, writes everything pending and queued, and waits for the task.
@@ -143,6 +154,7 @@ struct Task {
     store: Arc<dyn MetadataStore>,
     index: Arc<ReleaseIndex>,
     devices: Arc<Coalescer<PackedReport>>,
+    health: Arc<Coalescer<HealthReport>>,
     /// Set when the gateway shuts down: waiting for the database then has a deadline.
     stopping: Arc<AtomicBool>,
 }
@@ -174,8 +186,29 @@ impl Task {
         }
     }
 
-    /// Writes every pending device report, in bounded transactions.
+    /// Writes every pending device report, in bounded transactions, then every pending release-health signal.
     async fn write_devices(&self) {
+        self.write_device_reports().await;
+        self.write_health().await;
+    }
+
+    /// Writes every pending release-health signal: merged into one row per (app, release, device), signals of
+    /// releases the index does not know left out ([`crate::release_health::known_release`]).
+    async fn write_health(&self) {
+        let taken = self.health.take();
+        for chunk in taken.chunks(DEVICE_BATCH) {
+            let rows = crate::release_health::rows(&self.index, chunk.iter().map(|(_, report)| report.unpack()));
+            let write = || self.store.upsert_release_devices(&rows);
+            if retry("release-health signals", rows.len(), &self.stopping, write).await.is_some() {
+                self.health.written(chunk.len());
+            } else {
+                self.health.dropped(chunk.iter().map(|(key, _)| *key));
+            }
+        }
+    }
+
+    /// Writes every pending device report, in bounded transactions.
+    async fn write_device_reports(&self) {
         let taken = self.devices.take();
         for chunk in taken.chunks(DEVICE_BATCH) {
             let reports: Vec<DeviceReport> = chunk.iter().map(|(_, report)| report.unpack()).collect();

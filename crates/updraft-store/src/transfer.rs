@@ -281,6 +281,47 @@ const TABLES: &[Table] = &[
         order_by: "app_id, channel",
         serial: None,
     },
+    // Release health and halt records (issue #14, part B).
+    Table {
+        name: "release_devices",
+        columns: &[
+            ("app_id", Text),
+            ("release_id", Text),
+            ("device_id", Text),
+            ("protocol", Text),
+            ("group_id", Text),
+            ("channel", Text),
+            ("offered_at", Text),
+            ("running_at", Text),
+            ("failed_at", Text),
+            ("failure", Text),
+            ("seen_at", Text),
+        ],
+        order_by: "app_id, release_id, device_id",
+        serial: None,
+    },
+    Table {
+        name: "rollout_halts",
+        columns: &[
+            ("id", Int),
+            ("app_id", Text),
+            ("channel", Text),
+            ("rollout_id", Text),
+            ("candidate", Text),
+            ("halted_at", Text),
+            ("halted_by", Text),
+            ("instance", Text),
+            ("reason", Text),
+            ("devices", Int),
+            ("failures", Int),
+            ("failure_rate_ppm", Int),
+            ("lower_bound_ppm", Int),
+            ("max_failure_rate_ppm", Int),
+            ("min_devices", Int),
+        ],
+        order_by: "id",
+        serial: Some("id"),
+    },
 ];
 
 /// Rows of one table.

@@ -766,9 +766,119 @@ async fn rollout_story(store: &dyn MetadataStore) {
     store.start_rollout(&restarted, &[]).await.unwrap();
     assert_eq!(store.rollouts(&app_id).await.unwrap().len(), 2, "one per channel");
     assert_eq!(store.load_catalog(&app_id).await.unwrap().unwrap().rollout("expo-prod"), Some(&restarted));
+    // Deleting a channel deletes its rollout: a channel made again under that name starts without it.
+    store.delete_channel(&app_id, &production).await.unwrap();
+    let left = store.rollouts(&app_id).await.unwrap();
+    assert_eq!(left.iter().map(|r| r.rollout.channel().as_str()).collect::<Vec<_>>(), ["expo-prod"]);
 }
 
 on_both_databases!(rollout_story: sqlite_rollout_story, postgres_rollout_story);
+
+/// Release health (issue #14, part B): rows from the write-behind and from stats events count distinct devices per
+/// release and channel; a rollout's figures count only what happened since its health window opened; halts are
+/// recorded and listed newest first.
+async fn release_health_story(store: &dyn MetadataStore) {
+    use chrono::TimeDelta;
+    use updraft_core::{HaltRecord, HealthFigures, HealthProtocol, ReleaseDeviceRow, StatsEvent};
+    let app_id = AppId::parse("com.example.health").unwrap();
+    let app = App {
+        id: app_id.clone(),
+        name: "H".into(),
+        public_key: None,
+        default_channel: "production".into(),
+        created_at: Utc::now(),
+    };
+    store.create_app(&app).await.unwrap();
+    let t0 = Utc::now().trunc_subsecs(3) - TimeDelta::minutes(10);
+    let at = |minutes: i64| t0 + TimeDelta::minutes(minutes);
+    let row = |device: &str, release: &str, offered: Option<i64>, running: Option<i64>, failed: Option<i64>| {
+        ReleaseDeviceRow {
+            app_id: app_id.clone(),
+            release_id: release.into(),
+            device_id: DeviceId::parse(device).unwrap(),
+            protocol: HealthProtocol::Capgo,
+            group_id: release.into(),
+            channel: if offered.is_some() { "production".into() } else { String::new() },
+            offered_at: offered.map(at),
+            running_at: running.map(at),
+            failed_at: failed.map(at),
+            failure: if failed.is_some() { "update_fail".into() } else { String::new() },
+            seen_at: at([offered, running, failed].into_iter().flatten().max().unwrap()),
+        }
+    };
+    // Ten devices offered 1.0.1, six run it; the same rows again (another instance, a repeat) change no count.
+    let mut rows: Vec<ReleaseDeviceRow> =
+        (0..10).map(|n| row(&format!("d{n}"), "1.0.1", Some(0), None, None)).collect();
+    rows.extend((0..6).map(|n| row(&format!("d{n}"), "1.0.1", None, Some(2), None)).collect::<Vec<_>>());
+    for _ in 0..2 {
+        for chunk in rows.chunks(7) {
+            let mut merged: Vec<ReleaseDeviceRow> = Vec::new();
+            for r in chunk {
+                match merged.iter_mut().find(|m| m.device_id == r.device_id) {
+                    Some(m) => m.absorb(r.clone()),
+                    None => merged.push(r.clone()),
+                }
+            }
+            store.upsert_release_devices(&merged).await.unwrap();
+        }
+    }
+    store.upsert_release_devices(&[]).await.unwrap();
+    // Stats: d6 installs it (set), d7 rolls back from it (update_fail), d8 reports low memory (not a failure).
+    let event = |device: &str, action: &str| StatsEvent {
+        app_id: app_id.clone(),
+        device_id: DeviceId::parse(device).unwrap(),
+        action: action.into(),
+        version_name: "1.0.1".into(),
+        old_version_name: String::new(),
+        platform: "android".into(),
+        plugin_version: "8.51.14".into(),
+        received_at: at(5),
+        occurred_at: at(5),
+        metadata: vec![],
+    };
+    store.insert_stats(&[event("d6", "set"), event("d7", "update_fail"), event("d8", "low_mem_fail")]).await.unwrap();
+    // A failure that was recorded already keeps its first time; a later run does not clear it.
+    store.upsert_release_devices(&[row("d7", "1.0.1", None, Some(9), Some(9))]).await.unwrap();
+    let health = store.release_health(&app_id, None).await.unwrap();
+    assert_eq!(health.len(), 1, "{health:?}");
+    let h = &health[0];
+    assert_eq!((h.channel.as_str(), h.release_id.as_str(), h.protocol), ("production", "1.0.1", HealthProtocol::Capgo));
+    assert_eq!((h.offered, h.running, h.failed, h.devices), (10, 8, 1, 8));
+    assert_eq!(h.first_offered_at, Some(at(0)));
+    assert_eq!(h.last_failed_at, Some(at(5)), "the first failure of d7 (the stats event) is kept");
+    assert!(store.release_health(&app_id, Some("beta")).await.unwrap().is_empty());
+    assert_eq!(store.release_health(&app_id, Some("production")).await.unwrap(), health);
+    // Figures since the start, and since after the failure (a resumed rollout's window).
+    let figures = store.rollout_figures(&app_id, "production", "1.0.1", at(-1)).await.unwrap();
+    assert_eq!(figures, HealthFigures { devices: 8, failures: 1 });
+    let later = store.rollout_figures(&app_id, "production", "1.0.1", at(6)).await.unwrap();
+    assert_eq!(later, HealthFigures { devices: 1, failures: 0 }, "only d7 ran it since, and failed before");
+    assert_eq!(store.rollout_figures(&app_id, "beta", "1.0.1", at(-1)).await.unwrap(), HealthFigures::default());
+    // Halts.
+    let halt = |minutes: i64, by: &str| HaltRecord {
+        app_id: app_id.clone(),
+        channel: "production".into(),
+        rollout_id: "r1".into(),
+        candidate: "1.0.1".into(),
+        halted_at: at(minutes),
+        halted_by: by.into(),
+        instance: "i-1".into(),
+        reason: "6 of 50 devices failed".into(),
+        figures: HealthFigures { devices: 50, failures: 6 },
+        failure_rate: 0.12,
+        lower_bound: 0.056_123,
+        max_failure_rate: 0.05,
+        min_devices: 50,
+    };
+    store.insert_rollout_halt(&halt(7, "automatic")).await.unwrap();
+    store.insert_rollout_halt(&halt(8, "operator:ci")).await.unwrap();
+    let halts = store.rollout_halts(&app_id, Some("production")).await.unwrap();
+    assert_eq!(halts, vec![halt(8, "operator:ci"), halt(7, "automatic")]);
+    assert!(store.rollout_halts(&app_id, Some("beta")).await.unwrap().is_empty());
+    assert_eq!(store.rollout_halts(&app_id, None).await.unwrap().len(), 2);
+}
+
+on_both_databases!(release_health_story: sqlite_release_health_story, postgres_release_health_story);
 
 /// Every story on one store, then: each `MetadataStore` method was called, and counted under its own name (so the
 /// `/metrics` read and write counters miss none).
@@ -778,6 +888,7 @@ async fn stories_call_every_store_method(store: &SqlStore) {
     signing_key_story(store).await;
     expo_story(store).await;
     rollout_story(store).await;
+    release_health_story(store).await;
     let calls = store.calls();
     let called = calls.by_method();
     let methods = trait_methods();

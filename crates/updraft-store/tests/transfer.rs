@@ -181,6 +181,38 @@ async fn populate(store: &dyn MetadataStore) -> AppId {
     };
     let channel = ChannelName::parse("production").unwrap();
     assert!(store.halt_rollout(&app_id, &channel, stored.rollout.id(), &halt, &[]).await.unwrap());
+    // Release health: a device's row, and a recorded halt with its figures.
+    let now = Utc::now();
+    let row = updraft_core::ReleaseDeviceRow {
+        app_id: app_id.clone(),
+        release_id: "1.0.1".into(),
+        device_id: updraft_core::DeviceId::parse("health-device").unwrap(),
+        protocol: updraft_core::HealthProtocol::Capgo,
+        group_id: "1.0.1".into(),
+        channel: "production".into(),
+        offered_at: Some(now),
+        running_at: None,
+        failed_at: Some(now),
+        failure: "update_fail".into(),
+        seen_at: now,
+    };
+    store.upsert_release_devices(&[row]).await.unwrap();
+    let record = updraft_core::HaltRecord {
+        app_id: app_id.clone(),
+        channel: "production".into(),
+        rollout_id: "moving-rollout".into(),
+        candidate: "1.0.1".into(),
+        halted_at: now,
+        halted_by: updraft_core::HALTED_BY_HEALTH_RULE.into(),
+        instance: "i".into(),
+        reason: "6 of 50 devices failed".into(),
+        figures: updraft_core::HealthFigures { devices: 50, failures: 6 },
+        failure_rate: 0.12,
+        lower_bound: 0.056,
+        max_failure_rate: 0.05,
+        min_devices: 50,
+    };
+    store.insert_rollout_halt(&record).await.unwrap();
     app_id
 }
 

@@ -8,6 +8,7 @@ mod keys;
 mod migrate;
 mod publish;
 mod release;
+mod release_health;
 mod rollout;
 mod serve;
 mod storage;
@@ -38,6 +39,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Release(ReleaseCommand::List(request)) => release::list(&request).await,
         Command::Release(ReleaseCommand::Rollback(request)) => release::rollback(&request).await,
         Command::Release(ReleaseCommand::Promote(request)) => release::promote(&request).await,
+        Command::Release(ReleaseCommand::Health(request)) => release_health::health(&request).await,
         Command::Keys(KeysCommand::Generate(request)) => keys::generate_keys(&request).await,
         Command::Keys(KeysCommand::Import(request)) => keys::import_key(&request).await,
         Command::Keys(KeysCommand::List(request)) => keys::list_keys(&request).await,

@@ -49,6 +49,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     for app_id in index.app_ids() {
         expo.reload_keys(dyn_store.as_ref(), &app_id).await.context("loading signing keys")?;
     }
+    let webhooks = crate::webhooks::Webhooks::start(settings.webhook_url.as_deref(), settings.webhook_secret.as_ref())?;
     let bound = listener.local_addr().context("reading the bound address")?;
     let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
     let state = web::Data::new(AppState::new(StateParts {
@@ -61,6 +62,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         expo,
         store_calls: store.calls(),
         background: tokio::runtime::Handle::current(),
+        webhooks,
     }));
     let server = HttpServer::new({
         let state = state.clone();
@@ -80,6 +82,9 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Subscribed only after the index is loaded: the first event is a full reload, which covers any change made
     // between the two.
     let change_feed = change_listener.map(|listener| crate::change_feed::spawn(state.clone(), listener));
+    // The health decision over active rollouts, on every instance (`crate::release_health`).
+    let decider = crate::release_health::spawn_decider(state.clone());
+    tracing::info!(instance = crate::release_health::instance_id(), "release-health decider running");
     tracing::info!(public_url = %state.public_url, "updraft listening on http://{bound}");
     println!("updraft listening on http://{bound}");
     server.await.context("serving HTTP")?;
@@ -87,6 +92,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(change_feed) = change_feed {
         change_feed.abort();
     }
+    decider.abort();
     drop(state);
     writer.shutdown().await;
     store.close().await;

@@ -6,4 +6,5 @@ pub(crate) mod api_keys;
 pub(crate) mod audit;
 pub(crate) mod expo;
 pub(crate) mod expo_keys;
+pub(crate) mod release_health;
 pub(crate) mod rollouts;

@@ -232,6 +232,20 @@ pub(crate) async fn delete(
     };
     let mut deleted = Vec::new();
     for (bundle_id, version) in targets {
+        // A rollout that is not completed still serves its candidate (or may again, on resume).
+        let in_rollout = catalog.rollouts().any(|stored| {
+            !matches!(stored.rollout.state(), updraft_core::RolloutState::Completed { .. })
+                && matches!(stored.rollout.candidate(), updraft_core::RolloutTarget::CapgoBundle(candidate) if candidate.as_str() == version)
+        });
+        if in_rollout {
+            if deleting_one {
+                return Err(ApiError::bad_request(
+                    "cannot_delete_linked_version",
+                    format!("bundle {version} is the candidate of a rollout; complete it or start another one first"),
+                ));
+            }
+            continue;
+        }
         match state.store.delete_bundle(app_id, bundle_id).await {
             Ok(orphaned) => {
                 objects::remove_unused(state, &orphaned, "a deleted bundle's object").await;
@@ -333,7 +347,9 @@ async fn record(
         after: Some(after),
     };
     audit::append(state, by.key_name(), change).await?;
-    Ok(RecordedBundle { bundle: stored, channel: channel_write.map(|(name, _)| name) })
+    let channel = channel_write.map(|(name, _)| name);
+    state.webhooks.send(crate::webhooks::bundle_published(&stored, channel.as_ref()));
+    Ok(RecordedBundle { bundle: stored, channel })
 }
 
 fn version_exists(app_id: &AppId, version: &BundleVersion) -> ApiError {

@@ -69,3 +69,21 @@ pub(crate) fn channel_view(channel: &Channel, catalog: &AppCatalog) -> serde_jso
         "allow_device_self_set": channel.settings.allow_device_self_set,
     })
 }
+
+/// `POST /channel` with Capgo's rollout fields: the channel is written, then the fields are applied to its rollout
+/// ([`crate::ops::rollouts::apply_capgo_fields`]).
+pub(crate) async fn set_with_rollout(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &AppId,
+    channel: &ChannelName,
+    update: &ChannelUpdate,
+    rollout: &updraft_capgo::management::ChannelRollout,
+    by: &str,
+) -> Result<(Channel, bool), ApiError> {
+    let written = set(state, caller, app_id, channel, update).await?;
+    if !rollout.is_empty() {
+        crate::ops::rollouts::apply_capgo_fields(state, app_id, channel, rollout, by).await?;
+    }
+    Ok(written)
+}

@@ -136,6 +136,7 @@ pub(crate) async fn publish(
         crate::ops::rollouts::start_with_publish(state, app_id, start, &releases).await?;
         tracing::info!(app.id = %app_id, n_releases = releases.len(), "recorded Expo releases with their rollout");
         audit_releases(state, by, app_id, "expo.publish", &catalog, &releases).await?;
+        state.webhooks.send(crate::webhooks::expo_releases_recorded(app_id, "publish", &releases));
         return Ok(releases);
     }
     record(state, by, app_id, "expo.publish", &catalog, releases).await
@@ -242,6 +243,7 @@ fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// Records releases (of a publish, rollback or promotion), refreshes the index, audits and announces them.
 async fn record(
     state: &AppState,
     by: &Caller,
@@ -254,6 +256,12 @@ async fn record(
     state.refresh(app_id).await?;
     tracing::info!(app.id = %app_id, n_releases = releases.len(), "recorded Expo releases");
     audit_releases(state, by, app_id, action, before, &releases).await?;
+    let webhook_action = match action {
+        "expo.publish" => "publish",
+        "expo.rollback" => "rollback",
+        _ => "promote",
+    };
+    state.webhooks.send(crate::webhooks::expo_releases_recorded(app_id, webhook_action, &releases));
     Ok(releases)
 }
 

@@ -18,6 +18,7 @@ pub(crate) mod devices;
 pub(crate) mod expo_keys;
 pub(crate) mod expo_releases;
 pub(crate) mod objects;
+pub(crate) mod release_health;
 pub(crate) mod rollouts;
 pub(crate) mod stats;
 
@@ -51,6 +52,8 @@ pub(crate) struct AppState {
     background: tokio::runtime::Handle,
     /// The console's signed-in sessions and failed sign-ins (in memory: a restart signs everyone out).
     pub(crate) console: crate::console_sessions::ConsoleSessions,
+    /// Publishes, rollout changes and halts POSTed to `UPDRAFT_WEBHOOK_URL` (nothing when unset).
+    pub(crate) webhooks: crate::webhooks::Webhooks,
 }
 
 /// What `AppState` is built from.
@@ -64,12 +67,14 @@ pub(crate) struct StateParts {
     pub(crate) expo: crate::expo_cache::ExpoCache,
     pub(crate) store_calls: Arc<updraft_store::StoreCalls>,
     pub(crate) background: tokio::runtime::Handle,
+    pub(crate) webhooks: crate::webhooks::Webhooks,
 }
 
 impl AppState {
     /// The state, with fresh metrics and answer caches.
     pub(crate) fn new(parts: StateParts) -> Self {
-        let StateParts { settings, public_url, store, objects, index, writes, expo, store_calls, background } = parts;
+        let StateParts { settings, public_url, store, objects, index, writes, expo, store_calls, background, webhooks } =
+            parts;
         Self {
             settings,
             public_url,
@@ -83,6 +88,7 @@ impl AppState {
             store_calls,
             background,
             console: Default::default(),
+            webhooks,
         }
     }
 

@@ -110,14 +110,12 @@ pub(crate) fn status(
 
 /// The candidate's health figures for the status: devices that ran it and, of those, devices that failed on it.
 ///
-/// HOOK(release health): until release health is recorded, these are the figures the last halt was decided on
-/// (zero otherwise); the release-health recorder replaces this body with its counts since
-/// [`Rollout::health_since`].
-pub(crate) async fn figures(_state: &AppState, stored: &StoredRollout) -> Result<HealthFigures, ApiError> {
-    Ok(match stored.rollout.state() {
-        RolloutState::Halted(halt) => halt.figures.unwrap_or_default(),
-        RolloutState::Active | RolloutState::Completed { .. } => HealthFigures::default(),
-    })
+/// Counted from release health (`crate::release_health`) since [`Rollout::health_since`] (the start or the last
+/// resume), on the rollout's channel, over the candidate's releases (a Capgo version; an Expo group's releases).
+pub(crate) async fn figures(state: &AppState, stored: &StoredRollout) -> Result<HealthFigures, ApiError> {
+    let rollout = &stored.rollout;
+    let (app_id, channel, candidate) = (rollout.app_id(), rollout.channel().as_str(), rollout.candidate().label());
+    Ok(state.store.rollout_figures(app_id, channel, candidate, rollout.health_since()).await?)
 }
 
 /// Starts a rollout. A Capgo channel that does not exist yet is created, serving builtin (as a publish creates it).
@@ -208,7 +206,9 @@ async fn record_start(
         app.id = %app_id, channel.name = %channel, rollout.id = stored.rollout.id().as_str(),
         "rollout started: {}", stored.last_change.reason
     );
-    audited(state, before.as_ref(), stored).await
+    audited(state, before.as_ref(), stored).await?;
+    state.webhooks.send(crate::webhooks::rollout_changed(stored));
+    Ok(())
 }
 
 /// The publish group a reference names on the channel, and the (platform, runtime version) pairs it covers.
@@ -238,8 +238,7 @@ fn expo_candidate(
         .filter(|r| runtime_version.is_none_or(|v| r.runtime_version == v))
         .map(|r| (r.platform, r.runtime_version.clone()))
         .collect();
-    covers.sort_by(|a, b| (a.0.as_str(), &a.1).cmp(&(b.0.as_str(), &b.1)));
-    covers.dedup();
+    covers = sorted_covers(covers);
     if covers.is_empty() {
         return Err(ApiError::not_found(
             "release_not_found",
@@ -249,6 +248,13 @@ fn expo_candidate(
         ));
     }
     Ok((group, covers))
+}
+
+/// Covered pairs in one order (platform, then runtime version), each once.
+fn sorted_covers(mut covers: Vec<(Platform, String)>) -> Vec<(Platform, String)> {
+    covers.sort_by(|a, b| (a.0.as_str(), &a.1).cmp(&(b.0.as_str(), &b.1)));
+    covers.dedup();
+    covers
 }
 
 /// The rollout an Expo publish starts with (`publish expo --rollout P`): its releases and the rollout are recorded
@@ -264,9 +270,7 @@ pub(crate) async fn start_with_publish(
         return Err(active_elsewhere(&start.channel));
     }
     let group = releases.first().map(|r| r.group_id.clone()).unwrap_or_default();
-    let mut covers: Vec<(Platform, String)> =
-        releases.iter().map(|r| (r.platform, r.runtime_version.clone())).collect();
-    covers.dedup();
+    let covers = sorted_covers(releases.iter().map(|r| (r.platform, r.runtime_version.clone())).collect());
     let stored = new_rollout(app_id, &start, RolloutTarget::ExpoGroup(group), StableTarget::ExpoPrevious, covers)?;
     record_start(state, &stored, releases, &start.channel).await?;
     Ok(stored)
@@ -325,7 +329,9 @@ async fn update(
         app.id = %app_id, channel.name = %next.rollout.channel(), rollout.id = next.rollout.id().as_str(),
         "rollout {}: {}", next.last_change.action, next.last_change.reason
     );
-    audited(state, before.as_ref(), next).await
+    audited(state, before.as_ref(), next).await?;
+    state.webhooks.send(crate::webhooks::rollout_changed(next));
+    Ok(())
 }
 
 /// Halts a channel's active rollout: the candidate is no longer offered, and devices running it are moved back to
@@ -371,9 +377,39 @@ pub(crate) async fn halt_rollout(
         stored.rollout.candidate().label(), halt.by.label(), halt.reason
     );
     let last_change = change("halt", halt.by.label(), halt.reason.clone());
-    let next = StoredRollout { rollout, last_change, ..stored.clone() };
-    audited(state, Some(stored), &next).await?;
-    Ok(Some(next))
+    let halted = StoredRollout { rollout, last_change, ..stored.clone() };
+    audited(state, Some(stored), &halted).await?;
+    record_halt(state, &halted, &halt).await;
+    Ok(Some(halted))
+}
+
+/// What only the instance that halted does: keep the halt in the halt history (who, when, why, the figures),
+/// count it in `/metrics` and announce it (webhook `rollout.halted`). The halt itself is already committed, so a
+/// failure to record it is logged, not returned.
+async fn record_halt(state: &AppState, halted: &StoredRollout, halt: &Halt) {
+    let rollout = &halted.rollout;
+    let figures = halt.figures.unwrap_or_default();
+    let policy = rollout.policy();
+    let record = updraft_core::HaltRecord {
+        app_id: rollout.app_id().clone(),
+        channel: rollout.channel().as_str().to_owned(),
+        rollout_id: rollout.id().as_str().to_owned(),
+        candidate: rollout.candidate().label().to_owned(),
+        halted_at: halt.at,
+        halted_by: halt.by.label().to_owned(),
+        instance: crate::release_health::instance_id().to_owned(),
+        reason: halt.reason.clone(),
+        figures,
+        failure_rate: figures.failure_rate(),
+        lower_bound: figures.lower_bound(),
+        max_failure_rate: policy.max_failure_rate(),
+        min_devices: policy.min_devices(),
+    };
+    state.metrics.count_halt(matches!(halt.by, HaltCause::Automatic));
+    if let Err(error) = state.store.insert_rollout_halt(&record).await {
+        tracing::error!(app.id = %record.app_id, channel.name = %record.channel, "recording the halt failed: {error}");
+    }
+    state.webhooks.send(crate::webhooks::rollout_halted(halted, &record));
 }
 
 /// Offers a halted rollout's candidate again, at the same percentage to the same devices. For Expo the candidate is
@@ -473,4 +509,64 @@ async fn audited(state: &AppState, before: Option<&StoredRollout>, after: &Store
         after: Some(view(after)),
     };
     audit::append(state, &after.last_change.by, change).await
+}
+
+/// Applies Capgo's rollout fields of `POST /channel` (a channel written just before) with Updraft's rollouts:
+/// `promoteToStable` completes; `rollback`, `rolloutPaused: true`, `rolloutEnabled: false` or a `null`
+/// `rolloutVersion` halt; a `rolloutVersion` starts a rollout of it (at the given percentage, else 0) unless it
+/// is already the active candidate; `rolloutPaused: false` resumes; a percentage alone raises. Returns the
+/// rollout afterwards.
+pub(crate) async fn apply_capgo_fields(
+    state: &AppState,
+    app_id: &AppId,
+    channel: &ChannelName,
+    fields: &updraft_capgo::management::ChannelRollout,
+    by: &str,
+) -> Result<Option<StoredRollout>, ApiError> {
+    let percent =
+        fields.percent_bps.map(RolloutPercent::from_basis_points).transpose().map_err(updraft_core::Failure::from)?;
+    let current = || state.catalog(app_id).map(|catalog| catalog.rollout(channel.as_str()).cloned());
+    if fields.promote_to_stable {
+        return complete(state, app_id, channel, by).await.map(Some);
+    }
+    let stops =
+        fields.rollback || fields.version == Some(None) || fields.enabled == Some(false) || fields.paused == Some(true);
+    if stops {
+        if !current()?.is_some_and(|stored| stored.rollout.is_active()) {
+            return current();
+        }
+        let reason = fields.pause_reason.clone().unwrap_or_else(|| "paused through POST /channel".to_owned());
+        let request = HaltRequest { by: HaltCause::Operator(by.to_owned()), reason, figures: None, rollout_id: None };
+        halt_rollout(state, app_id, channel, request).await?;
+        return current();
+    }
+    if let Some(Some(version)) = &fields.version {
+        let version = BundleVersion::parse(version)
+            .map_err(|e| ApiError::bad_request(codes::INVALID_VERSION, format!("rolloutVersion: {e}")))?;
+        let same = current()?.is_some_and(|stored| {
+            stored.rollout.is_active() && stored.rollout.candidate() == &RolloutTarget::CapgoBundle(version.clone())
+        });
+        if !same {
+            let start = StartRollout {
+                channel: channel.clone(),
+                candidate: Candidate::CapgoVersion(version),
+                percent: percent.unwrap_or(RolloutPercent::ZERO),
+                policy: HaltPolicy::default(),
+                by: by.to_owned(),
+            };
+            return self::start(state, app_id, start).await.map(Some);
+        }
+    }
+    if fields.paused == Some(false) && current()?.is_some_and(|s| matches!(s.rollout.state(), RolloutState::Halted(_)))
+    {
+        resume(state, app_id, channel, by).await?;
+    }
+    if let Some(percent) = percent
+        && current()?.is_some_and(|stored| stored.rollout.is_active() && stored.rollout.percent() != percent)
+    {
+        let change =
+            SetRollout { percent: Some(percent), max_failure_rate: None, min_devices: None, by: by.to_owned() };
+        set(state, app_id, channel, change).await?;
+    }
+    current()
 }

@@ -67,6 +67,7 @@ pub(crate) const ACCESS: &[AccessRow] = &[
     row("/rollout/halt", "POST", Publish),
     row("/rollout/resume", "POST", Publish),
     row("/rollout/complete", "POST", Publish),
+    row("/release_health", "GET", Read),
     // The audit log and the console.
     row("/audit", "GET", Read),
     row("/console", "GET", Open),

@@ -21,7 +21,9 @@ pub(crate) async fn set_channel(
     let params = json_params(payload).await?;
     let set = parse_channel_set(&params)?;
     caller.require_channel(&set.app_id, &set.channel)?;
-    let (channel, created) = channels::set(&state, &caller, &set.app_id, &set.channel, &set.update).await?;
+    let by = crate::routes::rollouts::operator(&caller);
+    let (channel, created) =
+        channels::set_with_rollout(&state, &caller, &set.app_id, &set.channel, &set.update, &set.rollout, &by).await?;
     if created {
         Ok(HttpResponse::Ok().json(json!({ "status": "ok", "id": channel.id, "public": channel.settings.public })))
     } else {

@@ -8,12 +8,14 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use updraft_core::sha256_hex;
 use updraft_core::{AppId, DeviceIdentity, ExpoCheck, ExpoDecision, select_expo_release_in_rollout};
+use updraft_expo::health_headers::HealthHeaders;
 use updraft_expo::multipart::{self, Part};
 use updraft_expo::request::{AcceptedForm, parse_manifest_request};
 use updraft_expo::{directive, manifest};
 use updraft_oss::ObjectKey;
 
 use crate::expo_cache::CachedAnswer;
+use crate::release_health::{ExpoCheckSignals, record_expo_check};
 use crate::routes::download::{Served, serve};
 use crate::state::AppState;
 use crate::storage_layout::StorageKey;
@@ -96,6 +98,19 @@ pub(crate) async fn answer_manifest(request: &HttpRequest, state: &AppState, app
         .and_then(|value| value.to_str().ok())
         .and_then(DeviceIdentity::from_eas_client_id);
     let decision = select_expo_release_in_rollout(catalog.expo_releases(), &check, rollout, identity.as_ref());
+    let signals = ExpoCheckSignals {
+        headers: HealthHeaders::read(|name| health_header(request, name)),
+        platform: check.platform,
+        runtime_version: &check.runtime_version,
+        channel: &check.channel,
+        current_update_id: check.current_update_id.as_deref(),
+        embedded_update_id: check.embedded_update_id.as_deref(),
+    };
+    let offered = match &decision {
+        ExpoDecision::Serve(release) => Some(*release),
+        _ => None,
+    };
+    record_expo_check(&state.writes, &app_id, &signals, offered, chrono::Utc::now());
     let outcome = match &decision {
         ExpoDecision::Serve(_) => "update",
         ExpoDecision::RollBackToEmbedded(_) => "roll_back_to_embedded",
@@ -224,6 +239,17 @@ fn header_name(name: &'static str) -> &'static HeaderName {
         }
     };
     &NAMES[index]
+}
+
+/// A release-health header's first value ([`HealthHeaders`]), by a constant name.
+fn health_header<'r>(request: &'r HttpRequest, name: &'static str) -> Option<&'r str> {
+    static NAMES: [HeaderName; 3] = [
+        HeaderName::from_static("eas-client-id"),
+        HeaderName::from_static("expo-recent-failed-update-ids"),
+        HeaderName::from_static("expo-fatal-error"),
+    ];
+    let known = NAMES.iter().find(|known| known.as_str() == name)?;
+    request.headers().get(known).and_then(|value| value.to_str().ok())
 }
 
 /// `GET /expo/{app_id}/assets/{sha256}.{ext}`: the stable URL every manifest names. Immutable, so cached for a

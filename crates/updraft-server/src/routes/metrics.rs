@@ -70,5 +70,20 @@ pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     for (signal, _, _, remembered) in &signals {
         let _ = writeln!(body, "updraft_coalesced_remembered{{signal=\"{signal}\"}} {remembered}");
     }
+    let (automatic, operator) = state.metrics.halts();
+    body.push_str(
+        "# HELP updraft_rollout_halts_total Rollouts this instance halted, by who decided: automatic (the health \
+         rule) or operator.\n# TYPE updraft_rollout_halts_total counter\n",
+    );
+    let _ = writeln!(body, "updraft_rollout_halts_total{{by=\"automatic\"}} {automatic}");
+    let _ = writeln!(body, "updraft_rollout_halts_total{{by=\"operator\"}} {operator}");
+    body.push_str(
+        "# HELP updraft_webhooks_total Webhook events, by what became of them: delivered (2xx), retried (an attempt \
+         failed and another follows), failed (given up), dropped (the queue was full).\n\
+         # TYPE updraft_webhooks_total counter\n",
+    );
+    for (outcome, n) in state.webhooks.counts().outcomes() {
+        let _ = writeln!(body, "updraft_webhooks_total{{outcome=\"{outcome}\"}} {n}");
+    }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
 }

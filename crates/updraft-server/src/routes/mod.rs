@@ -22,6 +22,7 @@ mod expo_releases;
 mod files;
 mod health;
 mod metrics;
+mod release_health;
 mod rollouts;
 mod stats;
 mod updates;
@@ -97,6 +98,8 @@ const ROUTES: &[Route] = &[
     Route::plain("/rollout/halt", |r| r.post(rollouts::halt)),
     Route::plain("/rollout/resume", |r| r.post(rollouts::resume)),
     Route::plain("/rollout/complete", |r| r.post(rollouts::complete)),
+    // Release health (issue #14, part B).
+    Route::with_slash("/release_health", |r| r.get(release_health::get_release_health)),
     Route::plain("/files/{key:.+}", |r| r.route(web::get().to(files::download)).route(web::head().to(files::download))),
     // The audit log and the console.
     Route::plain("/audit", |r| r.get(audit::list)),

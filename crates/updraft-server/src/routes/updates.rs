@@ -43,7 +43,12 @@ pub(crate) async fn updates(state: web::Data<AppState>, payload: web::Payload) -
         }
     };
     let catalog = state.index.get(&request.app_id);
-    let answer: Bytes = match select_update(catalog.as_deref(), &request.check) {
+    let decision = select_update(catalog.as_deref(), &request.check);
+    let offered = match decision {
+        UpdateDecision::Update(bundle) => Some(bundle),
+        _ => None,
+    };
+    let answer: Bytes = match decision {
         UpdateDecision::Update(bundle) => {
             state.metrics.observe_outcome("capgo", "update");
             // An update body depends only on the bundle and the form the plugin reads, so it is built once.
@@ -71,7 +76,15 @@ pub(crate) async fn updates(state: web::Data<AppState>, payload: web::Payload) -
             Bytes::from(body.to_string())
         }
     };
-    if catalog.is_some() {
+    if let Some(catalog) = catalog.as_deref() {
+        crate::release_health::record_capgo_check(
+            &state.writes,
+            &request.app_id,
+            catalog,
+            &request.check,
+            offered,
+            Utc::now(),
+        );
         state.writes.push_device(request.report);
     }
     const JSON: actix_web::http::header::HeaderValue =

@@ -62,9 +62,12 @@ fn cases(pattern: &str, method: &str) -> Option<Vec<(String, Value, Touch)>> {
             .collect::<Vec<_>>()
     };
     Some(match (pattern, method) {
-        ("/stats", "GET") | ("/channel", "GET") | ("/device", "GET") | ("/bundle", "GET") | ("/audit", "GET") => {
-            read(pattern.to_owned())
-        }
+        ("/stats", "GET")
+        | ("/release_health", "GET")
+        | ("/channel", "GET")
+        | ("/device", "GET")
+        | ("/bundle", "GET")
+        | ("/audit", "GET") => read(pattern.to_owned()),
         ("/expo/{app_id}/releases", "GET") => read(expo("/releases")),
         ("/app", "POST") => {
             vec![(

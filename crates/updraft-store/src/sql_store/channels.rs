@@ -37,6 +37,13 @@ pub(super) async fn delete_channel(store: &SqlStore, app_id: &AppId, name: &Chan
         .execute(&mut *tx)
         .await
         .map_err(map_error)?;
+    // A channel made again under the same name starts without the old one's rollout.
+    sqlx::query("DELETE FROM rollouts WHERE app_id = $1 AND channel = $2")
+        .bind(app_id.as_str())
+        .bind(name.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_error)?;
     sqlx::query("DELETE FROM channels WHERE id = $1").bind(channel.id).execute(&mut *tx).await.map_err(map_error)?;
     store.announce(&mut tx, app_id).await?;
     tx.commit().await.map_err(map_error)

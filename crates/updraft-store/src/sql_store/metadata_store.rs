@@ -19,8 +19,10 @@ use updraft_core::{
 use updraft_core::{Halt, RolloutId, StoredRollout};
 
 use super::calls::CallKind;
+use super::release_health;
 use super::rollouts;
 use super::{SqlStore, api_keys, apps, audit, bundles, catalog, channels, devices, expo, objects, signing_keys, stats};
+use updraft_core::{HaltRecord, HealthFigures, ReleaseDeviceRow, ReleaseHealth};
 
 impl SqlStore {
     /// Counts a call of `method` that only reads, then hands back the call.
@@ -214,5 +216,33 @@ impl MetadataStore for SqlStore {
 
     async fn rollouts(&self, app_id: &AppId) -> StoreResult<Vec<StoredRollout>> {
         self.reading("rollouts", rollouts::rollouts(self, app_id)).await
+    }
+
+    // Release health and halt records (issue #14, part B).
+
+    async fn upsert_release_devices(&self, rows: &[ReleaseDeviceRow]) -> StoreResult<()> {
+        self.writing("upsert_release_devices", release_health::upsert_release_devices(self, rows)).await
+    }
+
+    async fn release_health(&self, app_id: &AppId, channel: Option<&str>) -> StoreResult<Vec<ReleaseHealth>> {
+        self.reading("release_health", release_health::release_health(self, app_id, channel)).await
+    }
+
+    async fn rollout_figures(
+        &self,
+        app_id: &AppId,
+        channel: &str,
+        group_id: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<HealthFigures> {
+        self.reading("rollout_figures", release_health::rollout_figures(self, app_id, channel, group_id, since)).await
+    }
+
+    async fn insert_rollout_halt(&self, halt: &HaltRecord) -> StoreResult<()> {
+        self.writing("insert_rollout_halt", release_health::insert_rollout_halt(self, halt)).await
+    }
+
+    async fn rollout_halts(&self, app_id: &AppId, channel: Option<&str>) -> StoreResult<Vec<HaltRecord>> {
+        self.reading("rollout_halts", release_health::rollout_halts(self, app_id, channel)).await
     }
 }

@@ -29,6 +29,7 @@ mod devices;
 mod expo;
 mod metadata_store;
 mod objects;
+mod release_health;
 mod rollouts;
 mod signing_keys;
 mod stats;

@@ -42,6 +42,9 @@ pub(super) async fn insert_stats(store: &SqlStore, events: &[StatsEvent]) -> Sto
             changed.insert(&event.app_id);
         }
         record_install_change(&mut tx, event, &occurred).await?;
+        if event.action == "set" {
+            super::release_health::record_stats_event(&mut tx, event, None, &occurred).await?;
+        }
     }
     // A failed version changes what that device is offered.
     for app_id in &changed {
@@ -112,6 +115,8 @@ async fn record_failed_version(tx: &mut Transaction<'_, Any>, event: &StatsEvent
             .await
             .map_err(map_error)?;
     let Some(version) = updraft_core::failed_version(event, running.as_deref()) else { return Ok(false) };
+    // The same rule counts the failure in the release's health.
+    super::release_health::record_stats_event(tx, event, Some(version), &to_db(event.occurred_at)).await?;
     let inserted = sqlx::query(
         "INSERT INTO device_failed_versions (app_id, device_id, version_name, failed_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (app_id, device_id, version_name) DO NOTHING",
