@@ -378,8 +378,10 @@ pub(crate) async fn halt_rollout(
     );
     let last_change = change("halt", halt.by.label(), halt.reason.clone());
     let halted = StoredRollout { rollout, last_change, ..stored.clone() };
-    audited(state, Some(stored), &halted).await?;
+    // The halt history and the halt metric first (other instances and tests read them as soon as the halt is
+    // served), then the audit record.
     record_halt(state, &halted, &halt).await;
+    audited(state, Some(stored), &halted).await?;
     Ok(Some(halted))
 }
 
