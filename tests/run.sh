@@ -24,6 +24,10 @@ export UPDRAFT_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
 export UPDRAFT_TEST_S3_ACCESS_KEY=updraft-test
 export UPDRAFT_TEST_S3_SECRET_KEY=updraft-test-secret-key
 export UPDRAFT_TEST_S3S_BIN="$s3s_bin"
+# The console's browser tests drive headless Chromium through chromedriver; they fail, saying how to install it, when
+# it is missing (`apt-get install -y chromium chromium-driver`, as .ci/run does). Screenshots: target/test-artifacts/.
+UPDRAFT_CHROMEDRIVER=${UPDRAFT_CHROMEDRIVER:-$(command -v chromedriver || echo /usr/bin/chromedriver)}
+export UPDRAFT_CHROMEDRIVER
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

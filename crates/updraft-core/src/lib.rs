@@ -5,7 +5,9 @@
 //! [`MetadataStore`] trait and implemented in `updraft-store`; wire formats live in the protocol crates.
 #![warn(missing_docs)]
 
+mod access;
 mod app;
+mod audit;
 mod bucket;
 mod bundle;
 mod bundle_layout;
@@ -27,7 +29,9 @@ mod stats;
 mod store;
 mod version;
 
+pub use access::{Access, Denied, Grant, Role};
 pub use app::App;
+pub use audit::{AuditRecord, NewAuditRecord};
 pub use bucket::{BUCKETS, DeviceIdentity, RolloutPercent, bucket, in_rollout};
 pub use bundle::{Bundle, BundleEncryption, BundleMetadata, BundleSource, ManifestEntry, NewBundle};
 pub use bundle_layout::{

@@ -59,6 +59,10 @@ pub struct ApiKeyRecord {
     pub secret_sha256: String,
     /// What the key may touch.
     pub scope: ApiKeyScope,
+    /// What the key may do there (keys stored before roles existed are `admin`, which is what they could do).
+    pub role: crate::access::Role,
+    /// The one channel the key may change, if it is narrowed to one.
+    pub channel: Option<crate::ids::ChannelName>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// When the key was revoked (a revoked key authenticates nothing; its record stays for the audit trail).
@@ -70,6 +74,19 @@ impl ApiKeyRecord {
     #[must_use]
     pub fn is_active(&self) -> bool {
         self.revoked_at.is_none()
+    }
+
+    /// What the key may touch, as one value.
+    #[must_use]
+    pub fn grant(&self) -> crate::access::Grant {
+        crate::access::Grant {
+            role: self.role,
+            app: match &self.scope {
+                ApiKeyScope::All => None,
+                ApiKeyScope::App(app_id) => Some(app_id.clone()),
+            },
+            channel: self.channel.clone(),
+        }
     }
 }
 
@@ -270,6 +287,14 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Marks a key revoked at `at`; `Ok(false)` when there is no such key or it was revoked already.
     async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool>;
+
+    // The audit log (one record per management write).
+
+    /// Appends an audit record.
+    async fn insert_audit(&self, record: &crate::audit::NewAuditRecord) -> StoreResult<()>;
+
+    /// The newest audit records (of one app, or of the whole installation), newest first.
+    async fn list_audit(&self, app_id: Option<&AppId>, limit: u64) -> StoreResult<Vec<crate::audit::AuditRecord>>;
 
     // Rollouts: the current rollout of each channel, in the catalog. Every write announces the app.
 

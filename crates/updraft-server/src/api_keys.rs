@@ -4,7 +4,7 @@
 use chrono::Utc;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use updraft_core::{ApiKeyRecord, ApiKeyScope};
+use updraft_core::{ApiKeyRecord, ApiKeyScope, Grant};
 
 const PREFIX: &str = "upd_";
 
@@ -14,7 +14,7 @@ pub(crate) fn hash_key(key: &str) -> String {
 }
 
 /// Mints a new key: returns the full key (to print once) and the record to store.
-pub(crate) fn mint(name: &str, scope: ApiKeyScope) -> (String, ApiKeyRecord) {
+pub(crate) fn mint(name: &str, grant: &Grant) -> (String, ApiKeyRecord) {
     let mut id_bytes = [0u8; 6];
     let mut secret_bytes = [0u8; 24];
     rand::rng().fill_bytes(&mut id_bytes);
@@ -25,7 +25,12 @@ pub(crate) fn mint(name: &str, scope: ApiKeyScope) -> (String, ApiKeyRecord) {
         id,
         name: name.to_owned(),
         secret_sha256: hash_key(&key),
-        scope,
+        scope: match &grant.app {
+            None => ApiKeyScope::All,
+            Some(app_id) => ApiKeyScope::App(app_id.clone()),
+        },
+        role: grant.role,
+        channel: grant.channel.clone(),
         created_at: Utc::now(),
         revoked_at: None,
     };
@@ -50,7 +55,7 @@ mod tests {
 
     #[test]
     fn minted_keys_verify_and_carry_their_id() {
-        let (key, record) = mint("ci", ApiKeyScope::All);
+        let (key, record) = mint("ci", &Grant::everything());
         assert_eq!(key_id(&key), Some(record.id.as_str()));
         assert!(verify(&key, &record));
         assert!(!verify(&format!("{key}x"), &record));

@@ -10,46 +10,75 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_web::{FromRequest, HttpRequest, web};
-use updraft_core::{ApiKeyScope, AppCatalog, AppId, FailureKind, codes};
+use updraft_core::{Access, AppCatalog, AppId, ChannelName, Denied, FailureKind, Grant, codes};
 
 use crate::api_error::{ApiError, ExpoApiError};
 use crate::api_keys;
 use crate::state::AppState;
 
-/// An authenticated caller.
+/// An authenticated caller: the name of its key (for the audit log; `admin` for the bootstrap admin key) and what
+/// the key may do ([`Grant`]). Which role each route needs is `routes::access`; the checks of scope (app, channel)
+/// are the methods below, called by the handler once it knows what the request touches.
 #[derive(Debug, Clone)]
-pub(crate) enum Caller {
-    /// The bootstrap admin key, or an unscoped stored key.
-    Everything,
-    /// A key scoped to one app.
-    App(AppId),
+pub(crate) struct Caller {
+    key_name: String,
+    /// The stored key's public id (`None` for the bootstrap admin key): the console re-checks it is still active.
+    key_id: Option<String>,
+    grant: Grant,
 }
 
+/// The name the bootstrap admin key is recorded under in the audit log.
+pub(crate) const BOOTSTRAP_KEY_NAME: &str = "admin";
+
 impl Caller {
-    /// Fails with 403 unless the caller may touch `app_id`.
-    pub(crate) fn require_app(&self, app_id: &AppId) -> Result<(), ApiError> {
-        match self {
-            Self::Everything => Ok(()),
-            Self::App(scoped) if scoped == app_id => Ok(()),
-            Self::App(_) => Err(ApiError::client(
-                FailureKind::Forbidden,
-                codes::FORBIDDEN,
-                format!("this API key cannot access app {app_id}; use a key created for it or an unscoped key"),
-            )),
-        }
+    /// A caller with this key name and grant.
+    pub(crate) fn new(key_name: impl Into<String>, grant: Grant) -> Self {
+        Self { key_name: key_name.into(), key_id: None, grant }
     }
 
-    /// Fails with 403 unless the caller may create apps.
-    pub(crate) fn require_everything(&self) -> Result<(), ApiError> {
-        match self {
-            Self::Everything => Ok(()),
-            Self::App(_) => Err(ApiError::client(
-                FailureKind::Forbidden,
-                codes::FORBIDDEN,
-                "this API key is scoped to one app; creating apps needs the admin key or an unscoped key",
-            )),
-        }
+    /// The public id of the stored key (`None` for the bootstrap admin key).
+    pub(crate) fn key_id(&self) -> Option<&str> {
+        self.key_id.as_deref()
     }
+
+    /// The name of the key (never its secret).
+    pub(crate) fn key_name(&self) -> &str {
+        &self.key_name
+    }
+
+    /// What the key may do.
+    pub(crate) fn grant(&self) -> &Grant {
+        &self.grant
+    }
+
+    /// Fails with 403 unless the key's role is enough for `access`.
+    pub(crate) fn require(&self, access: Access) -> Result<(), ApiError> {
+        self.grant.allows(access).map_err(forbidden)
+    }
+
+    /// Fails with 403 unless the caller may see `app_id`.
+    pub(crate) fn require_app(&self, app_id: &AppId) -> Result<(), ApiError> {
+        self.grant.may_see(app_id).map_err(forbidden)
+    }
+
+    /// Fails with 403 unless the caller may change channel `channel` of `app_id`.
+    pub(crate) fn require_channel(&self, app_id: &AppId, channel: &ChannelName) -> Result<(), ApiError> {
+        self.grant.may_change_channel(app_id, channel).map_err(forbidden)
+    }
+
+    /// Fails with 403 unless the caller may make a change to `app_id` that is not about one channel.
+    pub(crate) fn require_app_change(&self, app_id: &AppId) -> Result<(), ApiError> {
+        self.grant.may_change_app(app_id).map_err(forbidden)
+    }
+
+    /// Fails with 403 unless the caller is an admin scoped to no app (creating apps, managing keys).
+    pub(crate) fn require_everything(&self) -> Result<(), ApiError> {
+        self.require(Access::Installation)
+    }
+}
+
+fn forbidden(denied: Denied) -> ApiError {
+    ApiError::client(FailureKind::Forbidden, codes::FORBIDDEN, denied.0)
 }
 
 fn presented_key(request: &HttpRequest) -> Option<&str> {
@@ -70,21 +99,34 @@ pub(crate) async fn authenticate(request: &HttpRequest, state: &AppState) -> Res
             "no API key: send it in the `authorization` header (or `capgkey`)",
         ));
     };
+    let caller = caller_of_key(state, key).await?.ok_or_else(|| {
+        ApiError::client(FailureKind::Unauthenticated, codes::INVALID_API_KEY, "the API key is not valid")
+    })?;
+    let access = crate::routes::access_of(request.path(), request.method().as_str()).ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
+            "route {} {} has no row in the access table",
+            request.method(),
+            request.path()
+        ))
+    })?;
+    caller.require(access)?;
+    Ok(caller)
+}
+
+/// The caller a presented key stands for: the bootstrap admin key, or an active stored key whose secret matches
+/// (`None` for anything else). The console's sign-in uses this too.
+pub(crate) async fn caller_of_key(state: &AppState, key: &str) -> Result<Option<Caller>, ApiError> {
     if let Some(admin) = &state.settings.admin_api_key
         && constant_time_eq::constant_time_eq(admin.expose().as_bytes(), key.as_bytes())
     {
-        return Ok(Caller::Everything);
+        return Ok(Some(Caller::new(BOOTSTRAP_KEY_NAME, Grant::everything())));
     }
-    let invalid = || ApiError::client(FailureKind::Unauthenticated, codes::INVALID_API_KEY, "the API key is not valid");
-    let id = api_keys::key_id(key).ok_or_else(invalid)?;
-    let record = crate::ops::api_keys::find(state, id).await?.ok_or_else(invalid)?;
+    let Some(id) = api_keys::key_id(key) else { return Ok(None) };
+    let Some(record) = crate::ops::api_keys::find(state, id).await? else { return Ok(None) };
     if !api_keys::verify(key, &record) || !record.is_active() {
-        return Err(invalid());
+        return Ok(None);
     }
-    Ok(match record.scope {
-        ApiKeyScope::All => Caller::Everything,
-        ApiKeyScope::App(app_id) => Caller::App(app_id),
-    })
+    Ok(Some(Caller { key_name: record.name.clone(), key_id: Some(record.id.clone()), grant: record.grant() }))
 }
 
 type Extracted<T, E> = Pin<Box<dyn Future<Output = Result<T, E>>>>;
@@ -125,6 +167,7 @@ impl FromRequest for ExpoCaller {
 
 /// An Expo management request by a caller allowed on the app of its path (`/expo/{app_id}/…`), which exists.
 pub(crate) struct AllowedApp {
+    pub(crate) caller: Caller,
     pub(crate) app_id: AppId,
     pub(crate) catalog: Arc<AppCatalog>,
 }
@@ -143,7 +186,7 @@ impl FromRequest for AllowedApp {
             let app_id = AppId::parse(raw).map_err(|e| ApiError::bad_request(codes::INVALID_APP_ID, e.to_string()))?;
             caller.require_app(&app_id)?;
             let catalog = state.catalog(&app_id)?;
-            Ok(Self { app_id, catalog })
+            Ok(Self { caller, app_id, catalog })
         })
     }
 }

@@ -52,6 +52,8 @@ pub(crate) enum Command {
     /// Offer a release to a percentage of a channel's devices, raise it, halt it, resume it, complete it.
     #[command(subcommand)]
     Rollout(RolloutCommand),
+    /// Show the audit log of an app (every management write: who, what, before and after), over the HTTP API.
+    Audit(AuditArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -371,9 +373,16 @@ pub(crate) struct ApikeyCreate {
     /// A name to recognise the key by (unique among active keys).
     #[arg(long)]
     pub(crate) name: String,
+    /// What the key may do: `read` (see only), `publish` (publish and move releases) or `admin` (everything in its
+    /// scope; the default, which is what keys could do before roles).
+    #[arg(long, value_name = "ROLE", default_value = "admin")]
+    pub(crate) role: String,
     /// Restrict the key to one app.
     #[arg(long, value_name = "APP_ID")]
     pub(crate) app: Option<String>,
+    /// Restrict the key's changes to one channel of its app (it still sees the whole app).
+    #[arg(long, value_name = "NAME", requires = "app")]
+    pub(crate) channel: Option<String>,
     /// Print the server's answer as JSON on stdout (it holds the key).
     #[arg(long)]
     pub(crate) json: bool,
@@ -499,6 +508,22 @@ pub(crate) struct ExpoPublish {
     pub(crate) server: ServerArgs,
     /// The `npx expo export` output folder.
     pub(crate) dist_dir: PathBuf,
+}
+
+/// The arguments of `updraft audit`.
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// The app whose log to show; without it, the whole installation's (needs a key scoped to no app).
+    #[arg(long = "app", value_name = "APP_ID")]
+    pub(crate) app: Option<String>,
+    /// How many records, newest first.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) limit: u64,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ mod cli;
 mod coalesce;
 mod commands;
 mod config;
+mod console_sessions;
 mod contract;
 mod expo_cache;
 mod metrics;

@@ -3,9 +3,10 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use updraft_core::{
-    ApiKeyRecord, ApiKeyScope, App, AppId, Bundle, BundleEncryption, BundleMetadata, BundlePin, BundleSource,
-    BundleVersion, Channel, ChannelName, ChannelSettings, DeviceId, DeviceReport, DisableAutoUpdate, ExpoAsset,
-    ExpoRelease, ExpoReleaseKind, ManifestEntry, OverrideTarget, Platform, SigningKeyRecord, StatsEvent, StoreError,
+    ApiKeyRecord, ApiKeyScope, App, AppId, AuditRecord, Bundle, BundleEncryption, BundleMetadata, BundlePin,
+    BundleSource, BundleVersion, Channel, ChannelName, ChannelSettings, DeviceId, DeviceReport, DisableAutoUpdate,
+    ExpoAsset, ExpoRelease, ExpoReleaseKind, ManifestEntry, OverrideTarget, Platform, Role, SigningKeyRecord,
+    StatsEvent, StoreError,
 };
 
 use crate::time::from_db;
@@ -120,8 +121,27 @@ pub(crate) fn api_key(row: &AnyRow) -> Result<ApiKeyRecord, StoreError> {
             None => ApiKeyScope::All,
             Some(app_id) => ApiKeyScope::App(AppId::parse(&app_id).map_err(|e| corrupt("app id", e))?),
         },
+        role: Role::parse(&get::<String>(row, "role")?).map_err(|e| corrupt("api key role", e))?,
+        channel: get::<Option<String>>(row, "channel")?
+            .map(|channel| ChannelName::parse(&channel).map_err(|e| corrupt("api key channel", e)))
+            .transpose()?,
         created_at: from_db(&get::<String>(row, "created_at")?)?,
         revoked_at: get::<Option<String>>(row, "revoked_at")?.as_deref().map(from_db).transpose()?,
+    })
+}
+
+pub(crate) fn audit(row: &AnyRow) -> Result<AuditRecord, StoreError> {
+    Ok(AuditRecord {
+        id: get(row, "id")?,
+        at: from_db(&get::<String>(row, "at")?)?,
+        key_name: get(row, "key_name")?,
+        app_id: get::<Option<String>>(row, "app_id")?
+            .map(|app_id| AppId::parse(&app_id).map_err(|e| corrupt("audit app id", e)))
+            .transpose()?,
+        channel: get(row, "channel")?,
+        action: get(row, "action")?,
+        before: get(row, "before_json")?,
+        after: get(row, "after_json")?,
     })
 }
 

@@ -12,8 +12,8 @@ use chrono::{SubsecRound, Utc};
 use databases::{postgres, sqlite};
 use updraft_core::{
     ApiKeyRecord, ApiKeyScope, App, AppId, BundleSource, BundleVersion, ChannelName, ChannelUpdate, DeviceId,
-    DeviceReport, ExpoAsset, ExpoRelease, ExpoReleaseKind, ManifestEntry, MetadataStore, NewBundle, OverrideTarget,
-    Platform, SigningKeyRecord, StoreError,
+    DeviceReport, ExpoAsset, ExpoRelease, ExpoReleaseKind, ManifestEntry, MetadataStore, NewAuditRecord, NewBundle,
+    OverrideTarget, Platform, Role, SigningKeyRecord, StoreError,
 };
 use updraft_store::SqlStore;
 
@@ -149,6 +149,8 @@ async fn story(store: &dyn MetadataStore) {
         name: "ci".into(),
         secret_sha256: "cd".repeat(32),
         scope: ApiKeyScope::App(app_id.clone()),
+        role: Role::Publish,
+        channel: Some(ChannelName::parse("beta").unwrap()),
         created_at: Utc::now().trunc_subsecs(3),
         revoked_at: None,
     };
@@ -160,6 +162,8 @@ async fn story(store: &dyn MetadataStore) {
         name: "ops".into(),
         secret_sha256: "ef".repeat(32),
         scope: ApiKeyScope::All,
+        role: Role::Admin,
+        channel: None,
         created_at: key.created_at + chrono::Duration::seconds(1),
         revoked_at: None,
     };
@@ -176,6 +180,32 @@ async fn story(store: &dyn MetadataStore) {
     assert!(store.find_api_key("k2").await.unwrap().unwrap().is_active());
     assert_eq!(store.list_api_keys().await.unwrap().len(), 2);
     assert!(store.load_catalog(&AppId::parse("com.example.none").unwrap()).await.unwrap().is_none());
+
+    // The audit log: appended in order, read newest first, per app or for the whole installation.
+    let record = |app: Option<&AppId>, action: &str, seconds: i64| NewAuditRecord {
+        at: key.created_at + chrono::Duration::seconds(seconds),
+        key_name: "ci".into(),
+        app_id: app.cloned(),
+        channel: app.map(|_| "beta".to_owned()),
+        action: action.into(),
+        before: app.map(|_| r#"{"bundle":"1.0.0"}"#.to_owned()),
+        after: Some(r#"{"bundle":"1.0.1"}"#.into()),
+    };
+    store.insert_audit(&record(Some(&app_id), "channel.set", 1)).await.unwrap();
+    store.insert_audit(&record(None, "apikey.create", 2)).await.unwrap();
+    store.insert_audit(&record(Some(&app_id), "channel.delete", 3)).await.unwrap();
+    let of_app = store.list_audit(Some(&app_id), 10).await.unwrap();
+    let actions: Vec<&str> = of_app.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(actions, ["channel.delete", "channel.set"]);
+    assert!(of_app[0].id > of_app[1].id);
+    let first = &of_app[1];
+    let expected = record(Some(&app_id), "channel.set", 1);
+    assert_eq!(
+        (&first.at, &first.key_name, &first.app_id, &first.channel, &first.before, &first.after),
+        (&expected.at, &expected.key_name, &expected.app_id, &expected.channel, &expected.before, &expected.after)
+    );
+    assert_eq!(store.list_audit(None, 10).await.unwrap().len(), 3);
+    assert_eq!(store.list_audit(None, 1).await.unwrap()[0].action, "channel.delete");
 }
 
 /// Device listings (offset and cursor), bundle deletion, stats and failed versions, app keys.

@@ -7,8 +7,8 @@ use chrono::Utc;
 use databases::{postgres, postgres_url, sqlite};
 use updraft_core::{
     ApiKeyRecord, ApiKeyScope, App, AppId, BundlePin, BundleSource, BundleVersion, ChannelName, ChannelUpdate,
-    DeviceId, DeviceReport, ExpoAsset, ExpoRelease, ExpoReleaseKind, ManifestEntry, MetadataStore, NewBundle,
-    OverrideTarget, Platform, StatsEvent, StoreError,
+    DeviceId, DeviceReport, ExpoAsset, ExpoRelease, ExpoReleaseKind, ManifestEntry, MetadataStore, NewAuditRecord,
+    NewBundle, OverrideTarget, Platform, Role, StatsEvent, StoreError,
 };
 use updraft_store::{SqlStore, TableCount};
 
@@ -103,8 +103,22 @@ async fn populate(store: &dyn MetadataStore) -> AppId {
             name: "ci".into(),
             secret_sha256: "aa".repeat(32),
             scope: ApiKeyScope::App(app_id.clone()),
+            role: Role::Publish,
+            channel: Some(ChannelName::parse("beta").unwrap()),
             created_at: Utc::now(),
             revoked_at: Some(Utc::now()),
+        })
+        .await
+        .unwrap();
+    store
+        .insert_audit(&NewAuditRecord {
+            at: Utc::now(),
+            key_name: "ci".into(),
+            app_id: Some(app_id.clone()),
+            channel: Some("beta".into()),
+            action: "channel.set".into(),
+            before: None,
+            after: Some(r#"{"bundle":"1.0.0"}"#.into()),
         })
         .await
         .unwrap();

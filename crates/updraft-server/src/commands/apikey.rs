@@ -8,7 +8,12 @@ use crate::contract::api_keys::{ApiKeyList, CreateApiKey, CreatedApiKey, RevokeA
 pub(crate) async fn create(request: &ApikeyCreate) -> anyhow::Result<()> {
     anyhow::ensure!(!request.name.trim().is_empty(), "--name must not be empty");
     let client = ApiClient::new(&request.server)?;
-    let body = CreateApiKey { name: request.name.clone(), app_id: request.app.clone() };
+    let body = CreateApiKey {
+        name: request.name.clone(),
+        app_id: request.app.clone(),
+        role: Some(request.role.clone()),
+        channel: request.channel.clone(),
+    };
     let created: CreatedApiKey = client.post("/apikey", &body).await?;
     if request.json {
         println!("{}", serde_json::to_string(&created)?);
@@ -16,10 +21,12 @@ pub(crate) async fn create(request: &ApikeyCreate) -> anyhow::Result<()> {
         println!("{}", created.key);
     }
     eprintln!(
-        "created API key {:?} (id {}{}) on {}; it is shown only once, store it now",
+        "created {} API key {:?} (id {}{}{}) on {}; it is shown only once, store it now",
+        created.view.role,
         created.view.name,
         created.view.id,
         created.view.app_id.as_deref().map(|app| format!(", app {app} only")).unwrap_or_default(),
+        created.view.channel.as_deref().map(|channel| format!(", changes channel {channel} only")).unwrap_or_default(),
         client.base
     );
     Ok(())
@@ -32,17 +39,19 @@ pub(crate) async fn list(request: &ApikeyList) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&listed)?);
         return Ok(());
     }
-    println!("{:<24} {:<12} {:<28} {:<24} STATE", "NAME", "ID", "APP", "CREATED");
+    println!("{:<24} {:<12} {:<8} {:<28} {:<16} {:<24} STATE", "NAME", "ID", "ROLE", "APP", "CHANNEL", "CREATED");
     for key in &listed.keys {
         let state = match &key.revoked_at {
             Some(at) => format!("revoked {at}"),
             None => "active".to_owned(),
         };
         println!(
-            "{:<24} {:<12} {:<28} {:<24} {state}",
+            "{:<24} {:<12} {:<8} {:<28} {:<16} {:<24} {state}",
             key.name,
             key.id,
+            key.role,
             key.app_id.as_deref().unwrap_or("(all apps)"),
+            key.channel.as_deref().unwrap_or("(all)"),
             key.created_at
         );
     }

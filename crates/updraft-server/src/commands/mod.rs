@@ -2,6 +2,7 @@
 
 mod api_client;
 mod apikey;
+mod audit;
 mod expo_publish;
 mod keys;
 mod migrate;
@@ -29,6 +30,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => migrate::migrate(&Settings::load(cli.config.as_deref())?).await,
         Command::Export { out } => transfer::export(&Settings::load(cli.config.as_deref())?, &out).await,
         Command::Import { file } => transfer::import(&Settings::load(cli.config.as_deref())?, &file).await,
+        Command::Audit(request) => audit::show(&request).await,
         Command::Apikey(ApikeyCommand::Create(request)) => apikey::create(&request).await,
         Command::Apikey(ApikeyCommand::List(request)) => apikey::list(&request).await,
         Command::Apikey(ApikeyCommand::Revoke(request)) => apikey::revoke(&request).await,

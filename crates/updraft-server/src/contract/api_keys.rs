@@ -12,6 +12,12 @@ pub(crate) struct CreateApiKey {
     /// Restrict the key to this app.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) app_id: Option<String>,
+    /// `read`, `publish` or `admin` (the default, what keys could do before roles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) role: Option<String>,
+    /// Restrict the key's changes to this channel (of its app).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) channel: Option<String>,
 }
 
 /// `DELETE /apikey`: the key to revoke, by name or by id.
@@ -31,6 +37,10 @@ pub(crate) struct ApiKeyView {
     pub(crate) name: String,
     /// The one app the key may touch; `null`: every app.
     pub(crate) app_id: Option<String>,
+    /// `read`, `publish` or `admin`.
+    pub(crate) role: String,
+    /// The one channel the key may change; `null`: every channel of its apps.
+    pub(crate) channel: Option<String>,
     pub(crate) created_at: String,
     pub(crate) revoked_at: Option<String>,
 }
@@ -45,6 +55,8 @@ impl ApiKeyView {
                 ApiKeyScope::All => None,
                 ApiKeyScope::App(app_id) => Some(app_id.as_str().to_owned()),
             },
+            role: record.role.as_str().to_owned(),
+            channel: record.channel.as_ref().map(|channel| channel.as_str().to_owned()),
             created_at: time(record.created_at),
             revoked_at: record.revoked_at.map(time),
         }

@@ -3,6 +3,7 @@
 //! drifting. (The Capgo-compatible bodies are Capgo's, parsed by `updraft_capgo::management`.)
 
 pub(crate) mod api_keys;
+pub(crate) mod audit;
 pub(crate) mod expo;
 pub(crate) mod expo_keys;
 pub(crate) mod release_health;

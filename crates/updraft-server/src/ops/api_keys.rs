@@ -2,11 +2,14 @@
 //! (an unscoped caller) is checked by the caller of these functions.
 
 use chrono::Utc;
-use updraft_core::{ApiKeyRecord, ApiKeyScope, FailureKind, codes};
+use updraft_core::{ApiKeyRecord, ApiKeyScope, FailureKind, Grant, codes};
 
 use crate::api_error::ApiError;
 use crate::api_keys;
+use crate::auth::Caller;
+use crate::contract::api_keys::ApiKeyView;
 use crate::ops::AppState;
+use crate::ops::audit::{self, Change};
 
 /// The stored key with this public id.
 pub(crate) async fn find(state: &AppState, id: &str) -> Result<Option<ApiKeyRecord>, ApiError> {
@@ -16,10 +19,11 @@ pub(crate) async fn find(state: &AppState, id: &str) -> Result<Option<ApiKeyReco
 /// Mints a key named `name` (unique among active keys): returns the key, to show once, and its record.
 pub(crate) async fn create(
     state: &AppState,
+    by: &Caller,
     name: &str,
-    scope: ApiKeyScope,
+    grant: &Grant,
 ) -> Result<(String, ApiKeyRecord), ApiError> {
-    if let ApiKeyScope::App(app_id) = &scope {
+    if let Some(app_id) = &grant.app {
         state.catalog(app_id)?;
     }
     let existing = state.store.list_api_keys().await?;
@@ -30,9 +34,10 @@ pub(crate) async fn create(
             format!("an active API key is already named {name:?}; pick another name or revoke that key first"),
         ));
     }
-    let (key, record) = api_keys::mint(name, scope);
+    let (key, record) = api_keys::mint(name, grant);
     state.store.insert_api_key(&record).await?;
     tracing::info!(api_key.id = %record.id, api_key.name = %record.name, "created API key");
+    audit::append(state, by.key_name(), key_change(&record, "apikey.create", None, Some(view(&record)))).await?;
     Ok((key, record))
 }
 
@@ -50,7 +55,7 @@ pub(crate) enum KeyRef {
 }
 
 /// Revokes the one active key `key` names; returns it as revoked.
-pub(crate) async fn revoke(state: &AppState, key: &KeyRef) -> Result<ApiKeyRecord, ApiError> {
+pub(crate) async fn revoke(state: &AppState, by: &Caller, key: &KeyRef) -> Result<ApiKeyRecord, ApiError> {
     let active: Vec<ApiKeyRecord> = state.store.list_api_keys().await?.into_iter().filter(|k| k.is_active()).collect();
     let matching: Vec<&ApiKeyRecord> = match key {
         KeyRef::Id(id) => active.iter().filter(|k| &k.id == id).collect(),
@@ -82,5 +87,30 @@ pub(crate) async fn revoke(state: &AppState, key: &KeyRef) -> Result<ApiKeyRecor
         return Err(ApiError::not_found(codes::NOT_FOUND, "the key was revoked meanwhile"));
     }
     tracing::info!(api_key.id = %record.id, api_key.name = %record.name, "revoked API key");
-    Ok(ApiKeyRecord { revoked_at: Some(revoked_at), ..record.clone() })
+    let revoked = ApiKeyRecord { revoked_at: Some(revoked_at), ..record.clone() };
+    audit::append(
+        state,
+        by.key_name(),
+        key_change(&revoked, "apikey.revoke", Some(view(record)), Some(view(&revoked))),
+    )
+    .await?;
+    Ok(revoked)
+}
+
+fn view(record: &ApiKeyRecord) -> serde_json::Value {
+    serde_json::to_value(ApiKeyView::of(record)).unwrap_or_default()
+}
+
+/// A key change is recorded under the key's app, when it has one, so that app's log shows who got access to it.
+fn key_change<'a>(
+    record: &'a ApiKeyRecord,
+    action: &'static str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> Change<'a> {
+    let app_id = match &record.scope {
+        ApiKeyScope::All => None,
+        ApiKeyScope::App(app_id) => Some(app_id),
+    };
+    Change { app_id, channel: record.channel.as_ref().map(|c| c.as_str()), action, before, after }
 }

@@ -14,7 +14,9 @@ use updraft_core::{
 };
 
 use crate::api_error::ApiError;
+use crate::auth::Caller;
 use crate::bundle_ingest::{check_plain_zip, decrypt_and_check, unpack_files};
+use crate::ops::audit::{self, Change};
 use crate::ops::{AppState, objects};
 use crate::storage_layout::StorageKey;
 use crate::upload::StagedFile;
@@ -68,6 +70,7 @@ pub(crate) struct UploadOptions {
 /// Publishes a staged zip: checks its bytes, stores it (and its files for delta updates), records it.
 pub(crate) async fn publish_upload(
     state: &AppState,
+    by: &Caller,
     bundle: &BundleFields,
     staged: StagedFile,
     options: UploadOptions,
@@ -141,7 +144,7 @@ pub(crate) async fn publish_upload(
         manifest,
         metadata: bundle.metadata.clone(),
     };
-    let recorded = record(state, bundle, &new_bundle).await;
+    let recorded = record(state, by, bundle, &new_bundle).await;
     if recorded.is_err() && created_object {
         objects::remove_unused(state, &[object_key.to_string()], "the object of a bundle that was not recorded").await;
     }
@@ -153,6 +156,7 @@ pub(crate) async fn publish_upload(
 /// Registers a bundle hosted at an `https://` URL, by its checksum (SHA-256 of the zip, or the encrypted checksum).
 pub(crate) async fn register_external(
     state: &AppState,
+    by: &Caller,
     bundle: &BundleFields,
     url: String,
     checksum: Option<String>,
@@ -199,7 +203,7 @@ pub(crate) async fn register_external(
         manifest: Vec::new(),
         metadata: bundle.metadata.clone(),
     };
-    record(state, bundle, &new_bundle).await
+    record(state, by, bundle, &new_bundle).await
 }
 
 /// Which bundles to delete.
@@ -211,7 +215,12 @@ pub(crate) enum DeleteTarget {
 }
 
 /// Deletes bundles; returns the versions deleted. Objects no live bundle uses any more leave storage.
-pub(crate) async fn delete(state: &AppState, app_id: &AppId, target: DeleteTarget) -> Result<Vec<String>, ApiError> {
+pub(crate) async fn delete(
+    state: &AppState,
+    by: &Caller,
+    app_id: &AppId,
+    target: DeleteTarget,
+) -> Result<Vec<String>, ApiError> {
     let catalog = state.catalog(app_id)?;
     let deleting_one = matches!(target, DeleteTarget::Version(_));
     let targets: Vec<(i64, String)> = match target {
@@ -255,6 +264,11 @@ pub(crate) async fn delete(state: &AppState, app_id: &AppId, target: DeleteTarge
         }
     }
     state.refresh(app_id).await?;
+    if !deleted.is_empty() {
+        let before = Some(serde_json::json!({ "bundles": deleted }));
+        let change = Change { app_id: Some(app_id), channel: None, action: "bundle.delete", before, after: None };
+        audit::append(state, by.key_name(), change).await?;
+    }
     Ok(deleted)
 }
 
@@ -303,7 +317,15 @@ async fn store_files(
 }
 
 /// Records a bundle (pointing the named channel at it) and refreshes the release index.
-async fn record(state: &AppState, bundle: &BundleFields, new_bundle: &NewBundle) -> Result<RecordedBundle, ApiError> {
+async fn record(
+    state: &AppState,
+    by: &Caller,
+    bundle: &BundleFields,
+    new_bundle: &NewBundle,
+) -> Result<RecordedBundle, ApiError> {
+    let channel_before = bundle.channel.as_ref().and_then(|name| {
+        bundle.catalog.channel_by_name(name.as_str()).map(|c| super::channels::channel_view(c, &bundle.catalog))
+    });
     let channel_write = bundle.channel.clone().map(|name| {
         let update = bundle.catalog.channel_update_for_publish(name.as_str());
         (name, update)
@@ -314,6 +336,20 @@ async fn record(state: &AppState, bundle: &BundleFields, new_bundle: &NewBundle)
         Err(other) => return Err(other.into()),
     };
     state.refresh(&bundle.app_id).await?;
+    let after = serde_json::json!({
+        "version": stored.version.as_str(),
+        "checksum": stored.checksum,
+        "encrypted": stored.encryption.is_some(),
+        "channel": bundle.channel.as_ref().map(|name| name.as_str()),
+    });
+    let change = Change {
+        app_id: Some(&bundle.app_id),
+        channel: bundle.channel.as_ref().map(|name| name.as_str()),
+        action: "bundle.publish",
+        before: channel_before,
+        after: Some(after),
+    };
+    audit::append(state, by.key_name(), change).await?;
     let channel = channel_write.map(|(name, _)| name);
     state.webhooks.send(crate::webhooks::bundle_published(&stored, channel.as_ref()));
     Ok(RecordedBundle { bundle: stored, channel })

@@ -6,11 +6,14 @@ use updraft_core::{
 };
 
 use crate::api_error::ApiError;
+use crate::auth::Caller;
 use crate::ops::AppState;
+use crate::ops::audit::{self, Change};
 
 /// Sets a device's override: a private channel, a bundle (or builtin), or both. Naming neither changes nothing.
 pub(crate) async fn link(
     state: &AppState,
+    by: &Caller,
     app_id: &AppId,
     device_id: &DeviceId,
     channel: Option<&ChannelName>,
@@ -49,14 +52,44 @@ pub(crate) async fn link(
     if channel_id.is_none() && bundle.is_none() {
         return Ok(());
     }
-    state.store.set_device_override(app_id, device_id, &OverrideTarget { channel_id, bundle }).await?;
-    state.refresh(app_id).await
+    let before = catalog.override_for(device_id).map(|target| override_view(device_id, target, &catalog));
+    let target = OverrideTarget { channel_id, bundle };
+    state.store.set_device_override(app_id, device_id, &target).await?;
+    state.refresh(app_id).await?;
+    let after = Some(override_view(device_id, &target, &catalog));
+    let change =
+        Change { app_id: Some(app_id), channel: channel.map(ChannelName::as_str), action: "device.pin", before, after };
+    audit::append(state, by.key_name(), change).await
 }
 
 /// Removes a device's override.
-pub(crate) async fn unlink(state: &AppState, app_id: &AppId, device_id: &DeviceId) -> Result<(), ApiError> {
+pub(crate) async fn unlink(
+    state: &AppState,
+    by: &Caller,
+    app_id: &AppId,
+    device_id: &DeviceId,
+) -> Result<(), ApiError> {
+    let catalog = state.catalog(app_id)?;
+    let before = catalog.override_for(device_id).map(|target| override_view(device_id, target, &catalog));
     state.store.delete_device_override(app_id, device_id).await?;
-    state.refresh(app_id).await
+    state.refresh(app_id).await?;
+    let change = Change { app_id: Some(app_id), channel: None, action: "device.unpin", before, after: None };
+    audit::append(state, by.key_name(), change).await
+}
+
+/// What the audit log and the console show of a device's override.
+pub(crate) fn override_view(
+    device_id: &DeviceId,
+    target: &OverrideTarget,
+    catalog: &updraft_core::AppCatalog,
+) -> serde_json::Value {
+    let channel = target.channel_id.and_then(|id| catalog.channel_by_id(id)).map(|c| c.name.as_str().to_owned());
+    let bundle = match &target.bundle {
+        None => None,
+        Some(BundlePin::Builtin) => Some("builtin".to_owned()),
+        Some(BundlePin::Bundle(id)) => catalog.bundle(*id).map(|b| b.version.as_str().to_owned()),
+    };
+    serde_json::json!({ "device_id": device_id.as_str(), "channel": channel, "bundle": bundle })
 }
 
 /// What a device last reported, or 404 `device_not_found`.

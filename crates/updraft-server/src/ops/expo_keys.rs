@@ -4,11 +4,14 @@
 use updraft_core::{AppId, FailureKind, SigningKeyRecord, StoreError};
 
 use crate::api_error::ApiError;
+use crate::auth::Caller;
 use crate::ops::AppState;
+use crate::ops::audit::{self, Change};
 
 /// Stores a signing key; returns whether it replaced one under the same id.
 pub(crate) async fn store(
     state: &AppState,
+    by: &Caller,
     app_id: &AppId,
     record: &SigningKeyRecord,
     force: bool,
@@ -29,6 +32,14 @@ pub(crate) async fn store(
     };
     // This instance signs with the new key from the next request on; other instances reload on the notification.
     state.expo.reload_keys(state.store.as_ref(), app_id).await?;
+    // The key id and whether a key was replaced; never the key.
+    let after = Some(serde_json::json!({ "key_id": record.key_id, "replaced": replaced }));
+    audit::append(
+        state,
+        by.key_name(),
+        Change { app_id: Some(app_id), channel: None, action: "signing_key.store", before: None, after },
+    )
+    .await?;
     Ok(replaced)
 }
 

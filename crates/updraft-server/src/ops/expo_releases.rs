@@ -13,6 +13,8 @@ use updraft_core::{
 };
 
 use crate::api_error::ApiError;
+use crate::auth::Caller;
+use crate::ops::audit::{self, Change};
 use crate::ops::{AppState, objects};
 use crate::storage_layout::StorageKey;
 use crate::upload::stage;
@@ -77,12 +79,18 @@ pub(crate) struct Publish {
     /// The public app config, as JSON text.
     pub(crate) expo_client: String,
     pub(crate) platforms: Vec<PlatformAssets>,
-    /// Start a rollout with the publish (`publish expo --rollout P`): the percentage, the policy and who asks.
-    pub(crate) rollout: Option<(updraft_core::RolloutPercent, updraft_core::HaltPolicy, String)>,
+    /// Start a rollout with the publish (`publish expo --rollout P`): the percentage and the policy (who asks is the
+    /// caller).
+    pub(crate) rollout: Option<(updraft_core::RolloutPercent, updraft_core::HaltPolicy)>,
 }
 
 /// Publishes an update whose assets are all stored: one release per platform.
-pub(crate) async fn publish(state: &AppState, app_id: &AppId, publish: Publish) -> Result<Vec<ExpoRelease>, ApiError> {
+pub(crate) async fn publish(
+    state: &AppState,
+    by: &Caller,
+    app_id: &AppId,
+    publish: Publish,
+) -> Result<Vec<ExpoRelease>, ApiError> {
     let catalog = state.catalog(app_id)?;
     let wanted: Vec<String> = publish
         .platforms
@@ -119,16 +127,19 @@ pub(crate) async fn publish(state: &AppState, app_id: &AppId, publish: Publish) 
             Ok(release)
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    if let Some((percent, policy, by)) = publish.rollout {
+    if let Some((percent, policy)) = publish.rollout {
         let candidate =
             crate::ops::rollouts::Candidate::ExpoRelease { reference: String::new(), runtime_version: None };
-        let start = crate::ops::rollouts::StartRollout { channel: publish.channel, candidate, percent, policy, by };
+        let operator = by.key_name().to_owned();
+        let start =
+            crate::ops::rollouts::StartRollout { channel: publish.channel, candidate, percent, policy, by: operator };
         crate::ops::rollouts::start_with_publish(state, app_id, start, &releases).await?;
         tracing::info!(app.id = %app_id, n_releases = releases.len(), "recorded Expo releases with their rollout");
+        audit_releases(state, by, app_id, "expo.publish", &catalog, &releases).await?;
         state.webhooks.send(crate::webhooks::expo_releases_recorded(app_id, "publish", &releases));
         return Ok(releases);
     }
-    record(state, app_id, releases, "publish").await
+    record(state, by, app_id, "expo.publish", &catalog, releases).await
 }
 
 /// Where a rollback goes.
@@ -150,6 +161,7 @@ pub(crate) struct Rollback {
 /// Rolls a channel back, as new releases.
 pub(crate) async fn rollback(
     state: &AppState,
+    by: &Caller,
     app_id: &AppId,
     rollback: Rollback,
 ) -> Result<Vec<ExpoRelease>, ApiError> {
@@ -180,12 +192,13 @@ pub(crate) async fn rollback(
             sources.into_iter().map(|source| mint.rollback_to(new_id(), source)).collect()
         }
     };
-    record(state, app_id, releases, "rollback").await
+    record(state, by, app_id, "expo.rollback", &catalog, releases).await
 }
 
 /// Serves a release (or every platform of a publish group) on another channel, as new releases.
 pub(crate) async fn promote(
     state: &AppState,
+    by: &Caller,
     app_id: &AppId,
     reference: &str,
     to_channel: &ChannelName,
@@ -201,7 +214,7 @@ pub(crate) async fn promote(
     }
     let mint = mint(&catalog, to_channel);
     let releases = sources.into_iter().map(|source| mint.promotion_of(new_id(), source)).collect();
-    record(state, app_id, releases, "promote").await
+    record(state, by, app_id, "expo.promote", &catalog, releases).await
 }
 
 fn unsafe_asset(problem: UnsafeAsset) -> ApiError {
@@ -230,17 +243,62 @@ fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// Records releases (of a `publish`, `rollback` or `promote`: the webhook's `action`), refreshes the index and
-/// announces them.
+/// Records releases (of a publish, rollback or promotion), refreshes the index, audits and announces them.
 async fn record(
     state: &AppState,
+    by: &Caller,
     app_id: &AppId,
-    releases: Vec<ExpoRelease>,
     action: &'static str,
+    before: &AppCatalog,
+    releases: Vec<ExpoRelease>,
 ) -> Result<Vec<ExpoRelease>, ApiError> {
     state.store.insert_expo_releases(&releases).await?;
     state.refresh(app_id).await?;
     tracing::info!(app.id = %app_id, n_releases = releases.len(), "recorded Expo releases");
-    state.webhooks.send(crate::webhooks::expo_releases_recorded(app_id, action, &releases));
+    audit_releases(state, by, app_id, action, before, &releases).await?;
+    let webhook_action = match action {
+        "expo.publish" => "publish",
+        "expo.rollback" => "rollback",
+        _ => "promote",
+    };
+    state.webhooks.send(crate::webhooks::expo_releases_recorded(app_id, webhook_action, &releases));
     Ok(releases)
+}
+
+/// Appends the audit record of recorded releases: what the channel served before (its newest release per platform
+/// and runtime version) and the new releases.
+async fn audit_releases(
+    state: &AppState,
+    by: &Caller,
+    app_id: &AppId,
+    action: &'static str,
+    before: &AppCatalog,
+    releases: &[ExpoRelease],
+) -> Result<(), ApiError> {
+    let channel = releases.first().map(|release| release.channel.clone()).unwrap_or_default();
+    // Before: what the channel served (its newest release per platform and runtime); after: the new releases.
+    let served = |releases: &[&ExpoRelease]| -> serde_json::Value {
+        releases.iter().map(|r| serde_json::json!({ "id": r.id, "platform": r.platform.as_str(), "runtime_version": r.runtime_version })).collect()
+    };
+    let mut previous: Vec<&ExpoRelease> = Vec::new();
+    for release in releases {
+        let newest = before
+            .expo_releases()
+            .iter()
+            .filter(|r| {
+                r.channel == release.channel
+                    && r.platform == release.platform
+                    && r.runtime_version == release.runtime_version
+            })
+            .max_by_key(|r| r.created_at);
+        previous.extend(newest);
+    }
+    let change = Change {
+        app_id: Some(app_id),
+        channel: Some(&channel),
+        action,
+        before: (!previous.is_empty()).then(|| served(&previous)),
+        after: Some(served(&releases.iter().collect::<Vec<_>>())),
+    };
+    audit::append(state, by.key_name(), change).await
 }

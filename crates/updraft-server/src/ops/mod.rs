@@ -8,10 +8,12 @@
 
 pub(crate) mod api_keys;
 pub(crate) mod apps;
+pub(crate) mod audit;
 pub(crate) mod bundles;
 pub(crate) mod catalogs;
 pub(crate) mod channel_self;
 pub(crate) mod channels;
+pub(crate) mod console;
 pub(crate) mod devices;
 pub(crate) mod expo_keys;
 pub(crate) mod expo_releases;
@@ -48,6 +50,8 @@ pub(crate) struct AppState {
     pub(crate) store_calls: Arc<updraft_store::StoreCalls>,
     /// The runtime that runs background work (the write-behind task, catalog reloads), not the request workers.
     background: tokio::runtime::Handle,
+    /// The console's signed-in sessions and failed sign-ins (in memory: a restart signs everyone out).
+    pub(crate) console: crate::console_sessions::ConsoleSessions,
     /// Publishes, rollout changes and halts POSTed to `UPDRAFT_WEBHOOK_URL` (nothing when unset).
     pub(crate) webhooks: crate::webhooks::Webhooks,
 }
@@ -83,6 +87,7 @@ impl AppState {
             capgo_answers: Default::default(),
             store_calls,
             background,
+            console: Default::default(),
             webhooks,
         }
     }

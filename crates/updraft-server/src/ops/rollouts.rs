@@ -15,6 +15,7 @@ use updraft_core::{
 
 use crate::api_error::ApiError;
 use crate::ops::AppState;
+use crate::ops::audit::{self, Change};
 
 /// The code of a start refused because the channel has an active rollout.
 pub(crate) const ROLLOUT_ACTIVE: &str = "rollout_active";
@@ -194,6 +195,7 @@ async fn record_start(
     channel: &ChannelName,
 ) -> Result<(), ApiError> {
     let app_id = stored.rollout.app_id();
+    let before = state.catalog(app_id)?.rollout(channel.as_str()).cloned();
     match state.store.start_rollout(stored, releases).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => return Err(active_elsewhere(channel)),
@@ -204,6 +206,7 @@ async fn record_start(
         app.id = %app_id, channel.name = %channel, rollout.id = stored.rollout.id().as_str(),
         "rollout started: {}", stored.last_change.reason
     );
+    audited(state, before.as_ref(), stored).await?;
     state.webhooks.send(crate::webhooks::rollout_changed(stored));
     Ok(())
 }
@@ -316,6 +319,7 @@ async fn update(
     channel_bundle_id: Option<i64>,
 ) -> Result<(), ApiError> {
     let app_id = next.rollout.app_id();
+    let before = state.catalog(app_id)?.rollout(next.rollout.channel().as_str()).cloned();
     if !state.store.update_rollout(next, expected_state, releases, channel_bundle_id).await? {
         state.refresh(app_id).await?;
         return Err(changed_meanwhile(next.rollout.channel()));
@@ -325,6 +329,7 @@ async fn update(
         app.id = %app_id, channel.name = %next.rollout.channel(), rollout.id = next.rollout.id().as_str(),
         "rollout {}: {}", next.last_change.action, next.last_change.reason
     );
+    audited(state, before.as_ref(), next).await?;
     state.webhooks.send(crate::webhooks::rollout_changed(next));
     Ok(())
 }
@@ -373,7 +378,10 @@ pub(crate) async fn halt_rollout(
     );
     let last_change = change("halt", halt.by.label(), halt.reason.clone());
     let halted = StoredRollout { rollout, last_change, ..stored.clone() };
+    // The halt history and the halt metric first (other instances and tests read them as soon as the halt is
+    // served), then the audit record.
     record_halt(state, &halted, &halt).await;
+    audited(state, Some(stored), &halted).await?;
     Ok(Some(halted))
 }
 
@@ -472,6 +480,37 @@ pub(crate) async fn complete(
     let next = StoredRollout { rollout, last_change: change("complete", by, reason), ..stored.clone() };
     update(state, &next, stored.rollout.state().as_str(), &releases, bundle_id).await?;
     Ok(next)
+}
+
+// The audit log: every rollout change is recorded under the key (or `automatic`, the health rule) that made it.
+
+/// Appends the audit record of a rollout change: the status before and after, by `after.last_change.by`.
+async fn audited(state: &AppState, before: Option<&StoredRollout>, after: &StoredRollout) -> Result<(), ApiError> {
+    let view = |stored: &StoredRollout| {
+        let status = crate::contract::rollouts::RolloutStatus::of(
+            stored.rollout.app_id(),
+            stored.rollout.channel(),
+            Some(stored),
+            HealthFigures::default(),
+        );
+        serde_json::to_value(status).unwrap_or_default()
+    };
+    let action = match after.last_change.action.as_str() {
+        "start" => "rollout.start",
+        "set" => "rollout.set",
+        "halt" => "rollout.halt",
+        "resume" => "rollout.resume",
+        "complete" => "rollout.complete",
+        _ => "rollout.change",
+    };
+    let change = Change {
+        app_id: Some(after.rollout.app_id()),
+        channel: Some(after.rollout.channel().as_str()),
+        action,
+        before: before.map(view),
+        after: Some(view(after)),
+    };
+    audit::append(state, &after.last_change.by, change).await
 }
 
 /// Applies Capgo's rollout fields of `POST /channel` (a channel written just before) with Updraft's rollouts:

@@ -4,7 +4,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value};
-use updraft_core::{ApiKeyScope, AppId, codes};
+use updraft_core::{AppId, ChannelName, Grant, Role, codes};
 
 use crate::api_error::ApiError;
 use crate::auth::Caller;
@@ -50,15 +50,31 @@ pub(crate) async fn create(
     if !params.contains_key("name") {
         checked_name("")?;
     }
-    let asked: CreateApiKey = body(params, "{\"name\", \"app_id\" (optional)}")?;
+    let asked: CreateApiKey =
+        body(params, "{\"name\", \"role\" (read, publish or admin), \"app_id\" (optional), \"channel\" (optional)}")?;
     let name = checked_name(&asked.name)?;
-    let scope = match asked.app_id.filter(|raw| !raw.trim().is_empty()) {
-        None => ApiKeyScope::All,
-        Some(raw) => ApiKeyScope::App(
-            AppId::parse(&raw).map_err(|e| ApiError::bad_request(codes::INVALID_APP_ID, e.to_string()))?,
-        ),
+    let present = |raw: Option<String>| raw.filter(|raw| !raw.trim().is_empty());
+    let app = present(asked.app_id)
+        .map(|raw| AppId::parse(&raw).map_err(|e| ApiError::bad_request(codes::INVALID_APP_ID, e.to_string())))
+        .transpose()?;
+    let role = match present(asked.role) {
+        None => Role::Admin,
+        Some(raw) => Role::parse(&raw).map_err(|e| ApiError::bad_request(codes::INVALID_FIELD, e))?,
     };
-    let (key, record) = api_keys::create(&state, &name, scope).await?;
+    let channel = present(asked.channel)
+        .map(|raw| {
+            ChannelName::parse(&raw)
+                .map_err(|e| ApiError::bad_request(codes::INVALID_FIELD, format!("field `channel`: {e}")))
+        })
+        .transpose()?;
+    if channel.is_some() && app.is_none() {
+        return Err(ApiError::bad_request(
+            codes::MISSING_FIELD,
+            "a key scoped to a channel needs `app_id` too (a channel belongs to one app)",
+        ));
+    }
+    let grant = Grant { role, app, channel };
+    let (key, record) = api_keys::create(&state, &caller, &name, &grant).await?;
     Ok(HttpResponse::Ok().json(CreatedApiKey { status: "ok".into(), key, view: ApiKeyView::of(&record) }))
 }
 
@@ -95,6 +111,6 @@ pub(crate) async fn revoke(
             ));
         }
     };
-    let revoked = api_keys::revoke(&state, &key).await?;
+    let revoked = api_keys::revoke(&state, &caller, &key).await?;
     Ok(HttpResponse::Ok().json(RevokedApiKey { status: "ok".into(), view: ApiKeyView::of(&revoked) }))
 }

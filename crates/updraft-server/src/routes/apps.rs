@@ -39,7 +39,7 @@ pub(crate) async fn create_app(
     let public_key = checked_public_key(&params)?;
     let default_channel = checked_channel(&params)?.unwrap_or_else(|| "production".to_owned());
     let app = App { id: create.app_id, name: create.name, public_key, default_channel, created_at: Utc::now() };
-    apps::create(&state, &app).await?;
+    apps::create(&state, &caller, &app).await?;
     Ok(HttpResponse::Ok().json(json!({ "status": "ok", "app_id": app.id.as_str(), "name": app.name })))
 }
 
@@ -50,7 +50,7 @@ pub(crate) async fn update_app(
 ) -> Result<HttpResponse, ApiError> {
     let params = json_params(payload).await?;
     let app_id = app_id_field(&params)?;
-    caller.require_app(&app_id)?;
+    caller.require_app_change(&app_id)?;
     state.catalog(&app_id)?;
     let has_key = params.contains_key("public_key");
     let default_channel = checked_channel(&params)?;
@@ -61,6 +61,6 @@ pub(crate) async fn update_app(
         ));
     }
     let public_key = if has_key { Some(checked_public_key(&params)?) } else { None };
-    apps::update(&state, &app_id, &AppChange { public_key, default_channel }).await?;
+    apps::update(&state, &caller, &app_id, &AppChange { public_key, default_channel }).await?;
     Ok(HttpResponse::Ok().json(ok_body()))
 }

@@ -82,15 +82,19 @@ fn read_bundle_fields(
     let app_id = field("app_id").ok_or_else(|| missing("app_id", "such as com.example.app"))?;
     let app_id = AppId::parse(&app_id).map_err(|e| ApiError::bad_request(codes::INVALID_APP_ID, e.to_string()))?;
     caller.require_app(&app_id)?;
+    // The channel scope is checked before anything about the bundle, so a refused key learns nothing more.
+    let channel = field("channel")
+        .map(|raw| ChannelName::parse(&raw))
+        .transpose()
+        .map_err(|e| ApiError::bad_request(codes::INVALID_REQUEST, format!("field `channel`: {e}")))?;
+    if let Some(channel) = &channel {
+        caller.require_channel(&app_id, channel)?;
+    }
     let catalog = state.catalog(&app_id)?;
     let version = field("version").ok_or_else(|| missing("version", "the bundle's semver version, such as 1.0.1"))?;
     let version =
         BundleVersion::parse(&version).map_err(|e| ApiError::bad_request(codes::INVALID_VERSION, e.to_string()))?;
     bundles::check_new_version(&catalog, &app_id, &version)?;
-    let channel = field("channel")
-        .map(|raw| ChannelName::parse(&raw))
-        .transpose()
-        .map_err(|e| ApiError::bad_request(codes::INVALID_REQUEST, format!("field `channel`: {e}")))?;
     let min_update_version = field("min_update_version")
         .map(|raw| {
             coerce_version_build(&raw).ok_or_else(|| {
@@ -223,7 +227,7 @@ async fn upload(
         )
     })?;
     let options = UploadOptions { checksum: field("checksum"), session_key: field("session_key"), delta };
-    let recorded = bundles::publish_upload(state, &bundle, staged, options).await?;
+    let recorded = bundles::publish_upload(state, &caller, &bundle, staged, options).await?;
     Ok(recorded_json(&bundle, &recorded))
 }
 
@@ -262,7 +266,8 @@ async fn register_external(
             "field `external_url` is required for a JSON registration; to upload the zip itself, send multipart/form-data with a `file` field",
         )
     })?;
-    let recorded = bundles::register_external(state, &bundle, url, text("checksum"), text("session_key")).await?;
+    let recorded =
+        bundles::register_external(state, &caller, &bundle, url, text("checksum"), text("session_key")).await?;
     Ok(recorded_json(&bundle, &recorded))
 }
 
@@ -294,6 +299,7 @@ pub(crate) async fn delete_bundles(
         Some(version) => DeleteTarget::Version(version),
         None => DeleteTarget::Unused,
     };
-    let deleted = bundles::delete(&state, &app_id, target).await?;
+    caller.require_app_change(&app_id)?;
+    let deleted = bundles::delete(&state, &caller, &app_id, target).await?;
     Ok(HttpResponse::Ok().json(json!({ "status": "ok", "deleted": deleted })))
 }

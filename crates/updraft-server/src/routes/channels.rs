@@ -20,10 +20,10 @@ pub(crate) async fn set_channel(
 ) -> Result<HttpResponse, ApiError> {
     let params = json_params(payload).await?;
     let set = parse_channel_set(&params)?;
-    caller.require_app(&set.app_id)?;
+    caller.require_channel(&set.app_id, &set.channel)?;
     let by = crate::routes::rollouts::operator(&caller);
     let (channel, created) =
-        channels::set_with_rollout(&state, &set.app_id, &set.channel, &set.update, &set.rollout, &by).await?;
+        channels::set_with_rollout(&state, &caller, &set.app_id, &set.channel, &set.update, &set.rollout, &by).await?;
     if created {
         Ok(HttpResponse::Ok().json(json!({ "status": "ok", "id": channel.id, "public": channel.settings.public })))
     } else {
@@ -60,6 +60,7 @@ pub(crate) async fn delete_channel(
 ) -> Result<HttpResponse, ApiError> {
     let AppCall { params, app_id, .. } = app_params_call(&request, &state, &caller, payload).await?;
     let name: ChannelName = channel_field(&params, "channel")?;
-    channels::delete(&state, &app_id, &name).await?;
+    caller.require_channel(&app_id, &name)?;
+    channels::delete(&state, &caller, &app_id, &name).await?;
     Ok(HttpResponse::Ok().json(ok_body()))
 }

@@ -22,8 +22,12 @@ pub(crate) async fn link_device(
 ) -> Result<HttpResponse, ApiError> {
     let params = json_params(payload).await?;
     let link = parse_device_link(&params)?;
-    caller.require_app(&link.app_id)?;
-    devices::link(&state, &link.app_id, &link.device_id, link.channel.as_ref(), link.version.as_ref()).await?;
+    // A channel-scoped key may put a device on its channel only; pinning a bundle is not about one channel.
+    match (&link.channel, &link.version) {
+        (Some(channel), None) => caller.require_channel(&link.app_id, channel)?,
+        _ => caller.require_app_change(&link.app_id)?,
+    }
+    devices::link(&state, &caller, &link.app_id, &link.device_id, link.channel.as_ref(), link.version.as_ref()).await?;
     Ok(HttpResponse::Ok().json(ok_body()))
 }
 
@@ -35,7 +39,8 @@ pub(crate) async fn unlink_device(
 ) -> Result<HttpResponse, ApiError> {
     let AppCall { params, app_id, .. } = app_params_call(&request, &state, &caller, payload).await?;
     let device_id = device_id_field(&params)?;
-    devices::unlink(&state, &app_id, &device_id).await?;
+    caller.require_app_change(&app_id)?;
+    devices::unlink(&state, &caller, &app_id, &device_id).await?;
     Ok(HttpResponse::Ok().json(ok_body()))
 }
 

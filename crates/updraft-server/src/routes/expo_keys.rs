@@ -12,7 +12,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde_json::Value;
-use updraft_core::{AppId, FailureKind, SigningKeyRecord, codes, expo_time};
+use updraft_core::{AppId, SigningKeyRecord, codes, expo_time};
 use updraft_expo::signing::{KeyError, SigningKey, check_key_id, generate, normalise_private_key};
 
 use crate::api_error::{ApiError, ExpoApiError};
@@ -25,15 +25,9 @@ use crate::state::AppState;
 /// Certificates are valid from now for this many years unless asked otherwise.
 const DEFAULT_VALIDITY_YEARS: u32 = 10;
 
-fn admin_only(caller: &Caller, app_id: &AppId) -> Result<(), ApiError> {
-    match caller {
-        Caller::Everything => Ok(()),
-        Caller::App(_) => Err(ApiError::client(
-            FailureKind::Forbidden,
-            codes::FORBIDDEN,
-            format!("managing the signing keys of {app_id} needs the admin key (or an unscoped key), not an app key"),
-        )),
-    }
+/// Signing keys are the installation's admin's: an app-scoped key cannot replace what shipped binaries trust.
+fn admin_only(caller: &Caller, _app_id: &AppId) -> Result<(), ApiError> {
+    caller.require_everything()
 }
 
 fn app_of(path: &str) -> Result<AppId, ApiError> {
@@ -112,7 +106,7 @@ pub(crate) async fn put_key(
     .await
     .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("generating a signing key")))?
     .map_err(key_error)?;
-    let replaced = expo_keys::store(&state, &app_id, &record, asked.force).await?;
+    let replaced = expo_keys::store(&state, &caller, &app_id, &record, asked.force).await?;
     tracing::info!(
         app.id = %app_id,
         key.id = %record.key_id,

@@ -83,9 +83,10 @@ pub(crate) async fn publish(
     app: AllowedApp,
     payload: web::Payload,
 ) -> Result<HttpResponse, ExpoApiError> {
-    let app_id = app.app_id;
+    let AllowedApp { caller, app_id, .. } = app;
     let publish: PublishRequest = json_body(payload).await?;
     let channel = checked_channel(&publish.channel)?;
+    caller.require_channel(&app_id, &channel)?;
     if let Some(runtime_version) = &publish.runtime_version {
         checked_runtime(runtime_version)?;
     }
@@ -138,11 +139,11 @@ pub(crate) async fn publish(
                 plan.min_devices.unwrap_or(defaults.min_devices()),
             )
             .map_err(updraft_core::Failure::from)?;
-            Some((percent, policy, "operator".to_owned()))
+            Some((percent, policy))
         }
     };
     let publish = Publish { channel, message: publish.message, expo_client, platforms, rollout };
-    Ok(recorded(&expo_releases::publish(&state, &app_id, publish).await?))
+    Ok(recorded(&expo_releases::publish(&state, &caller, &app_id, publish).await?))
 }
 
 /// `GET /expo/{app_id}/releases[?channel=&runtime_version=]`: newest first.
@@ -172,9 +173,10 @@ pub(crate) async fn rollback(
     app: AllowedApp,
     payload: web::Payload,
 ) -> Result<HttpResponse, ExpoApiError> {
-    let app_id = app.app_id;
+    let AllowedApp { caller, app_id, .. } = app;
     let rollback: RollbackRequest = json_body(payload).await?;
     let channel = checked_channel(&rollback.channel)?;
+    caller.require_channel(&app_id, &channel)?;
     if let Some(runtime_version) = &rollback.runtime_version {
         checked_runtime(runtime_version)?;
     }
@@ -198,7 +200,7 @@ pub(crate) async fn rollback(
         (Some(reference), false) => RollbackTarget::Release { reference, runtime_version: rollback.runtime_version },
     };
     let rollback = Rollback { channel, target, platforms };
-    Ok(recorded(&expo_releases::rollback(&state, &app_id, rollback).await?))
+    Ok(recorded(&expo_releases::rollback(&state, &caller, &app_id, rollback).await?))
 }
 
 /// `POST /expo/{app_id}/releases/promote {release, to_channel}`: the same files on another channel, as a new release.
@@ -207,8 +209,9 @@ pub(crate) async fn promote(
     app: AllowedApp,
     payload: web::Payload,
 ) -> Result<HttpResponse, ExpoApiError> {
-    let app_id = app.app_id;
+    let AllowedApp { caller, app_id, .. } = app;
     let promote: PromoteRequest = json_body(payload).await?;
     let channel = checked_channel(&promote.to_channel)?;
-    Ok(recorded(&expo_releases::promote(&state, &app_id, &promote.release, &channel).await?))
+    caller.require_channel(&app_id, &channel)?;
+    Ok(recorded(&expo_releases::promote(&state, &caller, &app_id, &promote.release, &channel).await?))
 }

@@ -4,13 +4,16 @@
 //! management endpoints take an API key. Plugin endpoints answer with and without a trailing slash and never
 //! redirect (a redirected POST becomes a bodiless GET on Android).
 
+mod access;
 mod apikeys;
 mod apps;
+mod audit;
 pub(crate) mod body;
 mod bundles;
 mod call;
 mod channel_self;
 mod channels;
+mod console;
 mod devices;
 mod download;
 mod expo;
@@ -31,6 +34,8 @@ use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
 use updraft_capgo::management::error_body;
 use updraft_core::codes;
+
+pub(crate) use access::access_of;
 
 /// One row of the route table: its pattern (which is also its metrics label), whether it answers with a trailing
 /// slash too, and its methods.
@@ -102,6 +107,17 @@ const ROUTES: &[Route] = &[
     // Release health (issue #14, part B).
     Route::with_slash("/release_health", |r| r.get(release_health::get_release_health)),
     Route::plain("/files/{key:.+}", |r| r.route(web::get().to(files::download)).route(web::head().to(files::download))),
+    // The audit log and the console.
+    Route::plain("/audit", |r| r.get(audit::list)),
+    Route::plain("/console", |r| r.get(console::index)),
+    Route::plain("/console/signin", |r| r.post(console::sign_in)),
+    Route::plain("/console/signout", |r| r.post(console::sign_out)),
+    Route::plain("/console/assets/{file}", |r| r.get(console::asset)),
+    Route::plain("/console/apps", |r| r.get(console::apps)),
+    Route::plain("/console/apps/{app_id}", |r| r.get(console::app)),
+    Route::plain("/console/apps/{app_id}/devices", |r| r.get(console::devices)),
+    Route::plain("/console/apps/{app_id}/audit", |r| r.get(console::audit)),
+    Route::plain("/console/apps/{app_id}/actions/{action}", |r| r.post(console::action)),
 ];
 
 /// Registers every route of [`ROUTES`].

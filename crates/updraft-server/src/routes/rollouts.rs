@@ -14,12 +14,9 @@ use crate::ops::rollouts::{self, Candidate, HaltRequest, SetRollout, StartRollou
 use crate::routes::call::{json_params, read_params};
 use crate::state::AppState;
 
-/// How a change names the operator who made it: the API key's reach (keys have no other name on the request).
+/// How a change names the operator who made it: the name of their API key (never its secret).
 pub(crate) fn operator(caller: &Caller) -> String {
-    match caller {
-        Caller::Everything => "operator".to_owned(),
-        Caller::App(app_id) => format!("operator (key for {app_id})"),
-    }
+    caller.key_name().to_owned()
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -33,8 +30,8 @@ async fn body<T: serde::de::DeserializeOwned>(payload: web::Payload) -> Result<T
 
 fn checked(app_id: &str, channel: &str, caller: &Caller) -> Result<(AppId, ChannelName), ApiError> {
     let app_id = AppId::parse(app_id).map_err(|e| ApiError::bad_request(codes::INVALID_APP_ID, e.to_string()))?;
-    caller.require_app(&app_id)?;
     let channel = ChannelName::parse(channel).map_err(|e| bad(format!("channel: {e}")))?;
+    caller.require_channel(&app_id, &channel)?;
     Ok((app_id, channel))
 }
 

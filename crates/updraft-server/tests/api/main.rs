@@ -3,10 +3,12 @@
 #![expect(unreachable_pub, reason = "helper modules share items within this one test binary")]
 
 mod api_keys;
+mod audit;
 mod capgo_cli;
 mod capgo_surface;
 mod channel_self;
 mod cli_publish;
+mod console;
 mod corpus;
 mod delta;
 mod downloads;
@@ -20,6 +22,7 @@ mod lifecycle;
 mod management;
 mod postgres;
 mod release_health;
+mod roles;
 mod rollouts;
 mod s3_storage;
 mod stats;

@@ -293,7 +293,7 @@ async fn a_failure_stream_halts_an_active_rollout_by_itself_and_devices_get_stab
         .await;
     let health = health_when(&app, "", |body| body["halts"].as_array().is_some_and(|h| h.len() == 2)).await;
     let latest = &health["halts"][0];
-    assert_eq!((latest["halted_by"].as_str(), latest["reason"].as_str()), (Some("operator"), Some("manual check")));
+    assert_eq!((latest["halted_by"].as_str(), latest["reason"].as_str()), (Some("admin"), Some("manual check")));
     assert_eq!(metric(&app, "updraft_rollout_halts_total{by=\"operator\"}").await, 1);
     assert_eq!(metric(&app, "updraft_rollout_halts_total{by=\"automatic\"}").await, 1);
 }

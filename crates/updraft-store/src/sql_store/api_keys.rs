@@ -16,8 +16,8 @@ pub(super) async fn insert_api_key(store: &SqlStore, key: &ApiKeyRecord) -> Stor
         ApiKeyScope::App(app_id) => Some(app_id.as_str().to_owned()),
     };
     sqlx::query(
-        "INSERT INTO api_keys (id, name, secret_sha256, app_id, created_at, revoked_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO api_keys (id, name, secret_sha256, app_id, created_at, revoked_at, role, channel)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&key.id)
     .bind(&key.name)
@@ -25,6 +25,8 @@ pub(super) async fn insert_api_key(store: &SqlStore, key: &ApiKeyRecord) -> Stor
     .bind(app_id)
     .bind(to_db(key.created_at))
     .bind(key.revoked_at.map(to_db))
+    .bind(key.role.as_str())
+    .bind(key.channel.as_ref().map(|channel| channel.as_str().to_owned()))
     .execute(&store.pool)
     .await
     .map_err(map_error)?;

@@ -21,7 +21,7 @@ use updraft_core::{Halt, RolloutId, StoredRollout};
 use super::calls::CallKind;
 use super::release_health;
 use super::rollouts;
-use super::{SqlStore, api_keys, apps, bundles, catalog, channels, devices, expo, objects, signing_keys, stats};
+use super::{SqlStore, api_keys, apps, audit, bundles, catalog, channels, devices, expo, objects, signing_keys, stats};
 use updraft_core::{HaltRecord, HealthFigures, ReleaseDeviceRow, ReleaseHealth};
 
 impl SqlStore {
@@ -171,6 +171,16 @@ impl MetadataStore for SqlStore {
 
     async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
         self.writing("revoke_api_key", api_keys::revoke_api_key(self, id, at)).await
+    }
+
+    // The audit log.
+
+    async fn insert_audit(&self, record: &updraft_core::NewAuditRecord) -> StoreResult<()> {
+        self.writing("insert_audit", audit::insert_audit(self, record)).await
+    }
+
+    async fn list_audit(&self, app_id: Option<&AppId>, limit: u64) -> StoreResult<Vec<updraft_core::AuditRecord>> {
+        self.reading("list_audit", audit::list_audit(self, app_id, limit)).await
     }
 
     // Rollouts.

@@ -20,6 +20,7 @@
 
 mod api_keys;
 mod apps;
+mod audit;
 mod bundles;
 mod calls;
 mod catalog;
