@@ -13,6 +13,7 @@ mod capgo_rules;
 mod catalog;
 mod channel;
 mod channel_self;
+mod delivery;
 mod device;
 mod expo_minting;
 mod expo_release;
@@ -37,6 +38,10 @@ pub use catalog::AppCatalog;
 pub use channel::{Channel, ChannelSettings, ChannelTarget, ChannelUpdate, DisableAutoUpdate};
 pub use channel_self::{ChannelReport, SelfSetRefusal, channel_report, listable_channels, self_assignable};
 pub use channel_self::{SelfSetChange, SelfSetDenied, public_channel, self_set_change, self_unset_allowed};
+pub use delivery::{
+    DeltaBrotli, Encoding, compressible_bytes, compressible_type, delta_brotli, negotiate_encoding, patch_worthwhile,
+    worth_keeping,
+};
 pub use device::{BundlePin, DeviceOverride, DeviceReport, OverrideTarget};
 pub use expo_minting::{PlatformUpdate, ReleaseMint, manifest_assets, referenced_releases};
 pub use expo_release::{

@@ -17,6 +17,7 @@ mod contract;
 mod expo_cache;
 mod metrics;
 mod ops;
+mod precompress;
 mod release_index;
 mod routes;
 mod state;

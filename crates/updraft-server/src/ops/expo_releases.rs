@@ -13,7 +13,7 @@ use updraft_core::{
 };
 
 use crate::api_error::ApiError;
-use crate::ops::{AppState, objects};
+use crate::ops::{AppState, encodings, objects};
 use crate::storage_layout::StorageKey;
 use crate::upload::stage;
 
@@ -40,6 +40,8 @@ pub(crate) async fn upload_asset<E: std::fmt::Display>(
     }
     let key = StorageKey::ExpoAsset { app_id, sha256 }.object_key();
     objects::put_content_addressed(state, &key, staged.file.path(), None).await?;
+    // Its compressed copies too, before it is recorded: every download of it can then pick one.
+    encodings::store_encodings(state, &key, staged.file.path(), None, encodings::CopyPolicy::WhenSmaller).await?;
     // Recorded only once the bytes are stored: a release can only name assets that exist.
     state.store.insert_expo_asset(app_id, sha256, &staged.md5, staged.size_bytes).await?;
     Ok(StoredAsset { md5: staged.md5, size_bytes: staged.size_bytes })

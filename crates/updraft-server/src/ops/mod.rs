@@ -13,6 +13,7 @@ pub(crate) mod catalogs;
 pub(crate) mod channel_self;
 pub(crate) mod channels;
 pub(crate) mod devices;
+pub(crate) mod encodings;
 pub(crate) mod expo_keys;
 pub(crate) mod expo_releases;
 pub(crate) mod objects;
@@ -46,6 +47,8 @@ pub(crate) struct AppState {
     pub(crate) store_calls: Arc<updraft_store::StoreCalls>,
     /// The runtime that runs background work (the write-behind task, catalog reloads), not the request workers.
     background: tokio::runtime::Handle,
+    /// Compressed copies and Expo patches: what downloads remember and the patch queue.
+    pub(crate) bytes: crate::ops::encodings::DeliveryState,
 }
 
 /// What `AppState` is built from.
@@ -77,6 +80,7 @@ impl AppState {
             capgo_answers: Default::default(),
             store_calls,
             background,
+            bytes: Default::default(),
         }
     }
 

@@ -20,7 +20,8 @@ pub(crate) async fn put_content_addressed(
         .await
         .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("reopening a staged file")))?;
     let body = tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024).boxed();
-    let options = PutOptions { mode: PutMode::Create, content_type: content_type.map(Into::into), cache_control: None };
+    let options =
+        PutOptions { mode: PutMode::Create, content_type: content_type.map(Into::into), ..PutOptions::default() };
     match state.objects.put(key, body, options).await {
         Ok(_) => Ok(true),
         Err(updraft_oss::Error::AlreadyExists { .. }) => Ok(false),

@@ -13,6 +13,7 @@ mod channel_self;
 mod channels;
 mod devices;
 mod download;
+mod encoded;
 mod expo;
 mod expo_keys;
 mod expo_releases;

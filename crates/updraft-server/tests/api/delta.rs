@@ -6,9 +6,11 @@ use serde_json::{Value, json};
 use crate::capgo_cli::CapacitorProject;
 use crate::helpers::{TestApp, device, sha256_hex};
 
+/// Stored delta files (originals; their compressed copies `<sha256>.br` / `.gz` sit beside them).
 fn stored_files(app: &TestApp) -> usize {
     let dir = app.data_path().join("objects/files/com.example.app");
-    std::fs::read_dir(dir).map(|entries| entries.count()).unwrap_or(0)
+    let original = |entry: &std::fs::DirEntry| !entry.file_name().to_string_lossy().contains('.');
+    std::fs::read_dir(dir).map(|entries| entries.map(Result::unwrap).filter(original).count()).unwrap_or(0)
 }
 
 #[tokio::test]

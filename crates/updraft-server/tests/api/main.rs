@@ -3,6 +3,7 @@
 #![expect(unreachable_pub, reason = "helper modules share items within this one test binary")]
 
 mod api_keys;
+mod bytes;
 mod capgo_cli;
 mod capgo_surface;
 mod channel_self;
