@@ -67,6 +67,7 @@ pub use stats::{
     METADATA_MAX_KEY_CHARS, METADATA_MAX_VALUE_CHARS, StatsEvent, action_kind, bound_metadata, event_time,
     failed_version, install_change, is_install_failure, is_rollback, strip_file_suffix,
 };
+pub use store::ExpoPatch;
 pub use store::SigningKeyRecord;
 pub use store::{
     ApiKeyRecord, ApiKeyScope, BundleCounts, DeviceCursor, MetadataStore, ReferencedObjects, StatsSummary, StoreError,

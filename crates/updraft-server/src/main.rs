@@ -6,6 +6,7 @@
 mod api_error;
 mod api_keys;
 mod auth;
+mod bsdiff_patch;
 mod bundle_ingest;
 mod capgo_answers;
 mod change_feed;

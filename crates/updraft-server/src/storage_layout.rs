@@ -13,6 +13,9 @@ pub(crate) enum StorageKey<'a> {
     File { app_id: &'a AppId, sha256: &'a str },
     /// An Expo asset (launch bundle, image, font…), by the SHA-256 of its content; served by the Expo asset route.
     ExpoAsset { app_id: &'a AppId, sha256: &'a str },
+    /// A bsdiff patch between two Expo launch assets, by the SHA-256 of the patch; served only through the Expo
+    /// asset route, to a device that asked for a patch from the base it runs.
+    ExpoPatch { app_id: &'a AppId, sha256: &'a str },
 }
 
 impl StorageKey<'_> {
@@ -22,6 +25,7 @@ impl StorageKey<'_> {
             Self::Bundle { app_id, sha256 } => format!("bundles/{app_id}/{sha256}.zip"),
             Self::File { app_id, sha256 } => format!("files/{app_id}/{sha256}"),
             Self::ExpoAsset { app_id, sha256 } => format!("assets/{app_id}/{sha256}"),
+            Self::ExpoPatch { app_id, sha256 } => format!("patches/{app_id}/{sha256}"),
         };
         ObjectKey::parse(&raw).expect("app ids and hex digests make valid keys")
     }

@@ -221,6 +221,19 @@ const TABLES: &[Table] = &[
         serial: None,
     },
     Table {
+        name: "expo_patches",
+        columns: &[
+            ("app_id", Text),
+            ("base_sha256", Text),
+            ("target_sha256", Text),
+            ("patch_sha256", Text),
+            ("patch_size", Int),
+            ("created_at", Text),
+        ],
+        order_by: "app_id, base_sha256, target_sha256",
+        serial: None,
+    },
+    Table {
         name: "signing_keys",
         columns: &[
             ("app_id", Text),

@@ -80,6 +80,8 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Subscribed only after the index is loaded: the first event is a full reload, which covers any change made
     // between the two.
     let change_feed = change_listener.map(|listener| crate::change_feed::spawn(state.clone(), listener));
+    // bsdiff patches of Expo launch assets, computed one at a time off the request path.
+    let patch_worker = crate::ops::expo_patches::spawn_worker(state.clone().into_inner());
     tracing::info!(public_url = %state.public_url, "updraft listening on http://{bound}");
     println!("updraft listening on http://{bound}");
     server.await.context("serving HTTP")?;
@@ -87,6 +89,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(change_feed) = change_feed {
         change_feed.abort();
     }
+    patch_worker.abort();
     drop(state);
     writer.shutdown().await;
     store.close().await;

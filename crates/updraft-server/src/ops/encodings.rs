@@ -125,6 +125,8 @@ pub(crate) async fn store_encodings(
 pub(crate) struct DeliveryState {
     /// Copies found missing lately.
     pub(crate) absent: AbsentCopies,
+    /// The bsdiff patch worker's inbox.
+    pub(crate) patches: crate::ops::expo_patches::PatchQueue,
 }
 
 /// Remembered misses: copies that an object does not have.

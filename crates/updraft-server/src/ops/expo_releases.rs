@@ -222,8 +222,33 @@ fn new_id() -> String {
 }
 
 async fn record(state: &AppState, app_id: &AppId, releases: Vec<ExpoRelease>) -> Result<Vec<ExpoRelease>, ApiError> {
+    // What each new release replaces on its channel: the devices there run it, so a patch from it is wanted.
+    let replaced: Vec<(String, String)> = state.catalog(app_id).map_or_else(
+        |_| Vec::new(),
+        |catalog| {
+            releases
+                .iter()
+                .filter_map(|new| {
+                    let previous = catalog
+                        .expo_releases()
+                        .iter()
+                        .filter(|r| {
+                            r.channel == new.channel
+                                && r.runtime_version == new.runtime_version
+                                && r.platform == new.platform
+                                && matches!(r.kind, updraft_core::ExpoReleaseKind::Update { .. })
+                        })
+                        .max_by_key(|r| r.created_at)?;
+                    Some((previous.id.clone(), new.id.clone()))
+                })
+                .collect()
+        },
+    );
     state.store.insert_expo_releases(&releases).await?;
     state.refresh(app_id).await?;
+    for (previous, new) in &replaced {
+        state.bytes.patches.offer(app_id, previous, new);
+    }
     tracing::info!(app.id = %app_id, n_releases = releases.len(), "recorded Expo releases");
     Ok(releases)
 }

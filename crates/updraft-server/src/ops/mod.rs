@@ -15,6 +15,7 @@ pub(crate) mod channels;
 pub(crate) mod devices;
 pub(crate) mod encodings;
 pub(crate) mod expo_keys;
+pub(crate) mod expo_patches;
 pub(crate) mod expo_releases;
 pub(crate) mod objects;
 pub(crate) mod stats;

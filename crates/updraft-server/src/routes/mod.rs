@@ -16,6 +16,7 @@ mod download;
 mod encoded;
 mod expo;
 mod expo_keys;
+mod expo_patch;
 mod expo_releases;
 mod files;
 mod health;

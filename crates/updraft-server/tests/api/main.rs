@@ -17,6 +17,7 @@ mod expo_tools;
 mod helpers;
 mod lifecycle;
 mod management;
+mod patches;
 mod postgres;
 mod s3_storage;
 mod stats;

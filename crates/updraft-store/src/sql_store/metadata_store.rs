@@ -11,6 +11,7 @@ use std::future::Future;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use updraft_core::ExpoPatch;
 use updraft_core::{
     ApiKeyRecord, App, AppCatalog, AppId, Bundle, Channel, ChannelName, ChannelUpdate, DeviceCursor, DeviceId,
     DeviceReport, ExpoRelease, MetadataStore, NewBundle, OverrideTarget, ReferencedObjects, SigningKeyRecord,
@@ -18,6 +19,7 @@ use updraft_core::{
 };
 
 use super::calls::CallKind;
+use super::expo_patches;
 use super::{SqlStore, api_keys, apps, bundles, catalog, channels, devices, expo, objects, signing_keys, stats};
 
 impl SqlStore {
@@ -167,5 +169,20 @@ impl MetadataStore for SqlStore {
 
     async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
         self.writing("revoke_api_key", api_keys::revoke_api_key(self, id, at)).await
+    }
+
+    // bsdiff patches of Expo launch assets.
+
+    async fn record_expo_patch(&self, app_id: &AppId, patch: &ExpoPatch) -> StoreResult<()> {
+        self.writing("record_expo_patch", expo_patches::record_expo_patch(self, app_id, patch)).await
+    }
+
+    async fn expo_patch(
+        &self,
+        app_id: &AppId,
+        base_sha256: &str,
+        target_sha256: &str,
+    ) -> StoreResult<Option<ExpoPatch>> {
+        self.reading("expo_patch", expo_patches::expo_patch(self, app_id, base_sha256, target_sha256)).await
     }
 }

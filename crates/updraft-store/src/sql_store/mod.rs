@@ -25,6 +25,7 @@ mod catalog;
 mod channels;
 mod devices;
 mod expo;
+mod expo_patches;
 mod metadata_store;
 mod objects;
 mod signing_keys;
