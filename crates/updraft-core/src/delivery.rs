@@ -5,7 +5,7 @@
 //! Every representation is made once, when an object is published (or by `updraft storage encode` for objects
 //! stored before), never while a request waits: the gateway only picks among stored files.
 
-use crate::PluginVersion;
+use crate::{ManifestEntry, PluginVersion};
 
 /// A stored representation of an object's bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -192,6 +192,35 @@ pub fn delta_brotli(plugin: &PluginVersion) -> DeltaBrotli {
     if suffixed { DeltaBrotli::SuffixedFiles } else { DeltaBrotli::EveryFile }
 }
 
+/// How one delta file goes to a plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeltaFileForm {
+    /// As stored, under its own `file_name`.
+    Plain,
+    /// Its brotli copy (`<object key>.br`): as `<file_name>.br` to [`DeltaBrotli::SuffixedFiles`] plugins, under
+    /// its own name to [`DeltaBrotli::EveryFile`] ones.
+    Brotli,
+}
+
+/// The form of each file of a delta manifest for a plugin that reads `reader`, in manifest order; `None` when the
+/// plugin cannot install the manifest (an [`DeltaBrotli::EveryFile`] plugin and a file stored before brotli copies
+/// existed): it then gets the zip alone. A [`DeltaBrotli::SuffixedFiles`] plugin gets the brotli copy of a file
+/// only where it saves bytes ([`worth_keeping`]), like `@capgo/cli`, which keeps a file plain unless brotli makes
+/// it smaller.
+pub fn delta_file_forms(reader: DeltaBrotli, manifest: &[ManifestEntry]) -> Option<Vec<DeltaFileForm>> {
+    manifest
+        .iter()
+        .map(|entry| match (reader, entry.br_size_bytes, entry.size_bytes) {
+            (DeltaBrotli::EveryFile, Some(_), _) => Some(DeltaFileForm::Brotli),
+            (DeltaBrotli::EveryFile, None, _) => None,
+            (DeltaBrotli::SuffixedFiles, Some(br), Some(size)) if worth_keeping(size, br) => {
+                Some(DeltaFileForm::Brotli)
+            }
+            (DeltaBrotli::SuffixedFiles, _, _) => Some(DeltaFileForm::Plain),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,6 +309,24 @@ mod tests {
         assert!(patch_worthwhile(0, 0));
         assert!(!patch_worthwhile(1, 0));
         assert!(patch_worthwhile(20_000, 700_000));
+    }
+
+    #[test]
+    fn delta_files_go_brotli_where_the_plugin_decodes_them() {
+        let entry = |size: Option<u64>, br: Option<u64>| ManifestEntry {
+            file_name: "app.js".into(),
+            file_hash: "ab".repeat(32),
+            object_key: "files/x".into(),
+            size_bytes: size,
+            br_size_bytes: br,
+        };
+        let (js, png, old) =
+            (entry(Some(10_000), Some(2_000)), entry(Some(10_000), Some(10_004)), entry(Some(9), None));
+        use DeltaFileForm::{Brotli, Plain};
+        let suffixed = delta_file_forms(DeltaBrotli::SuffixedFiles, &[js.clone(), png.clone(), old.clone()]);
+        assert_eq!(suffixed, Some(vec![Brotli, Plain, Plain]));
+        assert_eq!(delta_file_forms(DeltaBrotli::EveryFile, &[js.clone(), png.clone()]), Some(vec![Brotli, Brotli]));
+        assert_eq!(delta_file_forms(DeltaBrotli::EveryFile, &[js, old]), None, "a file without a copy: the zip");
     }
 
     #[test]

@@ -39,8 +39,8 @@ pub use channel::{Channel, ChannelSettings, ChannelTarget, ChannelUpdate, Disabl
 pub use channel_self::{ChannelReport, SelfSetRefusal, channel_report, listable_channels, self_assignable};
 pub use channel_self::{SelfSetChange, SelfSetDenied, public_channel, self_set_change, self_unset_allowed};
 pub use delivery::{
-    DeltaBrotli, Encoding, compressible_bytes, compressible_type, delta_brotli, negotiate_encoding, patch_worthwhile,
-    worth_keeping,
+    DeltaBrotli, DeltaFileForm, Encoding, compressible_bytes, compressible_type, delta_brotli, delta_file_forms,
+    negotiate_encoding, patch_worthwhile, worth_keeping,
 };
 pub use device::{BundlePin, DeviceOverride, DeviceReport, OverrideTarget};
 pub use expo_minting::{PlatformUpdate, ReleaseMint, manifest_assets, referenced_releases};

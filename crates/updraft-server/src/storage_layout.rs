@@ -44,6 +44,12 @@ pub(crate) fn servable(key: &str) -> Option<(&'static str, &str)> {
         (Some("files"), Some(app), Some(digest), None) if AppId::parse(app).is_ok() && is_digest(digest) => {
             Some(("application/octet-stream", digest))
         }
+        // A delta file's brotli copy, as a Capgo plugin downloads it to decode it itself: plain bytes (never with a
+        // `Content-Encoding`, which a client would undo), validated as `"<sha256>.br"`.
+        (Some("files"), Some(app), Some(file), None) if AppId::parse(app).is_ok() => {
+            let digest = file.strip_suffix(".br")?;
+            is_digest(digest).then_some(("application/x-brotli", file))
+        }
         _ => None,
     }
 }
@@ -64,6 +70,11 @@ mod tests {
             Some(("application/octet-stream", digest.as_str()))
         );
         assert_eq!(servable(&format!("files/com.example.app/{digest}.zip")), None);
+        assert_eq!(
+            servable(&format!("files/com.example.app/{digest}.br")),
+            Some(("application/x-brotli", format!("{digest}.br").as_str()))
+        );
+        assert_eq!(servable(&format!("files/com.example.app/{digest}.gz")), None);
         assert_eq!(servable("bundles/com.example.app/x.zip"), None);
         assert_eq!(servable(&format!("staging/{digest}.zip")), None);
         assert_eq!(servable(&format!("bundles/com.example.app/{digest}.zip/x")), None);

@@ -82,6 +82,7 @@ const TABLES: &[Table] = &[
             ("file_hash", Text),
             ("object_key", Text),
             ("size_bytes", Int),
+            ("br_size_bytes", Int),
         ],
         order_by: "bundle_id, file_name",
         serial: None,

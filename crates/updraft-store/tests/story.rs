@@ -249,6 +249,7 @@ async fn capgo_surface_story(store: &dyn MetadataStore) {
         file_hash: "cd".repeat(32),
         object_key: "files/cd".into(),
         size_bytes: Some(3),
+        br_size_bytes: Some(7),
     }];
     shared.metadata = updraft_core::BundleMetadata {
         link: Some("https://example.com/notes/1.0.0".into()),
@@ -520,6 +521,7 @@ async fn expo_story(store: &dyn MetadataStore) {
         file_hash: "12".repeat(32),
         object_key: "files/expo-a".into(),
         size_bytes: Some(2),
+        br_size_bytes: None,
     }];
     let live = store.insert_bundle(&bundle, None).await.unwrap();
     bundle.version = BundleVersion::parse("1.0.1").unwrap();

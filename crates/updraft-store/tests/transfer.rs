@@ -47,6 +47,7 @@ async fn populate(store: &dyn MetadataStore) -> AppId {
         file_hash: "00".repeat(32),
         object_key: "f/1".into(),
         size_bytes: Some(12),
+        br_size_bytes: Some(9),
     }];
     let second = store.insert_bundle(&bundle("1.0.1", files), None).await.unwrap();
     let (beta, _) = store

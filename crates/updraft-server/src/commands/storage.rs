@@ -47,7 +47,8 @@ pub(crate) async fn gc(settings: &Settings, dry_run: bool, grace_hours: u64) -> 
     let (mut n_removed, mut bytes_removed, mut n_kept, mut n_young) = (0u64, 0u64, 0u64, 0u64);
     let mut listing = objects.list(None);
     while let Some(meta) = listing.try_next().await.context("listing objects")? {
-        if keep.contains(&meta.key) {
+        // bsdiff patches are recorded in the database and small; a removed one would never be computed again.
+        if keep.contains(&meta.key) || meta.key.starts_with("patches/") {
             n_kept += 1;
             continue;
         }

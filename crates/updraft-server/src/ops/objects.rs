@@ -36,6 +36,14 @@ pub(crate) async fn remove_unused(state: &AppState, keys: &[String], what: &str)
         if let Err(error) = state.objects.delete(&key).await {
             tracing::warn!(object.key = %key, "could not remove {what}: {error}");
         }
+        // Its compressed copies go with it (most objects have none: a missing copy is no error).
+        for encoding in updraft_core::Encoding::STORED {
+            let copy = crate::ops::encodings::encoded_key(&key, encoding);
+            match state.objects.delete(&copy).await {
+                Ok(()) | Err(updraft_oss::Error::NotFound { .. }) => {}
+                Err(error) => tracing::warn!(object.key = %copy, "could not remove a compressed copy: {error}"),
+            }
+        }
     }
 }
 

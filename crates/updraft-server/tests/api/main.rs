@@ -9,6 +9,7 @@ mod capgo_surface;
 mod channel_self;
 mod cli_publish;
 mod delta;
+mod delta_brotli;
 mod downloads;
 mod encryption;
 mod expo;

@@ -6,7 +6,11 @@ CREATE TABLE expo_patches (
     base_sha256 TEXT NOT NULL,
     target_sha256 TEXT NOT NULL,
     patch_sha256 TEXT NOT NULL,
-    patch_size BIGINT NOT NULL,
+    patch_size INTEGER NOT NULL,
     created_at TEXT NOT NULL,
     PRIMARY KEY (app_id, base_sha256, target_sha256)
 );
+
+-- The size of each delta file's stored brotli copy (files/<app>/<sha256>.br), which delta manifests name as
+-- <file_name>.br to plugins that decode brotli files; NULL for files stored before copies existed.
+ALTER TABLE bundle_files ADD COLUMN br_size_bytes INTEGER;
