@@ -141,6 +141,13 @@ async fn populate(store: &dyn MetadataStore) -> AppId {
     };
     store.put_signing_key(&app_id, &key("main", None), false).await.unwrap();
     store.put_signing_key(&app_id, &key("v2", Some("-----BEGIN CERTIFICATE-----")), false).await.unwrap();
+    let patch = updraft_core::ExpoPatch {
+        base_sha256: "ab".repeat(32),
+        target_sha256: "cd".repeat(32),
+        patch_sha256: Some("ef".repeat(32)),
+        patch_size: 321,
+    };
+    store.record_expo_patch(&app_id, &patch).await.unwrap();
     app_id
 }
 
