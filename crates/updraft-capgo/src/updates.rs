@@ -12,6 +12,7 @@ use updraft_core::{
     AppId, Bundle, DeviceId, DeviceReportRef, ManifestEntry, PackedReport, Platform, PluginVersion, Refusal,
     UpdateCheck, coerce_version_build,
 };
+use updraft_core::{DeltaBrotli, DeltaFileForm, delta_brotli, delta_file_forms};
 
 use crate::encryption::ChecksumForm;
 use crate::error_codes;
@@ -198,12 +199,18 @@ pub fn checksum_for(bundle: &Bundle, check: &UpdateCheck) -> Option<String> {
 /// plugins that understand it and bundles uploaded for delta updates the complete `manifest`, and for plugins from
 /// 5.35.0 / 6.35.0 / 7.35.0 / 8.35.0 the bundle's `link` and `comment` when it has them (Capgo's `resToVersion`;
 /// Capgo also wants the app's `expose_metadata`, here setting them at upload is the opt-in). Never `error`, `kind`
-/// or `message`, which the plugin would read as a refusal. `file_url` gives a manifest file's download URL.
+/// or `message`, which the plugin would read as a refusal. `file_url` gives a manifest file's download URL, of the
+/// stored file or of its brotli copy.
+///
+/// Manifest files go brotli-encoded where the plugin decodes them (`updraft_core::delta_file_forms`): plugins
+/// from 5.50.1 / 6.14.28 / 7.0.38 and 8.x get a file's brotli copy as `<file_name>.br` when it saves bytes (they
+/// decode it and check `file_hash`, the SHA-256 of the original, on the decoded bytes); 7.0.35–7.0.37 decode every
+/// file, so they get every file's brotli copy under its own name, or no manifest (the zip) when a file has none.
 pub fn update_body(
     bundle: &Bundle,
     check: &UpdateCheck,
     url: &str,
-    file_url: impl Fn(&ManifestEntry) -> String,
+    file_url: impl Fn(&ManifestEntry, DeltaFileForm) -> String,
 ) -> Value {
     let Some(checksum) = checksum_for(bundle, check) else {
         return json!({
@@ -223,11 +230,20 @@ pub fn update_body(
     });
     let send_manifest =
         check.plugin_version.understands_manifest() && bundle.encryption.is_none() && !bundle.manifest.is_empty();
-    if send_manifest && let Value::Object(map) = &mut body {
+    let reader = delta_brotli(&check.plugin_version);
+    let forms = send_manifest.then(|| delta_file_forms(reader, &bundle.manifest)).flatten();
+    if let Some(forms) = forms
+        && let Value::Object(map) = &mut body
+    {
         let entries = bundle
             .manifest
             .iter()
-            .map(|entry| json!({ "file_name": entry.file_name, "file_hash": entry.file_hash, "download_url": file_url(entry) }))
+            .zip(forms)
+            .map(|(entry, form)| {
+                let suffixed = form == DeltaFileForm::Brotli && reader == DeltaBrotli::SuffixedFiles;
+                let file_name = if suffixed { format!("{}.br", entry.file_name) } else { entry.file_name.clone() };
+                json!({ "file_name": file_name, "file_hash": entry.file_hash, "download_url": file_url(entry, form) })
+            })
             .collect();
         map.insert("manifest".into(), Value::Array(entries));
     }
@@ -256,7 +272,11 @@ pub fn answer_variant(bundle: &Bundle, check: &UpdateCheck) -> u8 {
             (false, _, true) => 2,
             (false, _, false) => 3,
         };
-    checksum_form | (u8::from(plugin.understands_manifest()) << 2) | (u8::from(plugin.receives_bundle_metadata()) << 3)
+    let every_file_brotli = delta_brotli(plugin) == DeltaBrotli::EveryFile;
+    checksum_form
+        | (u8::from(plugin.understands_manifest()) << 2)
+        | (u8::from(plugin.receives_bundle_metadata()) << 3)
+        | (u8::from(every_file_brotli) << 4)
 }
 
 /// The success reply that sends the device back to its embedded bundle (plugins 6.2.0 and later).
@@ -374,7 +394,7 @@ mod tests {
             let mut request = parse(ANDROID_8_51).unwrap();
             request.check.plugin_version = PluginVersion::parse(plugin).unwrap();
             request.check.key_id = None;
-            update_body(&bundle, &request.check, "https://cdn.example.com/b.zip", |_| String::new())
+            update_body(&bundle, &request.check, "https://cdn.example.com/b.zip", |_, _| String::new())
         };
         let with_notes = reply("8.35.0");
         assert_eq!(
@@ -389,7 +409,7 @@ mod tests {
         // Only what is set is sent.
         let only_comment = bundle_with_notes(None, Some("Fixes login"));
         let request = parse(ANDROID_8_51).unwrap();
-        let body = update_body(&only_comment, &request.check, "https://x/b.zip", |_| String::new());
+        let body = update_body(&only_comment, &request.check, "https://x/b.zip", |_, _| String::new());
         assert!(body.get("link").is_none() && body["comment"] == "Fixes login", "{body}");
         // The cached reply is keyed by whether notes are sent.
         let mut old = request.check.clone();

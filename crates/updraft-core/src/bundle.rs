@@ -43,6 +43,8 @@ pub struct ManifestEntry {
     pub object_key: String,
     /// Size of the stored file; `None` for files recorded before sizes were kept.
     pub size_bytes: Option<u64>,
+    /// Size of its stored brotli copy (`<object_key>.br`); `None` for files stored before copies existed.
+    pub br_size_bytes: Option<u64>,
 }
 
 /// A published bundle.

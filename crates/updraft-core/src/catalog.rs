@@ -26,6 +26,8 @@ pub struct AppCatalog {
     failed_versions: HashMap<DeviceId, HashSet<String>>,
     expo_releases: Vec<ExpoRelease>,
     file_sizes: HashMap<String, u64>,
+    /// The size of each delta file's brotli copy, by the file's hash.
+    br_file_sizes: HashMap<String, u64>,
     /// Every (SHA-256, extension) an Expo release names, and whether it is a launch asset there.
     expo_files: HashMap<(String, String), bool>,
     /// The current rollout of each channel that has one (active, halted or completed), by channel name.
@@ -48,7 +50,13 @@ impl AppCatalog {
             .flat_map(|b| &b.manifest)
             .filter_map(|entry| entry.size_bytes.map(|size| (entry.file_hash.clone(), size)))
             .collect();
+        let br_file_sizes = bundles
+            .iter()
+            .flat_map(|b| &b.manifest)
+            .filter_map(|entry| entry.br_size_bytes.map(|size| (entry.file_hash.clone(), size)))
+            .collect();
         Self {
+            br_file_sizes,
             app,
             channels,
             bundles: bundles.into_iter().map(|b| (b.id, b)).collect(),
@@ -168,6 +176,11 @@ impl AppCatalog {
     /// or it was stored before sizes were recorded).
     pub fn delta_file_size(&self, file_hash: &str) -> Option<u64> {
         self.file_sizes.get(file_hash).copied()
+    }
+
+    /// The download size of the brotli copy of a delta file (what a manifest entry named `<file>.br` downloads).
+    pub fn delta_file_br_size(&self, file_hash: &str) -> Option<u64> {
+        self.br_file_sizes.get(file_hash).copied()
     }
 
     /// The override an operator set for a device, if any.

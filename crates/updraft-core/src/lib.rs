@@ -15,6 +15,7 @@ mod capgo_rules;
 mod catalog;
 mod channel;
 mod channel_self;
+mod delivery;
 mod device;
 mod expo_minting;
 mod expo_release;
@@ -43,6 +44,10 @@ pub use channel::{Channel, ChannelSettings, ChannelTarget, ChannelUpdate, Disabl
 pub use channel_self::{ChannelReport, SelfSetRefusal, channel_report, listable_channels, self_assignable};
 pub use channel_self::{MAX_DEVICE_OVERRIDES_PER_APP, self_set_has_room};
 pub use channel_self::{SelfSetChange, SelfSetDenied, public_channel, self_set_change, self_unset_allowed};
+pub use delivery::{
+    DeltaBrotli, DeltaFileForm, Encoding, compressible_bytes, compressible_type, delta_brotli, delta_file_forms,
+    negotiate_encoding, patch_worthwhile, worth_keeping,
+};
 pub use device::{BundlePin, DeviceOverride, DeviceReport, OverrideTarget};
 pub use expo_minting::{PlatformUpdate, ReleaseMint, manifest_assets, referenced_releases};
 pub use expo_release::{
@@ -74,6 +79,7 @@ pub use stats::{
     failed_version, install_change, is_install_failure, is_rollback, strip_file_suffix,
 };
 pub use stats::{MAX_FAILED_VERSIONS_PER_APP, MAX_FAILED_VERSIONS_PER_DEVICE};
+pub use store::ExpoPatch;
 pub use store::SigningKeyRecord;
 pub use store::{
     ApiKeyRecord, ApiKeyScope, BundleCounts, DeviceCursor, MetadataStore, ReferencedObjects, StatsSummary, StoreError,

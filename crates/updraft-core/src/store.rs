@@ -131,6 +131,20 @@ pub struct ReferencedObjects {
     pub expo_assets: std::collections::HashSet<(AppId, String)>,
 }
 
+/// A bsdiff patch from one Expo launch asset to another (see [`MetadataStore::record_expo_patch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpoPatch {
+    /// The launch asset the device runs (lowercase hex SHA-256).
+    pub base_sha256: String,
+    /// The launch asset it downloads.
+    pub target_sha256: String,
+    /// The SHA-256 of the patch object (`patches/<app>/<sha256>`), verified by applying it before it was recorded;
+    /// `None` when the patch was computed but is not worth sending.
+    pub patch_sha256: Option<String>,
+    /// The patch's size in bytes.
+    pub patch_size: u64,
+}
+
 /// An app's Expo code-signing key, as stored.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SigningKeyRecord {
@@ -359,4 +373,17 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// The halts of an app's rollouts (of one channel when given), newest first.
     async fn rollout_halts(&self, app_id: &AppId, channel: Option<&str>) -> StoreResult<Vec<HaltRecord>>;
+
+    // bsdiff patches of Expo launch assets.
+
+    /// Records a computed (and verified) patch; the first record of a pair wins (idempotent).
+    async fn record_expo_patch(&self, app_id: &AppId, patch: &ExpoPatch) -> StoreResult<()>;
+
+    /// The recorded patch from `base_sha256` to `target_sha256`, if one was computed.
+    async fn expo_patch(
+        &self,
+        app_id: &AppId,
+        base_sha256: &str,
+        target_sha256: &str,
+    ) -> StoreResult<Option<ExpoPatch>>;
 }

@@ -66,4 +66,20 @@ pub trait ObjectStore: fmt::Display + fmt::Debug + Send + Sync + 'static {
     /// # Errors
     /// [`Error::Backend`].
     async fn presigned_get(&self, key: &ObjectKey, ttl: Duration) -> Result<Option<String>>;
+
+    /// A presigned URL whose answer carries `Content-Encoding: <content_encoding>` (S3's `response-content-encoding`
+    /// override): how a pre-compressed copy, stored without that header so it can also be served as plain bytes, is
+    /// handed out. `Ok(None)` when the backend cannot (the default): the server streams the copy.
+    ///
+    /// # Errors
+    /// [`Error::Backend`].
+    async fn presigned_get_encoded(
+        &self,
+        key: &ObjectKey,
+        ttl: Duration,
+        content_encoding: &str,
+    ) -> Result<Option<String>> {
+        let _ = (key, ttl, content_encoding);
+        Ok(None)
+    }
 }

@@ -284,6 +284,25 @@ impl ObjectStore for S3Store {
             .map_err(|e| backend(format!("presigning {key}: {}", describe(&e))))?;
         Ok(Some(request.uri().to_owned()))
     }
+
+    async fn presigned_get_encoded(
+        &self,
+        key: &ObjectKey,
+        ttl: Duration,
+        content_encoding: &str,
+    ) -> Result<Option<String>> {
+        let config = PresigningConfig::expires_in(ttl).map_err(|e| backend(format!("presigning: {e}")))?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .response_content_encoding(content_encoding)
+            .presigned(config)
+            .await
+            .map_err(|e| backend(format!("presigning {key}: {}", describe(&e))))?;
+        Ok(Some(request.uri().to_owned()))
+    }
 }
 
 impl S3Store {

@@ -185,6 +185,9 @@ pub(crate) enum StorageCommand {
         #[arg(long, default_value_t = 24)]
         grace_hours: u64,
     },
+    /// Give objects stored before compressed copies existed their brotli and gzip copies (downloads never
+    /// compress; until then such objects are served as stored).
+    Encode,
     /// Copy every object to another store, described by the [storage] section of a TOML file.
     Migrate {
         /// The target's settings file.

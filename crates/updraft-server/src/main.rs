@@ -6,6 +6,7 @@
 mod api_error;
 mod api_keys;
 mod auth;
+mod bsdiff_patch;
 mod bundle_ingest;
 mod capgo_answers;
 mod change_feed;
@@ -18,6 +19,7 @@ mod contract;
 mod expo_cache;
 mod metrics;
 mod ops;
+mod precompress;
 mod release_health;
 mod release_index;
 mod routes;

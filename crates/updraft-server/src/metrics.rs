@@ -74,6 +74,52 @@ pub(crate) struct Metrics {
     /// Rollout halts decided by this instance: by the health rule, by an operator.
     halts_automatic: AtomicU64,
     halts_operator: AtomicU64,
+    /// Download bytes by representation.
+    pub(crate) served: ServedBytes,
+}
+
+/// Bytes of downloads the gateway sent itself (not redirects), by representation: the stored original, a stored
+/// gzip or brotli copy, or an Expo bsdiff patch.
+#[derive(Default)]
+pub(crate) struct ServedBytes {
+    identity: AtomicU64,
+    gzip: AtomicU64,
+    br: AtomicU64,
+    patch: AtomicU64,
+}
+
+/// What was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Representation {
+    Encoded(updraft_core::Encoding),
+    Patch,
+}
+
+impl ServedBytes {
+    /// Counts `bytes` sent as `representation`.
+    pub(crate) fn add(&self, representation: Representation, bytes: u64) {
+        use updraft_core::Encoding;
+        let counter = match representation {
+            Representation::Encoded(Encoding::Identity) => &self.identity,
+            Representation::Encoded(Encoding::Gzip) => &self.gzip,
+            Representation::Encoded(Encoding::Brotli) => &self.br,
+            Representation::Patch => &self.patch,
+        };
+        counter.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String) {
+        out.push_str("# HELP updraft_download_bytes_total Download bytes sent by the gateway, by representation (identity, gzip, br, patch).\n# TYPE updraft_download_bytes_total counter\n");
+        for (label, counter) in
+            [("identity", &self.identity), ("gzip", &self.gzip), ("br", &self.br), ("patch", &self.patch)]
+        {
+            let _ = writeln!(
+                out,
+                "updraft_download_bytes_total{{representation=\"{label}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+    }
 }
 
 impl Metrics {
@@ -189,6 +235,7 @@ impl Metrics {
         out.push_str("# HELP updraft_index_refresh_seconds Duration of the last release-index refresh (write to visible).\n# TYPE updraft_index_refresh_seconds gauge\n");
         let _ =
             writeln!(out, "updraft_index_refresh_seconds {}", self.refresh_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        self.served.render(&mut out);
         for (name, kind, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         }

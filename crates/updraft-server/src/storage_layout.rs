@@ -13,6 +13,9 @@ pub(crate) enum StorageKey<'a> {
     File { app_id: &'a AppId, sha256: &'a str },
     /// An Expo asset (launch bundle, image, font…), by the SHA-256 of its content; served by the Expo asset route.
     ExpoAsset { app_id: &'a AppId, sha256: &'a str },
+    /// A bsdiff patch between two Expo launch assets, by the SHA-256 of the patch; served only through the Expo
+    /// asset route, to a device that asked for a patch from the base it runs.
+    ExpoPatch { app_id: &'a AppId, sha256: &'a str },
 }
 
 impl StorageKey<'_> {
@@ -22,6 +25,7 @@ impl StorageKey<'_> {
             Self::Bundle { app_id, sha256 } => format!("bundles/{app_id}/{sha256}.zip"),
             Self::File { app_id, sha256 } => format!("files/{app_id}/{sha256}"),
             Self::ExpoAsset { app_id, sha256 } => format!("assets/{app_id}/{sha256}"),
+            Self::ExpoPatch { app_id, sha256 } => format!("patches/{app_id}/{sha256}"),
         };
         ObjectKey::parse(&raw).expect("app ids and hex digests make valid keys")
     }
@@ -39,6 +43,12 @@ pub(crate) fn servable(key: &str) -> Option<(&'static str, &str)> {
         }
         (Some("files"), Some(app), Some(digest), None) if AppId::parse(app).is_ok() && is_digest(digest) => {
             Some(("application/octet-stream", digest))
+        }
+        // A delta file's brotli copy, as a Capgo plugin downloads it to decode it itself: plain bytes (never with a
+        // `Content-Encoding`, which a client would undo), validated as `"<sha256>.br"`.
+        (Some("files"), Some(app), Some(file), None) if AppId::parse(app).is_ok() => {
+            let digest = file.strip_suffix(".br")?;
+            is_digest(digest).then_some(("application/x-brotli", file))
         }
         _ => None,
     }
@@ -60,6 +70,11 @@ mod tests {
             Some(("application/octet-stream", digest.as_str()))
         );
         assert_eq!(servable(&format!("files/com.example.app/{digest}.zip")), None);
+        assert_eq!(
+            servable(&format!("files/com.example.app/{digest}.br")),
+            Some(("application/x-brotli", format!("{digest}.br").as_str()))
+        );
+        assert_eq!(servable(&format!("files/com.example.app/{digest}.gz")), None);
         assert_eq!(servable("bundles/com.example.app/x.zip"), None);
         assert_eq!(servable(&format!("staging/{digest}.zip")), None);
         assert_eq!(servable(&format!("bundles/com.example.app/{digest}.zip/x")), None);

@@ -182,6 +182,7 @@ pub(crate) fn manifest_entry(row: &AnyRow) -> Result<(i64, ManifestEntry), Store
             file_hash: get(row, "file_hash")?,
             object_key: get(row, "object_key")?,
             size_bytes: get::<Option<i64>>(row, "size_bytes")?.and_then(|size| u64::try_from(size).ok()),
+            br_size_bytes: get::<Option<i64>>(row, "br_size_bytes")?.and_then(|size| u64::try_from(size).ok()),
         },
     ))
 }

@@ -82,6 +82,7 @@ const TABLES: &[Table] = &[
             ("file_hash", Text),
             ("object_key", Text),
             ("size_bytes", Int),
+            ("br_size_bytes", Int),
         ],
         order_by: "bundle_id, file_name",
         serial: None,
@@ -220,6 +221,19 @@ const TABLES: &[Table] = &[
         name: "expo_release_assets",
         columns: &[("release_id", Text), ("position", Int), ("sha256", Text), ("ext", Text)],
         order_by: "release_id, position",
+        serial: None,
+    },
+    Table {
+        name: "expo_patches",
+        columns: &[
+            ("app_id", Text),
+            ("base_sha256", Text),
+            ("target_sha256", Text),
+            ("patch_sha256", Text),
+            ("patch_size", Int),
+            ("created_at", Text),
+        ],
+        order_by: "app_id, base_sha256, target_sha256",
         serial: None,
     },
     Table {

@@ -10,6 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{SubsecRound, Utc};
 use databases::{postgres, sqlite};
+use updraft_core::ExpoPatch;
 use updraft_core::{
     ApiKeyRecord, ApiKeyScope, App, AppId, BundleSource, BundleVersion, ChannelName, ChannelUpdate, DeviceId,
     DeviceReport, ExpoAsset, ExpoRelease, ExpoReleaseKind, ManifestEntry, MetadataStore, NewAuditRecord, NewBundle,
@@ -278,6 +279,7 @@ async fn capgo_surface_story(store: &dyn MetadataStore) {
         file_hash: "cd".repeat(32),
         object_key: "files/cd".into(),
         size_bytes: Some(3),
+        br_size_bytes: Some(7),
     }];
     shared.metadata = updraft_core::BundleMetadata {
         link: Some("https://example.com/notes/1.0.0".into()),
@@ -549,6 +551,7 @@ async fn expo_story(store: &dyn MetadataStore) {
         file_hash: "12".repeat(32),
         object_key: "files/expo-a".into(),
         size_bytes: Some(2),
+        br_size_bytes: None,
     }];
     let live = store.insert_bundle(&bundle, None).await.unwrap();
     bundle.version = BundleVersion::parse("1.0.1").unwrap();
@@ -931,6 +934,33 @@ async fn release_health_story(store: &dyn MetadataStore) {
 
 on_both_databases!(release_health_story: sqlite_release_health_story, postgres_release_health_story);
 
+/// bsdiff patches: recorded once per (app, base, target), the first record winning; "not worth sending" is
+/// recorded too, so it is not computed again.
+async fn expo_patch_story(store: &dyn MetadataStore) {
+    let app_id = AppId::parse("com.example.patches").unwrap();
+    let other = AppId::parse("com.example.other").unwrap();
+    let sha256 = |letter: char| letter.to_string().repeat(64);
+    assert_eq!(store.expo_patch(&app_id, &sha256('a'), &sha256('b')).await.unwrap(), None);
+    let patch = ExpoPatch {
+        base_sha256: sha256('a'),
+        target_sha256: sha256('b'),
+        patch_sha256: Some(sha256('p')),
+        patch_size: 1234,
+    };
+    store.record_expo_patch(&app_id, &patch).await.unwrap();
+    let again = ExpoPatch { patch_sha256: Some(sha256('q')), patch_size: 99, ..patch.clone() };
+    store.record_expo_patch(&app_id, &again).await.unwrap();
+    assert_eq!(store.expo_patch(&app_id, &sha256('a'), &sha256('b')).await.unwrap(), Some(patch.clone()));
+    assert_eq!(store.expo_patch(&app_id, &sha256('b'), &sha256('a')).await.unwrap(), None, "a patch has a direction");
+    assert_eq!(store.expo_patch(&other, &sha256('a'), &sha256('b')).await.unwrap(), None, "per app");
+    let useless =
+        ExpoPatch { base_sha256: sha256('c'), target_sha256: sha256('b'), patch_sha256: None, patch_size: 5000 };
+    store.record_expo_patch(&app_id, &useless).await.unwrap();
+    assert_eq!(store.expo_patch(&app_id, &sha256('c'), &sha256('b')).await.unwrap(), Some(useless));
+}
+
+on_both_databases!(expo_patch_story: sqlite_expo_patch_story, postgres_expo_patch_story);
+
 /// Every story on one store, then: each `MetadataStore` method was called, and counted under its own name (so the
 /// `/metrics` read and write counters miss none).
 async fn stories_call_every_store_method(store: &SqlStore) {
@@ -938,6 +968,7 @@ async fn stories_call_every_store_method(store: &SqlStore) {
     capgo_surface_story(store).await;
     signing_key_story(store).await;
     expo_story(store).await;
+    expo_patch_story(store).await;
     rollout_story(store).await;
     release_health_story(store).await;
     let calls = store.calls();

@@ -47,6 +47,7 @@ async fn populate(store: &dyn MetadataStore) -> AppId {
         file_hash: "00".repeat(32),
         object_key: "f/1".into(),
         size_bytes: Some(12),
+        br_size_bytes: Some(9),
     }];
     let second = store.insert_bundle(&bundle("1.0.1", files), None).await.unwrap();
     let (beta, _) = store
@@ -213,6 +214,13 @@ async fn populate(store: &dyn MetadataStore) -> AppId {
         min_devices: 50,
     };
     store.insert_rollout_halt(&record).await.unwrap();
+    let patch = updraft_core::ExpoPatch {
+        base_sha256: "ab".repeat(32),
+        target_sha256: "cd".repeat(32),
+        patch_sha256: Some("ef".repeat(32)),
+        patch_size: 321,
+    };
+    store.record_expo_patch(&app_id, &patch).await.unwrap();
     app_id
 }
 

@@ -12,6 +12,7 @@ mod release_health;
 mod rollout;
 mod serve;
 mod storage;
+mod storage_encode;
 mod transfer;
 
 use std::sync::Arc;
@@ -46,6 +47,9 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Storage(StorageCommand::Check) => storage::check(&Settings::load(cli.config.as_deref())?).await,
         Command::Storage(StorageCommand::Gc { dry_run, grace_hours }) => {
             storage::gc(&Settings::load(cli.config.as_deref())?, dry_run, grace_hours).await
+        }
+        Command::Storage(StorageCommand::Encode) => {
+            storage_encode::encode(&Settings::load(cli.config.as_deref())?).await
         }
         Command::Storage(StorageCommand::Migrate { to }) => {
             storage::migrate(&Settings::load(cli.config.as_deref())?, &to).await

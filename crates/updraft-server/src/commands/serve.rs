@@ -103,6 +103,8 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     // The health decision over active rollouts, on every instance (`crate::release_health`).
     let decider = crate::release_health::spawn_decider(state.clone());
     tracing::info!(instance = crate::release_health::instance_id(), "release-health decider running");
+    // bsdiff patches of Expo launch assets, computed one at a time off the request path.
+    let patch_worker = crate::ops::expo_patches::spawn_worker(state.clone().into_inner());
     tracing::info!(public_url = %state.public_url, "updraft listening on http://{bound}");
     println!("updraft listening on http://{bound}");
     server.await.context("serving HTTP")?;
@@ -111,6 +113,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         change_feed.abort();
     }
     decider.abort();
+    patch_worker.abort();
     drop(state);
     writer.shutdown().await;
     store.close().await;

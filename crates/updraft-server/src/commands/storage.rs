@@ -37,11 +37,18 @@ pub(crate) async fn gc(settings: &Settings, dry_run: bool, grace_hours: u64) -> 
     for (app_id, sha256) in &referenced.expo_assets {
         keep.insert(StorageKey::ExpoAsset { app_id, sha256 }.object_key().to_string());
     }
+    // An object in use keeps its compressed copies.
+    let copies: Vec<String> = keep
+        .iter()
+        .flat_map(|key| updraft_core::Encoding::STORED.map(|encoding| format!("{key}{}", encoding.key_suffix())))
+        .collect();
+    keep.extend(copies);
     let cutoff = chrono::Utc::now() - chrono::Duration::hours(i64::try_from(grace_hours).unwrap_or(i64::MAX / 3600));
     let (mut n_removed, mut bytes_removed, mut n_kept, mut n_young) = (0u64, 0u64, 0u64, 0u64);
     let mut listing = objects.list(None);
     while let Some(meta) = listing.try_next().await.context("listing objects")? {
-        if keep.contains(&meta.key) {
+        // bsdiff patches are recorded in the database and small; a removed one would never be computed again.
+        if keep.contains(&meta.key) || meta.key.starts_with("patches/") {
             n_kept += 1;
             continue;
         }

@@ -17,7 +17,7 @@ use crate::api_error::ApiError;
 use crate::auth::Caller;
 use crate::bundle_ingest::{check_plain_zip, decrypt_and_check, unpack_files};
 use crate::ops::audit::{self, Change};
-use crate::ops::{AppState, objects};
+use crate::ops::{AppState, encodings, objects};
 use crate::storage_layout::StorageKey;
 use crate::upload::StagedFile;
 
@@ -305,11 +305,15 @@ async fn store_files(
     for file in files {
         let key = StorageKey::File { app_id, sha256: &file.sha256 }.object_key();
         objects::put_content_addressed(state, &key, &file.path, Some("application/octet-stream")).await?;
+        // Its brotli copy is what a plugin that decodes `.br` files downloads (`updraft_core::DeltaBrotli`).
+        let copies =
+            encodings::store_encodings(state, &key, &file.path, None, encodings::CopyPolicy::AlwaysBrotli).await?;
         manifest.push(ManifestEntry {
             file_name: file.file_name,
             file_hash: file.sha256,
             object_key: key.to_string(),
             size_bytes: Some(file.size_bytes),
+            br_size_bytes: copies.brotli,
         });
     }
     manifest.sort_by(|a, b| a.file_name.cmp(&b.file_name));

@@ -15,7 +15,7 @@ use updraft_core::{
 use crate::api_error::ApiError;
 use crate::auth::Caller;
 use crate::ops::audit::{self, Change};
-use crate::ops::{AppState, objects};
+use crate::ops::{AppState, encodings, objects};
 use crate::storage_layout::StorageKey;
 use crate::upload::stage;
 
@@ -42,6 +42,8 @@ pub(crate) async fn upload_asset<E: std::fmt::Display>(
     }
     let key = StorageKey::ExpoAsset { app_id, sha256 }.object_key();
     objects::put_content_addressed(state, &key, staged.file.path(), None).await?;
+    // Its compressed copies too, before it is recorded: every download of it can then pick one.
+    encodings::store_encodings(state, &key, staged.file.path(), None, encodings::CopyPolicy::WhenSmaller).await?;
     // Recorded only once the bytes are stored: a release can only name assets that exist.
     state.store.insert_expo_asset(app_id, sha256, &staged.md5, staged.size_bytes).await?;
     Ok(StoredAsset { md5: staged.md5, size_bytes: staged.size_bytes })
@@ -252,8 +254,28 @@ async fn record(
     before: &AppCatalog,
     releases: Vec<ExpoRelease>,
 ) -> Result<Vec<ExpoRelease>, ApiError> {
+    // What each new release replaces on its channel: the devices there run it, so a patch from it is wanted.
+    let replaced: Vec<(String, String)> = releases
+        .iter()
+        .filter_map(|new| {
+            let previous = before
+                .expo_releases()
+                .iter()
+                .filter(|r| {
+                    r.channel == new.channel
+                        && r.runtime_version == new.runtime_version
+                        && r.platform == new.platform
+                        && matches!(r.kind, updraft_core::ExpoReleaseKind::Update { .. })
+                })
+                .max_by_key(|r| r.created_at)?;
+            Some((previous.id.clone(), new.id.clone()))
+        })
+        .collect();
     state.store.insert_expo_releases(&releases).await?;
     state.refresh(app_id).await?;
+    for (previous, new) in &replaced {
+        state.bytes.patches.offer(app_id, previous, new);
+    }
     tracing::info!(app.id = %app_id, n_releases = releases.len(), "recorded Expo releases");
     audit_releases(state, by, app_id, action, before, &releases).await?;
     let webhook_action = match action {

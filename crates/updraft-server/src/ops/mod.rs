@@ -15,7 +15,9 @@ pub(crate) mod channel_self;
 pub(crate) mod channels;
 pub(crate) mod console;
 pub(crate) mod devices;
+pub(crate) mod encodings;
 pub(crate) mod expo_keys;
+pub(crate) mod expo_patches;
 pub(crate) mod expo_releases;
 pub(crate) mod objects;
 pub(crate) mod release_health;
@@ -54,6 +56,8 @@ pub(crate) struct AppState {
     pub(crate) console: crate::console_sessions::ConsoleSessions,
     /// Publishes, rollout changes and halts POSTed to `UPDRAFT_WEBHOOK_URL` (nothing when unset).
     pub(crate) webhooks: crate::webhooks::Webhooks,
+    /// Compressed copies and Expo patches: what downloads remember and the patch queue.
+    pub(crate) bytes: crate::ops::encodings::DeliveryState,
 }
 
 /// What `AppState` is built from.
@@ -89,6 +93,7 @@ impl AppState {
             background,
             console: Default::default(),
             webhooks,
+            bytes: Default::default(),
         }
     }
 

@@ -20,7 +20,8 @@ pub(crate) async fn put_content_addressed(
         .await
         .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("reopening a staged file")))?;
     let body = tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024).boxed();
-    let options = PutOptions { mode: PutMode::Create, content_type: content_type.map(Into::into), cache_control: None };
+    let options =
+        PutOptions { mode: PutMode::Create, content_type: content_type.map(Into::into), ..PutOptions::default() };
     match state.objects.put(key, body, options).await {
         Ok(_) => Ok(true),
         Err(updraft_oss::Error::AlreadyExists { .. }) => Ok(false),
@@ -34,6 +35,14 @@ pub(crate) async fn remove_unused(state: &AppState, keys: &[String], what: &str)
     for key in keys.iter().filter_map(|k| ObjectKey::parse(k).ok()) {
         if let Err(error) = state.objects.delete(&key).await {
             tracing::warn!(object.key = %key, "could not remove {what}: {error}");
+        }
+        // Its compressed copies go with it (most objects have none: a missing copy is no error).
+        for encoding in updraft_core::Encoding::STORED {
+            let copy = crate::ops::encodings::encoded_key(&key, encoding);
+            match state.objects.delete(&copy).await {
+                Ok(()) | Err(updraft_oss::Error::NotFound { .. }) => {}
+                Err(error) => tracing::warn!(object.key = %copy, "could not remove a compressed copy: {error}"),
+            }
         }
     }
 }

@@ -9,7 +9,9 @@ use actix_web::{HttpRequest, HttpResponse};
 use updraft_oss::{ByteRange, ObjectKey};
 
 use crate::api_error::ApiError;
+use crate::metrics::Representation;
 use crate::ops::objects::{Download, open_download};
+use crate::routes::encoded;
 use crate::state::AppState;
 
 /// What to serve.
@@ -31,6 +33,13 @@ pub(crate) async fn serve(
     let etag = format!("\"{}\"", served.digest);
     if if_none_match(request, &etag) {
         return Ok(Some(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish()));
+    }
+    // A stored compressed copy, when the request accepts one and the object has it (`routes::encoded`).
+    let encoding = encoded::wanted(request, served);
+    if encoding != updraft_core::Encoding::Identity
+        && let Some(answer) = encoded::serve_encoded(request, state, served, encoding).await?
+    {
+        return Ok(Some(answer));
     }
     let range = request.headers().get(header::RANGE).and_then(|v| v.to_str().ok()).and_then(parse_range);
     let result = match open_download(state, served.key, range).await? {
@@ -73,6 +82,10 @@ pub(crate) async fn serve(
     if served.nosniff {
         response.insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
     }
+    if encoded::may_be_encoded(served.content_type) {
+        response.insert_header((header::VARY, "Accept-Encoding"));
+    }
+    state.metrics.served.add(Representation::Encoded(updraft_core::Encoding::Identity), length);
     Ok(Some(response.no_chunking(length).streaming(result.body)))
 }
 

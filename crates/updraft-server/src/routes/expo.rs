@@ -118,6 +118,12 @@ pub(crate) async fn answer_manifest(request: &HttpRequest, state: &AppState, app
         ExpoDecision::NotAvailable => "not_available",
     };
     state.metrics.observe_outcome("expo", outcome);
+    // A device that runs another release is a base worth a patch to the one it is sent (computed in the background).
+    if let (ExpoDecision::Serve(release), Some(current)) = (&decision, check.current_update_id.as_deref())
+        && !current.eq_ignore_ascii_case(&release.id)
+    {
+        state.bytes.patches.offer(&app_id, current, &release.id);
+    }
     let json_only = parsed.accepted == AcceptedForm::JsonOnly;
     let answer_id = match decision {
         ExpoDecision::NotAvailable => {
@@ -272,7 +278,14 @@ pub(crate) async fn asset(
     let (sha256, ext) = file.split_once('.').unwrap_or((file.as_str(), ""));
     let Some(sha256) = sha256_hex(sha256) else { return not_found() };
     let key: ObjectKey = StorageKey::ExpoAsset { app_id: &app_id, sha256: &sha256 }.object_key();
-    let content_type = match state.index.get(&app_id).and_then(|catalog| catalog.expo_file_is_launch(&sha256, ext)) {
+    let launch = state.index.get(&app_id).and_then(|catalog| catalog.expo_file_is_launch(&sha256, ext));
+    // A bsdiff patch from the update the device runs, when it asks for one and one is ready (`routes::expo_patch`).
+    if let Some(answer) =
+        crate::routes::expo_patch::patch_answer(&request, &state, &app_id, &sha256, launch == Some(true)).await
+    {
+        return answer;
+    }
+    let content_type = match launch {
         Some(launch) => manifest::asset_content_type(launch, ext),
         // Stored but named by no release under this extension (or not yet known here): bytes, nothing more.
         None => "application/octet-stream",

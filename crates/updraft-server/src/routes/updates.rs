@@ -66,7 +66,10 @@ pub(crate) async fn updates(
                     BundleSource::Stored { object_key, .. } => state.object_url(object_key),
                     BundleSource::External { url } => url.clone(),
                 };
-                update_body(bundle, &request.check, &url, |entry| state.object_url(&entry.object_key))
+                update_body(bundle, &request.check, &url, |entry, form| match form {
+                    updraft_core::DeltaFileForm::Plain => state.object_url(&entry.object_key),
+                    updraft_core::DeltaFileForm::Brotli => state.object_url(&format!("{}.br", entry.object_key)),
+                })
             })
         }
         UpdateDecision::RevertToBuiltin => {
@@ -123,7 +126,12 @@ pub(crate) async fn manifest_size(state: web::Data<AppState>, payload: web::Payl
     };
     let catalog = state.index.get(&request.app_id);
     let sizes = |file: &updraft_capgo::manifest_size::SizeQuery| {
-        catalog.as_deref().and_then(|c| c.delta_file_size(&file.file_hash.to_ascii_lowercase()))
+        let (catalog, hash) = (catalog.as_deref()?, file.file_hash.to_ascii_lowercase());
+        // An entry whose URL is a brotli copy downloads that copy (`update_body`'s manifests).
+        match file.download_url.as_deref().is_some_and(|url| url.ends_with(".br")) {
+            true => catalog.delta_file_br_size(&hash),
+            false => catalog.delta_file_size(&hash),
+        }
     };
     HttpResponse::Ok().json(manifest_size_body(&request.files, sizes))
 }

@@ -4,6 +4,7 @@
 
 mod api_keys;
 mod audit;
+mod bytes;
 mod capgo_cli;
 mod capgo_surface;
 mod channel_self;
@@ -11,6 +12,7 @@ mod cli_publish;
 mod console;
 mod corpus;
 mod delta;
+mod delta_brotli;
 mod downloads;
 mod encryption;
 mod expo;
@@ -20,6 +22,7 @@ mod helpers;
 mod hostile;
 mod lifecycle;
 mod management;
+mod patches;
 mod postgres;
 mod release_health;
 mod roles;

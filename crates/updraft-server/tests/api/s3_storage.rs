@@ -391,3 +391,32 @@ async fn presigned_delivery_never_redirects_across_schemes() {
     assert_eq!(response.status(), 200, "streamed, not redirected to http");
     assert_eq!(sha256_hex(&response.bytes().await.unwrap()), sha256_hex(&zip));
 }
+
+/// Presigned delivery of a compressed copy: the gateway redirects to a presigned URL of the `.br` copy that asks
+/// the bucket for `Content-Encoding: br` (`response-content-encoding`), and what the bucket sends decodes (Node's
+/// zlib) to the manifest's hash.
+#[tokio::test]
+async fn presigned_compressed_copies_come_with_their_content_encoding() {
+    let bucket = create_bucket(&var("UPDRAFT_TEST_S3_ENDPOINT")).await;
+    let app = gateway(&s3_env(&bucket, "presigned", &[])).await;
+    let fixture = crate::bytes::export_with_bundles("s3br", |platform| crate::bytes::js_bundle(128, platform));
+    publish(&app, &fixture, "production", &[]);
+    let report = expo_check(&manifest_url(&app), &client_headers("ios", json!({})), None).await;
+    let manifest = &report["parts"].as_array().unwrap().iter().find(|p| p["name"] == "manifest").unwrap()["json"];
+    let launch = &manifest["launchAsset"];
+    let redirect =
+        app.client.get(launch["url"].as_str().unwrap()).header("accept-encoding", "br").send().await.unwrap();
+    assert_eq!(redirect.status(), 302);
+    assert_eq!(redirect.headers()["vary"], "Accept-Encoding");
+    let location = redirect.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.contains(".br?") && location.contains("response-content-encoding=br"), "{location}");
+    let response = reqwest::get(&location).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-encoding"], "br");
+    let body = response.bytes().await.unwrap();
+    let expected = {
+        use base64::Engine;
+        hex::encode(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(launch["hash"].as_str().unwrap()).unwrap())
+    };
+    assert_eq!(crate::bytes::node_decoded_sha256(&body, "br"), expected);
+}

@@ -54,14 +54,15 @@ pub(super) async fn insert_bundle(
     })?;
     for entry in &bundle.manifest {
         sqlx::query(
-            "INSERT INTO bundle_files (bundle_id, file_name, file_hash, object_key, size_bytes)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO bundle_files (bundle_id, file_name, file_hash, object_key, size_bytes, br_size_bytes)
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
         .bind(&entry.file_name)
         .bind(&entry.file_hash)
         .bind(&entry.object_key)
         .bind(entry.size_bytes.and_then(|size| i64::try_from(size).ok()))
+        .bind(entry.br_size_bytes.and_then(|size| i64::try_from(size).ok()))
         .execute(&mut *tx)
         .await
         .map_err(map_error)?;

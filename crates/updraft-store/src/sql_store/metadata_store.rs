@@ -11,6 +11,7 @@ use std::future::Future;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use updraft_core::ExpoPatch;
 use updraft_core::{
     ApiKeyRecord, App, AppCatalog, AppId, Bundle, Channel, ChannelName, ChannelUpdate, DeviceCursor, DeviceId,
     DeviceReport, ExpoRelease, MetadataStore, NewBundle, OverrideTarget, ReferencedObjects, SigningKeyRecord,
@@ -19,6 +20,7 @@ use updraft_core::{
 use updraft_core::{Halt, RolloutId, StoredRollout};
 
 use super::calls::CallKind;
+use super::expo_patches;
 use super::release_health;
 use super::rollouts;
 use super::{SqlStore, api_keys, apps, audit, bundles, catalog, channels, devices, expo, objects, signing_keys, stats};
@@ -244,5 +246,20 @@ impl MetadataStore for SqlStore {
 
     async fn rollout_halts(&self, app_id: &AppId, channel: Option<&str>) -> StoreResult<Vec<HaltRecord>> {
         self.reading("rollout_halts", release_health::rollout_halts(self, app_id, channel)).await
+    }
+
+    // bsdiff patches of Expo launch assets.
+
+    async fn record_expo_patch(&self, app_id: &AppId, patch: &ExpoPatch) -> StoreResult<()> {
+        self.writing("record_expo_patch", expo_patches::record_expo_patch(self, app_id, patch)).await
+    }
+
+    async fn expo_patch(
+        &self,
+        app_id: &AppId,
+        base_sha256: &str,
+        target_sha256: &str,
+    ) -> StoreResult<Option<ExpoPatch>> {
+        self.reading("expo_patch", expo_patches::expo_patch(self, app_id, base_sha256, target_sha256)).await
     }
 }

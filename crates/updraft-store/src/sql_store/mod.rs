@@ -27,6 +27,7 @@ mod catalog;
 mod channels;
 mod devices;
 mod expo;
+mod expo_patches;
 mod metadata_store;
 mod objects;
 mod release_health;

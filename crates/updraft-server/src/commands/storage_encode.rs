@@ -1,0 +1,84 @@
+//! `updraft storage encode`: give objects stored before compressed copies existed (or whose copies are missing)
+//! their brotli and gzip copies, the same ones a publish makes now. Downloads never compress: until this runs, such
+//! an object is served as stored. Safe to run while gateways serve, and to run again (copies are content-addressed
+//! and created only when missing).
+
+use anyhow::Context;
+use futures::{StreamExt, TryStreamExt};
+use tokio::io::AsyncWriteExt;
+use updraft_core::Encoding;
+use updraft_oss::{GetOptions, ObjectKey};
+
+use crate::config::Settings;
+use crate::ops::encodings::{CopyPolicy, encoded_key, put_encodings};
+use crate::storage::open_object_store;
+
+/// Whether a listed key is an original the gateway makes copies of: an Expo asset or a delta file (bundle zips are
+/// compressed already), and not itself a copy or a patch.
+fn original(key: &str) -> Option<CopyPolicy> {
+    let mut parts = key.split('/');
+    let policy = match parts.next()? {
+        "assets" => CopyPolicy::WhenSmaller,
+        "files" => CopyPolicy::AlwaysBrotli,
+        _ => return None,
+    };
+    let (_app, name, rest) = (parts.next()?, parts.next()?, parts.next());
+    (rest.is_none() && updraft_core::sha256_hex(name).is_some()).then_some(policy)
+}
+
+pub(crate) async fn encode(settings: &Settings) -> anyhow::Result<()> {
+    let objects = open_object_store(settings).await?;
+    let staging = settings.staging_dir();
+    tokio::fs::create_dir_all(&staging).await.with_context(|| format!("creating {}", staging.display()))?;
+    let (mut encoded, mut present, mut skipped, mut bytes) = (0u64, 0u64, 0u64, 0u64);
+    let keys: Vec<(String, CopyPolicy)> = objects
+        .list(None)
+        .try_filter_map(|meta| async move { Ok(original(&meta.key).map(|policy| (meta.key, policy))) })
+        .try_collect()
+        .await
+        .context("listing objects")?;
+    for (raw, policy) in keys {
+        let key = ObjectKey::parse(&raw).context("an object key in the store is invalid")?;
+        if objects.head(&encoded_key(&key, Encoding::Brotli)).await.is_ok() {
+            present += 1;
+            continue;
+        }
+        let staged = tempfile::NamedTempFile::new_in(&staging)?;
+        let mut file = tokio::fs::File::create(staged.path()).await?;
+        let mut body = objects.get(&key, GetOptions::default()).await?.body;
+        while let Some(chunk) = body.next().await {
+            file.write_all(&chunk?).await?;
+        }
+        file.flush().await?;
+        let stored = put_encodings(objects.as_ref(), &key, staged.path(), &staging, None, policy)
+            .await
+            .with_context(|| format!("encoding {key}"))?;
+        if stored == Default::default() {
+            skipped += 1;
+            continue;
+        }
+        encoded += 1;
+        bytes += stored.brotli.unwrap_or(0) + stored.gzip.unwrap_or(0);
+        println!("encoded {key}: br {:?} gzip {:?} bytes", stored.brotli, stored.gzip);
+    }
+    eprintln!(
+        "gave {encoded} objects compressed copies ({bytes} bytes); {present} had them; {skipped} do not compress"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_originals_get_copies() {
+        let digest = "ab".repeat(32);
+        assert_eq!(original(&format!("assets/com.example.app/{digest}")), Some(CopyPolicy::WhenSmaller));
+        assert_eq!(original(&format!("files/com.example.app/{digest}")), Some(CopyPolicy::AlwaysBrotli));
+        assert_eq!(original(&format!("files/com.example.app/{digest}.br")), None);
+        assert_eq!(original(&format!("assets/com.example.app/{digest}.gz")), None);
+        assert_eq!(original(&format!("bundles/com.example.app/{digest}.zip")), None);
+        assert_eq!(original(&format!("patches/com.example.app/{digest}")), None);
+    }
+}
