@@ -120,14 +120,20 @@ pub(crate) async fn start_or_set(
     answer(&state, &app_id, &channel, Some(&stored)).await
 }
 
+/// The body of a halt, resume or complete, with its app and channel checked against the caller's scope.
+async fn action(caller: &Caller, payload: web::Payload) -> Result<(RolloutAction, AppId, ChannelName), ApiError> {
+    let asked: RolloutAction = body(payload).await?;
+    let (app_id, channel) = checked(&asked.app_id, &asked.channel, caller)?;
+    Ok((asked, app_id, channel))
+}
+
 /// `POST /rollout/halt {app_id, channel, reason?}`.
 pub(crate) async fn halt(
     state: web::Data<AppState>,
     caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let asked: RolloutAction = body(payload).await?;
-    let (app_id, channel) = checked(&asked.app_id, &asked.channel, &caller)?;
+    let (asked, app_id, channel) = action(&caller, payload).await?;
     let request = HaltRequest {
         by: HaltCause::Operator(operator(&caller)),
         reason: asked.reason.unwrap_or_else(|| "halted by an operator".to_owned()),
@@ -150,8 +156,7 @@ pub(crate) async fn resume(
     caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let asked: RolloutAction = body(payload).await?;
-    let (app_id, channel) = checked(&asked.app_id, &asked.channel, &caller)?;
+    let (_, app_id, channel) = action(&caller, payload).await?;
     let stored = rollouts::resume(&state, &app_id, &channel, &operator(&caller)).await?;
     answer(&state, &app_id, &channel, Some(&stored)).await
 }
@@ -162,8 +167,7 @@ pub(crate) async fn complete(
     caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let asked: RolloutAction = body(payload).await?;
-    let (app_id, channel) = checked(&asked.app_id, &asked.channel, &caller)?;
+    let (_, app_id, channel) = action(&caller, payload).await?;
     let stored = rollouts::complete(&state, &app_id, &channel, &operator(&caller)).await?;
     answer(&state, &app_id, &channel, Some(&stored)).await
 }
