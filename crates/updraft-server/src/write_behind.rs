@@ -46,12 +46,10 @@ pub(crate) const DEVICE_BATCH: usize = 50_000;
 /// How often pending device reports are written.
 pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
-/// While at least this many devices are pending and more than half as many joined them since the last tick, the
-/// writer waits up to [`BUSY_FLUSH_INTERVAL`] between writes instead of [`FLUSH_INTERVAL`]: under a burst of
-/// devices whose reports change, each write of random devices touches nearly every page of the device tables, so
-/// fewer, larger writes cost far less per row (SQLite writes every page a transaction changed to its log). Once the
-/// burst stops growing the map (the load stopped, or every device is already pending), the next tick writes, so
-/// the last reports reach the database about as soon as with a write every second.
+/// With at least this many devices pending, the writer waits [`BUSY_FLUSH_INTERVAL`] between writes instead of
+/// [`FLUSH_INTERVAL`]: under a burst of devices whose reports change, each write of random devices touches nearly
+/// every page of the device tables, so fewer, larger writes cost far less per row (SQLite writes every page a
+/// transaction changed to its log). A quiet gateway still writes every second.
 const BUSY_PENDING: usize = 10_000;
 
 /// How often pending device reports are written while at least [`BUSY_PENDING`] devices are pending.
@@ -210,7 +208,6 @@ impl Task {
         let mut tick = tokio::time::interval(FLUSH_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_write = tokio::time::Instant::now();
-        let mut pending_at_tick = 0;
         loop {
             tokio::select! {
                 _ = &mut stopped => break,
@@ -223,13 +220,9 @@ impl Task {
                     self.write_stats(&mut events).await;
                 }
                 _ = tick.tick() => {
-                    let pending = self.reports.pending();
-                    let growing = pending >= pending_at_tick + BUSY_PENDING / 2;
-                    pending_at_tick = pending;
-                    if pending < BUSY_PENDING || !growing || last_write.elapsed() >= BUSY_FLUSH_INTERVAL {
+                    if self.reports.pending() < BUSY_PENDING || last_write.elapsed() >= BUSY_FLUSH_INTERVAL {
                         self.write_devices().await;
                         last_write = tokio::time::Instant::now();
-                        pending_at_tick = self.reports.pending();
                     }
                 }
             }
