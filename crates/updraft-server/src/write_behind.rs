@@ -5,8 +5,7 @@
 //! shed at any request rate below the map's capacity (`device_queue_capacity` devices; past it, reports of further
 //! devices are shed and counted, never silently). A check's release-health signals travel in the same entry as its
 //! device report ([`CheckReport`]): one offer per check, and a replaced entry keeps the signals the newer check does
-//! not repeat. One task takes every pending entry every [`FLUSH_INTERVAL`] (every [`BUSY_FLUSH_INTERVAL`] while many
-//! devices are pending, so writes are fewer and larger under load) and writes them in batches of at most
+//! not repeat. One task takes every pending entry every [`FLUSH_INTERVAL`] and writes them in batches of at most
 //! [`DEVICE_BATCH`] devices: the device rows, then the release-health rows of the same entries.
 //!
 //! Stats events go through a bounded queue, all or nothing per batch: a batch that does not fit is refused
@@ -45,15 +44,6 @@ pub(crate) const DEVICE_BATCH: usize = 50_000;
 
 /// How often pending device reports are written.
 pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
-
-/// With at least this many devices pending, the writer waits [`BUSY_FLUSH_INTERVAL`] between writes instead of
-/// [`FLUSH_INTERVAL`]: under a burst of devices whose reports change, each write of random devices touches nearly
-/// every page of the device tables, so fewer, larger writes cost far less per row (SQLite writes every page a
-/// transaction changed to its log). A quiet gateway still writes every second.
-const BUSY_PENDING: usize = 10_000;
-
-/// How often pending device reports are written while at least [`BUSY_PENDING`] devices are pending.
-const BUSY_FLUSH_INTERVAL: Duration = Duration::from_secs(3);
 
 /// The stats queue never holds more events than this, whatever `device_queue_capacity` says.
 const STATS_QUEUE_MAX: usize = 50_000;
@@ -207,7 +197,6 @@ impl Task {
         let mut events = Vec::with_capacity(MAX_BATCH);
         let mut tick = tokio::time::interval(FLUSH_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_write = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 _ = &mut stopped => break,
@@ -216,15 +205,9 @@ impl Task {
                         break;
                     }
                     self.write_devices().await;
-                    last_write = tokio::time::Instant::now();
                     self.write_stats(&mut events).await;
                 }
-                _ = tick.tick() => {
-                    if self.reports.pending() < BUSY_PENDING || last_write.elapsed() >= BUSY_FLUSH_INTERVAL {
-                        self.write_devices().await;
-                        last_write = tokio::time::Instant::now();
-                    }
-                }
+                _ = tick.tick() => self.write_devices().await,
             }
         }
         // Shutdown: the HTTP server has stopped, so nothing more is acknowledged; write all of it.
