@@ -149,6 +149,8 @@ pub(crate) struct Settings {
     pub(crate) limits: crate::limits::LimitSettings,
     /// When set, `GET /metrics` requires this key (`authorization: Bearer <key>`); otherwise it is open.
     pub(crate) metrics_api_key: Option<Secret>,
+    /// MiB of downloaded objects kept in memory (`crate::object_cache`); 0 turns the cache off.
+    pub(crate) object_cache_mb: u64,
 }
 
 impl Default for Settings {
@@ -166,6 +168,7 @@ impl Default for Settings {
             storage: StorageSettings::default(),
             limits: crate::limits::LimitSettings::default(),
             metrics_api_key: None,
+            object_cache_mb: crate::object_cache::DEFAULT_MB,
         }
     }
 }
@@ -248,6 +251,9 @@ impl Settings {
         if let Some(key) = secret("UPDRAFT_METRICS_API_KEY")? {
             self.metrics_api_key = Some(key);
         }
+        if let Some(megabytes) = number("UPDRAFT_OBJECT_CACHE_MB")? {
+            self.object_cache_mb = megabytes;
+        }
         let hardening = ["UPDRAFT_METRICS_API_KEY", "UPDRAFT_METRICS_API_KEY_FILE"];
         let known = [
             "UPDRAFT_LISTEN",
@@ -257,6 +263,7 @@ impl Settings {
             "UPDRAFT_ADMIN_API_KEY_FILE",
             "UPDRAFT_MAX_UPLOAD_BYTES",
             "UPDRAFT_DEVICE_QUEUE_CAPACITY",
+            "UPDRAFT_OBJECT_CACHE_MB",
             "UPDRAFT_WEBHOOK_URL",
             "UPDRAFT_WEBHOOK_SECRET",
             "UPDRAFT_WEBHOOK_SECRET_FILE",
