@@ -25,6 +25,7 @@ mod bundles;
 mod calls;
 mod catalog;
 mod channels;
+mod delta_sizes;
 mod devices;
 mod expo;
 mod expo_patches;
