@@ -577,6 +577,18 @@ mod tests {
     }
 
     #[test]
+    fn object_cache_size_comes_from_the_environment() {
+        let only =
+            |value: &'static str| move |name: &str| (name == "UPDRAFT_OBJECT_CACHE_MB").then(|| value.to_owned());
+        let mut settings = Settings::default();
+        assert_eq!(settings.object_cache_mb, crate::object_cache::DEFAULT_MB);
+        settings.apply_env(only("0"), std::iter::empty()).unwrap();
+        assert_eq!(settings.object_cache_mb, 0);
+        let error = Settings::default().apply_env(only("lots"), std::iter::empty()).unwrap_err();
+        assert!(format!("{error:#}").contains("UPDRAFT_OBJECT_CACHE_MB: \"lots\" is not a whole number"), "{error:#}");
+    }
+
+    #[test]
     fn example_config_parses() {
         let text = include_str!("../../../docs/updraft.example.toml");
         let settings: Settings = toml::from_str(text).unwrap();
