@@ -5,6 +5,8 @@
 //! (`updraft-server`'s `device_ageing`). Failed versions and device-made channel overrides have caps of their own
 //! (`MAX_FAILED_VERSIONS_PER_APP`, `MAX_DEVICE_OVERRIDES_PER_APP`) and are not listed here.
 
+use chrono::{DateTime, Utc};
+
 /// A table of rows devices create, each row stamped with when it was last seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DeviceTable {
@@ -51,6 +53,25 @@ impl DeviceTable {
     #[must_use]
     pub fn cap(self, max_devices: u64) -> Option<u64> {
         (max_devices > 0).then(|| max_devices.saturating_mul(self.rows_per_device()))
+    }
+}
+
+/// A place in the order an app's rows of a table age in (by last-seen time, then by key): the rows at or before it
+/// are the ones a delete through it removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRowMark {
+    /// When the row was last seen.
+    pub seen_at: DateTime<Utc>,
+    /// The row's key after `app_id` as text (the store knows each table's columns): rows seen at `seen_at`
+    /// itself are cut between keys. Empty: every row seen at or before `seen_at`.
+    pub key: Vec<String>,
+}
+
+impl DeviceRowMark {
+    /// Every row seen at or before `seen_at`.
+    #[must_use]
+    pub fn at(seen_at: DateTime<Utc>) -> Self {
+        Self { seen_at, key: Vec::new() }
     }
 }
 

@@ -11,7 +11,7 @@ use crate::bundle::{Bundle, NewBundle};
 use crate::catalog::AppCatalog;
 use crate::channel::{Channel, ChannelUpdate};
 use crate::device::{DeviceReport, OverrideTarget};
-use crate::device_rows::DeviceTable;
+use crate::device_rows::{DeviceRowMark, DeviceTable};
 use crate::expo_release::ExpoRelease;
 use crate::health::HealthFigures;
 use crate::ids::{AppId, ChannelName, DeviceId};
@@ -390,23 +390,23 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     // Ageing and capping the rows devices create (issue #17; `crate::DeviceTable`).
 
-    /// The time of the app's `keep + 1`-th most recently seen row of `table`: deleting the rows seen at or before
-    /// it leaves at most `keep`. `None` when the app holds at most `keep` rows.
+    /// The app's `keep + 1`-th most recently seen row of `table`: deleting through it leaves the `keep` newest.
+    /// `None` when the app holds at most `keep` rows.
     async fn device_rows_cutoff(
         &self,
         table: DeviceTable,
         app_id: &AppId,
         keep: u64,
-    ) -> StoreResult<Option<DateTime<Utc>>>;
+    ) -> StoreResult<Option<DeviceRowMark>>;
 
-    /// Deletes at most `limit` of the app's rows of `table` last seen at or before `through`, least recently seen
-    /// first; returns how many it deleted. Safe to run on several instances at once (PostgreSQL skips rows another
-    /// transaction holds).
+    /// Deletes at most `limit` of the app's rows of `table` at or before `through` (by last-seen time, then key),
+    /// least recently seen first; returns how many it deleted. Safe to run on several instances at once
+    /// (PostgreSQL skips rows another transaction holds).
     async fn delete_device_rows(
         &self,
         table: DeviceTable,
         app_id: &AppId,
-        through: DateTime<Utc>,
+        through: &DeviceRowMark,
         limit: u64,
     ) -> StoreResult<u64>;
 }

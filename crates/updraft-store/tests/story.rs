@@ -1049,11 +1049,13 @@ async fn failed_versions_age_out_story(store: &dyn MetadataStore) {
 on_both_databases!(failed_versions_age_out_story: sqlite_failed_versions_age_out_story, postgres_failed_versions_age_out_story);
 
 /// The rows any device can create (reports, installs, release health, stats events) are found by when they were
-/// last seen: `device_rows_cutoff` names the time past an app's newest rows, `delete_device_rows` deletes an app's
-/// rows seen at or before a time in batches, least recently seen first, and never another app's.
+/// last seen: `device_rows_cutoff` marks the row past an app's newest rows, `delete_device_rows` deletes an app's
+/// rows at or before a mark (a time, and a key between rows seen at once) in batches, least recently seen first,
+/// and never another app's.
 async fn device_rows_age_out_story(store: &dyn MetadataStore) {
     use chrono::TimeDelta;
-    use updraft_core::{DeviceTable, HealthProtocol, ReleaseDeviceRow, StatsEvent};
+    use updraft_core::{DeviceRowMark, DeviceTable, HealthProtocol, ReleaseDeviceRow, StatsEvent};
+    let seen = |mark: Option<DeviceRowMark>| mark.map(|m| m.seen_at);
     let app_id = AppId::parse("com.example.ageing").unwrap();
     let other = AppId::parse("com.example.other").unwrap();
     for id in [&app_id, &other] {
@@ -1093,25 +1095,25 @@ async fn device_rows_age_out_story(store: &dyn MetadataStore) {
     let table = DeviceTable::Devices;
     assert_eq!(store.device_rows_cutoff(table, &app_id, 15).await.unwrap(), None, "15 rows fit a cap of 15");
     assert_eq!(store.device_rows_cutoff(table, &app_id, 100).await.unwrap(), None);
-    assert_eq!(store.device_rows_cutoff(table, &app_id, 10).await.unwrap(), Some(at(4)), "the 11th newest row");
-    assert_eq!(store.device_rows_cutoff(table, &app_id, 0).await.unwrap(), Some(at(14)));
+    assert_eq!(seen(store.device_rows_cutoff(table, &app_id, 10).await.unwrap()), Some(at(4)), "the 11th newest row");
+    assert_eq!(seen(store.device_rows_cutoff(table, &app_id, 0).await.unwrap()), Some(at(14)));
     // Deleting through the cut-off goes oldest first, a batch at a time, and leaves the ten newest.
-    assert_eq!(store.delete_device_rows(table, &app_id, at(4), 3).await.unwrap(), 3);
+    assert_eq!(store.delete_device_rows(table, &app_id, &DeviceRowMark::at(at(4)), 3).await.unwrap(), 3);
     assert_eq!(store.get_device(&app_id, &device(2)).await.unwrap(), None, "the oldest went first");
     assert!(store.get_device(&app_id, &device(3)).await.unwrap().is_some(), "the batch stopped at its limit");
-    assert_eq!(store.delete_device_rows(table, &app_id, at(4), 100).await.unwrap(), 2);
-    assert_eq!(store.delete_device_rows(table, &app_id, at(4), 100).await.unwrap(), 0);
+    assert_eq!(store.delete_device_rows(table, &app_id, &DeviceRowMark::at(at(4)), 100).await.unwrap(), 2);
+    assert_eq!(store.delete_device_rows(table, &app_id, &DeviceRowMark::at(at(4)), 100).await.unwrap(), 0);
     let kept: Vec<String> =
         store.list_devices(&app_id, 0, 100).await.unwrap().iter().map(|r| r.device_id.as_str().to_owned()).collect();
     assert_eq!(kept, (5..15).rev().map(|n| device(n).as_str().to_owned()).collect::<Vec<_>>());
     assert_eq!(store.device_rows_cutoff(table, &app_id, 10).await.unwrap(), None);
     // A device seen again after the cut-off was computed is newer than it, so it stays.
     store.upsert_devices(&[DeviceReport { seen_at: at(30), ..report(&app_id, 5) }]).await.unwrap();
-    assert_eq!(store.delete_device_rows(table, &app_id, at(5), 100).await.unwrap(), 0);
+    assert_eq!(store.delete_device_rows(table, &app_id, &DeviceRowMark::at(at(5)), 100).await.unwrap(), 0);
     assert!(store.get_device(&app_id, &device(5)).await.unwrap().is_some());
     // The other app's device is older than all of them, yet untouched.
     assert!(store.get_device(&other, &device(99)).await.unwrap().is_some());
-    assert_eq!(store.delete_device_rows(table, &other, at(-1), 100).await.unwrap(), 1);
+    assert_eq!(store.delete_device_rows(table, &other, &DeviceRowMark::at(at(-1)), 100).await.unwrap(), 1);
     assert!(store.list_devices(&other, 0, 100).await.unwrap().is_empty());
 
     // Release health: one row per release a device met, counted per release.
@@ -1135,9 +1137,9 @@ async fn device_rows_age_out_story(store: &dyn MetadataStore) {
         releases.iter().find(|r| r.release_id == release).map_or(0, |r| r.offered)
     };
     let table = DeviceTable::ReleaseDevices;
-    assert_eq!(store.device_rows_cutoff(table, &app_id, 6).await.unwrap(), Some(at(5)));
-    assert_eq!(store.delete_device_rows(table, &app_id, at(5), 4).await.unwrap(), 4);
-    assert_eq!(store.delete_device_rows(table, &app_id, at(5), 4).await.unwrap(), 2);
+    assert_eq!(seen(store.device_rows_cutoff(table, &app_id, 6).await.unwrap()), Some(at(5)));
+    assert_eq!(store.delete_device_rows(table, &app_id, &DeviceRowMark::at(at(5)), 4).await.unwrap(), 4);
+    assert_eq!(store.delete_device_rows(table, &app_id, &DeviceRowMark::at(at(5)), 4).await.unwrap(), 2);
     let releases = store.release_health(&app_id, None).await.unwrap();
     assert_eq!((offered(&releases, "1.0.1"), offered(&releases, "1.0.2")), (0, 6), "the older release's rows went");
 
@@ -1160,11 +1162,12 @@ async fn device_rows_age_out_story(store: &dyn MetadataStore) {
     assert_eq!(summary.recent.len(), 8);
     assert_eq!(summary.per_bundle.iter().map(|b| b.devices).sum::<u64>(), 8);
     let table = DeviceTable::StatsEvents;
-    assert_eq!(store.device_rows_cutoff(table, &app_id, 5).await.unwrap(), Some(at(22)));
-    assert_eq!(store.delete_device_rows(table, &app_id, at(22), 100).await.unwrap(), 3);
+    let table_events = table;
+    assert_eq!(seen(store.device_rows_cutoff(table, &app_id, 5).await.unwrap()), Some(at(22)));
+    assert_eq!(store.delete_device_rows(table, &app_id, &DeviceRowMark::at(at(22)), 100).await.unwrap(), 3);
     let table = DeviceTable::DeviceInstalls;
-    assert_eq!(store.device_rows_cutoff(table, &app_id, 7).await.unwrap(), Some(at(20)));
-    assert_eq!(store.delete_device_rows(table, &app_id, at(20), 100).await.unwrap(), 1);
+    assert_eq!(seen(store.device_rows_cutoff(table, &app_id, 7).await.unwrap()), Some(at(20)));
+    assert_eq!(store.delete_device_rows(table, &app_id, &DeviceRowMark::at(at(20)), 100).await.unwrap(), 1);
     let summary = store.stats_summary(&app_id, 100).await.unwrap();
     let oldest: Vec<&str> = summary.recent.iter().map(|e| e.device_id.as_str()).rev().take(1).collect();
     assert_eq!((summary.recent.len(), oldest), (5, vec!["dev-03"]), "the three oldest events went");
@@ -1172,9 +1175,46 @@ async fn device_rows_age_out_story(store: &dyn MetadataStore) {
         summary.per_bundle.iter().filter(|b| b.devices > 0).map(|b| (b.version_name.clone(), b.devices)).collect();
     assert_eq!(devices.len(), 7, "the oldest install went: {devices:?}");
     assert!(devices.iter().all(|(version, _)| version != "2.0.0"));
+    // Events received at one instant (a batch) are cut between their keys: exactly the excess goes.
+    let batch: Vec<StatsEvent> = (0..8).map(|n| StatsEvent { received_at: at(40), ..event(n, 40) }).collect();
+    store.insert_stats(&batch).await.unwrap();
+    let cutoff = store.device_rows_cutoff(table_events, &app_id, 6).await.unwrap().expect("13 events, keep 6");
+    assert_eq!((cutoff.seen_at, cutoff.key.len()), (at(40), 1));
+    assert_eq!(store.delete_device_rows(table_events, &app_id, &cutoff, 4).await.unwrap(), 4);
+    assert_eq!(store.delete_device_rows(table_events, &app_id, &cutoff, 4).await.unwrap(), 3);
+    assert_eq!(store.device_rows_cutoff(table_events, &app_id, 6).await.unwrap(), None);
+    let summary = store.stats_summary(&app_id, 100).await.unwrap();
+    let kept: Vec<&str> = summary.recent.iter().map(|e| e.device_id.as_str()).collect();
+    assert_eq!(kept, ["dev-07", "dev-06", "dev-05", "dev-04", "dev-03", "dev-02"], "the batch's last six stay");
+    let bad = DeviceRowMark { seen_at: at(40), key: vec!["a".into(), "b".into()] };
+    assert!(store.delete_device_rows(table_events, &app_id, &bad, 4).await.is_err(), "a mark of another table");
+    // Devices seen at one instant too, cut by device id.
+    store
+        .upsert_devices(&(20..26).map(|n| DeviceReport { seen_at: at(50), ..report(&app_id, n) }).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let cutoff = store.device_rows_cutoff(DeviceTable::Devices, &app_id, 3).await.unwrap().expect("16 devices");
+    assert_eq!(cutoff.key, ["dev-22"]);
+    assert_eq!(store.delete_device_rows(DeviceTable::Devices, &app_id, &cutoff, 100).await.unwrap(), 13);
+    let kept: Vec<String> =
+        store.list_devices(&app_id, 0, 100).await.unwrap().iter().map(|r| r.device_id.as_str().to_owned()).collect();
+    assert_eq!(kept, ["dev-25", "dev-24", "dev-23"]);
+    // Release-health rows of one instant, cut by device then release.
+    let rows: Vec<ReleaseDeviceRow> = (0..3).flat_map(|n| [health(n, "3.0.0", 60), health(n, "3.0.1", 60)]).collect();
+    store.upsert_release_devices(&rows).await.unwrap();
+    // 20 rows: six of 1.0.2, the eight the `set` events recorded (at 40), these six.
+    let cutoff = store.device_rows_cutoff(DeviceTable::ReleaseDevices, &app_id, 5).await.unwrap().expect("20 rows");
+    assert_eq!(cutoff.key, ["dev-00", "3.0.0"], "the 6th newest");
+    assert_eq!(store.delete_device_rows(DeviceTable::ReleaseDevices, &app_id, &cutoff, 100).await.unwrap(), 15);
+    let releases = store.release_health(&app_id, None).await.unwrap();
+    assert_eq!((offered(&releases, "3.0.0"), offered(&releases, "3.0.1")), (2, 3));
     // Nothing left at or before the oldest remaining times.
     for table in DeviceTable::ALL {
-        assert_eq!(store.delete_device_rows(table, &app_id, at(-10), 100).await.unwrap(), 0, "{table:?}");
+        assert_eq!(
+            store.delete_device_rows(table, &app_id, &DeviceRowMark::at(at(-10)), 100).await.unwrap(),
+            0,
+            "{table:?}"
+        );
     }
 }
 

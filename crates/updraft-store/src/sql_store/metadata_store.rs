@@ -12,12 +12,12 @@ use std::future::Future;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use updraft_core::ExpoPatch;
-use updraft_core::DeviceTable;
 use updraft_core::{
     ApiKeyRecord, App, AppCatalog, AppId, Bundle, Channel, ChannelName, ChannelUpdate, DeviceCursor, DeviceId,
     DeviceReport, ExpoRelease, MetadataStore, NewBundle, OverrideTarget, ReferencedObjects, SigningKeyRecord,
     StatsEvent, StatsSummary, StoreResult,
 };
+use updraft_core::{DeviceRowMark, DeviceTable};
 use updraft_core::{Halt, RolloutId, StoredRollout};
 
 use super::calls::CallKind;
@@ -272,7 +272,7 @@ impl MetadataStore for SqlStore {
         table: DeviceTable,
         app_id: &AppId,
         keep: u64,
-    ) -> StoreResult<Option<DateTime<Utc>>> {
+    ) -> StoreResult<Option<DeviceRowMark>> {
         self.reading("device_rows_cutoff", device_rows::device_rows_cutoff(self, table, app_id, keep)).await
     }
 
@@ -280,7 +280,7 @@ impl MetadataStore for SqlStore {
         &self,
         table: DeviceTable,
         app_id: &AppId,
-        through: DateTime<Utc>,
+        through: &DeviceRowMark,
         limit: u64,
     ) -> StoreResult<u64> {
         self.writing("delete_device_rows", device_rows::delete_device_rows(self, table, app_id, through, limit)).await
