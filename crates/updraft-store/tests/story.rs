@@ -1208,6 +1208,17 @@ async fn device_rows_age_out_story(store: &dyn MetadataStore) {
     assert_eq!(store.delete_device_rows(DeviceTable::ReleaseDevices, &app_id, &cutoff, 100).await.unwrap(), 15);
     let releases = store.release_health(&app_id, None).await.unwrap();
     assert_eq!((offered(&releases, "3.0.0"), offered(&releases, "3.0.1")), (2, 3));
+    // Two instances ageing at once delete through the same mark: each row goes once, the newest stay.
+    store.upsert_devices(&(30..60).map(|n| report(&app_id, n)).collect::<Vec<_>>()).await.unwrap();
+    let cutoff = store.device_rows_cutoff(DeviceTable::Devices, &app_id, 10).await.unwrap().expect("33 devices");
+    let (a, b) = tokio::join!(
+        store.delete_device_rows(DeviceTable::Devices, &app_id, &cutoff, 1000),
+        store.delete_device_rows(DeviceTable::Devices, &app_id, &cutoff, 1000)
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 23);
+    let kept = store.list_devices(&app_id, 0, 100).await.unwrap();
+    assert_eq!(kept.len(), 10);
+    assert_eq!(kept.last().map(|r| r.device_id.as_str().to_owned()), Some("dev-50".to_owned()));
     // Nothing left at or before the oldest remaining times.
     for table in DeviceTable::ALL {
         assert_eq!(
