@@ -127,3 +127,46 @@ async fn rows_not_seen_for_the_retention_are_aged_out() {
         stats["recent"].as_array().unwrap().iter().map(|e| e["device_id"].as_str().unwrap()).collect();
     assert!(!senders.contains(&"gone-a") && !senders.contains(&"gone-b"), "{senders:?}");
 }
+
+/// Two instances on one PostgreSQL (`UPDRAFT_TEST_DATABASE_URL`) run the task at the same moments: together they
+/// delete exactly the excess, each row once, and both list the same newest devices.
+#[tokio::test]
+async fn two_instances_on_postgres_evict_each_row_once() {
+    let database_url = crate::postgres::fresh_database(&crate::postgres::shared_url()).await;
+    let env = [
+        ("UPDRAFT_DATABASE__URL", database_url.as_str()),
+        ("UPDRAFT_MAX_DEVICES_PER_APP", "10"),
+        ("UPDRAFT_DEVICE_AGEING_INTERVAL_SECONDS", "1"),
+    ];
+    let (first, second) = tokio::join!(TestApp::spawn_with(&env), TestApp::spawn_with(&env));
+    first.create_app(APP_ID).await;
+    // The second instance learns of the app through LISTEN/NOTIFY: until then its checks record nothing. One
+    // device, seen before all the others, tells when it has.
+    let warm_up = device(json!({"device_id": "pg-warm-up"})).to_string();
+    let path = format!("/device?app_id={APP_ID}&device_id=pg-warm-up");
+    eventually("the second instance to record a device of the new app", || async {
+        assert_eq!(second.updates_raw(&warm_up).await.0, 200);
+        (second.call("GET", &path, Some(ADMIN_KEY), json!(null)).await.0 == 200).then_some(())
+    })
+    .await;
+    let both = [&first, &second];
+    for n in 0..25 {
+        let instance = both[n % 2];
+        let answer = instance.updates_raw(&device(json!({"device_id": format!("pg-{n:02}")})).to_string()).await;
+        assert_eq!(answer.0, 200, "{answer:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let newest: Vec<String> = (15..25).rev().map(|n| format!("pg-{n:02}")).collect();
+    for instance in both {
+        eventually("the 10 newest devices on both instances", || async {
+            (listed(instance).await == newest).then_some(())
+        })
+        .await;
+    }
+    // A round or two more, in which neither instance finds anything left to evict.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let evicted =
+        counter(&first, &deleted("devices", "cap")).await + counter(&second, &deleted("devices", "cap")).await;
+    assert_eq!(evicted, 16, "each row (the warm-up device's too) is deleted by one instance");
+    assert_eq!(listed(&second).await, newest);
+}
