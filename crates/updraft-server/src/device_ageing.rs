@@ -158,11 +158,13 @@ pub(crate) fn spawn(state: actix_web::web::Data<crate::state::AppState>) -> toki
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            let started = std::time::Instant::now();
             match crate::ops::device_ageing::age_out(&state, &policy, chrono::Utc::now()).await {
                 Ok(deleted) => {
                     state.device_ageing.rounds.fetch_add(1, Ordering::Relaxed);
                     if deleted > 0 {
-                        tracing::info!(deleted, "aged out rows devices created");
+                        let elapsed_ms = started.elapsed().as_millis() as u64;
+                        tracing::info!(deleted, elapsed_ms, "aged out rows devices created");
                     }
                 }
                 Err(error) => {
