@@ -296,7 +296,9 @@ impl Settings {
             let ours = name.starts_with("UPDRAFT_") && !name.starts_with("UPDRAFT_TEST_");
             let hardening_setting =
                 hardening.contains(&name.as_str()) || crate::limits::LIMIT_ENV.contains(&name.as_str());
-            let hardening_setting = hardening_setting || crate::device_ageing::AGEING_ENV.contains(&name.as_str());
+            let hardening_setting = hardening_setting
+                || crate::limits::RATE_ENV.contains(&name.as_str())
+                || crate::device_ageing::AGEING_ENV.contains(&name.as_str());
             if ours && !known.contains(&name.as_str()) && !NOT_SETTINGS.contains(&name.as_str()) && !hardening_setting {
                 tracing::warn!("ignoring unknown setting {name}; see docs/updraft.example.toml for the list");
             }
