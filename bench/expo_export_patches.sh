@@ -74,7 +74,7 @@ cp Cargo.lock "$writer/Cargo.lock"
 cargo build --release --quiet --manifest-path "$writer/Cargo.toml" >&2
 cp "$writer/target/release/patch-writer" "$work/patch-writer"
 
-# A minimal Expo app from npm packages (what `create-expo-app --template blank` makes, without a GitHub download).
+# A minimal Expo app from npm packages, like `create-expo-app --template blank` (which downloads its template).
 app=$cache/app
 versions="expo@$expo_version react@$react_version react-native@$react_native_version expo-updates@$expo_updates_version $dependency@$dependency_version $libraries"
 # shellcheck disable=SC2086
@@ -97,10 +97,10 @@ import App from './App';
 registerRootComponent(App);
 JS
 
-# Two apps: the blank template's App.js, and the same with real libraries a production app carries (state,
-# i18n, data fetching, dates, math) in Libraries.js, for a launch bundle of about 5 MB. App.js in three versions:
-# the base, a small source change (a string edited, two lines added, as a bug fix would), and a dependency change
-# (date-fns imported and used).
+# Two apps: a blank one (texts, a counter, a button, as the blank template), and the same with real libraries a
+# production app carries (state, i18n, data fetching, dates, math) in Libraries.js, for a launch bundle of about 5 MB.
+# App.js in three versions: the base, a small source change (a string edited, two lines added, as a bug fix would),
+# and a dependency change (date-fns imported and used).
 write_app() {
   local flavour=$1 title="Press" extra_import="" extra_line="" extra_text="" libraries_import="" libraries_text=""
   case $2 in
