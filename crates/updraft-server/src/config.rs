@@ -151,6 +151,16 @@ pub(crate) struct Settings {
     pub(crate) metrics_api_key: Option<Secret>,
     /// MiB of downloaded objects kept in memory (`crate::object_cache`); 0 turns the cache off.
     pub(crate) object_cache_mb: u64,
+    /// Rows devices create (reports, installs, release health, stats events) not seen for this many days are
+    /// deleted (`crate::device_ageing`); 0 keeps them.
+    pub(crate) device_retention_days: u64,
+    /// The retention in seconds, in place of `device_retention_days` when set (short-lived setups and tests).
+    pub(crate) device_retention_seconds: Option<u64>,
+    /// Devices one app keeps; past it the least recently seen are deleted (other tables: a multiple, see
+    /// `updraft_core::DeviceTable::rows_per_device`); 0: no cap.
+    pub(crate) max_devices_per_app: u64,
+    /// How often the ageing task runs, in seconds.
+    pub(crate) device_ageing_interval_seconds: u64,
 }
 
 impl Default for Settings {
@@ -169,6 +179,10 @@ impl Default for Settings {
             limits: crate::limits::LimitSettings::default(),
             metrics_api_key: None,
             object_cache_mb: crate::object_cache::DEFAULT_MB,
+            device_retention_days: 90,
+            device_retention_seconds: None,
+            max_devices_per_app: 5_000_000,
+            device_ageing_interval_seconds: 600,
         }
     }
 }
@@ -254,6 +268,7 @@ impl Settings {
         if let Some(megabytes) = number("UPDRAFT_OBJECT_CACHE_MB")? {
             self.object_cache_mb = megabytes;
         }
+        crate::device_ageing::apply_env(self, &number)?;
         let hardening = ["UPDRAFT_METRICS_API_KEY", "UPDRAFT_METRICS_API_KEY_FILE"];
         let known = [
             "UPDRAFT_LISTEN",
@@ -288,6 +303,9 @@ impl Settings {
             let ours = name.starts_with("UPDRAFT_") && !name.starts_with("UPDRAFT_TEST_");
             let hardening_setting =
                 hardening.contains(&name.as_str()) || crate::limits::LIMIT_ENV.contains(&name.as_str());
+            let hardening_setting = hardening_setting
+                || crate::limits::RATE_ENV.contains(&name.as_str())
+                || crate::device_ageing::AGEING_ENV.contains(&name.as_str());
             if ours && !known.contains(&name.as_str()) && !NOT_SETTINGS.contains(&name.as_str()) && !hardening_setting {
                 tracing::warn!("ignoring unknown setting {name}; see docs/updraft.example.toml for the list");
             }
@@ -353,6 +371,7 @@ impl Settings {
     pub(crate) fn validate(&self) -> anyhow::Result<()> {
         self.listen_addr()?;
         self.limits.validate()?;
+        crate::device_ageing::validate(self)?;
         if let Some(key) = &self.metrics_api_key
             && key.expose().len() < 16
         {

@@ -35,6 +35,8 @@ mod write_behind;
 // Bounds against hostile input and faults (issue #17).
 mod limits;
 mod rate_limit;
+// Rows devices create, aged out and capped.
+mod device_ageing;
 
 use clap::Parser;
 

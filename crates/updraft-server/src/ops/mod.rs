@@ -14,6 +14,7 @@ pub(crate) mod catalogs;
 pub(crate) mod channel_self;
 pub(crate) mod channels;
 pub(crate) mod console;
+pub(crate) mod device_ageing;
 pub(crate) mod devices;
 pub(crate) mod encodings;
 pub(crate) mod expo_keys;
@@ -60,6 +61,8 @@ pub(crate) struct AppState {
     pub(crate) bytes: crate::ops::encodings::DeliveryState,
     /// Hot downloaded objects in memory (`crate::object_cache`).
     pub(crate) object_cache: crate::object_cache::ObjectCache,
+    /// What the device-row ageing task deleted (`crate::device_ageing`), for `/metrics`.
+    pub(crate) device_ageing: crate::device_ageing::AgeingCounts,
 }
 
 /// What `AppState` is built from.
@@ -98,6 +101,7 @@ impl AppState {
             console: Default::default(),
             webhooks,
             bytes: Default::default(),
+            device_ageing: Default::default(),
         }
     }
 

@@ -105,6 +105,7 @@ pub(crate) async fn metrics(request: HttpRequest, state: web::Data<AppState>) ->
     for (outcome, n) in state.webhooks.counts().outcomes() {
         let _ = writeln!(body, "updraft_webhooks_total{{outcome=\"{outcome}\"}} {n}");
     }
+    state.device_ageing.render(&mut body);
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
 }
 

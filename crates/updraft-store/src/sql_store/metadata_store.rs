@@ -17,9 +17,11 @@ use updraft_core::{
     DeviceReport, ExpoRelease, MetadataStore, NewBundle, OverrideTarget, ReferencedObjects, SigningKeyRecord,
     StatsEvent, StatsSummary, StoreResult,
 };
+use updraft_core::{DeviceRowMark, DeviceTable};
 use updraft_core::{Halt, RolloutId, StoredRollout};
 
 use super::calls::CallKind;
+use super::device_rows;
 use super::expo_patches;
 use super::release_health;
 use super::rollouts;
@@ -273,5 +275,26 @@ impl MetadataStore for SqlStore {
     async fn set_delta_file_sizes(&self, object_key: &str, size_bytes: u64, br_size_bytes: u64) -> StoreResult<u64> {
         let call = super::delta_sizes::set_delta_file_sizes(self, object_key, size_bytes, br_size_bytes);
         self.writing("set_delta_file_sizes", call).await
+    }
+
+    // Ageing and capping the rows devices create.
+
+    async fn device_rows_cutoff(
+        &self,
+        table: DeviceTable,
+        app_id: &AppId,
+        keep: u64,
+    ) -> StoreResult<Option<DeviceRowMark>> {
+        self.reading("device_rows_cutoff", device_rows::device_rows_cutoff(self, table, app_id, keep)).await
+    }
+
+    async fn delete_device_rows(
+        &self,
+        table: DeviceTable,
+        app_id: &AppId,
+        through: &DeviceRowMark,
+        limit: u64,
+    ) -> StoreResult<u64> {
+        self.writing("delete_device_rows", device_rows::delete_device_rows(self, table, app_id, through, limit)).await
     }
 }
