@@ -388,6 +388,17 @@ pub trait MetadataStore: Send + Sync + 'static {
         target_sha256: &str,
     ) -> StoreResult<Option<ExpoPatch>>;
 
+    // Sizes of delta files recorded before brotli copies existed (`updraft storage encode` fills them in).
+
+    /// At most `limit` object keys of delta files recorded without the size of their brotli copy, each once, in
+    /// key order after `after` (`""` starts at the first).
+    async fn delta_files_without_br_size(&self, after: &str, limit: u64) -> StoreResult<Vec<String>>;
+
+    /// Records the size of the delta file stored as `object_key` (where a row has none) and of its brotli copy, on
+    /// every bundle row naming it without the latter; returns the rows changed. Each app whose rows changed is
+    /// announced, so gateways sharing a PostgreSQL database reload its catalog.
+    async fn set_delta_file_sizes(&self, object_key: &str, size_bytes: u64, br_size_bytes: u64) -> StoreResult<u64>;
+
     // Ageing and capping the rows devices create (issue #17; `crate::DeviceTable`).
 
     /// The app's `keep + 1`-th most recently seen row of `table`: deleting through it leaves the `keep` newest.

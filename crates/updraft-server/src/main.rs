@@ -18,6 +18,7 @@ mod console_sessions;
 mod contract;
 mod expo_cache;
 mod metrics;
+mod object_cache;
 mod ops;
 mod precompress;
 mod release_health;

@@ -961,6 +961,60 @@ async fn expo_patch_story(store: &dyn MetadataStore) {
 
 on_both_databases!(expo_patch_story: sqlite_expo_patch_story, postgres_expo_patch_story);
 
+/// Delta files recorded before brotli copies existed: listed once per object key in pages, then given their sizes on
+/// every row naming them (an existing `size_bytes` is kept), after which they are no longer listed.
+async fn delta_sizes_story(store: &dyn MetadataStore) {
+    let app_id = AppId::parse("com.example.deltasizes").unwrap();
+    store
+        .create_app(&App {
+            id: app_id.clone(),
+            name: "Delta sizes".into(),
+            public_key: None,
+            default_channel: "production".into(),
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    let entry = |name: &str, key: &str, size: Option<u64>, br: Option<u64>| ManifestEntry {
+        file_name: name.into(),
+        file_hash: "aa".repeat(32),
+        object_key: key.into(),
+        size_bytes: size,
+        br_size_bytes: br,
+    };
+    let mut old = new_bundle(&app_id, "1.0.0");
+    old.manifest = vec![
+        entry("a.js", "files/ds/a", None, None),
+        entry("b.js", "files/ds/b", Some(20), None),
+        entry("c.js", "files/ds/c", Some(30), Some(9)),
+    ];
+    let first = store.insert_bundle(&old, None).await.unwrap();
+    let mut again = old.clone();
+    again.version = BundleVersion::parse("1.0.1").unwrap();
+    again.manifest.truncate(1);
+    let second = store.insert_bundle(&again, None).await.unwrap();
+    // Other stories share the database: only this app's keys (all under `files/ds/`) are looked at.
+    let listed = |after: &'static str| async move {
+        let page = store.delta_files_without_br_size(after, 10).await.unwrap();
+        page.into_iter().filter(|key| key.starts_with("files/ds/")).collect::<Vec<_>>()
+    };
+    assert_eq!(store.delta_files_without_br_size("files/ds/", 1).await.unwrap(), ["files/ds/a"], "in pages");
+    assert_eq!(listed("files/ds/").await, ["files/ds/a", "files/ds/b"], "each key once");
+    assert_eq!(listed("files/ds/a").await, ["files/ds/b"]);
+    assert_eq!(store.set_delta_file_sizes("files/ds/a", 100, 40).await.unwrap(), 2, "both bundles' rows");
+    assert_eq!(store.set_delta_file_sizes("files/ds/b", 999, 8).await.unwrap(), 1);
+    assert_eq!(store.set_delta_file_sizes("files/ds/b", 999, 8).await.unwrap(), 0, "idempotent");
+    assert!(listed("files/ds/").await.is_empty());
+    let catalog = store.load_catalog(&app_id).await.unwrap().unwrap();
+    let sizes = |id: i64| -> Vec<(Option<u64>, Option<u64>)> {
+        catalog.bundle(id).unwrap().manifest.iter().map(|e| (e.size_bytes, e.br_size_bytes)).collect()
+    };
+    assert_eq!(sizes(first.id), [(Some(100), Some(40)), (Some(20), Some(8)), (Some(30), Some(9))]);
+    assert_eq!(sizes(second.id), [(Some(100), Some(40))]);
+}
+
+on_both_databases!(delta_sizes_story: sqlite_delta_sizes_story, postgres_delta_sizes_story);
+
 /// Every story on one store, then: each `MetadataStore` method was called, and counted under its own name (so the
 /// `/metrics` read and write counters miss none).
 async fn stories_call_every_store_method(store: &SqlStore) {
@@ -969,6 +1023,7 @@ async fn stories_call_every_store_method(store: &SqlStore) {
     signing_key_story(store).await;
     expo_story(store).await;
     expo_patch_story(store).await;
+    delta_sizes_story(store).await;
     rollout_story(store).await;
     release_health_story(store).await;
     device_rows_age_out_story(store).await;

@@ -59,6 +59,8 @@ pub(crate) struct AppState {
     pub(crate) webhooks: crate::webhooks::Webhooks,
     /// Compressed copies and Expo patches: what downloads remember and the patch queue.
     pub(crate) bytes: crate::ops::encodings::DeliveryState,
+    /// Hot downloaded objects in memory (`crate::object_cache`).
+    pub(crate) object_cache: crate::object_cache::ObjectCache,
     /// What the device-row ageing task deleted (`crate::device_ageing`), for `/metrics`.
     pub(crate) device_ageing: crate::device_ageing::AgeingCounts,
 }
@@ -82,7 +84,9 @@ impl AppState {
     pub(crate) fn new(parts: StateParts) -> Self {
         let StateParts { settings, public_url, store, objects, index, writes, expo, store_calls, background, webhooks } =
             parts;
+        let object_cache = crate::object_cache::ObjectCache::new(settings.object_cache_mb);
         Self {
+            object_cache,
             settings,
             public_url,
             store,

@@ -265,6 +265,18 @@ impl MetadataStore for SqlStore {
         self.reading("expo_patch", expo_patches::expo_patch(self, app_id, base_sha256, target_sha256)).await
     }
 
+    // Sizes of delta files recorded before brotli copies existed.
+
+    async fn delta_files_without_br_size(&self, after: &str, limit: u64) -> StoreResult<Vec<String>> {
+        self.reading("delta_files_without_br_size", super::delta_sizes::delta_files_without_br_size(self, after, limit))
+            .await
+    }
+
+    async fn set_delta_file_sizes(&self, object_key: &str, size_bytes: u64, br_size_bytes: u64) -> StoreResult<u64> {
+        let call = super::delta_sizes::set_delta_file_sizes(self, object_key, size_bytes, br_size_bytes);
+        self.writing("set_delta_file_sizes", call).await
+    }
+
     // Ageing and capping the rows devices create.
 
     async fn device_rows_cutoff(

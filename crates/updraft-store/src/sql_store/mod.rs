@@ -26,6 +26,7 @@ mod bundles;
 mod calls;
 mod catalog;
 mod channels;
+mod delta_sizes;
 mod device_rows;
 mod devices;
 mod expo;
