@@ -118,17 +118,42 @@ for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/bundle.js" 
 
 size_of() { curl -s -o /dev/null -w '%{size_download}' -H "accept-encoding: $2" "$1"; }
 encoding_of() { curl -s -o /dev/null -D - -H "accept-encoding: $2" "$1" | tr -d '\r' | awk -F': ' 'tolower($1)=="content-encoding" {print $2}'; }
-rate() { wrk -t"$threads" -c"$connections" -d"${duration}s" -H "accept-encoding: $2" "$1" | awk '/Requests\/sec/ {print $2}'; }
+# CPU time (user + system, in clock ticks) the processes $@ have used so far.
+ticks() {
+  local total=0 pid fields
+  for pid in "$@"; do
+    read -r -a fields < <(sed 's/.*) //' "/proc/$pid/stat")
+    total=$((total + fields[11] + fields[12]))
+  done
+  echo "$total"
+}
+hz=$(getconf CLK_TCK)
+# "<requests/s> <server CPU µs per request>" for wrk against $1 with Accept-Encoding $2, the server being pids $3...
+# The CPU per request does not depend on how much of the shared machine the server got, requests/s does.
+rate() {
+  local url=$1 accept=$2 before after rps
+  shift 2
+  before=$(ticks "$@")
+  rps=$(wrk -t"$threads" -c"$connections" -d"${duration}s" -H "accept-encoding: $accept" "$url" | awk '/Requests\/sec/ {print $2}')
+  after=$(ticks "$@")
+  python3 -c "import sys; r, t, hz, d = map(float, sys.argv[1:]); print(f'{r} {t / hz / (r * d) * 1e6:.0f}')" \
+    "$rps" "$((after - before))" "$hz" "$duration"
+}
+nginx_workers=$(pgrep -P "$nginx_pid" | tr '\n' ' ')
 
 echo "asset: $(wc -c <"$work/bundle.js") bytes; ${duration}s per case, $connections connections, $threads wrk threads" >&2
-printf '| Accept-Encoding | Updraft req/s | bytes each | nginx req/s | bytes each | Updraft / nginx |\n|---|---:|---:|---:|---:|---:|\n'
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+printf '| Accept-Encoding | Updraft req/s | bytes each | nginx req/s | bytes each | Updraft / nginx | CPU µs per request, Updraft / nginx |\n|---|---:|---:|---:|---:|---:|---:|\n'
 for accept in identity gzip br; do
-  ours=$(rate "$asset" "$accept")
+  read -r ours our_cpu < <(rate "$asset" "$accept" "$gateway_pid")
   our_size=$(size_of "$asset" "$accept")
   [ "$(encoding_of "$asset" "$accept")" = "$([ "$accept" = identity ] || echo "$accept")" ] \
     || { echo "error: the gateway did not answer $accept with $accept" >&2; exit 1; }
-  theirs=$(rate "http://127.0.0.1:$port/bundle.js" "$accept")
+  # shellcheck disable=SC2086 # one argument per worker pid
+  read -r theirs their_cpu < <(rate "http://127.0.0.1:$port/bundle.js" "$accept" $nginx_workers)
   their_size=$(size_of "http://127.0.0.1:$port/bundle.js" "$accept")
   ratio=$(python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f'{a / b:.2f}')" "$ours" "$theirs")
-  printf '| `%s` | %s | %s | %s | %s | %s |\n' "$accept" "$ours" "$our_size" "$theirs" "$their_size" "$ratio"
+  printf '| `%s` | %s | %s | %s | %s | %s | %s / %s |\n' "$accept" "$ours" "$our_size" "$theirs" "$their_size" "$ratio" \
+    "$our_cpu" "$their_cpu"
 done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

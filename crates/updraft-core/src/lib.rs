@@ -17,6 +17,7 @@ mod channel;
 mod channel_self;
 mod delivery;
 mod device;
+mod device_rows;
 mod expo_minting;
 mod expo_release;
 mod failure;
@@ -50,6 +51,7 @@ pub use delivery::{
     negotiate_encoding, patch_worthwhile, worth_keeping,
 };
 pub use device::{BundlePin, DeviceOverride, DeviceReport, OverrideTarget};
+pub use device_rows::{DeviceRowMark, DeviceTable};
 pub use expo_minting::{PlatformUpdate, ReleaseMint, manifest_assets, referenced_releases};
 pub use expo_release::{
     ExpoAsset, ExpoCheck, ExpoDecision, ExpoRelease, ExpoReleaseKind, expo_time, next_release_time,

@@ -11,6 +11,7 @@ use crate::bundle::{Bundle, NewBundle};
 use crate::catalog::AppCatalog;
 use crate::channel::{Channel, ChannelUpdate};
 use crate::device::{DeviceReport, OverrideTarget};
+use crate::device_rows::{DeviceRowMark, DeviceTable};
 use crate::expo_release::ExpoRelease;
 use crate::health::HealthFigures;
 use crate::ids::{AppId, ChannelName, DeviceId};
@@ -386,4 +387,37 @@ pub trait MetadataStore: Send + Sync + 'static {
         base_sha256: &str,
         target_sha256: &str,
     ) -> StoreResult<Option<ExpoPatch>>;
+
+    // Sizes of delta files recorded before brotli copies existed (`updraft storage encode` fills them in).
+
+    /// At most `limit` object keys of delta files recorded without the size of their brotli copy, each once, in
+    /// key order after `after` (`""` starts at the first).
+    async fn delta_files_without_br_size(&self, after: &str, limit: u64) -> StoreResult<Vec<String>>;
+
+    /// Records the size of the delta file stored as `object_key` (where a row has none) and of its brotli copy, on
+    /// every bundle row naming it without the latter; returns the rows changed. Each app whose rows changed is
+    /// announced, so gateways sharing a PostgreSQL database reload its catalog.
+    async fn set_delta_file_sizes(&self, object_key: &str, size_bytes: u64, br_size_bytes: u64) -> StoreResult<u64>;
+
+    // Ageing and capping the rows devices create (issue #17; `crate::DeviceTable`).
+
+    /// The app's `keep + 1`-th most recently seen row of `table`: deleting through it leaves the `keep` newest.
+    /// `None` when the app holds at most `keep` rows.
+    async fn device_rows_cutoff(
+        &self,
+        table: DeviceTable,
+        app_id: &AppId,
+        keep: u64,
+    ) -> StoreResult<Option<DeviceRowMark>>;
+
+    /// Deletes at most `limit` of the app's rows of `table` at or before `through` (by last-seen time, then key),
+    /// least recently seen first; returns how many it deleted. Safe to run on several instances at once
+    /// (PostgreSQL skips rows another transaction holds).
+    async fn delete_device_rows(
+        &self,
+        table: DeviceTable,
+        app_id: &AppId,
+        through: &DeviceRowMark,
+        limit: u64,
+    ) -> StoreResult<u64>;
 }

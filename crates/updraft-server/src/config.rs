@@ -149,6 +149,18 @@ pub(crate) struct Settings {
     pub(crate) limits: crate::limits::LimitSettings,
     /// When set, `GET /metrics` requires this key (`authorization: Bearer <key>`); otherwise it is open.
     pub(crate) metrics_api_key: Option<Secret>,
+    /// MiB of downloaded objects kept in memory (`crate::object_cache`); 0 turns the cache off.
+    pub(crate) object_cache_mb: u64,
+    /// Rows devices create (reports, installs, release health, stats events) not seen for this many days are
+    /// deleted (`crate::device_ageing`); 0 keeps them.
+    pub(crate) device_retention_days: u64,
+    /// The retention in seconds, in place of `device_retention_days` when set (short-lived setups and tests).
+    pub(crate) device_retention_seconds: Option<u64>,
+    /// Devices one app keeps; past it the least recently seen are deleted (other tables: a multiple, see
+    /// `updraft_core::DeviceTable::rows_per_device`); 0: no cap.
+    pub(crate) max_devices_per_app: u64,
+    /// How often the ageing task runs, in seconds.
+    pub(crate) device_ageing_interval_seconds: u64,
 }
 
 impl Default for Settings {
@@ -166,6 +178,11 @@ impl Default for Settings {
             storage: StorageSettings::default(),
             limits: crate::limits::LimitSettings::default(),
             metrics_api_key: None,
+            object_cache_mb: crate::object_cache::DEFAULT_MB,
+            device_retention_days: 90,
+            device_retention_seconds: None,
+            max_devices_per_app: 5_000_000,
+            device_ageing_interval_seconds: 600,
         }
     }
 }
@@ -248,6 +265,10 @@ impl Settings {
         if let Some(key) = secret("UPDRAFT_METRICS_API_KEY")? {
             self.metrics_api_key = Some(key);
         }
+        if let Some(megabytes) = number("UPDRAFT_OBJECT_CACHE_MB")? {
+            self.object_cache_mb = megabytes;
+        }
+        crate::device_ageing::apply_env(self, &number)?;
         let hardening = ["UPDRAFT_METRICS_API_KEY", "UPDRAFT_METRICS_API_KEY_FILE"];
         let known = [
             "UPDRAFT_LISTEN",
@@ -257,6 +278,7 @@ impl Settings {
             "UPDRAFT_ADMIN_API_KEY_FILE",
             "UPDRAFT_MAX_UPLOAD_BYTES",
             "UPDRAFT_DEVICE_QUEUE_CAPACITY",
+            "UPDRAFT_OBJECT_CACHE_MB",
             "UPDRAFT_WEBHOOK_URL",
             "UPDRAFT_WEBHOOK_SECRET",
             "UPDRAFT_WEBHOOK_SECRET_FILE",
@@ -281,6 +303,9 @@ impl Settings {
             let ours = name.starts_with("UPDRAFT_") && !name.starts_with("UPDRAFT_TEST_");
             let hardening_setting =
                 hardening.contains(&name.as_str()) || crate::limits::LIMIT_ENV.contains(&name.as_str());
+            let hardening_setting = hardening_setting
+                || crate::limits::RATE_ENV.contains(&name.as_str())
+                || crate::device_ageing::AGEING_ENV.contains(&name.as_str());
             if ours && !known.contains(&name.as_str()) && !NOT_SETTINGS.contains(&name.as_str()) && !hardening_setting {
                 tracing::warn!("ignoring unknown setting {name}; see docs/updraft.example.toml for the list");
             }
@@ -346,6 +371,7 @@ impl Settings {
     pub(crate) fn validate(&self) -> anyhow::Result<()> {
         self.listen_addr()?;
         self.limits.validate()?;
+        crate::device_ageing::validate(self)?;
         if let Some(key) = &self.metrics_api_key
             && key.expose().len() < 16
         {
@@ -567,6 +593,18 @@ mod tests {
     #[test]
     fn unknown_file_keys_are_refused() {
         assert!(toml::from_str::<Settings>("lisen = \"x\"").is_err());
+    }
+
+    #[test]
+    fn object_cache_size_comes_from_the_environment() {
+        let only =
+            |value: &'static str| move |name: &str| (name == "UPDRAFT_OBJECT_CACHE_MB").then(|| value.to_owned());
+        let mut settings = Settings::default();
+        assert_eq!(settings.object_cache_mb, crate::object_cache::DEFAULT_MB);
+        settings.apply_env(only("0"), std::iter::empty()).unwrap();
+        assert_eq!(settings.object_cache_mb, 0);
+        let error = Settings::default().apply_env(only("lots"), std::iter::empty()).unwrap_err();
+        assert!(format!("{error:#}").contains("UPDRAFT_OBJECT_CACHE_MB: \"lots\" is not a whole number"), "{error:#}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod console_sessions;
 mod contract;
 mod expo_cache;
 mod metrics;
+mod object_cache;
 mod ops;
 mod precompress;
 mod release_health;
@@ -34,6 +35,8 @@ mod write_behind;
 // Bounds against hostile input and faults (issue #17).
 mod limits;
 mod rate_limit;
+// Rows devices create, aged out and capped.
+mod device_ageing;
 
 use clap::Parser;
 

@@ -961,6 +961,60 @@ async fn expo_patch_story(store: &dyn MetadataStore) {
 
 on_both_databases!(expo_patch_story: sqlite_expo_patch_story, postgres_expo_patch_story);
 
+/// Delta files recorded before brotli copies existed: listed once per object key in pages, then given their sizes on
+/// every row naming them (an existing `size_bytes` is kept), after which they are no longer listed.
+async fn delta_sizes_story(store: &dyn MetadataStore) {
+    let app_id = AppId::parse("com.example.deltasizes").unwrap();
+    store
+        .create_app(&App {
+            id: app_id.clone(),
+            name: "Delta sizes".into(),
+            public_key: None,
+            default_channel: "production".into(),
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    let entry = |name: &str, key: &str, size: Option<u64>, br: Option<u64>| ManifestEntry {
+        file_name: name.into(),
+        file_hash: "aa".repeat(32),
+        object_key: key.into(),
+        size_bytes: size,
+        br_size_bytes: br,
+    };
+    let mut old = new_bundle(&app_id, "1.0.0");
+    old.manifest = vec![
+        entry("a.js", "files/ds/a", None, None),
+        entry("b.js", "files/ds/b", Some(20), None),
+        entry("c.js", "files/ds/c", Some(30), Some(9)),
+    ];
+    let first = store.insert_bundle(&old, None).await.unwrap();
+    let mut again = old.clone();
+    again.version = BundleVersion::parse("1.0.1").unwrap();
+    again.manifest.truncate(1);
+    let second = store.insert_bundle(&again, None).await.unwrap();
+    // Other stories share the database: only this app's keys (all under `files/ds/`) are looked at.
+    let listed = |after: &'static str| async move {
+        let page = store.delta_files_without_br_size(after, 10).await.unwrap();
+        page.into_iter().filter(|key| key.starts_with("files/ds/")).collect::<Vec<_>>()
+    };
+    assert_eq!(store.delta_files_without_br_size("files/ds/", 1).await.unwrap(), ["files/ds/a"], "in pages");
+    assert_eq!(listed("files/ds/").await, ["files/ds/a", "files/ds/b"], "each key once");
+    assert_eq!(listed("files/ds/a").await, ["files/ds/b"]);
+    assert_eq!(store.set_delta_file_sizes("files/ds/a", 100, 40).await.unwrap(), 2, "both bundles' rows");
+    assert_eq!(store.set_delta_file_sizes("files/ds/b", 999, 8).await.unwrap(), 1);
+    assert_eq!(store.set_delta_file_sizes("files/ds/b", 999, 8).await.unwrap(), 0, "idempotent");
+    assert!(listed("files/ds/").await.is_empty());
+    let catalog = store.load_catalog(&app_id).await.unwrap().unwrap();
+    let sizes = |id: i64| -> Vec<(Option<u64>, Option<u64>)> {
+        catalog.bundle(id).unwrap().manifest.iter().map(|e| (e.size_bytes, e.br_size_bytes)).collect()
+    };
+    assert_eq!(sizes(first.id), [(Some(100), Some(40)), (Some(20), Some(8)), (Some(30), Some(9))]);
+    assert_eq!(sizes(second.id), [(Some(100), Some(40))]);
+}
+
+on_both_databases!(delta_sizes_story: sqlite_delta_sizes_story, postgres_delta_sizes_story);
+
 /// Every story on one store, then: each `MetadataStore` method was called, and counted under its own name (so the
 /// `/metrics` read and write counters miss none).
 async fn stories_call_every_store_method(store: &SqlStore) {
@@ -969,8 +1023,10 @@ async fn stories_call_every_store_method(store: &SqlStore) {
     signing_key_story(store).await;
     expo_story(store).await;
     expo_patch_story(store).await;
+    delta_sizes_story(store).await;
     rollout_story(store).await;
     release_health_story(store).await;
+    device_rows_age_out_story(store).await;
     let calls = store.calls();
     let called = calls.by_method();
     let methods = trait_methods();
@@ -1046,3 +1102,186 @@ async fn failed_versions_age_out_story(store: &dyn MetadataStore) {
 }
 
 on_both_databases!(failed_versions_age_out_story: sqlite_failed_versions_age_out_story, postgres_failed_versions_age_out_story);
+
+/// The rows any device can create (reports, installs, release health, stats events) are found by when they were
+/// last seen: `device_rows_cutoff` marks the row past an app's newest rows, `delete_device_rows` deletes an app's
+/// rows at or before a mark (a time, and a key between rows seen at once) in batches, least recently seen first,
+/// and never another app's.
+async fn device_rows_age_out_story(store: &dyn MetadataStore) {
+    use chrono::TimeDelta;
+    use updraft_core::{DeviceRowMark, DeviceTable, HealthProtocol, ReleaseDeviceRow, StatsEvent};
+    let seen = |mark: Option<DeviceRowMark>| mark.map(|m| m.seen_at);
+    let app_id = AppId::parse("com.example.ageing").unwrap();
+    let other = AppId::parse("com.example.other").unwrap();
+    for id in [&app_id, &other] {
+        let app = App {
+            id: id.clone(),
+            name: "A".into(),
+            public_key: None,
+            default_channel: "production".into(),
+            created_at: Utc::now(),
+        };
+        store.create_app(&app).await.unwrap();
+    }
+    let t0 = Utc::now().trunc_subsecs(3) - TimeDelta::hours(2);
+    let at = |n: i64| t0 + TimeDelta::minutes(n);
+    let device = |n: i64| DeviceId::parse(&format!("dev-{n:02}")).unwrap();
+    let report = |app: &AppId, n: i64| DeviceReport {
+        app_id: app.clone(),
+        device_id: device(n),
+        platform: Platform::Android,
+        version_name: "1.0.0".into(),
+        version_build: "1.0.0".into(),
+        version_code: "1".into(),
+        version_os: "14".into(),
+        plugin_version: "8.51.14".into(),
+        custom_id: String::new(),
+        is_prod: true,
+        is_emulator: false,
+        install_source: String::new(),
+        default_channel: String::new(),
+        key_id: String::new(),
+        seen_at: at(n),
+    };
+    // Fifteen devices of the app, seen a minute apart, and one of another app seen first of all.
+    let mut reports: Vec<DeviceReport> = (0..15).map(|n| report(&app_id, n)).collect();
+    reports.push(DeviceReport { seen_at: at(-1), ..report(&other, 99) });
+    store.upsert_devices(&reports).await.unwrap();
+    let table = DeviceTable::Devices;
+    assert_eq!(store.device_rows_cutoff(table, &app_id, 15).await.unwrap(), None, "15 rows fit a cap of 15");
+    assert_eq!(store.device_rows_cutoff(table, &app_id, 100).await.unwrap(), None);
+    assert_eq!(seen(store.device_rows_cutoff(table, &app_id, 10).await.unwrap()), Some(at(4)), "the 11th newest row");
+    assert_eq!(seen(store.device_rows_cutoff(table, &app_id, 0).await.unwrap()), Some(at(14)));
+    // Deleting through the cut-off goes oldest first, a batch at a time, and leaves the ten newest.
+    assert_eq!(store.delete_device_rows(table, &app_id, &DeviceRowMark::at(at(4)), 3).await.unwrap(), 3);
+    assert_eq!(store.get_device(&app_id, &device(2)).await.unwrap(), None, "the oldest went first");
+    assert!(store.get_device(&app_id, &device(3)).await.unwrap().is_some(), "the batch stopped at its limit");
+    assert_eq!(store.delete_device_rows(table, &app_id, &DeviceRowMark::at(at(4)), 100).await.unwrap(), 2);
+    assert_eq!(store.delete_device_rows(table, &app_id, &DeviceRowMark::at(at(4)), 100).await.unwrap(), 0);
+    let kept: Vec<String> =
+        store.list_devices(&app_id, 0, 100).await.unwrap().iter().map(|r| r.device_id.as_str().to_owned()).collect();
+    assert_eq!(kept, (5..15).rev().map(|n| device(n).as_str().to_owned()).collect::<Vec<_>>());
+    assert_eq!(store.device_rows_cutoff(table, &app_id, 10).await.unwrap(), None);
+    // A device seen again after the cut-off was computed is newer than it, so it stays.
+    store.upsert_devices(&[DeviceReport { seen_at: at(30), ..report(&app_id, 5) }]).await.unwrap();
+    assert_eq!(store.delete_device_rows(table, &app_id, &DeviceRowMark::at(at(5)), 100).await.unwrap(), 0);
+    assert!(store.get_device(&app_id, &device(5)).await.unwrap().is_some());
+    // The other app's device is older than all of them, yet untouched.
+    assert!(store.get_device(&other, &device(99)).await.unwrap().is_some());
+    assert_eq!(store.delete_device_rows(table, &other, &DeviceRowMark::at(at(-1)), 100).await.unwrap(), 1);
+    assert!(store.list_devices(&other, 0, 100).await.unwrap().is_empty());
+
+    // Release health: one row per release a device met, counted per release.
+    let health = |device_n: i64, release: &str, minute: i64| ReleaseDeviceRow {
+        app_id: app_id.clone(),
+        release_id: release.into(),
+        device_id: device(device_n),
+        protocol: HealthProtocol::Capgo,
+        group_id: release.into(),
+        channel: "production".into(),
+        offered_at: Some(at(minute)),
+        running_at: None,
+        failed_at: None,
+        failure: String::new(),
+        seen_at: at(minute),
+    };
+    let rows: Vec<ReleaseDeviceRow> =
+        (0..6).map(|n| health(n, "1.0.1", n)).chain((0..6).map(|n| health(n, "1.0.2", 10 + n))).collect();
+    store.upsert_release_devices(&rows).await.unwrap();
+    let offered = |releases: &[updraft_core::ReleaseHealth], release: &str| {
+        releases.iter().find(|r| r.release_id == release).map_or(0, |r| r.offered)
+    };
+    let table = DeviceTable::ReleaseDevices;
+    assert_eq!(seen(store.device_rows_cutoff(table, &app_id, 6).await.unwrap()), Some(at(5)));
+    assert_eq!(store.delete_device_rows(table, &app_id, &DeviceRowMark::at(at(5)), 4).await.unwrap(), 4);
+    assert_eq!(store.delete_device_rows(table, &app_id, &DeviceRowMark::at(at(5)), 4).await.unwrap(), 2);
+    let releases = store.release_health(&app_id, None).await.unwrap();
+    assert_eq!((offered(&releases, "1.0.1"), offered(&releases, "1.0.2")), (0, 6), "the older release's rows went");
+
+    // Stats events and the installs they record: retention is by when the gateway received an event, and by
+    // when a device installed what it runs.
+    let event = |device_n: i64, minute: i64| StatsEvent {
+        app_id: app_id.clone(),
+        device_id: device(device_n),
+        action: "set".into(),
+        version_name: format!("2.0.{device_n}"),
+        old_version_name: String::new(),
+        platform: "android".into(),
+        plugin_version: "8.51.14".into(),
+        received_at: at(minute),
+        occurred_at: at(minute),
+        metadata: vec![],
+    };
+    store.insert_stats(&(0..8).map(|n| event(n, 20 + n)).collect::<Vec<_>>()).await.unwrap();
+    let summary = store.stats_summary(&app_id, 100).await.unwrap();
+    assert_eq!(summary.recent.len(), 8);
+    assert_eq!(summary.per_bundle.iter().map(|b| b.devices).sum::<u64>(), 8);
+    let table = DeviceTable::StatsEvents;
+    let table_events = table;
+    assert_eq!(seen(store.device_rows_cutoff(table, &app_id, 5).await.unwrap()), Some(at(22)));
+    assert_eq!(store.delete_device_rows(table, &app_id, &DeviceRowMark::at(at(22)), 100).await.unwrap(), 3);
+    let table = DeviceTable::DeviceInstalls;
+    assert_eq!(seen(store.device_rows_cutoff(table, &app_id, 7).await.unwrap()), Some(at(20)));
+    assert_eq!(store.delete_device_rows(table, &app_id, &DeviceRowMark::at(at(20)), 100).await.unwrap(), 1);
+    let summary = store.stats_summary(&app_id, 100).await.unwrap();
+    let oldest: Vec<&str> = summary.recent.iter().map(|e| e.device_id.as_str()).rev().take(1).collect();
+    assert_eq!((summary.recent.len(), oldest), (5, vec!["dev-03"]), "the three oldest events went");
+    let devices: Vec<(String, u64)> =
+        summary.per_bundle.iter().filter(|b| b.devices > 0).map(|b| (b.version_name.clone(), b.devices)).collect();
+    assert_eq!(devices.len(), 7, "the oldest install went: {devices:?}");
+    assert!(devices.iter().all(|(version, _)| version != "2.0.0"));
+    // Events received at one instant (a batch) are cut between their keys: exactly the excess goes.
+    let batch: Vec<StatsEvent> = (0..8).map(|n| StatsEvent { received_at: at(40), ..event(n, 40) }).collect();
+    store.insert_stats(&batch).await.unwrap();
+    let cutoff = store.device_rows_cutoff(table_events, &app_id, 6).await.unwrap().expect("13 events, keep 6");
+    assert_eq!((cutoff.seen_at, cutoff.key.len()), (at(40), 1));
+    assert_eq!(store.delete_device_rows(table_events, &app_id, &cutoff, 4).await.unwrap(), 4);
+    assert_eq!(store.delete_device_rows(table_events, &app_id, &cutoff, 4).await.unwrap(), 3);
+    assert_eq!(store.device_rows_cutoff(table_events, &app_id, 6).await.unwrap(), None);
+    let summary = store.stats_summary(&app_id, 100).await.unwrap();
+    let kept: Vec<&str> = summary.recent.iter().map(|e| e.device_id.as_str()).collect();
+    assert_eq!(kept, ["dev-07", "dev-06", "dev-05", "dev-04", "dev-03", "dev-02"], "the batch's last six stay");
+    let bad = DeviceRowMark { seen_at: at(40), key: vec!["a".into(), "b".into()] };
+    assert!(store.delete_device_rows(table_events, &app_id, &bad, 4).await.is_err(), "a mark of another table");
+    // Devices seen at one instant too, cut by device id.
+    store
+        .upsert_devices(&(20..26).map(|n| DeviceReport { seen_at: at(50), ..report(&app_id, n) }).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let cutoff = store.device_rows_cutoff(DeviceTable::Devices, &app_id, 3).await.unwrap().expect("16 devices");
+    assert_eq!(cutoff.key, ["dev-22"]);
+    assert_eq!(store.delete_device_rows(DeviceTable::Devices, &app_id, &cutoff, 100).await.unwrap(), 13);
+    let kept: Vec<String> =
+        store.list_devices(&app_id, 0, 100).await.unwrap().iter().map(|r| r.device_id.as_str().to_owned()).collect();
+    assert_eq!(kept, ["dev-25", "dev-24", "dev-23"]);
+    // Release-health rows of one instant, cut by device then release.
+    let rows: Vec<ReleaseDeviceRow> = (0..3).flat_map(|n| [health(n, "3.0.0", 60), health(n, "3.0.1", 60)]).collect();
+    store.upsert_release_devices(&rows).await.unwrap();
+    // 20 rows: six of 1.0.2, the eight the `set` events recorded (at 40), these six.
+    let cutoff = store.device_rows_cutoff(DeviceTable::ReleaseDevices, &app_id, 5).await.unwrap().expect("20 rows");
+    assert_eq!(cutoff.key, ["dev-00", "3.0.0"], "the 6th newest");
+    assert_eq!(store.delete_device_rows(DeviceTable::ReleaseDevices, &app_id, &cutoff, 100).await.unwrap(), 15);
+    let releases = store.release_health(&app_id, None).await.unwrap();
+    assert_eq!((offered(&releases, "3.0.0"), offered(&releases, "3.0.1")), (2, 3));
+    // Two instances ageing at once delete through the same mark: each row goes once, the newest stay.
+    store.upsert_devices(&(30..60).map(|n| report(&app_id, n)).collect::<Vec<_>>()).await.unwrap();
+    let cutoff = store.device_rows_cutoff(DeviceTable::Devices, &app_id, 10).await.unwrap().expect("33 devices");
+    let (a, b) = tokio::join!(
+        store.delete_device_rows(DeviceTable::Devices, &app_id, &cutoff, 1000),
+        store.delete_device_rows(DeviceTable::Devices, &app_id, &cutoff, 1000)
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 23);
+    let kept = store.list_devices(&app_id, 0, 100).await.unwrap();
+    assert_eq!(kept.len(), 10);
+    assert_eq!(kept.last().map(|r| r.device_id.as_str().to_owned()), Some("dev-50".to_owned()));
+    // Nothing left at or before the oldest remaining times.
+    for table in DeviceTable::ALL {
+        assert_eq!(
+            store.delete_device_rows(table, &app_id, &DeviceRowMark::at(at(-10)), 100).await.unwrap(),
+            0,
+            "{table:?}"
+        );
+    }
+}
+
+on_both_databases!(device_rows_age_out_story: sqlite_device_rows_age_out_story, postgres_device_rows_age_out_story);

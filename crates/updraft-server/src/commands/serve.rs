@@ -105,6 +105,8 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(instance = crate::release_health::instance_id(), "release-health decider running");
     // bsdiff patches of Expo launch assets, computed one at a time off the request path.
     let patch_worker = crate::ops::expo_patches::spawn_worker(state.clone().into_inner());
+    // Rows devices create, aged out and capped per app, in bounded batches (`crate::device_ageing`).
+    let device_ageing = crate::device_ageing::spawn(state.clone());
     tracing::info!(public_url = %state.public_url, "updraft listening on http://{bound}");
     println!("updraft listening on http://{bound}");
     server.await.context("serving HTTP")?;
@@ -114,6 +116,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     decider.abort();
     patch_worker.abort();
+    device_ageing.abort();
     drop(state);
     writer.shutdown().await;
     store.close().await;

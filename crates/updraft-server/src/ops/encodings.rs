@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use updraft_core::{Encoding, compressible_bytes, compressible_type, worth_keeping};
-use updraft_oss::{GetOptions, ObjectKey, ObjectStore, PutMode, PutOptions};
+use updraft_oss::{ObjectKey, ObjectStore, PutMode, PutOptions};
 
 use crate::api_error::ApiError;
 use crate::ops::AppState;
@@ -166,7 +166,7 @@ pub(crate) async fn open_encoded(
     let found = if presigned && let Some(url) = redirect_url(state, &copy, encoding).await? {
         Some(url)
     } else {
-        match state.objects.get(&copy, GetOptions { range: None }).await {
+        match state.object_cache.get(state.objects.as_ref(), &copy, None).await {
             Ok(result) => Some(Download::Bytes(result)),
             Err(updraft_oss::Error::NotFound { .. }) => None,
             Err(error) => return Err(error.into()),

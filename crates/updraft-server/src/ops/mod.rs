@@ -14,6 +14,7 @@ pub(crate) mod catalogs;
 pub(crate) mod channel_self;
 pub(crate) mod channels;
 pub(crate) mod console;
+pub(crate) mod device_ageing;
 pub(crate) mod devices;
 pub(crate) mod encodings;
 pub(crate) mod expo_keys;
@@ -58,6 +59,10 @@ pub(crate) struct AppState {
     pub(crate) webhooks: crate::webhooks::Webhooks,
     /// Compressed copies and Expo patches: what downloads remember and the patch queue.
     pub(crate) bytes: crate::ops::encodings::DeliveryState,
+    /// Hot downloaded objects in memory (`crate::object_cache`).
+    pub(crate) object_cache: crate::object_cache::ObjectCache,
+    /// What the device-row ageing task deleted (`crate::device_ageing`), for `/metrics`.
+    pub(crate) device_ageing: crate::device_ageing::AgeingCounts,
 }
 
 /// What `AppState` is built from.
@@ -79,7 +84,9 @@ impl AppState {
     pub(crate) fn new(parts: StateParts) -> Self {
         let StateParts { settings, public_url, store, objects, index, writes, expo, store_calls, background, webhooks } =
             parts;
+        let object_cache = crate::object_cache::ObjectCache::new(settings.object_cache_mb);
         Self {
+            object_cache,
             settings,
             public_url,
             store,
@@ -94,6 +101,7 @@ impl AppState {
             console: Default::default(),
             webhooks,
             bytes: Default::default(),
+            device_ageing: Default::default(),
         }
     }
 

@@ -3,7 +3,7 @@
 //! range of it), and removing objects no bundle uses any more.
 
 use futures::StreamExt;
-use updraft_oss::{ByteRange, GetOptions, GetResult, ObjectKey, PutMode, PutOptions};
+use updraft_oss::{ByteRange, GetResult, ObjectKey, PutMode, PutOptions};
 
 use crate::api_error::ApiError;
 use crate::ops::AppState;
@@ -33,12 +33,14 @@ pub(crate) async fn put_content_addressed(
 /// `updraft storage gc` sweeps leftovers.
 pub(crate) async fn remove_unused(state: &AppState, keys: &[String], what: &str) {
     for key in keys.iter().filter_map(|k| ObjectKey::parse(k).ok()) {
+        state.object_cache.forget(&key);
         if let Err(error) = state.objects.delete(&key).await {
             tracing::warn!(object.key = %key, "could not remove {what}: {error}");
         }
         // Its compressed copies go with it (most objects have none: a missing copy is no error).
         for encoding in updraft_core::Encoding::STORED {
             let copy = crate::ops::encodings::encoded_key(&key, encoding);
+            state.object_cache.forget(&copy);
             match state.objects.delete(&copy).await {
                 Ok(()) | Err(updraft_oss::Error::NotFound { .. }) => {}
                 Err(error) => tracing::warn!(object.key = %copy, "could not remove a compressed copy: {error}"),
@@ -72,7 +74,7 @@ pub(crate) async fn open_download(
     if let Some(url) = redirect_url(state, key).await {
         return Ok(Download::Redirect(url));
     }
-    match state.objects.get(key, GetOptions { range }).await {
+    match state.object_cache.get(state.objects.as_ref(), key, range).await {
         Ok(result) => Ok(Download::Bytes(result)),
         Err(updraft_oss::Error::NotFound { .. }) => Ok(Download::NotFound),
         Err(updraft_oss::Error::RangeNotSatisfiable { size, .. }) => Ok(Download::RangeNotSatisfiable { size }),

@@ -12,6 +12,7 @@ pub(crate) async fn metrics(request: HttpRequest, state: web::Data<AppState>) ->
     if let Some(refused) = refuse_without_metrics_key(&request, &state) {
         return refused;
     }
+    let cache = state.object_cache.figures();
     let mut body = state.metrics.render(&[
         (
             "updraft_expo_signatures_total",
@@ -38,6 +39,22 @@ pub(crate) async fn metrics(request: HttpRequest, state: web::Data<AppState>) ->
             "counter",
             "Device reports lost (shed or refused by the database) and stats events refused because the queue was full.",
             state.writes.shed_count(),
+        ),
+        // The object cache (`crate::object_cache`).
+        ("updraft_object_cache_hits_total", "counter", "Downloads answered from the object cache.", cache.hits),
+        (
+            "updraft_object_cache_misses_total",
+            "counter",
+            "Downloads of objects not in the object cache (read from storage).",
+            cache.misses,
+        ),
+        ("updraft_object_cache_evictions_total", "counter", "Objects evicted from the object cache.", cache.evictions),
+        ("updraft_object_cache_bytes", "gauge", "Bytes held by the object cache.", cache.bytes),
+        (
+            "updraft_object_cache_capacity_bytes",
+            "gauge",
+            "The object cache's capacity (UPDRAFT_OBJECT_CACHE_MB).",
+            cache.capacity,
         ),
     ]);
     let signals = state.writes.signals();
@@ -88,6 +105,7 @@ pub(crate) async fn metrics(request: HttpRequest, state: web::Data<AppState>) ->
     for (outcome, n) in state.webhooks.counts().outcomes() {
         let _ = writeln!(body, "updraft_webhooks_total{{outcome=\"{outcome}\"}} {n}");
     }
+    state.device_ageing.render(&mut body);
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
 }
 

@@ -4,6 +4,10 @@
 //! 0 panics, 0 hangs (every request answered within a timeout), 0 files outside the data directory and 0 secrets
 //! in the gateway's log.
 //!
+//! It runs twice: 10 400 requests on the filesystem store, and the first 2 000 of the same sequence on a real S3
+//! server (s3s-fs, started by tests/run.sh) with presigned delivery, where every presigned URL the gateway hands out
+//! (its signature and whole query), the S3 secret key and access key id are grepped for in the debug log too.
+//!
 //! Replay a failure with `UPDRAFT_CORPUS_SEED=<seed>` (printed on failure) and the request index it names.
 
 use std::collections::BTreeMap;
@@ -15,7 +19,10 @@ use serde_json::{Value, json};
 use crate::helpers::{ADMIN_KEY, APP_ID, LOG_FILE_VAR, TestApp, device, small_zip};
 
 const DEFAULT_SEED: u64 = 0x17_17_17;
+/// Requests of the filesystem run.
 const REQUESTS: usize = 10_400;
+/// Requests of the S3 run (a prefix of the same sequence), fewer to keep CI time in check.
+const S3_REQUESTS: usize = 2_000;
 /// A name no request may ever manage to create outside the data directory.
 const ESCAPE_MARKER: &str = "corpus-escape-17";
 const METRICS_KEY: &str = "corpus-metrics-key-0123456789";
@@ -65,8 +72,8 @@ struct Request {
     body: Vec<u8>,
 }
 
-/// What came back: the status and body, or why nothing did.
-type Outcome = Result<(u16, Vec<u8>), String>;
+/// What came back: the status, body and `Location` header, or why nothing did.
+type Outcome = Result<(u16, Vec<u8>, Option<String>), String>;
 
 /// The credentials a request may carry.
 struct Keys {
@@ -188,9 +195,9 @@ fn multipart_body(rng: &mut Seeded) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-fn generate(seed: u64, keys: &Keys, file_key: &str) -> Vec<Request> {
+fn generate(seed: u64, keys: &Keys, file_key: &str, n_requests: usize) -> Vec<Request> {
     let mut rng = Seeded(seed);
-    let mut requests = Vec::with_capacity(REQUESTS);
+    let mut requests = Vec::with_capacity(n_requests);
     let management = [
         "/app",
         "/apikey",
@@ -206,7 +213,7 @@ fn generate(seed: u64, keys: &Keys, file_key: &str) -> Vec<Request> {
     ];
     let devices = ["/updates", "/updates/manifest_size", "/stats", "/channel_self"];
     let expo_suffixes = ["manifest", "assets/missing", "releases", "releases/rollback", "releases/promote", "keys"];
-    for _ in 0..REQUESTS {
+    for _ in 0..n_requests {
         let mut headers = Vec::new();
         let auth = match rng.below(6) {
             0 => None,
@@ -338,10 +345,40 @@ fn generate(seed: u64, keys: &Keys, file_key: &str) -> Vec<Request> {
 
 #[tokio::test]
 async fn a_hostile_corpus_over_every_route_gets_no_5xx_no_hang_no_escape_and_no_leak() {
+    run_corpus(REQUESTS, Vec::new(), Vec::new()).await;
+}
+
+/// The corpus on S3 with presigned delivery: the gateway signs URLs with the bucket's secret, and neither the
+/// secret, the access key id nor any signature it handed out may reach its log.
+#[tokio::test]
+async fn the_hostile_corpus_on_s3_with_presigned_delivery_leaks_no_signature_or_s3_secret() {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run the tests with tests/run.sh, which starts s3s-fs and sets it")
+        })
+    };
+    let bucket = crate::s3_storage::create_bucket(&var("UPDRAFT_TEST_S3_ENDPOINT")).await;
+    let env = crate::s3_storage::s3_env(&bucket, "presigned", &[]);
+    let secrets = vec![
+        ("S3 secret key", var("UPDRAFT_TEST_S3_SECRET_KEY")),
+        ("S3 access key id", var("UPDRAFT_TEST_S3_ACCESS_KEY")),
+    ];
+    let presigned = run_corpus(S3_REQUESTS, env, secrets).await;
+    assert!(presigned >= 5, "the run handed out presigned URLs to check the log for ({presigned})");
+}
+
+/// Runs `n_requests` of the corpus against a gateway started with `env` (plus the corpus's own settings) and checks
+/// it; `secrets` are grepped for in its log besides the corpus's keys. Returns how many presigned URLs (redirects
+/// to a signed URL) the gateway handed out, whose signatures and queries were grepped for too.
+async fn run_corpus(
+    n_requests: usize,
+    env: Vec<(&'static str, String)>,
+    secrets: Vec<(&'static str, String)>,
+) -> usize {
     let seed = std::env::var("UPDRAFT_CORPUS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_SEED);
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("gateway.log");
-    let app = TestApp::spawn_with(&[
+    let mut settings: Vec<(&str, &str)> = vec![
         (LOG_FILE_VAR, log.to_str().unwrap()),
         ("UPDRAFT_LOG", "debug"),
         ("UPDRAFT_METRICS_API_KEY", METRICS_KEY),
@@ -349,8 +386,9 @@ async fn a_hostile_corpus_over_every_route_gets_no_5xx_no_hang_no_escape_and_no_
         // One address and one key send everything: only the per-device limit stays on.
         ("UPDRAFT_LIMITS__ADDRESS_REQUESTS_PER_SECOND", "0"),
         ("UPDRAFT_LIMITS__KEY_REQUESTS_PER_SECOND", "0"),
-    ])
-    .await;
+    ];
+    settings.extend(env.iter().map(|(name, value)| (*name, value.as_str())));
+    let app = TestApp::spawn_with(&settings).await;
     app.create_app(APP_ID).await;
     app.create_app("com.example.other").await;
     let uploaded = app.upload_ok("1.0.1", small_zip("corpus"), &[("channel", "production")]).await;
@@ -364,9 +402,12 @@ async fn a_hostile_corpus_over_every_route_gets_no_5xx_no_hang_no_escape_and_no_
         .await;
     let private_key = generated["private_key_pem"].as_str().unwrap().to_owned();
 
-    let requests = generate(seed, &keys, &file_key);
-    assert!(requests.len() >= 10_000);
-    let client = crate::helpers::test_client(reqwest::Client::builder().timeout(Duration::from_secs(15)));
+    let requests = generate(seed, &keys, &file_key, n_requests);
+    assert_eq!(requests.len(), n_requests);
+    // Redirects are answers to look at (a presigned URL is one), not to follow.
+    let client = crate::helpers::test_client(
+        reqwest::Client::builder().timeout(Duration::from_secs(15)).redirect(reqwest::redirect::Policy::none()),
+    );
     let started = Instant::now();
     let outcomes: Vec<(usize, Outcome)> = futures::stream::iter(requests.iter().enumerate())
         .map(|(index, request)| {
@@ -383,7 +424,11 @@ async fn a_hostile_corpus_over_every_route_gets_no_5xx_no_hang_no_escape_and_no_
                 let outcome = match builder.send().await {
                     Ok(response) => {
                         let status = response.status().as_u16();
-                        response.bytes().await.map(|b| (status, b.to_vec())).map_err(|e| format!("body: {e}"))
+                        let location = response
+                            .headers()
+                            .get(reqwest::header::LOCATION)
+                            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                        response.bytes().await.map(|b| (status, b.to_vec(), location)).map_err(|e| format!("body: {e}"))
                     }
                     Err(error) => Err(format!("{error:?}")),
                 };
@@ -397,9 +442,10 @@ async fn a_hostile_corpus_over_every_route_gets_no_5xx_no_hang_no_escape_and_no_
 
     let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
     let mut failures = Vec::new();
+    let mut presigned = Vec::new();
     for (index, outcome) in &outcomes {
         match outcome {
-            Ok((status, body)) => {
+            Ok((status, body, location)) => {
                 *statuses.entry(*status).or_default() += 1;
                 let request = &requests[*index];
                 let json_expected = (400..500).contains(status) && request.method != "HEAD" && *status != 416;
@@ -411,6 +457,9 @@ async fn a_hostile_corpus_over_every_route_gets_no_5xx_no_hang_no_escape_and_no_
                         String::from_utf8_lossy(&body[..body.len().min(200)])
                     ));
                 }
+                if let Some(location) = location.as_deref().filter(|l| l.contains("X-Amz-Signature=")) {
+                    presigned.push(location.to_owned());
+                }
             }
             // A refusal sent while the client was still writing a large body may reach it as a reset; that is an
             // answer, not a hang. Only timeouts count as hangs.
@@ -420,7 +469,11 @@ async fn a_hostile_corpus_over_every_route_gets_no_5xx_no_hang_no_escape_and_no_
             Err(_) => *statuses.entry(0).or_default() += 1,
         }
     }
-    eprintln!("corpus seed {seed}: {} requests in {took:?}, statuses {statuses:?}", outcomes.len());
+    eprintln!(
+        "corpus seed {seed}: {} requests in {took:?}, statuses {statuses:?}, {} presigned URLs",
+        outcomes.len(),
+        presigned.len()
+    );
     assert!(
         failures.is_empty(),
         "seed {seed}: {} failures, first: {:#?}",
@@ -442,17 +495,29 @@ async fn a_hostile_corpus_over_every_route_gets_no_5xx_no_hang_no_escape_and_no_
             .collect();
         assert!(escaped.is_empty(), "{escaped:?} in {}", place.display());
     }
-    // The log has no secret and no panic.
+    // The log has no secret, no signature the gateway handed out and no panic.
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.lines().count() > outcomes.len(), "the debug log was captured ({} lines)", text.lines().count());
+    assert!(text.contains(&file_key), "the debug log names the requests' paths, where a signed URL would show");
     let pem_line = private_key.lines().nth(3).unwrap().to_owned();
-    for (what, secret) in [
-        ("admin key", ADMIN_KEY),
-        ("scoped key", keys.scoped_other.as_str()),
-        ("metrics key", METRICS_KEY),
-        ("private key", &pem_line),
-    ] {
-        assert!(!text.contains(secret), "the log holds the {what}");
+    let mut looked_for: Vec<(&str, String)> = vec![
+        ("admin key", ADMIN_KEY.to_owned()),
+        ("scoped key", keys.scoped_other.clone()),
+        ("metrics key", METRICS_KEY.to_owned()),
+        ("private key", pem_line),
+    ];
+    looked_for.extend(secrets);
+    for url in &presigned {
+        let (_, query) = url.split_once('?').expect("a presigned URL has a query");
+        let signature = query.split('&').find_map(|pair| pair.strip_prefix("X-Amz-Signature=")).unwrap();
+        assert_eq!(signature.len(), 64, "a SigV4 signature: {url}");
+        looked_for.push(("presigned signature", signature.to_owned()));
+        looked_for.push(("presigned query", query.to_owned()));
+    }
+    for (what, secret) in &looked_for {
+        assert!(!secret.is_empty(), "{what} is empty");
+        assert!(!text.contains(secret.as_str()), "the log holds the {what}");
     }
     assert!(!text.contains("panicked"), "a panic was logged");
+    presigned.len()
 }

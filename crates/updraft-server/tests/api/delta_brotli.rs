@@ -105,3 +105,84 @@ async fn delta_manifests_send_brotli_files_to_the_plugins_that_decode_them() {
     // Older plugins get no manifest at all, as before.
     assert!(app.check(device(json!({"plugin_version": "7.0.34"}))).await.get("manifest").is_none());
 }
+
+/// Runs `updraft storage encode` on the installation in `data`; returns (stdout, stderr).
+fn storage_encode(data: &std::path::Path) -> (String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_updraft"))
+        .args(["storage", "encode"])
+        .env("UPDRAFT_DATA_DIR", data)
+        .env("UPDRAFT_LOG", "warn")
+        .output()
+        .unwrap();
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned());
+    assert!(output.status.success(), "{stderr}");
+    (stdout, stderr)
+}
+
+/// A delta bundle uploaded before brotli copies existed (its rows without `br_size_bytes` or `size_bytes`, no `.br`
+/// objects) gets plain manifests, and none for the plugins that decode every file; `updraft storage encode` makes
+/// the copies and records their sizes (once: a second run changes nothing), after which a gateway on that database
+/// sends `.br` files to the plugins that decode them, each decoding to its `file_hash`.
+#[tokio::test]
+async fn storage_encode_gives_older_delta_bundles_their_brotli_files() {
+    let mut first = TestApp::with_app().await;
+    let read = |path: &str| std::fs::read_to_string(node_modules().join(path)).unwrap();
+    let project = CapacitorProject::new(&[
+        ("index.html", "<!doctype html><html><head><script src=\"app.js\"></script></head><body>Old</body></html>"),
+        ("app.js", &(read("@capgo/capacitor-updater/dist/plugin.js") + "\nCapacitorUpdater.notifyAppReady();\n")),
+        ("assets/docs.json", &read("@capgo/capacitor-updater/dist/docs.json")),
+    ]);
+    let (zip, _) = project.bundle_zip("1.0.1");
+    let (status, body) =
+        first.upload("1.0.1", std::fs::read(zip).unwrap(), &[("channel", "production"), ("delta", "true")]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(first.terminate().code(), Some(0));
+
+    // As it was before brotli copies: no sizes in the rows, no `.br` objects.
+    let data = first.data_path().to_path_buf();
+    let url = format!("sqlite://{}", data.join("updraft.db").display());
+    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    let nulled = sqlx::query("UPDATE bundle_files SET br_size_bytes = NULL, size_bytes = NULL")
+        .execute(&mut db)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(nulled, 3);
+    sqlx::Connection::close(db).await.unwrap();
+    let mut removed = 0;
+    for entry in std::fs::read_dir(data.join("objects/files/com.example.app")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "br" || e == "gz") {
+            std::fs::remove_file(path).unwrap();
+            removed += 1;
+        }
+    }
+    assert!(removed >= 3, "each delta file had a brotli copy: {removed}");
+
+    let env = [("UPDRAFT_DATA_DIR", data.to_str().unwrap())];
+    let mut old = TestApp::spawn_with(&env).await;
+    let answer = old.check(device(json!({}))).await;
+    let manifest = answer["manifest"].as_array().expect("a manifest").clone();
+    assert!(manifest.iter().all(|e| !e["file_name"].as_str().unwrap().ends_with(".br")), "{manifest:?}");
+    download_like_the_plugin(&old, &project, &manifest, false).await;
+    assert!(old.check(device(json!({"plugin_version": "7.0.36"}))).await.get("manifest").is_none());
+
+    let (stdout, stderr) = storage_encode(&data);
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("sized files/")).count(), 3, "{stdout}");
+    assert!(stderr.contains("recorded the brotli sizes of 3 delta files (3 bundle rows)"), "{stderr}");
+    let (_, again) = storage_encode(&data);
+    assert!(again.contains("recorded the brotli sizes of 0 delta files"), "idempotent: {again}");
+    assert_eq!(old.terminate().code(), Some(0));
+
+    let app = TestApp::spawn_with(&env).await;
+    let answer = app.check(device(json!({}))).await;
+    let manifest = answer["manifest"].as_array().expect("a manifest").clone();
+    let names: std::collections::BTreeSet<&str> = manifest.iter().map(|e| e["file_name"].as_str().unwrap()).collect();
+    assert!(names.contains("app.js.br") && names.contains("assets/docs.json.br"), "{names:?}");
+    let (downloaded, installed) = download_like_the_plugin(&app, &project, &manifest, false).await;
+    assert!(downloaded * 2 < installed, "{downloaded} of {installed}");
+    let every_file = app.check(device(json!({"plugin_version": "7.0.36"}))).await;
+    let manifest = every_file["manifest"].as_array().expect("a manifest for 7.0.36 now").clone();
+    download_like_the_plugin(&app, &project, &manifest, true).await;
+}

@@ -203,8 +203,10 @@ async fn a_multipart_body_that_ends_early_is_answered_and_frees_its_file() {
         )
         .into_bytes();
         request.extend_from_slice(&body);
-        let (answer, took) = raw_exchange(&app.base, &request, Duration::from_secs(10)).await;
-        assert!(took < Duration::from_secs(5), "{ending:?}: answered after {took:?}");
+        // Before the fix no answer ever came; now one comes after the 2 s idle timeout. The wait is generous so
+        // that a loaded machine does not turn a late answer into a failure: no answer at all still fails below.
+        let (answer, took) = raw_exchange(&app.base, &request, Duration::from_secs(30)).await;
+        assert!(!answer.is_empty(), "{ending:?}: no answer in {took:?}");
         let status = status_of(&answer);
         assert!(status == 400 || status == 408, "{ending:?}: {answer:?}");
         assert!(json_of(&answer)["error"].is_string(), "{ending:?}: {answer}");

@@ -13,6 +13,7 @@ mod console;
 mod corpus;
 mod delta;
 mod delta_brotli;
+mod device_ageing;
 mod downloads;
 mod encryption;
 mod expo;

@@ -17,9 +17,11 @@ use updraft_core::{
     DeviceReport, ExpoRelease, MetadataStore, NewBundle, OverrideTarget, ReferencedObjects, SigningKeyRecord,
     StatsEvent, StatsSummary, StoreResult,
 };
+use updraft_core::{DeviceRowMark, DeviceTable};
 use updraft_core::{Halt, RolloutId, StoredRollout};
 
 use super::calls::CallKind;
+use super::device_rows;
 use super::expo_patches;
 use super::release_health;
 use super::rollouts;
@@ -261,5 +263,38 @@ impl MetadataStore for SqlStore {
         target_sha256: &str,
     ) -> StoreResult<Option<ExpoPatch>> {
         self.reading("expo_patch", expo_patches::expo_patch(self, app_id, base_sha256, target_sha256)).await
+    }
+
+    // Sizes of delta files recorded before brotli copies existed.
+
+    async fn delta_files_without_br_size(&self, after: &str, limit: u64) -> StoreResult<Vec<String>> {
+        self.reading("delta_files_without_br_size", super::delta_sizes::delta_files_without_br_size(self, after, limit))
+            .await
+    }
+
+    async fn set_delta_file_sizes(&self, object_key: &str, size_bytes: u64, br_size_bytes: u64) -> StoreResult<u64> {
+        let call = super::delta_sizes::set_delta_file_sizes(self, object_key, size_bytes, br_size_bytes);
+        self.writing("set_delta_file_sizes", call).await
+    }
+
+    // Ageing and capping the rows devices create.
+
+    async fn device_rows_cutoff(
+        &self,
+        table: DeviceTable,
+        app_id: &AppId,
+        keep: u64,
+    ) -> StoreResult<Option<DeviceRowMark>> {
+        self.reading("device_rows_cutoff", device_rows::device_rows_cutoff(self, table, app_id, keep)).await
+    }
+
+    async fn delete_device_rows(
+        &self,
+        table: DeviceTable,
+        app_id: &AppId,
+        through: &DeviceRowMark,
+        limit: u64,
+    ) -> StoreResult<u64> {
+        self.writing("delete_device_rows", device_rows::delete_device_rows(self, table, app_id, through, limit)).await
     }
 }

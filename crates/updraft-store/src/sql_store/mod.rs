@@ -11,7 +11,8 @@
 //! - `apps.rs`: apps and their settings; `catalog.rs`: the whole view of one app the release index loads;
 //! - `channels.rs`, `bundles.rs`, `devices.rs` (reports and overrides), `stats.rs`, `api_keys.rs`;
 //! - `expo.rs` (Expo assets and releases), `signing_keys.rs`, `objects.rs` (what garbage collection must keep);
-//! - `rollouts.rs`: each channel's current rollout, every change conditional on the state the caller saw.
+//! - `rollouts.rs`: each channel's current rollout, every change conditional on the state the caller saw;
+//! - `device_rows.rs`: ageing and capping the rows devices create (devices, installs, release health, stats events).
 //!
 //! `metadata_store.rs` holds the one `impl MetadataStore for SqlStore`, which a Rust trait impl must be: a table of
 //! contents with one line per method that counts the call ([`StoreCalls`]) and hands it to its concern module.
@@ -25,6 +26,8 @@ mod bundles;
 mod calls;
 mod catalog;
 mod channels;
+mod delta_sizes;
+mod device_rows;
 mod devices;
 mod expo;
 mod expo_patches;
