@@ -54,3 +54,5 @@ DROP TABLE release_devices;
 ALTER TABLE release_devices_by_key RENAME TO release_devices;
 CREATE INDEX release_devices_group ON release_devices(app_id, channel, group_id);
 CREATE INDEX release_devices_device ON release_devices(app_id, device_id);
+-- Made by 0013 for ageing and capping; dropped with the old table, so made again.
+CREATE INDEX release_devices_app_seen ON release_devices(app_id, seen_at, device_id, release_id);
