@@ -88,7 +88,8 @@ if health:
     for signal, n in sorted(health.items()):
         print(f"{signal} shed: {n} (pending {pending.get(signal, '?')})")
 else:
-    print("release-health signals shed: none recorded (the gateway has no release-health signals yet)")
+    # Release-health signals travel in their device report's entry: lost only with it.
+    print(f"release-health signals shed: {lost.get('device_reports', '?')} (they travel with the device reports)")
 sys.exit(1 if any(lost.values()) or "device_reports" not in lost else 0)
 PY
 }

@@ -22,6 +22,7 @@ mod expo_minting;
 mod expo_release;
 mod failure;
 mod health;
+mod health_signals;
 mod ids;
 mod packed_report;
 mod release_health;
@@ -62,6 +63,7 @@ pub use health::{
     DEFAULT_MAX_FAILURE_RATE, DEFAULT_MIN_DEVICES, HaltReason, HealthFigures, WILSON_Z_95, should_halt,
     wilson_lower_bound,
 };
+pub use health_signals::{HealthSignalRef, HealthSignals, MAX_SIGNALS};
 pub use ids::sha256_hex;
 pub use ids::{AppId, BundleVersion, ChannelName, DeviceId, IdError, Platform};
 pub use packed_report::{DeviceReportRef, PackedReport};

@@ -16,8 +16,12 @@
 //! - Fingerprints (to skip unchanged reports) are remembered for at most `max(capacity, REMEMBERED)` keys; past that
 //!   a shard forgets the keys that are not pending, which costs rewrites, never reports.
 //!
-//! What a report is and how it is written is the caller's business ([`Coalesced`]); the device reports of `/updates`
-//! are the first kind, and any other keyed signal (such as release-health reports) can use the same map.
+//! What a report is and how it is written is the caller's business ([`Coalesced`]): the write-behind queue keeps one
+//! entry per (app, device) holding the device's report and its release-health signals
+//! ([`crate::write_behind::CheckReport`]), so a check costs one hash, one lock and one fingerprint, whatever it
+//! reports. A report that replaces a pending one may keep part of it ([`Coalesced::absorb`]: the signals the newer
+//! check does not repeat), so replacing never loses a signal, and the entry stays bounded by what distinct things
+//! the device said, not by how often it said them.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
@@ -42,25 +46,18 @@ pub(crate) trait Coalesced: Send + 'static {
     /// What it says, without the time: a report with the same content as the last one accepted for its key is
     /// not written again (until [`UNCHANGED_REWRITE`] has passed).
     fn content(&self) -> &[u8];
-}
-
-impl Coalesced for updraft_core::PackedReport {
-    fn key(&self) -> &[u8] {
-        updraft_core::PackedReport::key(self)
+    /// The hash of [`Self::content`] the map compares (a report whose content is in several slices combines them
+    /// with [`fingerprint`]).
+    fn fingerprint(&self) -> u64 {
+        fingerprint(self.content())
     }
-
-    fn content(&self) -> &[u8] {
-        updraft_core::PackedReport::content(self)
-    }
-}
-
-impl Coalesced for updraft_core::HealthReport {
-    fn key(&self) -> &[u8] {
-        updraft_core::HealthReport::key(self)
-    }
-
-    fn content(&self) -> &[u8] {
-        updraft_core::HealthReport::content(self)
+    /// Called when this report replaces the older pending report of its key: keeps what of the older one must not
+    /// be lost (by default nothing: the newest report says everything).
+    fn absorb(&mut self, older: Self)
+    where
+        Self: Sized,
+    {
+        let _ = older;
     }
 }
 
@@ -181,7 +178,7 @@ impl<S: Coalesced> Coalescer<S> {
     /// Offers a report; never waits for anything but one shard's lock, held for a few map operations.
     pub(crate) fn offer(&self, report: S) -> Offered {
         let key = self.hasher.hash_one(report.key());
-        let fingerprint = fingerprint(report.content());
+        let fingerprint = report.fingerprint();
         let now = u32::try_from(self.started.elapsed().as_secs()).unwrap_or(u32::MAX);
         let mut guard = self.shard(key);
         let shard = &mut *guard;
@@ -200,7 +197,8 @@ impl<S: Coalesced> Coalescer<S> {
             if known.generation == generation && shard.pending.get(slot).is_some_and(|(k, _)| *k == key) {
                 known.fingerprint = fingerprint;
                 known.accepted_at = now;
-                shard.pending[slot].1 = report;
+                let older = std::mem::replace(&mut shard.pending[slot].1, report);
+                shard.pending[slot].1.absorb(older);
                 shard.counts.replaced += 1;
                 return Offered::Replaced;
             }
@@ -301,7 +299,7 @@ impl<S: Coalesced> Coalescer<S> {
 /// than the rest of the offer). It is not keyed: a crafted collision can only make a changed report of the
 /// sender's own device look unchanged, for at most [`UNCHANGED_REWRITE`]. Keys use the keyed SipHash, since
 /// whoever sends device ids could otherwise pick ids that collide in the map.
-fn fingerprint(content: &[u8]) -> u64 {
+pub(crate) fn fingerprint(content: &[u8]) -> u64 {
     const M: u64 = 0xc6a4_a793_5bd1_e995;
     let mut hash = 0x8445_d61a_4e77_4912 ^ (content.len() as u64).wrapping_mul(M);
     let mut chunks = content.chunks_exact(8);

@@ -2,50 +2,56 @@
 //! about which release a device was offered, runs and failed on (`updraft_core::release_health`), and the Expo
 //! device records (by `EAS-Client-ID`).
 //!
-//! On the request path this only packs signals and offers them to the coalescing write-behind map (one short lock
-//! each; no database, no storage); the writer task resolves the releases against the release index and writes one
-//! row per (app, release, device) ([`rows`]). Capgo's stats events reach the same rows through the store, in the
+//! On the request path this only packs signals ([`HealthSignals`], one buffer per check), which travel with the
+//! device's report in its entry of the coalescing write-behind map (one offer per check; no database, no storage);
+//! the writer task resolves the releases against the release index and writes one row per (app, release, device)
+//! ([`rows`]). Capgo's stats events reach the same rows through the store, in the
 //! stats transaction.
 
 use chrono::{DateTime, Utc};
 use updraft_core::{
-    AppCatalog, AppId, Bundle, DeviceId, DeviceReportRef, ExpoRelease, HealthObservation, HealthProtocol, HealthReport,
-    HealthSignal, KnownRelease, PackedReport, Platform, ReleaseDeviceRow, UpdateCheck, merge_observations,
-    resolve_channel,
+    AppCatalog, AppId, Bundle, DeviceId, DeviceReportRef, ExpoRelease, HealthObservation, HealthProtocol, HealthSignal,
+    HealthSignalRef, HealthSignals, KnownRelease, PackedReport, Platform, ReleaseDeviceRow, UpdateCheck,
+    merge_observations, resolve_channel,
 };
 use updraft_expo::health_headers::HealthHeaders;
 
 use crate::release_index::ReleaseIndex;
 use crate::write_behind::WriteQueue;
 
-/// A Capgo check: the bundle it offered, and the bundle the device says it runs when the app has it (a device on
-/// its builtin bundle names a native version, which is no release). Both count under the channel the check
-/// resolved.
-pub(crate) fn record_capgo_check(
-    writes: &WriteQueue,
-    app_id: &AppId,
+/// A Capgo check's signals: the bundle it offered, and the bundle the device says it runs when the app has it (a
+/// device on its builtin bundle names a native version, which is no release). Both count under the channel the
+/// check resolved. The caller offers them with the device's report ([`WriteQueue::push`]).
+pub(crate) fn capgo_check_signals(
     catalog: &AppCatalog,
     check: &UpdateCheck,
     offered: Option<&Bundle>,
     now: DateTime<Utc>,
-) {
+) -> HealthSignals {
     let running = catalog
         .bundle_by_version(&check.version_name)
         .filter(|running| offered.is_none_or(|offered| offered.id != running.id));
     if offered.is_none() && running.is_none() {
-        return;
+        return HealthSignals::default();
     }
     let route = resolve_channel(catalog, &check.device_id, check.platform, check.default_channel.as_deref());
     let channel = route.map_or("", |route| route.channel().name.as_str());
-    let signal = |signal, bundle: &Bundle| {
-        let version = bundle.version.as_str();
-        HealthReport::new(signal, HealthProtocol::Capgo, app_id, &check.device_id, version, channel, "", now)
+    let signal = |signal, release| HealthSignalRef {
+        signal,
+        protocol: HealthProtocol::Capgo,
+        release,
+        channel,
+        detail: "",
+        at: now,
     };
-    if let Some(bundle) = offered {
-        writes.push_health(signal(HealthSignal::Offered, bundle));
-    }
-    if let Some(bundle) = running {
-        writes.push_health(signal(HealthSignal::Running, bundle));
+    let (offered, running) = (offered.map(|b| b.version.as_str()), running.map(|b| b.version.as_str()));
+    match (offered, running) {
+        (Some(offered), Some(running)) => {
+            HealthSignals::pack(&[signal(HealthSignal::Offered, offered), signal(HealthSignal::Running, running)])
+        }
+        (Some(offered), None) => HealthSignals::pack(&[signal(HealthSignal::Offered, offered)]),
+        (None, Some(running)) => HealthSignals::pack(&[signal(HealthSignal::Running, running)]),
+        (None, None) => HealthSignals::default(),
     }
 }
 
@@ -77,7 +83,7 @@ pub(crate) fn record_expo_check(
 ) {
     let Some(device_id) = request.headers.client_id.and_then(|id| DeviceId::parse(id).ok()) else { return };
     let running = request.current_update_id.filter(|id| Some(*id) != request.embedded_update_id);
-    writes.push_device(PackedReport::new(&DeviceReportRef {
+    let device = PackedReport::new(&DeviceReportRef {
         app_id,
         device_id: &device_id,
         platform: request.platform,
@@ -93,20 +99,27 @@ pub(crate) fn record_expo_check(
         default_channel: request.channel,
         key_id: "",
         seen_at: now,
-    }));
-    let signal = |signal, release: &str, detail: &str| {
-        HealthReport::new(signal, HealthProtocol::Expo, app_id, &device_id, release, request.channel, detail, now)
+    });
+    let signal = |signal, release, detail| HealthSignalRef {
+        signal,
+        protocol: HealthProtocol::Expo,
+        release,
+        channel: request.channel,
+        detail,
+        at: now,
     };
+    let mut signals = Vec::new();
     if let Some(release) = offered {
-        writes.push_health(signal(HealthSignal::Offered, &release.id, ""));
+        signals.push(signal(HealthSignal::Offered, release.id.as_str(), ""));
     }
     if let Some(id) = running {
-        writes.push_health(signal(HealthSignal::Running, id, ""));
+        signals.push(signal(HealthSignal::Running, id, ""));
     }
     let fatal_error = request.headers.fatal_error.unwrap_or_default();
     for id in request.headers.failed_update_ids() {
-        writes.push_health(signal(HealthSignal::Failed, id, fatal_error));
+        signals.push(signal(HealthSignal::Failed, id, fatal_error));
     }
+    writes.push(device, HealthSignals::pack(&signals));
 }
 
 /// The release a signal names, as the index knows it now: a Capgo bundle of the app by version, or an Expo release

@@ -3,8 +3,10 @@
 //! Device reports coalesce in memory by (app, device) ([`crate::coalesce`]): the newest report of a device replaces
 //! the older one until it is written, so memory is bounded by distinct devices, not by request rate, and nothing is
 //! shed at any request rate below the map's capacity (`device_queue_capacity` devices; past it, reports of further
-//! devices are shed and counted, never silently). One task takes every pending report every [`FLUSH_INTERVAL`] and
-//! writes them in transactions of at most [`DEVICE_BATCH`].
+//! devices are shed and counted, never silently). A check's release-health signals travel in the same entry as its
+//! device report ([`CheckReport`]): one offer per check, and a replaced entry keeps the signals the newer check does
+//! not repeat. One task takes every pending entry every [`FLUSH_INTERVAL`] and writes them in batches of at most
+//! [`DEVICE_BATCH`] devices: the device rows, then the release-health rows of the same entries.
 //!
 //! Stats events go through a bounded queue, all or nothing per batch: a batch that does not fit is refused
 //! (`/stats` answers 429 with `Retry-After`, and the plugin sends it again later), so a resent batch is never counted twice. Before
@@ -26,9 +28,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use updraft_core::{DeviceReport, HealthReport, MetadataStore, PackedReport, StatsEvent};
+use updraft_core::{DeviceReport, HealthObservation, HealthSignals, MetadataStore, PackedReport, StatsEvent};
 
-use crate::coalesce::{Coalescer, Counts};
+use crate::coalesce::{Coalesced, Coalescer, Counts, fingerprint};
 use crate::release_index::ReleaseIndex;
 
 /// Stats events taken from the queue at once.
@@ -46,26 +48,60 @@ pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// The stats queue never holds more events than this, whatever `device_queue_capacity` says.
 const STATS_QUEUE_MAX: usize = 50_000;
 
+/// What one check reports, waiting in the map as one entry per (app, device): the device's newest report and the
+/// release-health signals of its checks not written yet.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CheckReport {
+    /// The device report (the key is its app and device).
+    pub(crate) device: PackedReport,
+    /// The signals ([`crate::release_health`]), possibly none.
+    pub(crate) signals: HealthSignals,
+}
+
+impl Coalesced for CheckReport {
+    fn key(&self) -> &[u8] {
+        self.device.key()
+    }
+
+    fn content(&self) -> &[u8] {
+        self.device.content()
+    }
+
+    fn fingerprint(&self) -> u64 {
+        let device = fingerprint(self.device.content());
+        if self.signals.is_empty() {
+            return device;
+        }
+        device ^ fingerprint(self.signals.content()).rotate_left(29)
+    }
+
+    /// The newest device report wins; signals of the older entry that this check does not repeat are kept.
+    fn absorb(&mut self, older: Self) {
+        self.signals.absorb(&older.signals);
+    }
+}
+
 /// The producer side, held by request handlers.
 #[derive(Clone)]
 pub(crate) struct WriteQueue {
-    devices: Arc<Coalescer<PackedReport>>,
-    /// Release-health signals, one per (signal, app, device, release) ([`crate::release_health`]).
-    health: Arc<Coalescer<HealthReport>>,
+    /// Device reports with their release-health signals, one entry per (app, device).
+    reports: Arc<Coalescer<CheckReport>>,
     sender: mpsc::Sender<StatsEvent>,
     stats_refused: Arc<AtomicU64>,
 }
 
 impl WriteQueue {
-    /// Offers a device report without waiting: it replaces the device's pending report, is dropped when it says
-    /// what the device said last, or is shed (and counted) when the map is full.
-    pub(crate) fn push_device(&self, report: PackedReport) {
-        self.devices.offer(report);
+    /// Offers what a check reports without waiting: it replaces the device's pending entry (keeping the older
+    /// entry's signals this one does not repeat), is dropped when it says what the device said last, or is shed
+    /// (and counted) when the map is full.
+    pub(crate) fn push(&self, device: PackedReport, signals: HealthSignals) {
+        self.reports.offer(CheckReport { device, signals });
     }
 
-    /// Offers a release-health signal without waiting, as [`Self::push_device`] does.
-    pub(crate) fn push_health(&self, report: HealthReport) {
-        self.health.offer(report);
+    /// Offers a device report that carries no release-health signal.
+    #[cfg(test)]
+    pub(crate) fn push_device(&self, report: PackedReport) {
+        self.push(report, HealthSignals::default());
     }
 
     /// Queues a device's stats events without waiting, all or none: `false` (nothing queued) when the queue has
@@ -89,28 +125,28 @@ impl WriteQueue {
         }
     }
 
-    /// Device reports lost (shed, or refused for good by the database) and stats events refused because their
-    /// queue was full (those the plugin sends again).
+    /// Device reports lost (shed, or refused for good by the database; their signals with them) and stats events
+    /// refused because their queue was full (those the plugin sends again).
     pub(crate) fn shed_count(&self) -> u64 {
-        self.devices.counts().lost() + self.health.counts().lost() + self.stats_refused.load(Ordering::Relaxed)
+        self.reports.counts().lost() + self.stats_refused.load(Ordering::Relaxed)
     }
 
     /// Device reports and stats events waiting to be written.
     pub(crate) fn depth(&self) -> usize {
-        self.devices.pending() + self.health.pending() + self.sender.max_capacity() - self.sender.capacity()
+        self.reports.pending() + self.sender.max_capacity() - self.sender.capacity()
     }
 
-    /// What became of device reports, and how many devices are pending and remembered.
+    /// What became of device reports (and the signals in them), and how many devices are pending and remembered.
     pub(crate) fn device_reports(&self) -> (Counts, usize, usize) {
-        (self.devices.counts(), self.devices.pending(), self.devices.remembered())
+        (self.reports.counts(), self.reports.pending(), self.reports.remembered())
     }
 
     /// Every kind of keyed report written behind, by its `/metrics` label: what became of its reports, how many
-    /// keys are pending and how many remembered. A new kind (such as release-health reports) adds its map here.
+    /// keys are pending and how many remembered. Release-health signals travel in the device reports' entries, so
+    /// their fate is the device reports' (`signal="device_reports"`).
     pub(crate) fn signals(&self) -> Vec<(&'static str, Counts, usize, usize)> {
         let (counts, pending, remembered) = self.device_reports();
-        let health = ("release_health", self.health.counts(), self.health.pending(), self.health.remembered());
-        vec![("device_reports", counts, pending, remembered), health]
+        vec![("device_reports", counts, pending, remembered)]
     }
 }
 
@@ -129,14 +165,12 @@ impl Writer {
         capacity: usize,
     ) -> (WriteQueue, Self) {
         let (sender, receiver) = mpsc::channel(capacity.clamp(1, STATS_QUEUE_MAX));
-        let devices = Arc::new(Coalescer::new(capacity));
-        let health = Arc::new(Coalescer::new(capacity));
+        let reports = Arc::new(Coalescer::new(capacity));
         let (stop, stopped) = oneshot::channel();
         let stopping = Arc::new(AtomicBool::new(false));
-        let writer =
-            Task { store, index, devices: devices.clone(), health: health.clone(), stopping: stopping.clone() };
+        let writer = Task { store, index, reports: reports.clone(), stopping: stopping.clone() };
         let task = tokio::spawn(writer.run(receiver, stopped));
-        let queue = WriteQueue { devices, health, sender, stats_refused: Arc::new(AtomicU64::new(0)) };
+        let queue = WriteQueue { reports, sender, stats_refused: Arc::new(AtomicU64::new(0)) };
         (queue, Self { stop, stopping, task })
     }
 
@@ -153,8 +187,7 @@ impl Writer {
 struct Task {
     store: Arc<dyn MetadataStore>,
     index: Arc<ReleaseIndex>,
-    devices: Arc<Coalescer<PackedReport>>,
-    health: Arc<Coalescer<HealthReport>>,
+    reports: Arc<Coalescer<CheckReport>>,
     /// Set when the gateway shuts down: waiting for the database then has a deadline.
     stopping: Arc<AtomicBool>,
 }
@@ -186,37 +219,30 @@ impl Task {
         }
     }
 
-    /// Writes every pending device report, in bounded transactions, then every pending release-health signal.
+    /// Writes every pending entry, in batches of at most [`DEVICE_BATCH`] devices: their device rows in one
+    /// transaction, then their release-health rows (merged into one row per (app, release, device); signals of
+    /// releases the index does not know are left out, [`crate::release_health::known_release`]). An entry counts as
+    /// written when both are; if either write is refused for good, the batch's entries are counted as dropped.
     async fn write_devices(&self) {
-        self.write_device_reports().await;
-        self.write_health().await;
-    }
-
-    /// Writes every pending release-health signal: merged into one row per (app, release, device), signals of
-    /// releases the index does not know left out ([`crate::release_health::known_release`]).
-    async fn write_health(&self) {
-        let taken = self.health.take();
+        let taken = self.reports.take();
         for chunk in taken.chunks(DEVICE_BATCH) {
-            let rows = crate::release_health::rows(&self.index, chunk.iter().map(|(_, report)| report.unpack()));
-            let write = || self.store.upsert_release_devices(&rows);
-            if retry("release-health signals", rows.len(), &self.stopping, write).await.is_some() {
-                self.health.written(chunk.len());
-            } else {
-                self.health.dropped(chunk.iter().map(|(key, _)| *key));
-            }
-        }
-    }
-
-    /// Writes every pending device report, in bounded transactions.
-    async fn write_device_reports(&self) {
-        let taken = self.devices.take();
-        for chunk in taken.chunks(DEVICE_BATCH) {
-            let reports: Vec<DeviceReport> = chunk.iter().map(|(_, report)| report.unpack()).collect();
+            let reports: Vec<DeviceReport> = chunk.iter().map(|(_, entry)| entry.device.unpack()).collect();
+            let observations: Vec<HealthObservation> = chunk
+                .iter()
+                .zip(&reports)
+                .flat_map(|((_, entry), report)| entry.signals.observations(&report.app_id, &report.device_id))
+                .collect();
             let write = || self.store.upsert_devices(&reports);
-            if retry("device reports", reports.len(), &self.stopping, write).await.is_some() {
-                self.devices.written(chunk.len());
+            let mut written = retry("device reports", reports.len(), &self.stopping, write).await.is_some();
+            if !observations.is_empty() {
+                let rows = crate::release_health::rows(&self.index, observations.into_iter());
+                let write = || self.store.upsert_release_devices(&rows);
+                written &= retry("release-health signals", rows.len(), &self.stopping, write).await.is_some();
+            }
+            if written {
+                self.reports.written(chunk.len());
             } else {
-                self.devices.dropped(chunk.iter().map(|(key, _)| *key));
+                self.reports.dropped(chunk.iter().map(|(key, _)| *key));
             }
         }
     }
@@ -285,7 +311,10 @@ mod tests {
 
     use chrono::Utc;
     use sqlx::Connection as _;
-    use updraft_core::{App, AppId, DeviceId, DeviceReport, Platform};
+    use updraft_core::{
+        App, AppId, BundleSource, BundleVersion, DeviceId, DeviceReport, HealthProtocol, HealthSignal, HealthSignalRef,
+        NewBundle, Platform,
+    };
     use updraft_store::SqlStore;
 
     use super::*;
@@ -427,5 +456,106 @@ mod tests {
         let writes = writes(&url).await;
         assert_eq!(writes.len(), 11);
         assert!(writes.iter().any(|(device, _)| device == "device-24"), "shed once, kept at its next check-in");
+    }
+
+    /// Capgo bundles 1.0.0 and 1.0.1 of the app, and an index that knows them (signals of unknown releases are left
+    /// out by the writer).
+    async fn with_bundles(store: &SqlStore) -> Arc<ReleaseIndex> {
+        let app_id = AppId::parse(APP).unwrap();
+        for version in ["1.0.0", "1.0.1"] {
+            let bundle = NewBundle {
+                app_id: app_id.clone(),
+                version: BundleVersion::parse(version).unwrap(),
+                checksum: "ab".repeat(32),
+                crc32: None,
+                encryption: None,
+                min_update_version: None,
+                source: BundleSource::External { url: format!("https://example.com/{version}.zip") },
+                manifest: vec![],
+                metadata: Default::default(),
+            };
+            store.insert_bundle(&bundle, None).await.unwrap();
+        }
+        Arc::new(ReleaseIndex::load(store).await.unwrap())
+    }
+
+    fn signals(pairs: &[(HealthSignal, &str)]) -> HealthSignals {
+        let signals: Vec<HealthSignalRef<'_>> = pairs
+            .iter()
+            .map(|(signal, release)| HealthSignalRef {
+                signal: *signal,
+                protocol: HealthProtocol::Capgo,
+                release,
+                channel: "production",
+                detail: "",
+                at: Utc::now(),
+            })
+            .collect();
+        HealthSignals::pack(&signals)
+    }
+
+    /// (release, offered, running) per release of the app, from the store's release-health counts.
+    async fn health(store: &SqlStore) -> Vec<(String, u64, u64)> {
+        let app_id = AppId::parse(APP).unwrap();
+        let mut rows: Vec<(String, u64, u64)> = store
+            .release_health(&app_id, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|release| (release.release_id, release.offered, release.running))
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    /// The device report and the release-health signals of a device that checks in a thousand times while the
+    /// writer is blocked wait as one entry: the device is written once with its newest report, and every signal
+    /// its checks carried is counted, including those of checks whose entry a later check replaced.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_blocked_writer_keeps_one_entry_per_device_with_every_signal() {
+        use HealthSignal::{Offered, Running};
+        let (_dir, url, store) = store().await;
+        let index = with_bundles(&store).await;
+        let (queue, writer) = Writer::start(store.clone(), index, 1000);
+        let mut locker = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut locker).await.unwrap();
+        queue.push(report("first", "1.0.0"), signals(&[(Offered, "1.0.1")]));
+        tokio::time::sleep(FLUSH_INTERVAL + Duration::from_millis(300)).await;
+        // Offered 1.0.1 while running 1.0.0, then (after the update) running 1.0.1: the last check alone says
+        // nothing of the offer or of 1.0.0.
+        for n in 0..999 {
+            queue.push(report("busy", &format!("1.0.{n}")), signals(&[(Offered, "1.0.1"), (Running, "1.0.0")]));
+        }
+        queue.push(report("busy", "1.0.1"), signals(&[(Running, "1.0.1")]));
+        assert_eq!(queue.device_reports().1, 2, "one entry per device, whatever the number of checks");
+        sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+        until_written(&queue).await;
+        assert_eq!(
+            writes(&url).await,
+            vec![("first".to_owned(), "1.0.0".to_owned()), ("busy".to_owned(), "1.0.1".to_owned())],
+            "each device written once, with its newest report"
+        );
+        assert_eq!(health(&store).await, vec![("1.0.0".to_owned(), 0, 1), ("1.0.1".to_owned(), 2, 1)]);
+        let (counts, _, _) = queue.device_reports();
+        assert_eq!((counts.written, counts.lost()), (2, 0));
+        writer.shutdown().await;
+    }
+
+    /// Shutdown writes the signals acknowledged with the device reports, though the writer had not taken them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutdown_writes_every_acknowledged_signal() {
+        let (_dir, url, store) = store().await;
+        let index = with_bundles(&store).await;
+        let (queue, writer) = Writer::start(store.clone(), index, 100_000);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for device in 0..500 {
+            let device = format!("device-{device}");
+            queue.push(report(&device, "1.0.0"), signals(&[(HealthSignal::Offered, "1.0.1")]));
+            queue.push(report(&device, "1.0.1"), signals(&[(HealthSignal::Running, "1.0.1")]));
+        }
+        writer.shutdown().await;
+        assert_eq!(health(&store).await, vec![("1.0.1".to_owned(), 500, 500)]);
+        assert_eq!(writes(&url).await.len(), 500, "one device write each");
+        assert_eq!(queue.device_reports().0.lost(), 0);
     }
 }

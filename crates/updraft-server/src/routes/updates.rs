@@ -88,15 +88,9 @@ pub(crate) async fn updates(
         }
     };
     if let Some(catalog) = catalog.as_deref() {
-        crate::release_health::record_capgo_check(
-            &state.writes,
-            &request.app_id,
-            catalog,
-            &request.check,
-            offered,
-            Utc::now(),
-        );
-        state.writes.push_device(request.report);
+        let signals =
+            crate::release_health::capgo_check_signals(catalog, &request.check, offered, request.report.seen_at());
+        state.writes.push(request.report, signals);
     }
     const JSON: actix_web::http::header::HeaderValue =
         actix_web::http::header::HeaderValue::from_static("application/json");
