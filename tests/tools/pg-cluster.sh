@@ -22,11 +22,21 @@ case "$command" in
       "${as[@]}" "$pg_bin/initdb" -D "$root/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
         >"$root/initdb.log" 2>&1
     fi
+    # Members of password_login must give their password (tests check that a database password never reaches the
+    # gateway's log or errors); every other role is trusted, as befits a throwaway cluster on loopback.
+    cat >"$root/data/pg_hba.conf" <<'HBA'
+local all all trust
+host all +password_login 127.0.0.1/32 scram-sha-256
+host all all 127.0.0.1/32 trust
+host all all ::1/128 trust
+HBA
     "${as[@]}" "$pg_bin/pg_ctl" -D "$root/data" -l "$root/server.log" -w -t 30 \
       -o "-c listen_addresses=127.0.0.1 -p $port -k $root -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" \
       start >/dev/null
     "$pg_bin/psql" -h 127.0.0.1 -p "$port" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'updraft'" \
       | grep -q 1 || "$pg_bin/createdb" -h 127.0.0.1 -p "$port" -U postgres updraft
+    "$pg_bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qtAc "SELECT 1 FROM pg_roles WHERE rolname = 'password_login'" \
+      | grep -q 1 || "$pg_bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE ROLE password_login NOLOGIN"
     echo "postgres://postgres@127.0.0.1:$port/updraft"
     ;;
   stop)

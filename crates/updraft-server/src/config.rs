@@ -448,6 +448,12 @@ impl Settings {
         }
     }
 
+    /// The database as an error may name it: host, port and database (or the SQLite file), never the user, the
+    /// password or the query string.
+    pub(crate) fn database_location(&self) -> String {
+        database_location(&self.database_url())
+    }
+
     /// Where filesystem objects live.
     pub(crate) fn objects_dir(&self) -> PathBuf {
         self.data_dir.join("objects")
@@ -466,6 +472,14 @@ fn parse_flag(name: &str, value: &str) -> anyhow::Result<bool> {
         "false" | "0" => Ok(false),
         other => bail!("{name}: {other:?} is not true or false"),
     }
+}
+
+/// `scheme://user:password@host:port/db?options` without the scheme, the credentials and the options.
+fn database_location(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.split_once('?').map_or(rest, |(before, _)| before);
+    // A host never holds an `@`; an unescaped one in a password comes before the last.
+    rest.rfind('@').map_or(rest, |at| &rest[at + 1..]).to_owned()
 }
 
 #[cfg(test)]
@@ -532,6 +546,18 @@ mod tests {
         assert!(error.contains("UPDRAFT_DATABASE__URL") && !error.contains("hunter2"), "{error}");
         let error = with_env(&[("UPDRAFT_DATABASE__MIGRATE_ON_START", "sometimes")]).unwrap_err().to_string();
         assert!(error.contains("UPDRAFT_DATABASE__MIGRATE_ON_START"), "{error}");
+    }
+
+    #[test]
+    fn the_database_location_names_no_credentials() {
+        for (url, location) in [
+            ("postgres://u:p%40ss@db.example:5432/updraft?sslmode=require", "db.example:5432/updraft"),
+            ("postgresql://u:p@ss@127.0.0.1/updraft", "127.0.0.1/updraft"),
+            ("postgres://db.example/updraft", "db.example/updraft"),
+            ("sqlite:///var/lib/updraft/updraft.db", "/var/lib/updraft/updraft.db"),
+        ] {
+            assert_eq!(database_location(url), location, "{url}");
+        }
     }
 
     #[test]

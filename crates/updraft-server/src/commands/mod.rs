@@ -69,9 +69,13 @@ pub(crate) async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<Sql
     if settings.database_backend() == Backend::Sqlite {
         create_private_database_file(&settings.database_url())?;
     }
-    let store = SqlStore::connect(&settings.database_url())
-        .await
-        .with_context(|| format!("opening the {} metadata database", settings.database_backend().name()))?;
+    let store = SqlStore::connect(&settings.database_url()).await.with_context(|| {
+        format!(
+            "opening the {} metadata database at {}",
+            settings.database_backend().name(),
+            settings.database_location()
+        )
+    })?;
     Ok(Arc::new(store))
 }
 

@@ -11,6 +11,7 @@ mod channel_self;
 mod cli_publish;
 mod console;
 mod corpus;
+mod database_password;
 mod delta;
 mod delta_brotli;
 mod device_ageing;

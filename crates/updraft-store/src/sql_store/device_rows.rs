@@ -111,11 +111,12 @@ pub(super) async fn delete_device_rows(
         ageing.order("ASC"),
         n_key + 3
     );
+    // By primary key: on SQLite `devices` and `release_devices` are WITHOUT ROWID tables (migration 0014).
+    let key = ageing.primary_key;
     let sql = match store.backend {
-        // Every one of these tables has a rowid; SQLite has one writer, so nothing is locked to skip.
-        Backend::Sqlite => format!("DELETE FROM {name} WHERE rowid IN (SELECT rowid {oldest})"),
+        // SQLite has one writer, so nothing is locked to skip.
+        Backend::Sqlite => format!("DELETE FROM {name} WHERE ({key}) IN (SELECT {key} {oldest})"),
         Backend::Postgres => {
-            let key = ageing.primary_key;
             format!("DELETE FROM {name} WHERE ({key}) IN (SELECT {key} {oldest} FOR UPDATE SKIP LOCKED)")
         }
     };
