@@ -53,6 +53,8 @@ INSERT INTO release_devices_by_key (app_id, release_id, device_id, protocol, gro
 DROP TABLE release_devices;
 ALTER TABLE release_devices_by_key RENAME TO release_devices;
 CREATE INDEX release_devices_group ON release_devices(app_id, channel, group_id);
-CREATE INDEX release_devices_device ON release_devices(app_id, device_id);
+-- With seen_at last, "this device's newest row" (the Capgo stats path) is one index seek: with (app_id, device_id)
+-- alone SQLite's planner prefers release_devices_app_seen for its order and scans every row of the app.
+CREATE INDEX release_devices_device ON release_devices(app_id, device_id, seen_at);
 -- Made by 0013 for ageing and capping; dropped with the old table, so made again.
 CREATE INDEX release_devices_app_seen ON release_devices(app_id, seen_at, device_id, release_id);
