@@ -68,8 +68,8 @@ pub use ids::sha256_hex;
 pub use ids::{AppId, BundleVersion, ChannelName, DeviceId, IdError, Platform};
 pub use packed_report::{DeviceReportRef, PackedReport};
 pub use release_health::{
-    FAILURE_DETAIL_MAX_BYTES, HALTED_BY_HEALTH_RULE, HaltRecord, HealthObservation, HealthProtocol, HealthReport,
-    HealthSignal, KnownRelease, ReleaseDeviceRow, ReleaseHealth, merge_observations,
+    FAILURE_DETAIL_MAX_BYTES, HALTED_BY_HEALTH_RULE, HaltRecord, HealthObservation, HealthProtocol, HealthSignal,
+    KnownRelease, ReleaseDeviceRow, ReleaseHealth, merge_observations,
 };
 pub use rollout::codes as rollout_codes;
 pub use rollout::{

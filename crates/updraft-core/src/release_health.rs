@@ -8,8 +8,8 @@
 //! - **failed**: the device says the release failed on it (Capgo: the failure reports that block a version for a
 //!   device, [`crate::failed_version`]; Expo: `Expo-Recent-Failed-Update-IDs`).
 //!
-//! A signal travels from the request to the database as a [`HealthReport`], one allocation, keyed by (signal,
-//! app, device, release) so the write-behind map keeps one per key. The writer merges the reports of one device and
+//! A check's signals travel from the request to the database packed with its device report
+//! ([`crate::HealthSignals`], at most one per signal and release). The writer merges the signals of one device and
 //! release into one [`ReleaseDeviceRow`]; the database keeps one row per (app, release, device), so the counts are
 //! counts of distinct devices, exact whichever instance a device reported through and however often it did.
 //!
@@ -67,115 +67,7 @@ impl HealthProtocol {
 /// of the fatal error, Capgo an action name.
 pub const FAILURE_DETAIL_MAX_BYTES: usize = 1024;
 
-/// One signal, packed in one buffer: `[signal][protocol][app len][app][device len][device][release]` is the key,
-/// `[channel len][channel][detail]` the content.
-///
-/// Invariant: built only by [`HealthReport::new`], so the layout holds.
-#[derive(Clone, PartialEq, Eq)]
-pub struct HealthReport {
-    at_millis: i64,
-    key_len: u16,
-    bytes: Box<[u8]>,
-}
-
-impl HealthReport {
-    /// Packs a signal. Longer-than-allowed texts are cut (a release id at 255 bytes, a channel at 255, the detail at
-    /// [`FAILURE_DETAIL_MAX_BYTES`]), each at a character boundary.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        signal: HealthSignal,
-        protocol: HealthProtocol,
-        app_id: &AppId,
-        device_id: &DeviceId,
-        release: &str,
-        channel: &str,
-        detail: &str,
-        at: DateTime<Utc>,
-    ) -> Self {
-        let (app, device) = (app_id.as_str(), device_id.as_str());
-        let release = cut(release, 255);
-        let channel = cut(channel, 255);
-        let detail = cut(detail, FAILURE_DETAIL_MAX_BYTES);
-        let key_len = 4 + app.len() + device.len() + release.len();
-        let mut out = Vec::with_capacity(key_len + 1 + channel.len() + detail.len());
-        out.push(signal as u8);
-        out.push(protocol as u8);
-        // An app id is at most 128 bytes and a device id at most 64 (their invariants).
-        out.push(u8::try_from(app.len()).unwrap_or(u8::MAX));
-        out.extend_from_slice(app.as_bytes());
-        out.push(u8::try_from(device.len()).unwrap_or(u8::MAX));
-        out.extend_from_slice(device.as_bytes());
-        out.extend_from_slice(release.as_bytes());
-        out.push(u8::try_from(channel.len()).unwrap_or(u8::MAX));
-        out.extend_from_slice(channel.as_bytes());
-        out.extend_from_slice(detail.as_bytes());
-        Self {
-            at_millis: at.timestamp_millis(),
-            key_len: u16::try_from(key_len).unwrap_or(u16::MAX),
-            bytes: out.into_boxed_slice(),
-        }
-    }
-
-    /// What the signal is about: (signal, protocol, app, device, release).
-    pub fn key(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.key_len)]
-    }
-
-    /// What it says besides: the channel and the failure text.
-    pub fn content(&self) -> &[u8] {
-        &self.bytes[usize::from(self.key_len)..]
-    }
-
-    /// The signal with owned fields.
-    pub fn unpack(&self) -> HealthObservation {
-        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-        let key = self.key();
-        let signal = match key[0] {
-            0 => HealthSignal::Offered,
-            1 => HealthSignal::Running,
-            _ => HealthSignal::Failed,
-        };
-        let protocol = if key[1] == 0 { HealthProtocol::Capgo } else { HealthProtocol::Expo };
-        let app_len = usize::from(key[2]);
-        let app = &key[3..3 + app_len];
-        let device_len = usize::from(key[3 + app_len]);
-        let device = &key[4 + app_len..4 + app_len + device_len];
-        let release = &key[4 + app_len + device_len..];
-        let content = self.content();
-        let channel_len = usize::from(content[0]);
-        // Both were valid ids when packed, so parsing them again cannot fail.
-        HealthObservation {
-            signal,
-            protocol,
-            app_id: AppId::parse(&text(app)).expect("a packed app id is valid"),
-            device_id: DeviceId::parse(&text(device)).expect("a packed device id is valid"),
-            release: text(release),
-            channel: text(&content[1..1 + channel_len]),
-            detail: text(&content[1 + channel_len..]),
-            at: DateTime::from_timestamp_millis(self.at_millis).unwrap_or_default(),
-        }
-    }
-}
-
-impl std::fmt::Debug for HealthReport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.unpack().fmt(f)
-    }
-}
-
-/// The longest prefix of `text` of at most `max` bytes that ends at a character boundary.
-fn cut(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
-/// A [`HealthReport`] unpacked.
+/// One signal of a device about a release, as the writer merges it ([`crate::HealthSignals`] packs them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthObservation {
     /// What it says.
@@ -413,17 +305,16 @@ mod tests {
     }
 
     fn observe(signal: HealthSignal, device: &str, release: &str, channel: &str, seconds: i64) -> HealthObservation {
-        HealthReport::new(
+        HealthObservation {
             signal,
-            HealthProtocol::Capgo,
-            &AppId::parse("com.example.app").unwrap(),
-            &DeviceId::parse(device).unwrap(),
-            release,
-            channel,
-            if signal == HealthSignal::Failed { "update_fail" } else { "" },
-            at(seconds),
-        )
-        .unpack()
+            protocol: HealthProtocol::Capgo,
+            app_id: AppId::parse("com.example.app").unwrap(),
+            device_id: DeviceId::parse(device).unwrap(),
+            release: release.to_owned(),
+            channel: channel.to_owned(),
+            detail: if signal == HealthSignal::Failed { "update_fail" } else { "" }.to_owned(),
+            at: at(seconds),
+        }
     }
 
     fn capgo(observation: &HealthObservation) -> Option<KnownRelease> {
@@ -432,57 +323,6 @@ mod tests {
             group_id: observation.release.clone(),
             channel: None,
         })
-    }
-
-    #[test]
-    fn a_report_unpacks_to_what_was_packed() {
-        let app = AppId::parse("com.example.app").unwrap();
-        let device = DeviceId::parse("0F6B3E1C-6C1E-4A55-9F3A-2F0C9A3B7D21").unwrap();
-        let long = "é".repeat(700);
-        let report = HealthReport::new(
-            HealthSignal::Failed,
-            HealthProtocol::Expo,
-            &app,
-            &device,
-            "0b9d3b1e-6f1c-4f77-9a3c-1f2e3d4c5b6a",
-            "production",
-            &long,
-            at(5),
-        );
-        let observation = report.unpack();
-        assert_eq!(observation.signal, HealthSignal::Failed);
-        assert_eq!(observation.protocol, HealthProtocol::Expo);
-        assert_eq!(observation.app_id, app);
-        assert_eq!(observation.device_id.as_str(), "0f6b3e1c-6c1e-4a55-9f3a-2f0c9a3b7d21");
-        assert_eq!(observation.release, "0b9d3b1e-6f1c-4f77-9a3c-1f2e3d4c5b6a");
-        assert_eq!(observation.channel, "production");
-        assert_eq!(observation.detail, "é".repeat(512), "cut at 1024 bytes, on a character boundary");
-        assert_eq!(observation.at, at(5));
-    }
-
-    #[test]
-    fn keys_separate_signals_devices_and_releases_and_content_ignores_the_time() {
-        let key = |signal, device: &str, release: &str, seconds| {
-            let app = AppId::parse("a.b").unwrap();
-            let report = HealthReport::new(
-                signal,
-                HealthProtocol::Capgo,
-                &app,
-                &DeviceId::parse(device).unwrap(),
-                release,
-                "production",
-                "",
-                at(seconds),
-            );
-            (report.key().to_vec(), report.content().to_vec())
-        };
-        let base = key(HealthSignal::Offered, "d1", "1.0.1", 0);
-        assert_eq!(base, key(HealthSignal::Offered, "d1", "1.0.1", 60), "the same signal later coalesces");
-        assert_ne!(base.0, key(HealthSignal::Running, "d1", "1.0.1", 0).0);
-        assert_ne!(base.0, key(HealthSignal::Offered, "d2", "1.0.1", 0).0);
-        assert_ne!(base.0, key(HealthSignal::Offered, "d1", "1.0.2", 0).0);
-        // The device/release boundary is part of the key.
-        assert_ne!(key(HealthSignal::Offered, "d1", "1.0.1", 0).0, key(HealthSignal::Offered, "d11", ".0.1", 0).0);
     }
 
     #[test]
