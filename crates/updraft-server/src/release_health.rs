@@ -171,15 +171,17 @@ pub(crate) fn instance_id() -> &'static str {
 /// How often each instance runs the health decision over its active rollouts.
 pub(crate) const DECISION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Runs [`crate::ops::release_health::decide`] every [`DECISION_INTERVAL`], for as long as the gateway runs.
+/// Runs a round of the [`crate::ops::release_health::Decider`] every [`DECISION_INTERVAL`], for as long as the
+/// gateway runs.
 /// Every instance runs it; the conditional halt in the store lets exactly one of them halt a rollout.
 pub(crate) fn spawn_decider(state: actix_web::web::Data<crate::state::AppState>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(DECISION_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut decider = crate::ops::release_health::Decider::default();
         loop {
             tick.tick().await;
-            crate::ops::release_health::decide(&state).await;
+            decider.round(&state).await;
         }
     })
 }

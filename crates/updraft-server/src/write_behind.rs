@@ -22,13 +22,14 @@
 //! When a batch holds a rollback (`update_fail`), the app's catalog is reloaded so the failed version stops being
 //! offered to that device.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use updraft_core::{DeviceReport, HealthObservation, HealthSignals, MetadataStore, PackedReport, StatsEvent};
+use updraft_core::{AppId, DeviceReport, HealthObservation, HealthSignals, MetadataStore, PackedReport, StatsEvent};
 
 use crate::coalesce::{Coalesced, Coalescer, Counts, fingerprint};
 use crate::release_index::ReleaseIndex;
@@ -88,6 +89,7 @@ pub(crate) struct WriteQueue {
     reports: Arc<Coalescer<CheckReport>>,
     sender: mpsc::Sender<StatsEvent>,
     stats_refused: Arc<AtomicU64>,
+    health_written: Arc<HealthWritten>,
 }
 
 impl WriteQueue {
@@ -141,6 +143,12 @@ impl WriteQueue {
         (self.reports.counts(), self.reports.pending(), self.reports.remembered())
     }
 
+    /// The apps whose release-health rows were written (from checks or stats events) since the last call: only
+    /// their rollouts' figures can have changed ([`crate::ops::release_health::Decider`]).
+    pub(crate) fn take_health_written(&self) -> HashSet<AppId> {
+        self.health_written.take()
+    }
+
     /// Every kind of keyed report written behind, by its `/metrics` label: what became of its reports, how many
     /// keys are pending and how many remembered. Release-health signals travel in the device reports' entries, so
     /// their fate is the device reports' (`signal="device_reports"`).
@@ -168,9 +176,16 @@ impl Writer {
         let reports = Arc::new(Coalescer::new(capacity));
         let (stop, stopped) = oneshot::channel();
         let stopping = Arc::new(AtomicBool::new(false));
-        let writer = Task { store, index, reports: reports.clone(), stopping: stopping.clone() };
+        let health_written = Arc::new(HealthWritten::default());
+        let writer = Task {
+            store,
+            index,
+            reports: reports.clone(),
+            stopping: stopping.clone(),
+            health_written: health_written.clone(),
+        };
         let task = tokio::spawn(writer.run(receiver, stopped));
-        let queue = WriteQueue { reports, sender, stats_refused: Arc::new(AtomicU64::new(0)) };
+        let queue = WriteQueue { reports, sender, stats_refused: Arc::new(AtomicU64::new(0)), health_written };
         (queue, Self { stop, stopping, task })
     }
 
@@ -190,6 +205,26 @@ struct Task {
     reports: Arc<Coalescer<CheckReport>>,
     /// Set when the gateway shuts down: waiting for the database then has a deadline.
     stopping: Arc<AtomicBool>,
+    health_written: Arc<HealthWritten>,
+}
+
+/// The apps whose release-health rows the writer wrote, until the decider takes them.
+#[derive(Default)]
+struct HealthWritten(Mutex<HashSet<AppId>>);
+
+impl HealthWritten {
+    fn add<'a>(&self, apps: impl Iterator<Item = &'a AppId>) {
+        let mut written = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        for app_id in apps {
+            if !written.contains(app_id) {
+                written.insert(app_id.clone());
+            }
+        }
+    }
+
+    fn take(&self) -> HashSet<AppId> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
 }
 
 impl Task {
@@ -237,7 +272,11 @@ impl Task {
             if !observations.is_empty() {
                 let rows = crate::release_health::rows(&self.index, observations.into_iter());
                 let write = || self.store.upsert_release_devices(&rows);
-                written &= retry("release-health signals", rows.len(), &self.stopping, write).await.is_some();
+                let rows_written = retry("release-health signals", rows.len(), &self.stopping, write).await.is_some();
+                if rows_written {
+                    self.health_written.add(rows.iter().map(|row| &row.app_id));
+                }
+                written &= rows_written;
             }
             if written {
                 self.reports.written(chunk.len());
@@ -251,6 +290,10 @@ impl Task {
         let store = self.store.as_ref();
         // The store answers which apps' catalogs changed (a version recorded as failed on a device).
         let changed = retry("stats events", events.len(), &self.stopping, || store.insert_stats(events)).await;
+        if changed.is_some() {
+            // Stats events record installs and failures in the release-health rows.
+            self.health_written.add(events.iter().map(|event| &event.app_id));
+        }
         for app_id in changed.unwrap_or_default() {
             if let Err(error) = self.index.refresh(store, &app_id).await {
                 tracing::error!(app.id = %app_id, "reloading the catalog after a failed install failed: {error}");

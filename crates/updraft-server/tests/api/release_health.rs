@@ -442,3 +442,34 @@ async fn two_instances_on_postgres_count_exactly_and_one_halts_for_both() {
         assert_eq!((status["state"].as_str(), status["changed_by"].as_str()), (Some("halted"), Some("automatic")));
     }
 }
+
+/// An active rollout whose devices report nothing new is not counted again every second (counting reads every row
+/// of the candidate, a cost that grows with the fleet): the decider looks at an app again only after release-health
+/// rows of it were written, or its catalog changed.
+#[tokio::test]
+async fn an_idle_rollout_is_not_counted_again_until_its_devices_report() {
+    use crate::webhooks::metric;
+    let app = TestApp::spawn().await;
+    app.create_app(APP_ID).await;
+    app.upload_ok("1.0.0", small_zip("stable"), &[("channel", "production")]).await;
+    app.upload_ok("1.0.1", small_zip("candidate"), &[]).await;
+    let start = json!({"app_id": APP_ID, "channel": "production", "version": "1.0.1", "percent": 100});
+    app.admin_ok("POST", "/rollout", start).await;
+    // The rollout is looked at once after it started (its catalog changed); then, with nothing written, never.
+    let reads = || metric(&app, "updraft_store_reads_total");
+    let settled = eventually("the decider to look at the new rollout and stop", || async {
+        let before = reads().await;
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        let after = reads().await;
+        (after == before).then_some(after)
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(3000)).await;
+    assert_eq!(reads().await, settled, "an idle rollout's figures were read again");
+    // A device is offered the candidate: its release-health row is written, and the rollout looked at again.
+    assert_eq!(app.check(device(json!({"device_id": "idle-1", "version_name": "1.0.0"}))).await["version"], "1.0.1");
+    eventually("the decider to look at the rollout after its device reported", || async {
+        (reads().await > settled).then_some(())
+    })
+    .await;
+}

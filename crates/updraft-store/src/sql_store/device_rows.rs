@@ -33,7 +33,7 @@ fn ageing(table: DeviceTable) -> Ageing {
             Ageing { seen: "installed_at", key: &["device_id"], primary_key: "app_id, device_id" }
         }
         DeviceTable::ReleaseDevices => {
-            Ageing { seen: "seen_at", key: &["device_id", "release_id"], primary_key: "app_id, release_id, device_id" }
+            Ageing { seen: "seen_at", key: &["device_id", "release_id"], primary_key: "app_id, device_id, release_id" }
         }
         DeviceTable::StatsEvents => Ageing { seen: "received_at", key: &["id"], primary_key: "id" },
     }

@@ -19,7 +19,7 @@ use crate::time::{from_db, to_db};
 
 /// What an upsert does to a row that exists: first offer and first failure kept (with the failure's text), last run
 /// and newest time win, an empty channel keeps the stored one.
-const ON_CONFLICT: &str = " ON CONFLICT (app_id, release_id, device_id) DO UPDATE SET
+const ON_CONFLICT: &str = " ON CONFLICT (app_id, device_id, release_id) DO UPDATE SET
     channel = CASE WHEN excluded.channel = '' THEN release_devices.channel ELSE excluded.channel END,
     offered_at = COALESCE(release_devices.offered_at, excluded.offered_at),
     running_at = CASE WHEN excluded.running_at IS NULL THEN release_devices.running_at
@@ -33,22 +33,24 @@ const ON_CONFLICT: &str = " ON CONFLICT (app_id, release_id, device_id) DO UPDAT
 /// Columns of one row.
 const COLUMNS: usize = 11;
 
-/// Rows upserted by one statement, at most.
-const ROWS_PER_STATEMENT: usize = 64;
+/// Rows upserted by one statement, at most: 5 632 parameters, within both databases' limits (see `devices.rs` for
+/// why more rows per statement cost less).
+const ROWS_PER_STATEMENT: usize = 512;
 
 #[instrument(skip_all, fields(n_rows = rows.len()))]
 pub(super) async fn upsert_release_devices(store: &SqlStore, rows: &[ReleaseDeviceRow]) -> StoreResult<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    // One order for every writer (PostgreSQL never has to break a deadlock between two instances' batches), and
-    // one row per key per statement (a statement may not change a row twice).
+    // One order for every writer (PostgreSQL never has to break a deadlock between two instances' batches), the
+    // table's key order (a device's rows are neighbours, so they are written together), and one row per key per
+    // statement (a statement may not change a row twice).
     let mut ordered: Vec<&ReleaseDeviceRow> = rows.iter().collect();
     ordered.sort_by(|a, b| {
-        (a.app_id.as_str(), a.release_id.as_str(), a.device_id.as_str()).cmp(&(
+        (a.app_id.as_str(), a.device_id.as_str(), a.release_id.as_str()).cmp(&(
             b.app_id.as_str(),
-            b.release_id.as_str(),
             b.device_id.as_str(),
+            b.release_id.as_str(),
         ))
     });
     ordered.dedup_by(|later, kept| {
@@ -130,11 +132,14 @@ pub(super) async fn record_stats_event(
         _ => return Ok(()),
     };
     let failure = if failed_at.is_some() { event.action.as_str() } else { "" };
+    // The device's rows are a range of the primary key (app, device, release). Ordered by `seen_at` itself, SQLite's
+    // planner would rather walk release_devices_app_seen, already in that order, through every row of the app;
+    // ordered by an expression, it takes the device's few rows and sorts them.
     let sql = format!(
         "INSERT INTO release_devices (app_id, release_id, device_id, protocol, group_id, channel, offered_at,
             running_at, failed_at, failure, seen_at)
          VALUES ($1, $2, $3, 'capgo', $4, COALESCE((SELECT r.channel FROM release_devices r
-            WHERE r.app_id = $5 AND r.device_id = $6 AND r.channel <> '' ORDER BY r.seen_at DESC LIMIT 1), ''),
+            WHERE r.app_id = $5 AND r.device_id = $6 AND r.channel <> '' ORDER BY r.seen_at || '' DESC LIMIT 1), ''),
             NULL, $7, $8, $9, $10){ON_CONFLICT}"
     );
     sqlx::query(&sql)
