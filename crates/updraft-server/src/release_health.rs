@@ -44,14 +44,11 @@ pub(crate) fn capgo_check_signals(
         detail: "",
         at: now,
     };
-    let (offered, running) = (offered.map(|b| b.version.as_str()), running.map(|b| b.version.as_str()));
+    let offered = offered.map(|bundle| signal(HealthSignal::Offered, bundle.version.as_str()));
+    let running = running.map(|bundle| signal(HealthSignal::Running, bundle.version.as_str()));
     match (offered, running) {
-        (Some(offered), Some(running)) => {
-            HealthSignals::pack(&[signal(HealthSignal::Offered, offered), signal(HealthSignal::Running, running)])
-        }
-        (Some(offered), None) => HealthSignals::pack(&[signal(HealthSignal::Offered, offered)]),
-        (None, Some(running)) => HealthSignals::pack(&[signal(HealthSignal::Running, running)]),
-        (None, None) => HealthSignals::default(),
+        (Some(offered), Some(running)) => HealthSignals::pack(&[offered, running]),
+        (one, other) => HealthSignals::pack(one.or(other).as_slice()),
     }
 }
 
