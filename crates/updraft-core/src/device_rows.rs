@@ -7,6 +7,14 @@
 
 use chrono::{DateTime, Utc};
 
+/// How fresh a last-seen time is kept: a device that checks in again saying nothing new is written again only once
+/// this long has passed since it was last written (its device row), and a release-health row whose only change would
+/// be its last-seen time is not rewritten within it. A device's last-seen time is therefore at most this old while
+/// it keeps checking in, and the database's write load follows what devices change, not how often they launch or
+/// resume (the Capgo plugin checks on every resume). What a row records (first offer, last run, first failure, its
+/// channel) is always written at once.
+pub const LAST_SEEN_RESOLUTION: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// A table of rows devices create, each row stamped with when it was last seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DeviceTable {

@@ -51,7 +51,7 @@ pub use delivery::{
     negotiate_encoding, patch_worthwhile, worth_keeping,
 };
 pub use device::{BundlePin, DeviceOverride, DeviceReport, OverrideTarget};
-pub use device_rows::{DeviceRowMark, DeviceTable};
+pub use device_rows::{DeviceRowMark, DeviceTable, LAST_SEEN_RESOLUTION};
 pub use expo_minting::{PlatformUpdate, ReleaseMint, manifest_assets, referenced_releases};
 pub use expo_release::{
     ExpoAsset, ExpoCheck, ExpoDecision, ExpoRelease, ExpoReleaseKind, expo_time, next_release_time,
@@ -66,7 +66,7 @@ pub use health::{
 pub use health_signals::{HealthSignalRef, HealthSignals, MAX_SIGNALS};
 pub use ids::sha256_hex;
 pub use ids::{AppId, BundleVersion, ChannelName, DeviceId, IdError, Platform};
-pub use packed_report::{DeviceReportRef, PackedReport};
+pub use packed_report::{DeviceReportFields, DeviceReportRef, DeviceReportView, PackedReport};
 pub use release_health::{
     FAILURE_DETAIL_MAX_BYTES, HALTED_BY_HEALTH_RULE, HaltRecord, HealthObservation, HealthProtocol, HealthSignal,
     KnownRelease, ReleaseDeviceRow, ReleaseHealth, merge_observations,

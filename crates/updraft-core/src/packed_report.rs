@@ -13,13 +13,13 @@ use chrono::{DateTime, Utc};
 use crate::device::DeviceReport;
 use crate::ids::{AppId, DeviceId, Platform};
 
-/// The fields of a device report, borrowed (from a request body, typically), ready to be packed.
-#[derive(Debug, Clone, Copy)]
-pub struct DeviceReportRef<'a> {
+/// The fields of a device report, borrowed; `I` and `D` are how the app and the device are named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceReportFields<'a, I, D> {
     /// App.
-    pub app_id: &'a AppId,
+    pub app_id: I,
     /// Device.
-    pub device_id: &'a DeviceId,
+    pub device_id: D,
     /// Platform.
     pub platform: Platform,
     /// Current bundle name.
@@ -46,6 +46,38 @@ pub struct DeviceReportRef<'a> {
     pub key_id: &'a str,
     /// When the report was received.
     pub seen_at: DateTime<Utc>,
+}
+
+/// A report's fields borrowed from a request body, typically, ready to be packed: the ids are parsed ids, so they
+/// are within the lengths the packed layout holds.
+pub type DeviceReportRef<'a> = DeviceReportFields<'a, &'a AppId, &'a DeviceId>;
+
+/// A report's fields borrowed from a [`PackedReport`]'s buffer or a [`DeviceReport`]: what the store writes, so the
+/// writer copies no field of the reports it writes (the ids are valid ids: both sources hold only those).
+pub type DeviceReportView<'a> = DeviceReportFields<'a, &'a str, &'a str>;
+
+impl DeviceReport {
+    /// The report's fields, borrowed.
+    #[must_use]
+    pub fn view(&self) -> DeviceReportView<'_> {
+        DeviceReportView {
+            app_id: self.app_id.as_str(),
+            device_id: self.device_id.as_str(),
+            platform: self.platform,
+            version_name: &self.version_name,
+            version_build: &self.version_build,
+            version_code: &self.version_code,
+            version_os: &self.version_os,
+            plugin_version: &self.plugin_version,
+            custom_id: &self.custom_id,
+            is_prod: self.is_prod,
+            is_emulator: self.is_emulator,
+            install_source: &self.install_source,
+            default_channel: &self.default_channel,
+            key_id: &self.key_id,
+            seen_at: self.seen_at,
+        }
+    }
 }
 
 /// A device report in one buffer.
@@ -100,6 +132,12 @@ impl PackedReport {
         &self.0[KEY_START..KEY_START + self.key_len()]
     }
 
+    /// The app id and the device id, as bytes: ordered as the ids are (a `str`'s order is its bytes').
+    pub fn app_and_device(&self) -> (&[u8], &[u8]) {
+        let key = self.key();
+        key[1..].split_at(usize::from(key[0]))
+    }
+
     /// What was reported, without the time: two reports with equal content differ only in when they came.
     pub fn content(&self) -> &[u8] {
         &self.0[KEY_START + self.key_len()..]
@@ -116,14 +154,13 @@ impl PackedReport {
         self.0.len()
     }
 
-    /// The report with owned fields, as the store takes it.
-    pub fn unpack(&self) -> DeviceReport {
-        let key = self.key();
-        let app_len = usize::from(key[0]);
-        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-        // Both were valid ids when packed, so parsing them again cannot fail.
-        let app_id = AppId::parse(&text(&key[1..1 + app_len])).expect("a packed app id is valid");
-        let device_id = DeviceId::parse(&text(&key[1 + app_len..])).expect("a packed device id is valid");
+    /// The report's fields, borrowed from the buffer.
+    pub fn view(&self) -> DeviceReportView<'_> {
+        // Every slice was a `&str` when packed, at a character boundary, so it is UTF-8 again.
+        fn text(bytes: &[u8]) -> &str {
+            std::str::from_utf8(bytes).unwrap_or_default()
+        }
+        let (app, device) = self.app_and_device();
         let content = self.content();
         let (platform, flags) = (platform_of(content[0]), content[1]);
         let mut rest = &content[2..];
@@ -133,9 +170,9 @@ impl PackedReport {
             rest = &rest[used + len..];
             value
         };
-        DeviceReport {
-            app_id,
-            device_id,
+        DeviceReportView {
+            app_id: text(app),
+            device_id: text(device),
             platform,
             version_name: next(),
             version_build: next(),
@@ -149,6 +186,38 @@ impl PackedReport {
             default_channel: next(),
             key_id: next(),
             seen_at: self.seen_at(),
+        }
+    }
+
+    /// The app and the device that reported.
+    pub fn ids(&self) -> (AppId, DeviceId) {
+        let view = self.view();
+        // Both were valid ids when packed, so parsing them again cannot fail.
+        let app_id = AppId::parse(view.app_id).expect("a packed app id is valid");
+        let device_id = DeviceId::parse(view.device_id).expect("a packed device id is valid");
+        (app_id, device_id)
+    }
+
+    /// The report with owned fields.
+    pub fn unpack(&self) -> DeviceReport {
+        let view = self.view();
+        let (app_id, device_id) = self.ids();
+        DeviceReport {
+            app_id,
+            device_id,
+            platform: view.platform,
+            version_name: view.version_name.to_owned(),
+            version_build: view.version_build.to_owned(),
+            version_code: view.version_code.to_owned(),
+            version_os: view.version_os.to_owned(),
+            plugin_version: view.plugin_version.to_owned(),
+            custom_id: view.custom_id.to_owned(),
+            is_prod: view.is_prod,
+            is_emulator: view.is_emulator,
+            install_source: view.install_source.to_owned(),
+            default_channel: view.default_channel.to_owned(),
+            key_id: view.key_id.to_owned(),
+            seen_at: view.seen_at,
         }
     }
 
@@ -261,6 +330,7 @@ mod tests {
             let original = report(name, custom);
             let packed = PackedReport::from(&original);
             assert_eq!(packed.unpack(), original);
+            assert_eq!(packed.view(), original.view());
             assert_eq!(packed.seen_at(), original.seen_at);
             assert!(packed.size() < 120 + name.len() + custom.len() + 300, "{}", packed.size());
         }
@@ -285,5 +355,25 @@ mod tests {
         shifted.app_id = AppId::parse("com.example.ap").unwrap();
         shifted.device_id = DeviceId::parse("p0f6b3e1c-6c1e-4a55-9f3a-2f0c9a3b7d21").unwrap();
         assert_ne!(a.key(), PackedReport::from(&shifted).key());
+    }
+
+    #[test]
+    fn packed_reports_order_as_their_app_and_device_ids_do() {
+        let ids = [("com.b", "a"), ("com.a", "zz"), ("com.a.b", "a"), ("com.a", "z"), ("com.ab", "0")];
+        let mut packed: Vec<PackedReport> = ids
+            .iter()
+            .map(|(app, device)| {
+                let mut r = report("1.0.0", "");
+                (r.app_id, r.device_id) = (AppId::parse(app).unwrap(), DeviceId::parse(device).unwrap());
+                PackedReport::from(&r)
+            })
+            .collect();
+        packed.sort_by(|a, b| a.app_and_device().cmp(&b.app_and_device()));
+        let mut expected = ids.to_vec();
+        expected.sort();
+        let sorted: Vec<(String, String)> =
+            packed.iter().map(|p| p.unpack()).map(|r| (r.app_id.to_string(), r.device_id.to_string())).collect();
+        let expected: Vec<(String, String)> = expected.iter().map(|(a, d)| (a.to_string(), d.to_string())).collect();
+        assert_eq!(sorted, expected);
     }
 }

@@ -184,8 +184,9 @@ impl ReleaseDeviceRow {
     }
 }
 
-/// Merges observations into one row per (app, release, device), sorted by that key (the one order every writer
-/// locks rows in). `known` names the release a signal is about; signals of releases it does not know (an Expo
+/// Merges observations into one row per (app, release, device), sorted by (app, device, release): the table's key
+/// order, which is the one order every writer locks rows in (observations that come in device order are then
+/// already nearly in it, and the store's own sort finds them sorted). `known` names the release a signal is about; signals of releases it does not know (an Expo
 /// embedded update, a bundle deleted since) are left out.
 pub fn merge_observations(
     observations: impl IntoIterator<Item = HealthObservation>,
@@ -198,10 +199,10 @@ pub fn merge_observations(
         })
         .collect();
     rows.sort_by(|a, b| {
-        (a.app_id.as_str(), a.release_id.as_str(), a.device_id.as_str()).cmp(&(
+        (a.app_id.as_str(), a.device_id.as_str(), a.release_id.as_str()).cmp(&(
             b.app_id.as_str(),
-            b.release_id.as_str(),
             b.device_id.as_str(),
+            b.release_id.as_str(),
         ))
     });
     let mut merged: Vec<ReleaseDeviceRow> = Vec::with_capacity(rows.len());

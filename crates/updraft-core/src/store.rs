@@ -15,6 +15,7 @@ use crate::device_rows::{DeviceRowMark, DeviceTable};
 use crate::expo_release::ExpoRelease;
 use crate::health::HealthFigures;
 use crate::ids::{AppId, ChannelName, DeviceId};
+use crate::packed_report::DeviceReportView;
 use crate::release_health::{HaltRecord, ReleaseDeviceRow, ReleaseHealth};
 use crate::rollout::{Halt, RolloutId, StoredRollout};
 use crate::stats::StatsEvent;
@@ -224,8 +225,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Removes a device's override; `Ok(false)` when it had none.
     async fn delete_device_override(&self, app_id: &AppId, device_id: &DeviceId) -> StoreResult<bool>;
 
-    /// Upserts the latest report of each device.
-    async fn upsert_devices(&self, reports: &[DeviceReport]) -> StoreResult<()>;
+    /// Upserts the latest report of each device (borrowed: the write-behind writer passes views of the packed
+    /// reports it holds, [`DeviceReport::view`] gives one of an owned report).
+    async fn upsert_devices(&self, reports: &[DeviceReportView<'_>]) -> StoreResult<()>;
 
     /// The latest report of one device.
     async fn get_device(&self, app_id: &AppId, device_id: &DeviceId) -> StoreResult<Option<DeviceReport>>;

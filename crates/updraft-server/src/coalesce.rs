@@ -33,10 +33,11 @@ use std::time::{Duration, Instant};
 pub(crate) const SHARDS: usize = 64;
 
 /// A report whose content has not changed is accepted again (to refresh the time it was last seen) at most this
-/// often, which keeps the database's write load proportional to change, not to traffic.
-pub(crate) const UNCHANGED_REWRITE: Duration = Duration::from_secs(60);
+/// often, which keeps the database's write load proportional to change, not to traffic
+/// ([`updraft_core::LAST_SEEN_RESOLUTION`]).
+pub(crate) const UNCHANGED_REWRITE: Duration = updraft_core::LAST_SEEN_RESOLUTION;
 
-/// Keys whose last fingerprint is remembered (about 40 bytes each), unless `capacity` is larger.
+/// Keys whose last fingerprint is remembered (about 30 bytes each), unless `capacity` is larger.
 const REMEMBERED: usize = 4_000_000;
 
 /// A report that can wait in the map.
@@ -106,6 +107,33 @@ pub(crate) struct Coalescer<S> {
     started: Instant,
 }
 
+/// What [`Coalescer::take`] took: each shard's pending list as it was, not copied into one list (after a burst of
+/// new devices that would be a second copy of hundreds of thousands of entries). Consumed in order, each shard's
+/// list is freed once it has been read.
+pub(crate) struct Taken<S>(Vec<Vec<(u64, S)>>);
+
+#[cfg(test)]
+impl<S> Taken<S> {
+    /// Reports taken.
+    pub(crate) fn len(&self) -> usize {
+        self.0.iter().map(Vec::len).sum()
+    }
+
+    /// The taken reports with their keys.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &(u64, S)> {
+        self.0.iter().flatten()
+    }
+}
+
+impl<S> IntoIterator for Taken<S> {
+    type Item = (u64, S);
+    type IntoIter = std::iter::Flatten<std::vec::IntoIter<Vec<(u64, S)>>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter().flatten()
+    }
+}
+
 /// Keeps two shards' locks out of one cache line, so two cores locking different shards do not slow each other.
 #[repr(align(128))]
 struct Padded<T>(T);
@@ -118,10 +146,13 @@ struct Shard<S> {
     counts: Counts,
 }
 
-/// What the map remembers of a key.
+/// What the map remembers of a key: 16 bytes, so a map entry (with its key) is 24, which matters at a million
+/// devices (the map keeps twice as many slots as keys at worst).
 #[derive(Clone, Copy)]
 struct Known {
-    fingerprint: u64,
+    /// The content's fingerprint folded to 32 bits ([`fold`]): two different reports of one device look alike
+    /// with a chance of one in four billion, and then the newer is skipped for at most [`UNCHANGED_REWRITE`].
+    fingerprint: u32,
     /// Seconds since the map was made.
     accepted_at: u32,
     generation: u32,
@@ -178,7 +209,7 @@ impl<S: Coalesced> Coalescer<S> {
     /// Offers a report; never waits for anything but one shard's lock, held for a few map operations.
     pub(crate) fn offer(&self, report: S) -> Offered {
         let key = self.hasher.hash_one(report.key());
-        let fingerprint = report.fingerprint();
+        let fingerprint = fold(report.fingerprint());
         let now = u32::try_from(self.started.elapsed().as_secs()).unwrap_or(u32::MAX);
         let mut guard = self.shard(key);
         let shard = &mut *guard;
@@ -220,7 +251,7 @@ impl<S: Coalesced> Coalescer<S> {
 
     /// Takes every pending report (each key once, its newest report), shard by shard. They count against the
     /// capacity until [`Self::written`] or [`Self::dropped`] says what became of them.
-    pub(crate) fn take(&self) -> Vec<(u64, S)> {
+    pub(crate) fn take(&self) -> Taken<S> {
         let mut taken = Vec::new();
         for index in 0..SHARDS {
             let mut shard = lock(&self.shards[index].0);
@@ -230,13 +261,9 @@ impl<S: Coalesced> Coalescer<S> {
             shard.generation = shard.generation.wrapping_add(1);
             let pending = std::mem::take(&mut shard.pending);
             drop(shard);
-            if taken.is_empty() {
-                taken = pending;
-            } else {
-                taken.extend(pending);
-            }
+            taken.push(pending);
         }
-        taken
+        Taken(taken)
     }
 
     /// Taken reports that are now in the database.
@@ -319,6 +346,11 @@ pub(crate) fn fingerprint(content: &[u8]) -> u64 {
     hash ^ (hash >> 47)
 }
 
+/// A 64-bit fingerprint in the 32 bits [`Known`] keeps.
+fn fold(fingerprint: u64) -> u32 {
+    (fingerprint ^ (fingerprint >> 32)) as u32
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -343,6 +375,11 @@ mod tests {
         fn content(&self) -> &[u8] {
             self.says.as_bytes()
         }
+    }
+
+    #[test]
+    fn a_remembered_key_costs_24_bytes_of_map_slot() {
+        assert_eq!(std::mem::size_of::<(u64, Known)>(), 24);
     }
 
     fn report(device: impl Into<String>, says: &str, n: u32) -> Report {

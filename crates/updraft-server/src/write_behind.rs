@@ -29,7 +29,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use updraft_core::{AppId, DeviceReport, HealthObservation, HealthSignals, MetadataStore, PackedReport, StatsEvent};
+use updraft_core::{
+    AppId, DeviceReportView, HealthObservation, HealthSignals, MetadataStore, PackedReport, StatsEvent,
+};
 
 use crate::coalesce::{Coalesced, Coalescer, Counts, fingerprint};
 use crate::release_index::ReleaseIndex;
@@ -259,14 +261,24 @@ impl Task {
     /// releases the index does not know are left out, [`crate::release_health::known_release`]). An entry counts as
     /// written when both are; if either write is refused for good, the batch's entries are counted as dropped.
     async fn write_devices(&self) {
-        let taken = self.reports.take();
-        for chunk in taken.chunks(DEVICE_BATCH) {
-            let reports: Vec<DeviceReport> = chunk.iter().map(|(_, entry)| entry.device.unpack()).collect();
-            let observations: Vec<HealthObservation> = chunk
-                .iter()
-                .zip(&reports)
-                .flat_map(|((_, entry), report)| entry.signals.observations(&report.app_id, &report.device_id))
-                .collect();
+        // Batch by batch out of what was taken, so a written batch's entries are freed while the next is written:
+        // after a burst of first-seen devices the backlog can be hundreds of thousands of entries.
+        let mut taken = self.reports.take().into_iter();
+        loop {
+            let mut chunk: Vec<(u64, CheckReport)> = taken.by_ref().take(DEVICE_BATCH).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            // Sorted once here, in the order both tables are keyed by (app, device, ...): the store's sorts (its
+            // deadlock-free locking order) and the merge of the signals then find their rows in order, and
+            // sorting long ids that share a prefix is not cheap.
+            chunk.sort_unstable_by(|(_, a), (_, b)| a.device.app_and_device().cmp(&b.device.app_and_device()));
+            let reports: Vec<DeviceReportView<'_>> = chunk.iter().map(|(_, entry)| entry.device.view()).collect();
+            let mut observations: Vec<HealthObservation> = Vec::new();
+            for (_, entry) in chunk.iter().filter(|(_, entry)| !entry.signals.is_empty()) {
+                let (app_id, device_id) = entry.device.ids();
+                observations.extend(entry.signals.observations(&app_id, &device_id));
+            }
             let write = || self.store.upsert_devices(&reports);
             let mut written = retry("device reports", reports.len(), &self.stopping, write).await.is_some();
             if !observations.is_empty() {

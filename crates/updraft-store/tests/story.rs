@@ -18,6 +18,11 @@ use updraft_core::{
 };
 use updraft_store::SqlStore;
 
+/// The reports as the store takes them.
+fn views(reports: &[updraft_core::DeviceReport]) -> Vec<updraft_core::DeviceReportView<'_>> {
+    reports.iter().map(updraft_core::DeviceReport::view).collect()
+}
+
 /// Two tests of one story: `$sqlite` on a fresh SQLite file, `$postgres` on a fresh PostgreSQL database.
 macro_rules! on_both_databases {
     ($story:ident: $sqlite:ident, $postgres:ident) => {
@@ -138,9 +143,12 @@ async fn story(store: &dyn MetadataStore) {
         seen_at,
     };
     let now = Utc::now().trunc_subsecs(3);
-    store.upsert_devices(&[report("1.0.1", now), report("1.0.0", now - chrono::Duration::seconds(5))]).await.unwrap();
+    store
+        .upsert_devices(&views(&[report("1.0.1", now), report("1.0.0", now - chrono::Duration::seconds(5))]))
+        .await
+        .unwrap();
     assert_eq!(store.get_device(&app_id, &device).await.unwrap(), Some(report("1.0.1", now)));
-    store.upsert_devices(&[report("1.0.2", now + chrono::Duration::seconds(1))]).await.unwrap();
+    store.upsert_devices(&views(&[report("1.0.2", now + chrono::Duration::seconds(1))])).await.unwrap();
     let latest = store.get_device(&app_id, &device).await.unwrap().unwrap();
     assert_eq!(latest.version_name, "1.0.2");
 
@@ -249,7 +257,7 @@ async fn capgo_surface_story(store: &dyn MetadataStore) {
             seen_at: base + chrono::Duration::milliseconds(n / 3),
         })
         .collect();
-    store.upsert_devices(&reports).await.unwrap();
+    store.upsert_devices(&views(&reports)).await.unwrap();
     let mut seen = std::collections::BTreeSet::new();
     for page in 0..3 {
         for device in store.list_devices(&app_id, page * 50, 50).await.unwrap() {
@@ -615,7 +623,7 @@ async fn large_device_batch_story(store: &dyn MetadataStore) {
     let mut reports: Vec<DeviceReport> = (0..3001).map(|n| report(n, 0, 0)).collect();
     reports.extend((0..3001).step_by(3).map(|n| report(n, 2, 2)));
     reports.extend((0..3001).step_by(3).map(|n| report(n, 1, 1)));
-    store.upsert_devices(&reports).await.unwrap();
+    store.upsert_devices(&views(&reports)).await.unwrap();
     for n in [0, 1, 2, 63, 64, 1023, 1024, 2047, 2048, 2999, 3000] {
         let device = DeviceId::parse(&format!("fleet-{n:05}")).unwrap();
         let stored = store.get_device(&app_id, &device).await.unwrap().unwrap();
@@ -930,6 +938,24 @@ async fn release_health_story(store: &dyn MetadataStore) {
     assert_eq!(halts, vec![halt(8, "operator:ci"), halt(7, "automatic")]);
     assert!(store.rollout_halts(&app_id, Some("beta")).await.unwrap().is_empty());
     assert_eq!(store.rollout_halts(&app_id, None).await.unwrap().len(), 2);
+    // A row whose only change would be its last-seen time is rewritten only once that time is older than
+    // LAST_SEEN_RESOLUTION (five minutes); what it records (a run, a first offer, a new channel) is written at once.
+    let last_seen = |health: Vec<updraft_core::ReleaseHealth>| {
+        let h = health.into_iter().find(|h| h.release_id == "1.0.2").expect("a row of 1.0.2");
+        (h.channel, h.offered, h.running, h.last_seen_at)
+    };
+    let seen_of = || async { last_seen(store.release_health(&app_id, None).await.unwrap()) };
+    store.upsert_release_devices(&[row("s1", "1.0.2", Some(0), None, None)]).await.unwrap();
+    store.upsert_release_devices(&[row("s1", "1.0.2", Some(3), None, None)]).await.unwrap();
+    assert_eq!(seen_of().await, ("production".into(), 1, 0, Some(at(0))), "offered again 3 min later: left alone");
+    store.upsert_release_devices(&[row("s1", "1.0.2", Some(6), None, None)]).await.unwrap();
+    assert_eq!(seen_of().await, ("production".into(), 1, 0, Some(at(6))), "6 min later: seen again");
+    store.upsert_release_devices(&[row("s1", "1.0.2", None, Some(7), None)]).await.unwrap();
+    assert_eq!(seen_of().await, ("production".into(), 1, 1, Some(at(7))), "a run is written at once");
+    let mut moved = row("s1", "1.0.2", Some(8), None, None);
+    moved.channel = "beta".into();
+    store.upsert_release_devices(&[moved]).await.unwrap();
+    assert_eq!(seen_of().await, ("beta".into(), 1, 1, Some(at(8))), "a new channel is written at once");
 }
 
 on_both_databases!(release_health_story: sqlite_release_health_story, postgres_release_health_story);
@@ -1146,7 +1172,7 @@ async fn device_rows_age_out_story(store: &dyn MetadataStore) {
     // Fifteen devices of the app, seen a minute apart, and one of another app seen first of all.
     let mut reports: Vec<DeviceReport> = (0..15).map(|n| report(&app_id, n)).collect();
     reports.push(DeviceReport { seen_at: at(-1), ..report(&other, 99) });
-    store.upsert_devices(&reports).await.unwrap();
+    store.upsert_devices(&views(&reports)).await.unwrap();
     let table = DeviceTable::Devices;
     assert_eq!(store.device_rows_cutoff(table, &app_id, 15).await.unwrap(), None, "15 rows fit a cap of 15");
     assert_eq!(store.device_rows_cutoff(table, &app_id, 100).await.unwrap(), None);
@@ -1163,7 +1189,7 @@ async fn device_rows_age_out_story(store: &dyn MetadataStore) {
     assert_eq!(kept, (5..15).rev().map(|n| device(n).as_str().to_owned()).collect::<Vec<_>>());
     assert_eq!(store.device_rows_cutoff(table, &app_id, 10).await.unwrap(), None);
     // A device seen again after the cut-off was computed is newer than it, so it stays.
-    store.upsert_devices(&[DeviceReport { seen_at: at(30), ..report(&app_id, 5) }]).await.unwrap();
+    store.upsert_devices(&views(&[DeviceReport { seen_at: at(30), ..report(&app_id, 5) }])).await.unwrap();
     assert_eq!(store.delete_device_rows(table, &app_id, &DeviceRowMark::at(at(5)), 100).await.unwrap(), 0);
     assert!(store.get_device(&app_id, &device(5)).await.unwrap().is_some());
     // The other app's device is older than all of them, yet untouched.
@@ -1245,7 +1271,9 @@ async fn device_rows_age_out_story(store: &dyn MetadataStore) {
     assert!(store.delete_device_rows(table_events, &app_id, &bad, 4).await.is_err(), "a mark of another table");
     // Devices seen at one instant too, cut by device id.
     store
-        .upsert_devices(&(20..26).map(|n| DeviceReport { seen_at: at(50), ..report(&app_id, n) }).collect::<Vec<_>>())
+        .upsert_devices(&views(
+            &(20..26).map(|n| DeviceReport { seen_at: at(50), ..report(&app_id, n) }).collect::<Vec<_>>(),
+        ))
         .await
         .unwrap();
     let cutoff = store.device_rows_cutoff(DeviceTable::Devices, &app_id, 3).await.unwrap().expect("16 devices");
@@ -1264,7 +1292,7 @@ async fn device_rows_age_out_story(store: &dyn MetadataStore) {
     let releases = store.release_health(&app_id, None).await.unwrap();
     assert_eq!((offered(&releases, "3.0.0"), offered(&releases, "3.0.1")), (2, 3));
     // Two instances ageing at once delete through the same mark: each row goes once, the newest stay.
-    store.upsert_devices(&(30..60).map(|n| report(&app_id, n)).collect::<Vec<_>>()).await.unwrap();
+    store.upsert_devices(&views(&(30..60).map(|n| report(&app_id, n)).collect::<Vec<_>>())).await.unwrap();
     let cutoff = store.device_rows_cutoff(DeviceTable::Devices, &app_id, 10).await.unwrap().expect("33 devices");
     let (a, b) = tokio::join!(
         store.delete_device_rows(DeviceTable::Devices, &app_id, &cutoff, 1000),

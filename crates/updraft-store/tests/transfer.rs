@@ -12,6 +12,11 @@ use updraft_core::{
 };
 use updraft_store::{SqlStore, TableCount};
 
+/// The reports as the store takes them.
+fn views(reports: &[updraft_core::DeviceReport]) -> Vec<updraft_core::DeviceReportView<'_>> {
+    reports.iter().map(updraft_core::DeviceReport::view).collect()
+}
+
 /// Writes something into every table through the store's own API.
 async fn populate(store: &dyn MetadataStore) -> AppId {
     let app_id = AppId::parse("com.example.moving").unwrap();
@@ -82,7 +87,7 @@ async fn populate(store: &dyn MetadataStore) -> AppId {
             seen_at: Utc::now(),
         })
         .collect();
-    store.upsert_devices(&reports).await.unwrap();
+    store.upsert_devices(&views(&reports)).await.unwrap();
     let event = |action: &str| StatsEvent {
         app_id: app_id.clone(),
         device_id: DeviceId::parse("device-1").unwrap(),

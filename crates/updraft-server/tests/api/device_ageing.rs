@@ -98,8 +98,8 @@ async fn rows_not_seen_for_the_retention_are_aged_out() {
         assert_eq!(response.status(), 200);
     }
     eventually("three devices listed", || async { (listed(&app).await.len() == 3).then_some(()) }).await;
-    // `stays` checks in every 200 ms with something new (the writer refreshes an unchanged report only once a
-    // minute, longer than this test's retention); the others are never heard from again.
+    // `stays` checks in every 200 ms with something new (the writer refreshes an unchanged report only every five
+    // minutes, longer than this test's retention); the others are never heard from again.
     let started = std::time::Instant::now();
     let mut n = 0;
     loop {

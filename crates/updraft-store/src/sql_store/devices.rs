@@ -6,7 +6,9 @@ use sqlx::Any;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use tracing::instrument;
-use updraft_core::{AppId, BundlePin, DeviceCursor, DeviceId, DeviceReport, OverrideTarget, StoreResult};
+use updraft_core::{
+    AppId, BundlePin, DeviceCursor, DeviceId, DeviceReport, DeviceReportView, OverrideTarget, StoreResult,
+};
 
 use super::{SqlStore, db_integer, map_error};
 use crate::backend::Backend;
@@ -62,16 +64,12 @@ pub(super) async fn delete_device_override(
 }
 
 #[instrument(skip_all, fields(n_devices = reports.len()))]
-pub(super) async fn upsert_devices(store: &SqlStore, reports: &[DeviceReport]) -> StoreResult<()> {
+pub(super) async fn upsert_devices(store: &SqlStore, reports: &[DeviceReportView<'_>]) -> StoreResult<()> {
     // One order for every writer: two instances upserting overlapping batches lock rows in the same order, so
     // PostgreSQL never has to break a deadlock. One row per device: a statement may not change a row twice, so
     // of several reports of a device only the newest (the last given, between equal times) is written.
-    let mut ordered: Vec<&DeviceReport> = reports.iter().rev().collect();
-    ordered.sort_by(|a, b| {
-        (a.app_id.as_str(), a.device_id.as_str())
-            .cmp(&(b.app_id.as_str(), b.device_id.as_str()))
-            .then(b.seen_at.cmp(&a.seen_at))
-    });
+    let mut ordered: Vec<&DeviceReportView<'_>> = reports.iter().rev().collect();
+    ordered.sort_by(|a, b| (a.app_id, a.device_id).cmp(&(b.app_id, b.device_id)).then(b.seen_at.cmp(&a.seen_at)));
     ordered.dedup_by(|later, kept| later.app_id == kept.app_id && later.device_id == kept.device_id);
     let mut tx = store.device_transaction().await?;
     let mut rest = ordered.as_slice();
@@ -85,20 +83,20 @@ pub(super) async fn upsert_devices(store: &SqlStore, reports: &[DeviceReport]) -
         let times: Vec<String> = rows.iter().map(|report| to_db(report.seen_at)).collect();
         for (report, seen) in rows.iter().zip(&times) {
             query = query
-                .bind(report.app_id.as_str())
-                .bind(report.device_id.as_str())
+                .bind(report.app_id)
+                .bind(report.device_id)
                 .bind(report.platform.as_str())
-                .bind(report.version_name.as_str())
-                .bind(report.version_build.as_str())
-                .bind(report.version_code.as_str())
-                .bind(report.version_os.as_str())
-                .bind(report.plugin_version.as_str())
-                .bind(report.custom_id.as_str())
+                .bind(report.version_name)
+                .bind(report.version_build)
+                .bind(report.version_code)
+                .bind(report.version_os)
+                .bind(report.plugin_version)
+                .bind(report.custom_id)
                 .bind(report.is_prod)
                 .bind(report.is_emulator)
-                .bind(report.install_source.as_str())
-                .bind(report.default_channel.as_str())
-                .bind(report.key_id.as_str())
+                .bind(report.install_source)
+                .bind(report.default_channel)
+                .bind(report.key_id)
                 .bind(seen.as_str())
                 .bind(seen.as_str());
         }

@@ -17,7 +17,7 @@ use updraft_core::{
     DeviceReport, ExpoRelease, MetadataStore, NewBundle, OverrideTarget, ReferencedObjects, SigningKeyRecord,
     StatsEvent, StatsSummary, StoreResult,
 };
-use updraft_core::{DeviceRowMark, DeviceTable};
+use updraft_core::{DeviceReportView, DeviceRowMark, DeviceTable};
 use updraft_core::{Halt, RolloutId, StoredRollout};
 
 use super::calls::CallKind;
@@ -91,7 +91,7 @@ impl MetadataStore for SqlStore {
         self.writing("delete_device_override", devices::delete_device_override(self, app_id, device_id)).await
     }
 
-    async fn upsert_devices(&self, reports: &[DeviceReport]) -> StoreResult<()> {
+    async fn upsert_devices(&self, reports: &[DeviceReportView<'_>]) -> StoreResult<()> {
         self.writing("upsert_devices", devices::upsert_devices(self, reports)).await
     }
 

@@ -30,10 +30,22 @@ const ON_CONFLICT: &str = " ON CONFLICT (app_id, device_id, release_id) DO UPDAT
     seen_at = CASE WHEN excluded.seen_at > release_devices.seen_at THEN excluded.seen_at
         ELSE release_devices.seen_at END";
 
+/// What the write-behind batch adds to [`ON_CONFLICT`]: a row that exists is left alone when the only change would
+/// be its last-seen time and that time is newer than the statement's last parameter (the batch's newest time less
+/// [`updraft_core::LAST_SEEN_RESOLUTION`]): a device offered the same release on every launch then costs a key
+/// lookup, not a rewrite of the row and its indexes. A first offer, a run, a first failure or a new channel is
+/// always written.
+const UNLESS_ONLY_SEEN: &str = "
+    WHERE release_devices.seen_at < {fresh}
+        OR excluded.running_at IS NOT NULL
+        OR (excluded.offered_at IS NOT NULL AND release_devices.offered_at IS NULL)
+        OR (excluded.failed_at IS NOT NULL AND release_devices.failed_at IS NULL)
+        OR (excluded.channel <> '' AND excluded.channel <> release_devices.channel)";
+
 /// Columns of one row.
 const COLUMNS: usize = 11;
 
-/// Rows upserted by one statement, at most: 5 632 parameters, within both databases' limits (see `devices.rs` for
+/// Rows upserted by one statement, at most: 5 633 parameters, within both databases' limits (see `devices.rs` for
 /// why more rows per statement cost less).
 const ROWS_PER_STATEMENT: usize = 512;
 
@@ -62,6 +74,8 @@ pub(super) async fn upsert_release_devices(store: &SqlStore, rows: &[ReleaseDevi
         let n = ROWS_PER_STATEMENT.min(1 << rest.len().ilog2());
         let (chunk, after) = rest.split_at(n);
         rest = after;
+        let newest = chunk.iter().map(|row| row.seen_at).max().unwrap_or_default();
+        let fresh = to_db(newest - updraft_core::LAST_SEEN_RESOLUTION);
         let mut query = sqlx::query(upsert_sql(store.backend, n));
         for row in chunk {
             query = query
@@ -77,7 +91,7 @@ pub(super) async fn upsert_release_devices(store: &SqlStore, rows: &[ReleaseDevi
                 .bind(row.failure.as_str())
                 .bind(to_db(row.seen_at));
         }
-        query.execute(&mut *tx).await.map_err(map_error)?;
+        query.bind(fresh).execute(&mut *tx).await.map_err(map_error)?;
     }
     tx.commit().await.map_err(map_error)
 }
@@ -112,6 +126,8 @@ fn build_upsert_sql(numbered: bool, n: usize) -> String {
         sql.push(')');
     }
     sql.push_str(ON_CONFLICT);
+    let fresh = if numbered { format!("${}", n * COLUMNS + 1) } else { "?".to_owned() };
+    sql.push_str(&UNLESS_ONLY_SEEN.replace("{fresh}", &fresh));
     sql
 }
 
