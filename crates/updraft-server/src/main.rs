@@ -3,6 +3,13 @@
 //! `main` parses the command line, sets up logging, runs the command, and turns any failure into one readable
 //! `error: …` line with exit code 1.
 
+/// The allocator: mimalloc rather than the C library's. An update check allocates a few small buffers (the parsed
+/// ids, the packed report and its signals) that the background writer frees on another thread, and the writer
+/// allocates and frees a batch's rows; with glibc's malloc that was about 5 % of the process's samples under load
+/// (`_int_malloc`, `_int_free`, `malloc_consolidate`; docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod api_error;
 mod api_keys;
 mod auth;
