@@ -156,10 +156,6 @@ impl PackedReport {
 
     /// The report's fields, borrowed from the buffer.
     pub fn view(&self) -> DeviceReportView<'_> {
-        // Every slice was a `&str` when packed, at a character boundary, so it is UTF-8 again.
-        fn text(bytes: &[u8]) -> &str {
-            std::str::from_utf8(bytes).unwrap_or_default()
-        }
         let (app, device) = self.app_and_device();
         let content = self.content();
         let (platform, flags) = (platform_of(content[0]), content[1]);
@@ -189,12 +185,12 @@ impl PackedReport {
         }
     }
 
-    /// The app and the device that reported.
+    /// The app and the device that reported (read from the key alone).
     pub fn ids(&self) -> (AppId, DeviceId) {
-        let view = self.view();
+        let (app, device) = self.app_and_device();
         // Both were valid ids when packed, so parsing them again cannot fail.
-        let app_id = AppId::parse(view.app_id).expect("a packed app id is valid");
-        let device_id = DeviceId::parse(view.device_id).expect("a packed device id is valid");
+        let app_id = AppId::parse(text(app)).expect("a packed app id is valid");
+        let device_id = DeviceId::parse(text(device)).expect("a packed device id is valid");
         (app_id, device_id)
     }
 
@@ -252,6 +248,11 @@ impl std::fmt::Debug for PackedReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.unpack().fmt(f)
     }
+}
+
+/// A slice of the buffer as text: every slice was a `&str` when packed, cut at character boundaries, so it is UTF-8.
+fn text(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap_or_default()
 }
 
 fn platform_code(platform: Platform) -> u8 {

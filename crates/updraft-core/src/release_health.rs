@@ -186,8 +186,8 @@ impl ReleaseDeviceRow {
 
 /// Merges observations into one row per (app, release, device), sorted by (app, device, release): the table's key
 /// order, which is the one order every writer locks rows in (observations that come in device order are then
-/// already nearly in it, and the store's own sort finds them sorted). `known` names the release a signal is about; signals of releases it does not know (an Expo
-/// embedded update, a bundle deleted since) are left out.
+/// already nearly in it, and the store's own sort finds them sorted). `known` names the release a signal is about;
+/// signals of releases it does not know (an Expo embedded update, a bundle deleted since) are left out.
 pub fn merge_observations(
     observations: impl IntoIterator<Item = HealthObservation>,
     known: impl Fn(&HealthObservation) -> Option<KnownRelease>,

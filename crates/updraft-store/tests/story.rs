@@ -9,7 +9,7 @@ mod databases;
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{SubsecRound, Utc};
-use databases::{postgres, sqlite};
+use databases::{postgres, sqlite, views};
 use updraft_core::ExpoPatch;
 use updraft_core::{
     ApiKeyRecord, ApiKeyScope, App, AppId, BundleSource, BundleVersion, ChannelName, ChannelUpdate, DeviceId,
@@ -17,11 +17,6 @@ use updraft_core::{
     OverrideTarget, Platform, Role, SigningKeyRecord, StoreError,
 };
 use updraft_store::SqlStore;
-
-/// The reports as the store takes them.
-fn views(reports: &[updraft_core::DeviceReport]) -> Vec<updraft_core::DeviceReportView<'_>> {
-    reports.iter().map(updraft_core::DeviceReport::view).collect()
-}
 
 /// Two tests of one story: `$sqlite` on a fresh SQLite file, `$postgres` on a fresh PostgreSQL database.
 macro_rules! on_both_databases {

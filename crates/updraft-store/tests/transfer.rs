@@ -4,18 +4,13 @@
 mod databases;
 
 use chrono::Utc;
-use databases::{postgres, postgres_url, sqlite};
+use databases::{postgres, postgres_url, sqlite, views};
 use updraft_core::{
     ApiKeyRecord, ApiKeyScope, App, AppId, BundlePin, BundleSource, BundleVersion, ChannelName, ChannelUpdate,
     DeviceId, DeviceReport, ExpoAsset, ExpoRelease, ExpoReleaseKind, ManifestEntry, MetadataStore, NewAuditRecord,
     NewBundle, OverrideTarget, Platform, Role, StatsEvent, StoreError,
 };
 use updraft_store::{SqlStore, TableCount};
-
-/// The reports as the store takes them.
-fn views(reports: &[updraft_core::DeviceReport]) -> Vec<updraft_core::DeviceReportView<'_>> {
-    reports.iter().map(updraft_core::DeviceReport::view).collect()
-}
 
 /// Writes something into every table through the store's own API.
 async fn populate(store: &dyn MetadataStore) -> AppId {

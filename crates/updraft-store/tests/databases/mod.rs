@@ -42,3 +42,8 @@ fn uuid_like() -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     format!("{}_{}_{}", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed))
 }
+
+/// Owned reports as the store takes them (borrowed views).
+pub(crate) fn views(reports: &[updraft_core::DeviceReport]) -> Vec<updraft_core::DeviceReportView<'_>> {
+    reports.iter().map(updraft_core::DeviceReport::view).collect()
+}
