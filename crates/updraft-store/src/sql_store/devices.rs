@@ -10,7 +10,7 @@ use updraft_core::{
     AppId, BundlePin, DeviceCursor, DeviceId, DeviceReport, DeviceReportView, OverrideTarget, StoreResult,
 };
 
-use super::{SqlStore, db_integer, map_error};
+use super::{SqlStore, arguments_for, db_integer, map_error};
 use crate::backend::Backend;
 use crate::rows;
 use crate::time::to_db;
@@ -78,7 +78,7 @@ pub(super) async fn upsert_devices(store: &SqlStore, reports: &[DeviceReportView
         let n = rows_per_statement(store.backend).min(1 << rest.len().ilog2());
         let (rows, after) = rest.split_at(n);
         rest = after;
-        let mut query = sqlx::query(upsert_devices_sql(store.backend, n));
+        let mut query = sqlx::query_with(upsert_devices_sql(store.backend, n), arguments_for(n * 16));
         // Bound as &str: the Any driver copies a bound String, but borrows a &str.
         let times: Vec<String> = rows.iter().map(|report| to_db(report.seen_at)).collect();
         for (report, seen) in rows.iter().zip(&times) {

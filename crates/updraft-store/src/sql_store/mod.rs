@@ -207,6 +207,14 @@ fn unavailable(error: sqlx::Error) -> StoreError {
     }
 }
 
+/// An empty argument list with room for `n` parameters. A multi-row upsert binds thousands, and a list that grows as
+/// they are bound is copied into a larger buffer a dozen times a statement.
+fn arguments_for<'q>(n: usize) -> sqlx::any::AnyArguments<'q> {
+    let mut arguments = sqlx::any::AnyArguments::default();
+    sqlx::Arguments::reserve(&mut arguments, n, 0);
+    arguments
+}
+
 /// A count or size as the signed 64-bit integer both databases store, saturating (no real count gets there).
 fn db_integer(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
