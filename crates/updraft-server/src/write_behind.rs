@@ -275,9 +275,9 @@ impl Task {
             chunk.sort_unstable_by(|(_, a), (_, b)| a.device.app_and_device().cmp(&b.device.app_and_device()));
             let reports: Vec<DeviceReportView<'_>> = chunk.iter().map(|(_, entry)| entry.device.view()).collect();
             // At least one per entry that has signals: sized for those once, not grown.
-            let with_signals = chunk.iter().filter(|(_, entry)| !entry.signals.is_empty()).count();
-            let mut observations: Vec<HealthObservation> = Vec::with_capacity(with_signals);
-            for (_, entry) in chunk.iter().filter(|(_, entry)| !entry.signals.is_empty()) {
+            let with_signals = || chunk.iter().filter(|(_, entry)| !entry.signals.is_empty());
+            let mut observations: Vec<HealthObservation> = Vec::with_capacity(with_signals().count());
+            for (_, entry) in with_signals() {
                 let (app_id, device_id) = entry.device.ids();
                 observations.extend(entry.signals.observations(&app_id, &device_id));
             }

@@ -78,7 +78,7 @@ pub(super) async fn upsert_devices(store: &SqlStore, reports: &[DeviceReportView
         let n = rows_per_statement(store.backend).min(1 << rest.len().ilog2());
         let (rows, after) = rest.split_at(n);
         rest = after;
-        let mut query = sqlx::query_with(upsert_devices_sql(store.backend, n), arguments_for(n * 16));
+        let mut query = sqlx::query_with(upsert_devices_sql(store.backend, n), arguments_for(n * COLUMNS));
         // Bound as &str: the Any driver copies a bound String, but borrows a &str.
         let times: Vec<String> = rows.iter().map(|report| to_db(report.seen_at)).collect();
         for (report, seen) in rows.iter().zip(&times) {
@@ -166,6 +166,9 @@ async fn fetch_devices<'q>(
     query.fetch_all(&store.pool).await.map_err(map_error)?.iter().map(rows::device).collect()
 }
 
+/// Parameters per device row of the upsert.
+const COLUMNS: usize = 16;
+
 /// Device rows upserted by one statement, at most (16 parameters each). On SQLite every statement is a hand-off to
 /// the connection's own thread and back (two thread wake-ups): with 64 rows, futex wake-ups were 16 % of the writer's
 /// samples, so SQLite takes 512 rows (8 192 parameters, a quarter of its 32 766 limit). Each PostgreSQL statement is
@@ -201,12 +204,12 @@ fn build_upsert_devices_sql(numbered: bool, n: usize) -> String {
     );
     for row in 0..n {
         sql.push_str(if row == 0 { "(" } else { ", (" });
-        for column in 0..16 {
+        for column in 0..COLUMNS {
             if column > 0 {
                 sql.push_str(", ");
             }
             if numbered {
-                sql.push_str(&format!("${}", row * 16 + column + 1));
+                sql.push_str(&format!("${}", row * COLUMNS + column + 1));
             } else {
                 sql.push('?');
             }

@@ -76,7 +76,7 @@ pub(super) async fn upsert_release_devices(store: &SqlStore, rows: &[ReleaseDevi
         rest = after;
         let newest = chunk.iter().map(|row| row.seen_at).max().unwrap_or_default();
         let fresh = to_db(newest - updraft_core::LAST_SEEN_RESOLUTION);
-        let mut query = sqlx::query_with(upsert_sql(store.backend, n), arguments_for(n * 11 + 1));
+        let mut query = sqlx::query_with(upsert_sql(store.backend, n), arguments_for(n * COLUMNS + 1));
         for row in chunk {
             query = query
                 .bind(row.app_id.as_str())
