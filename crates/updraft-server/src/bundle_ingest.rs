@@ -39,8 +39,8 @@ pub(crate) struct DecryptedZip {
     pub(crate) checksum_form: ChecksumForm,
 }
 
-/// Decrypts an encrypted upload with its session key, checks the plain zip's layout, and checks that the
-/// encrypted checksum decrypts to the plain zip's SHA-256.
+/// Decrypts an encrypted upload with its session key, checks that the encrypted checksum decrypts to the plain
+/// bytes' SHA-256, and checks the plain zip's layout.
 pub(crate) fn decrypt_and_check(
     staged: &Path,
     staging_dir: &Path,
@@ -57,6 +57,9 @@ pub(crate) fn decrypt_and_check(
         HashingWriter { inner: plain.reopen().map_err(internal("staging a decrypted upload"))?, hasher: Sha256::new() };
     decrypt_stream(&session, std::io::BufReader::new(input), &mut writer).map_err(encryption_error)?;
     let plain_sha256 = hex::encode(writer.hasher.finalize());
+    // The checksum first: bytes that are not this session key's ciphertext of the signed zip can still decrypt with
+    // valid padding (about one time in 256), and they are an encryption problem, not a zip that is broken.
+    let checksum_form = key.verify_checksum(encrypted_checksum, &plain_sha256).map_err(encryption_error)?;
     check_plain_zip(plain.path(), max_unpacked_bytes).map_err(|error| match error {
         ApiError::Client(mut refused) => {
             refused.message = format!("after decryption: {}", refused.message);
@@ -64,7 +67,6 @@ pub(crate) fn decrypt_and_check(
         }
         other => other,
     })?;
-    let checksum_form = key.verify_checksum(encrypted_checksum, &plain_sha256).map_err(encryption_error)?;
     Ok(DecryptedZip { plain, plain_sha256, checksum_form })
 }
 
