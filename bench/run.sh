@@ -198,6 +198,9 @@ run_case() {
   fi
   before=$(cpu_ticks) workers_before=$(worker_ticks)
   line=$(env "$@" wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -s "$combined" "$base$path" | tail -n 1)
+  # The case's CPU includes writing what its checks reported: the writer's last batches would otherwise land in the
+  # next case's measurement (or in none, for the last case).
+  wait_written
   after=$(cpu_ticks) workers_after=$(worker_ticks)
   if [ -n "$recorder" ]; then
     wait "$recorder" || true
