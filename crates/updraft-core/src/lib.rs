@@ -51,7 +51,7 @@ pub use delivery::{
     negotiate_encoding, patch_worthwhile, worth_keeping,
 };
 pub use device::{BundlePin, DeviceOverride, DeviceReport, OverrideTarget};
-pub use device_rows::{DeviceRowMark, DeviceTable, LAST_SEEN_RESOLUTION};
+pub use device_rows::{DeviceRowMark, DeviceTable, LAST_SEEN_RESOLUTION, check_time};
 pub use expo_minting::{PlatformUpdate, ReleaseMint, manifest_assets, referenced_releases};
 pub use expo_release::{
     ExpoAsset, ExpoCheck, ExpoDecision, ExpoRelease, ExpoReleaseKind, expo_time, next_release_time,

@@ -110,7 +110,7 @@ pub(crate) async fn answer_manifest(request: &HttpRequest, state: &AppState, app
         ExpoDecision::Serve(release) => Some(*release),
         _ => None,
     };
-    record_expo_check(&state.writes, &app_id, &signals, offered, chrono::Utc::now());
+    record_expo_check(&state.writes, &app_id, &signals, offered, updraft_core::check_time());
     let outcome = match &decision {
         ExpoDecision::Serve(_) => "update",
         ExpoDecision::RollBackToEmbedded(_) => "roll_back_to_embedded",

@@ -3,11 +3,10 @@
 
 use actix_web::{HttpResponse, web};
 use bytes::Bytes;
-use chrono::Utc;
 use updraft_capgo::manifest_size::{manifest_size_body, parse_manifest_size};
 use updraft_capgo::refusal_body;
 use updraft_capgo::updates::{RequestProblem, answer_variant, parse_update_request, update_body};
-use updraft_core::{BundleSource, Refusal, UpdateDecision, codes, select_update};
+use updraft_core::{BundleSource, Refusal, UpdateDecision, check_time, codes, select_update};
 
 use crate::api_error::{ApiError, capgo_code};
 use crate::rate_limit::RateLimits;
@@ -38,7 +37,7 @@ pub(crate) async fn updates(
         Ok(body) => body,
         Err(answer) => return answer,
     };
-    let request = match parse_update_request(&body, Utc::now()) {
+    let request = match parse_update_request(&body, check_time()) {
         Ok(request) => request,
         Err(RequestProblem::BadRequest { code, message }) => {
             return HttpResponse::BadRequest().json(device_error_body(code, &message));

@@ -77,7 +77,12 @@ pub(super) async fn upsert_release_devices(store: &SqlStore, rows: &[ReleaseDevi
         let newest = chunk.iter().map(|row| row.seen_at).max().unwrap_or_default();
         let fresh = to_db(newest - updraft_core::LAST_SEEN_RESOLUTION);
         let mut query = sqlx::query_with(upsert_sql(store.backend, n), arguments_for(n * COLUMNS + 1));
-        for row in chunk {
+        // Formatted first and bound as &str (the Any driver copies a bound String, but borrows a &str).
+        let times: Vec<(String, [Option<String>; 3])> = chunk
+            .iter()
+            .map(|row| (to_db(row.seen_at), [row.offered_at, row.running_at, row.failed_at].map(|t| t.map(to_db))))
+            .collect();
+        for (row, (seen, [offered, running, failed])) in chunk.iter().zip(&times) {
             query = query
                 .bind(row.app_id.as_str())
                 .bind(row.release_id.as_str())
@@ -85,11 +90,11 @@ pub(super) async fn upsert_release_devices(store: &SqlStore, rows: &[ReleaseDevi
                 .bind(row.protocol.as_str())
                 .bind(row.group_id.as_str())
                 .bind(row.channel.as_str())
-                .bind(row.offered_at.map(to_db))
-                .bind(row.running_at.map(to_db))
-                .bind(row.failed_at.map(to_db))
+                .bind(offered.as_deref())
+                .bind(running.as_deref())
+                .bind(failed.as_deref())
                 .bind(row.failure.as_str())
-                .bind(to_db(row.seen_at));
+                .bind(seen.as_str());
         }
         query.bind(fresh).execute(&mut *tx).await.map_err(map_error)?;
     }
