@@ -59,6 +59,7 @@ async fn channels_list_read_and_delete() {
 async fn devices_paginate_across_page_boundaries() {
     let app = TestApp::with_app().await;
     app.upload_ok("1.0.1", small_zip("a"), &[("channel", "production")]).await;
+    let first_sent = chrono::Utc::now();
     for n in 0..120 {
         app.check(device(json!({"device_id": format!("device-{n:03}")}))).await;
     }
@@ -80,6 +81,11 @@ async fn devices_paginate_across_page_boundaries() {
         for item in list {
             assert!(seen.insert(item["device_id"].as_str().unwrap().to_owned()));
             assert_eq!(item["platform"], "android");
+            // A check is recorded at the end of its second (`updraft_core::check_time`), never before it was sent;
+            // many of these share a second, and the pages above still list each device once.
+            let seen_at = chrono::DateTime::parse_from_rfc3339(item["updated_at"].as_str().unwrap()).unwrap();
+            assert_eq!(seen_at.timestamp_subsec_nanos(), 0, "{item}");
+            assert!(seen_at >= first_sent, "{item}");
         }
     }
     assert_eq!(seen.len(), 120);
