@@ -1,6 +1,8 @@
 //! Reading a request body with a size limit, so an oversize body is a clear 413 instead of memory growth.
 
 use actix_web::web;
+use std::task::Poll;
+
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use updraft_core::{FailureKind, codes};
@@ -14,11 +16,54 @@ pub(crate) const JSON_BODY_LIMIT: usize = 1024 * 1024;
 /// body timeout (`UPDRAFT_LIMITS__BODY_TIMEOUT_SECONDS`), so a client that declares more than it sends holds its
 /// connection for that long at most.
 ///
-/// A body that arrives in one chunk (an update check's, nearly always) is returned as that chunk, not copied.
-pub(crate) async fn read_limited(payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
-    tokio::time::timeout(crate::limits::body_timeout(), read_all(payload, limit))
-        .await
-        .unwrap_or_else(|_| Err(body_timed_out()))
+/// A body that arrives in one chunk (an update check's, nearly always) is returned as that chunk, not copied, and
+/// without arming the timeout: actix polls a handler once before it hands over the body that came in with the head,
+/// and again right after, so the body is taken as it stands at those two looks and the timer (a timer-wheel entry
+/// made and cancelled on every check) only starts when a body is still incomplete at the second.
+pub(crate) async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
+    let mut body = Collected::default();
+    for look in 0..2 {
+        // Each look registers this task's waker with the payload when it finds nothing more.
+        loop {
+            match futures::future::poll_fn(|cx| Poll::Ready(payload.poll_next_unpin(cx))).await {
+                Poll::Ready(Some(chunk)) => body.push(chunk, limit)?,
+                Poll::Ready(None) => return Ok(body.finish()),
+                Poll::Pending => break,
+            }
+        }
+        if look == 0 {
+            // Woken by the task itself as well, so the second look never depends on actix polling the handler
+            // again nor on more of the body arriving (a stalled body then meets the timeout below).
+            YieldOnce(false).await;
+        }
+    }
+    let rest = async {
+        while let Some(chunk) = payload.next().await {
+            body.push(chunk, limit)?;
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(crate::limits::body_timeout(), rest).await {
+        Ok(Ok(())) => Ok(body.finish()),
+        Ok(Err(error)) => Err(error),
+        Err(_) => Err(body_timed_out()),
+    }
+}
+
+/// Pending once (waking its task first), then ready.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
 }
 
 /// The 408 of a body that stopped arriving.
@@ -31,13 +76,18 @@ pub(crate) fn body_timed_out() -> ApiError {
     )
 }
 
-async fn read_all(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
-    let mut first: Option<Bytes> = None;
-    let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
+/// A body read so far: its first chunk as it came, copied into one buffer only once a second chunk arrives.
+#[derive(Default)]
+struct Collected {
+    first: Option<Bytes>,
+    rest: BytesMut,
+}
+
+impl Collected {
+    fn push(&mut self, chunk: Result<Bytes, actix_web::error::PayloadError>, limit: usize) -> Result<(), ApiError> {
         let chunk =
             chunk.map_err(|e| ApiError::bad_request(codes::INVALID_REQUEST, format!("reading the body: {e}")))?;
-        let so_far = first.as_ref().map_or(0, Bytes::len) + body.len();
+        let so_far = self.first.as_ref().map_or(0, Bytes::len) + self.rest.len();
         if so_far + chunk.len() > limit {
             return Err(ApiError::client(
                 FailureKind::TooLarge,
@@ -45,17 +95,21 @@ async fn read_all(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiE
                 format!("the body is larger than {limit} bytes; send a smaller request"),
             ));
         }
-        match first.take() {
-            None if body.is_empty() => first = Some(chunk),
+        match self.first.take() {
+            None if self.rest.is_empty() => self.first = Some(chunk),
             earlier => {
                 if let Some(earlier) = earlier {
-                    body.extend_from_slice(&earlier);
+                    self.rest.extend_from_slice(&earlier);
                 }
-                body.extend_from_slice(&chunk);
+                self.rest.extend_from_slice(&chunk);
             }
         }
+        Ok(())
     }
-    Ok(first.unwrap_or_else(|| body.freeze()))
+
+    fn finish(self) -> Bytes {
+        self.first.unwrap_or_else(|| self.rest.freeze())
+    }
 }
 
 /// A request body that a streaming parser (such as `Multipart`) reads, shared with the handler so that whatever the

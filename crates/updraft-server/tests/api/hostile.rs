@@ -178,6 +178,53 @@ async fn a_stalled_body_is_dropped_within_the_timeout() {
     }
 }
 
+/// A check's body is read without a timer when it came in with its head; one that waited behind a pipelined
+/// request and then stalls must still be cut off by the body timeout, and one that arrives in pieces is still read
+/// whole.
+#[tokio::test]
+async fn a_pipelined_check_whose_body_stalls_is_dropped_within_the_timeout() {
+    let app = TestApp::spawn_with(&[("UPDRAFT_LIMITS__BODY_TIMEOUT_SECONDS", "3")]).await;
+    app.create_app(APP_ID).await;
+    app.upload_ok("1.0.1", small_zip("1"), &[("channel", "production")]).await;
+    let body = device(json!({})).to_string();
+    let head = |length: usize| {
+        format!(
+            "POST /updates HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {length}\r\n\r\n"
+        )
+    };
+    let address = app.base.strip_prefix("http://").unwrap().to_owned();
+
+    // Pipelined: a whole check, then a check that declares 1000 bytes and sends its first few.
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let started = Instant::now();
+    let pipelined = format!("{}{body}{}{{\"app_id\":", head(body.len()), head(1000));
+    stream.write_all(pipelined.as_bytes()).await.unwrap();
+    let mut answers = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answers)).await;
+    let took = started.elapsed();
+    let answers = String::from_utf8_lossy(&answers).into_owned();
+    assert!(answers.starts_with("HTTP/1.1 200"), "{answers}");
+    assert!(answers.contains(r#""version":"1.0.1""#), "{answers}");
+    let second = answers.find("HTTP/1.1 408").unwrap_or_else(|| panic!("no 408 for the stalled body: {answers}"));
+    assert!(answers[second..].contains("body_timeout"), "{answers}");
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(8), "the stalled body was cut after {took:?}");
+
+    // In pieces: the head with half the body, the rest a moment later.
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let (first, rest) = body.split_at(body.len() / 2);
+    stream.write_all(format!("{}{first}", head(body.len())).as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stream.write_all(rest.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 16 * 1024];
+    let mut read = 0;
+    while !String::from_utf8_lossy(&answer[..read]).contains("1.0.1") {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer[read..])).await.unwrap().unwrap();
+        assert!(n > 0, "closed before answering: {}", String::from_utf8_lossy(&answer[..read]));
+        read += n;
+    }
+    assert!(String::from_utf8_lossy(&answer[..read]).starts_with("HTTP/1.1 200"));
+}
+
 /// Finding 2: a multipart upload whose body ends just before its closing boundary never got an answer and held its
 /// staged file until shutdown.
 #[tokio::test]
