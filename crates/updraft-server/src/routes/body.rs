@@ -1,8 +1,8 @@
 //! Reading a request body with a size limit, so an oversize body is a clear 413 instead of memory growth.
 
-use actix_web::web;
 use std::task::Poll;
 
+use actix_web::web;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use updraft_core::{FailureKind, codes};
@@ -32,9 +32,9 @@ pub(crate) async fn read_limited(mut payload: web::Payload, limit: usize) -> Res
             }
         }
         if look == 0 {
-            // Woken by the task itself as well, so the second look never depends on actix polling the handler
-            // again nor on more of the body arriving (a stalled body then meets the timeout below).
-            YieldOnce(false).await;
+            // Yielding wakes the task itself, so the second look never depends on actix polling the handler again
+            // nor on more of the body arriving (a stalled body then meets the timeout below).
+            tokio::task::yield_now().await;
         }
     }
     let rest = async {
@@ -47,22 +47,6 @@ pub(crate) async fn read_limited(mut payload: web::Payload, limit: usize) -> Res
         Ok(Ok(())) => Ok(body.finish()),
         Ok(Err(error)) => Err(error),
         Err(_) => Err(body_timed_out()),
-    }
-}
-
-/// Pending once (waking its task first), then ready.
-struct YieldOnce(bool);
-
-impl std::future::Future for YieldOnce {
-    type Output = ();
-
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
     }
 }
 
