@@ -173,12 +173,7 @@ pub(crate) async fn refuse_oversized_bodies(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if let Some(declared) = declared
+    if let Some(declared) = declared_length(request.headers())
         && let Some(max_upload_bytes) =
             request.app_data::<web::Data<crate::state::AppState>>().map(|state| state.settings.max_upload_bytes)
     {
@@ -196,6 +191,11 @@ pub(crate) async fn refuse_oversized_bodies(
         }
     }
     next.call(request).await.map(ServiceResponse::map_into_boxed_body)
+}
+
+/// The body length a request declares (`Content-Length`), if it declares one that parses.
+pub(crate) fn declared_length(headers: &actix_web::http::header::HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok())
 }
 
 /// The largest body a route accepts: an upload's file plus its framing, else a JSON body.

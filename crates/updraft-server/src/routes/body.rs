@@ -20,7 +20,7 @@ pub(crate) const JSON_BODY_LIMIT: usize = 1024 * 1024;
 /// without arming the timeout: actix polls a handler once before it hands over the body that came in with the head,
 /// and again right after, so the body is taken as it stands at those two looks and the timer (a timer-wheel entry
 /// made and cancelled on every check) only starts when a body is still incomplete at the second.
-pub(crate) async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_limited<B: BodyStream>(mut payload: B, limit: usize) -> Result<Bytes, ApiError> {
     let mut body = Collected::default();
     for look in 0..2 {
         // Each look registers this task's waker with the payload when it finds nothing more.
@@ -49,6 +49,14 @@ pub(crate) async fn read_limited(mut payload: web::Payload, limit: usize) -> Res
         Err(_) => Err(body_timed_out()),
     }
 }
+
+/// A request body as actix hands it over: to a handler (`web::Payload`) or to a middleware (`dev::Payload`).
+pub(crate) trait BodyStream:
+    futures::Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin
+{
+}
+
+impl<S: futures::Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin> BodyStream for S {}
 
 /// The 408 of a body that stopped arriving.
 pub(crate) fn body_timed_out() -> ApiError {

@@ -137,10 +137,16 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
     config.default_service(web::to(not_found));
 }
 
-/// Answers `GET /expo/{app_id}/manifest`, the Expo check every launch makes, before the router: actix matches a
-/// route with a path parameter with a regex, which cost more than building the whole (cached) answer. Any other
-/// request, and a manifest path the router would decode (`%`), goes on to the router, whose manifest route gives the
-/// same answer.
+/// Answers the two update checks before the router, which costs them more than it is worth:
+/// - `GET /expo/{app_id}/manifest`, the Expo check every launch makes: actix matches a route with a path parameter
+///   with a regex, which cost more than building the whole (cached) answer. A manifest path the router would decode
+///   (`%`) goes on to the router, whose manifest route gives the same answer.
+/// - `POST /updates`, the Capgo check, when its body declares a length within [`body::JSON_BODY_LIMIT`]: the
+///   router's resource, the handler's extractors and the body-size middleware around them cost a check about a
+///   microsecond of the twenty it takes. A body of undeclared length (chunked) or an oversize one goes on to the
+///   router, where the body-size middleware refuses what is too large.
+///
+/// Any other request goes on to the router.
 pub(crate) async fn hot_path(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -151,6 +157,20 @@ pub(crate) async fn hot_path(
     {
         let response = expo::answer_manifest(request.request(), state, app).await;
         return Ok(request.into_response(response));
+    }
+    if request.method() == Method::POST
+        && matches!(request.path(), "/updates" | "/updates/")
+        && crate::limits::declared_length(request.headers()).is_some_and(|n| n <= body::JSON_BODY_LIMIT as u64)
+    {
+        let (http_request, payload) = request.into_parts();
+        let state = http_request.app_data::<web::Data<crate::state::AppState>>();
+        let limits = http_request.app_data::<web::Data<crate::rate_limit::RateLimits>>();
+        if let (Some(state), Some(limits)) = (state, limits) {
+            let response = updates::answer_check(state, limits, payload).await;
+            return Ok(ServiceResponse::new(http_request, response));
+        }
+        let request = ServiceRequest::from_parts(http_request, payload);
+        return next.call(request).await.map(ServiceResponse::map_into_boxed_body);
     }
     next.call(request).await.map(ServiceResponse::map_into_boxed_body)
 }

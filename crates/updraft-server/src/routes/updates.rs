@@ -10,12 +10,12 @@ use updraft_core::{BundleSource, Refusal, UpdateDecision, check_time, codes, sel
 
 use crate::api_error::{ApiError, capgo_code};
 use crate::rate_limit::RateLimits;
-use crate::routes::body::{JSON_BODY_LIMIT, read_limited};
+use crate::routes::body::{BodyStream, JSON_BODY_LIMIT, read_limited};
 use crate::state::AppState;
 use updraft_capgo::device_error_body;
 
 /// Reads a plugin body, or the answer for one that cannot be read.
-async fn read_body(payload: web::Payload) -> Result<Bytes, HttpResponse> {
+async fn read_body(payload: impl BodyStream) -> Result<Bytes, HttpResponse> {
     match read_limited(payload, JSON_BODY_LIMIT).await {
         Ok(body) => Ok(body),
         Err(ApiError::Client(error)) => {
@@ -33,6 +33,11 @@ pub(crate) async fn updates(
     limits: web::Data<RateLimits>,
     payload: web::Payload,
 ) -> HttpResponse {
+    answer_check(&state, &limits, payload).await
+}
+
+/// The answer to one update check, whether the router or [`crate::routes::hot_path`] took the request.
+pub(crate) async fn answer_check(state: &AppState, limits: &RateLimits, payload: impl BodyStream) -> HttpResponse {
     let body = match read_body(payload).await {
         Ok(body) => body,
         Err(answer) => return answer,

@@ -62,6 +62,39 @@ async fn trailing_slash_is_served_without_redirect() {
     }
 }
 
+/// A check with a declared length is answered before the router, one sent in chunks (no length) by the router's
+/// route: both give the same answer and both reports are written, on either path.
+#[tokio::test]
+async fn a_check_is_answered_alike_whatever_its_body_framing() {
+    let (app, _) = with_production().await;
+    let mut answers = Vec::new();
+    for (n, path) in ["/updates", "/updates/"].into_iter().enumerate() {
+        for chunked in [false, true] {
+            let device_id = format!("ab12cd34-0000-4000-8000-00000000000{}", n * 2 + usize::from(chunked));
+            let body = device(json!({"device_id": device_id})).to_string();
+            let framing = if chunked {
+                format!("transfer-encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n", body.len())
+            } else {
+                format!("content-length: {}\r\n\r\n{body}", body.len())
+            };
+            let request = format!("POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n{framing}");
+            let (answer, _) =
+                crate::hostile::raw_exchange(&app.base, request.as_bytes(), std::time::Duration::from_secs(5)).await;
+            assert_eq!(crate::hostile::status_of(&answer), 200, "{path}, chunked {chunked}: {answer}");
+            let answer = crate::hostile::json_of(&answer);
+            assert_eq!(answer["version"], "1.0.1", "{path}, chunked {chunked}: {answer}");
+            answers.push(answer);
+            eventually("the device record", || async {
+                let query = format!("/device?app_id={APP_ID}&device_id={device_id}");
+                let (status, record) = app.admin("GET", &query, json!(null)).await;
+                (status == 200 && record["version_name"] == "1.0.0").then_some(())
+            })
+            .await;
+        }
+    }
+    assert!(answers.windows(2).all(|pair| pair[0] == pair[1]), "{answers:#?}");
+}
+
 #[tokio::test]
 async fn minimal_and_empty_fields_are_accepted() {
     let (app, _) = with_production().await;
