@@ -13,6 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod api_error;
 mod api_keys;
 mod auth;
+mod background_priority;
 mod bsdiff_patch;
 mod bundle_ingest;
 mod capgo_answers;
@@ -50,7 +51,13 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     telemetry::init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if matches!(cli.command, cli::Command::Serve) {
+        // The runtime's threads do the server's background work; the HTTP workers are started by this thread.
+        runtime.thread_name(background_priority::THREAD_NAME).on_thread_start(background_priority::lower_this_thread);
+    }
+    let runtime = match runtime.build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");

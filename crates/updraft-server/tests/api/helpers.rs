@@ -188,6 +188,11 @@ impl TestApp {
         child.wait().unwrap();
     }
 
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("still running").id()
+    }
+
     pub fn data_path(&self) -> &Path {
         self.data_dir.path()
     }

@@ -165,3 +165,56 @@ async fn checks_need_neither_the_database_nor_storage() {
     let _ = locker.kill();
     let _ = locker.wait();
 }
+
+/// The nice value (field 19 of `stat`) and the name of every thread of a process, on Linux.
+#[cfg(target_os = "linux")]
+fn thread_niceness(pid: u32) -> Vec<(String, i32)> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let Ok(stat) = std::fs::read_to_string(task.unwrap().path().join("stat")) else { continue };
+        let (head, rest) = stat.rsplit_once(") ").unwrap();
+        let name = head.split_once(" (").unwrap().1.to_owned();
+        // `rest` starts at field 3 (the state), so field 19 is its 17th.
+        threads.push((name, rest.split(' ').nth(16).unwrap().parse().unwrap()));
+    }
+    threads
+}
+
+#[cfg(target_os = "linux")]
+fn own_niceness() -> i32 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    stat.rsplit_once(") ").unwrap().1.split(' ').nth(16).unwrap().parse().unwrap()
+}
+
+/// The background work (the device writer and SQLite's thread for its connection, reloads, the decider) runs nicer
+/// than the HTTP workers, so it waits for them on a saturated machine rather than the other way round.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn background_threads_run_nicer_than_the_http_workers() {
+    let app = TestApp::with_app().await;
+    app.upload_ok("1.0.1", small_zip("a"), &[("channel", "production")]).await;
+    app.check(device(json!({"device_id": "nice-device"}))).await;
+    // Written behind: once the record is readable, the writer has opened its connection.
+    crate::helpers::eventually("the device record", || async {
+        let url = app.url(&format!("/device?app_id={APP_ID}&device_id=nice-device"));
+        let response = app.client.get(url).header("authorization", crate::helpers::ADMIN_KEY).send().await.unwrap();
+        (response.status() == 200).then_some(())
+    })
+    .await;
+    let base = own_niceness();
+    let lowered = (base + 10).min(19);
+    let threads = thread_niceness(app.pid());
+    let of = |prefix: &'static str| -> Vec<i32> {
+        threads.iter().filter(|(name, _)| name.starts_with(prefix)).map(|(_, nice)| *nice).collect()
+    };
+    let workers = of("actix-server wo");
+    assert!(!workers.is_empty(), "no HTTP worker threads among {threads:?}");
+    assert!(workers.iter().all(|&nice| nice == base), "HTTP workers keep the process's priority: {threads:?}");
+    // The background runtime's threads; the HTTP workers' own blocking threads (`tokio-rt-worker`) keep the base.
+    let background = of("background");
+    assert!(!background.is_empty(), "no background runtime threads among {threads:?}");
+    assert!(background.iter().all(|&nice| nice == lowered), "background threads are nicer: {threads:?}");
+    // SQLite's thread for a connection inherits the priority of the thread that opened it: the writer's own
+    // connection was opened by the writer (the first, by the start-up on the main thread, keeps the base).
+    assert!(of("sqlx-sqlite-wor").contains(&lowered), "no SQLite thread is nicer: {threads:?}");
+}
