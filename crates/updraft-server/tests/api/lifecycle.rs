@@ -166,24 +166,23 @@ async fn checks_need_neither_the_database_nor_storage() {
     let _ = locker.wait();
 }
 
-/// The nice value (field 19 of `stat`) and the name of every thread of a process, on Linux.
+/// The nice value of a thread, field 19 of its `stat` (the name before it, in parentheses, may hold spaces).
+#[cfg(target_os = "linux")]
+fn niceness_in(stat: &str) -> i32 {
+    // What follows the name starts at field 3 (the state), so field 19 is its 17th.
+    stat.rsplit_once(") ").unwrap().1.split(' ').nth(16).unwrap().parse().unwrap()
+}
+
+/// The name and nice value of every thread of a process.
 #[cfg(target_os = "linux")]
 fn thread_niceness(pid: u32) -> Vec<(String, i32)> {
     let mut threads = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
         let Ok(stat) = std::fs::read_to_string(task.unwrap().path().join("stat")) else { continue };
-        let (head, rest) = stat.rsplit_once(") ").unwrap();
-        let name = head.split_once(" (").unwrap().1.to_owned();
-        // `rest` starts at field 3 (the state), so field 19 is its 17th.
-        threads.push((name, rest.split(' ').nth(16).unwrap().parse().unwrap()));
+        let name = stat.split_once(" (").unwrap().1.rsplit_once(") ").unwrap().0.to_owned();
+        threads.push((name, niceness_in(&stat)));
     }
     threads
-}
-
-#[cfg(target_os = "linux")]
-fn own_niceness() -> i32 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-    stat.rsplit_once(") ").unwrap().1.split(' ').nth(16).unwrap().parse().unwrap()
 }
 
 /// The background work (the device writer and SQLite's thread for its connection, reloads, the decider) runs nicer
@@ -201,20 +200,29 @@ async fn background_threads_run_nicer_than_the_http_workers() {
         (response.status() == 200).then_some(())
     })
     .await;
-    let base = own_niceness();
+    let base = niceness_in(&std::fs::read_to_string("/proc/thread-self/stat").unwrap());
     let lowered = (base + 10).min(19);
-    let threads = thread_niceness(app.pid());
-    let of = |prefix: &'static str| -> Vec<i32> {
+    let of = |threads: &[(String, i32)], prefix: &str| -> Vec<i32> {
         threads.iter().filter(|(name, _)| name.starts_with(prefix)).map(|(_, nice)| *nice).collect()
     };
-    let workers = of("actix-server wo");
+    // A background thread lowers itself as it starts, so one started (on demand, for blocking work) just as the
+    // threads are read may not have yet: read again until none is caught in its first instants.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let threads = loop {
+        let threads = thread_niceness(app.pid());
+        if of(&threads, "background").iter().all(|&nice| nice == lowered) || std::time::Instant::now() > deadline {
+            break threads;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let workers = of(&threads, "actix-server wo");
     assert!(!workers.is_empty(), "no HTTP worker threads among {threads:?}");
     assert!(workers.iter().all(|&nice| nice == base), "HTTP workers keep the process's priority: {threads:?}");
     // The background runtime's threads; the HTTP workers' own blocking threads (`tokio-rt-worker`) keep the base.
-    let background = of("background");
+    let background = of(&threads, "background");
     assert!(!background.is_empty(), "no background runtime threads among {threads:?}");
     assert!(background.iter().all(|&nice| nice == lowered), "background threads are nicer: {threads:?}");
     // SQLite's thread for a connection inherits the priority of the thread that opened it: the writer's own
     // connection was opened by the writer (the first, by the start-up on the main thread, keeps the base).
-    assert!(of("sqlx-sqlite-wor").contains(&lowered), "no SQLite thread is nicer: {threads:?}");
+    assert!(of(&threads, "sqlx-sqlite-wor").contains(&lowered), "no SQLite thread is nicer: {threads:?}");
 }
