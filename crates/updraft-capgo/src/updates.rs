@@ -70,22 +70,23 @@ pub fn parse_info_object(map: &Map<String, Value>, now: DateTime<Utc>) -> Result
     parse_fields(&KnownFields::from_map(map, &INFO_FIELDS), now)
 }
 
-/// The fields of the info object that an update check reads.
+/// The fields of the info object that an update check reads, in the order of an 8.51 Android body (the body
+/// reader looks for the name after the last one it found first, so a body in this order is read without searching).
 const INFO_FIELDS: [&str; 14] = [
+    "platform",
     "device_id",
     "app_id",
-    "plugin_version",
-    "platform",
+    "custom_id",
     "version_build",
-    "version_name",
-    "is_emulator",
-    "is_prod",
-    "defaultChannel",
-    "key_id",
     "version_code",
     "version_os",
-    "custom_id",
+    "version_name",
+    "plugin_version",
+    "is_emulator",
+    "is_prod",
     "install_source",
+    "defaultChannel",
+    "key_id",
 ];
 
 fn parse_fields(fields: &KnownFields<'_, 14>, now: DateTime<Utc>) -> Result<UpdateRequest, RequestProblem> {
@@ -169,6 +170,10 @@ pub const REPORT_FIELD_CHARS: usize = 64;
 
 /// The first `n` characters of `text`.
 fn char_prefix(text: &str, n: usize) -> &str {
+    // No more bytes than `n` is no more characters than `n` (what devices send), without walking the characters.
+    if text.len() <= n {
+        return text;
+    }
     text.char_indices().nth(n).map_or(text, |(end, _)| &text[..end])
 }
 

@@ -105,10 +105,11 @@ impl<'a, const N: usize> KnownFields<'a, N> {
 
     fn get(&self, field: &'static str) -> Option<&Loose<'a>> {
         // The field is usually the very literal of `names` (identical literals share an address).
-        let same = |name: &&str| std::ptr::eq(name.as_ptr(), field.as_ptr()) && name.len() == field.len();
-        let index = self.names.iter().position(same).or_else(|| position(self.names, field));
-        debug_assert!(index.is_some(), "field `{field}` is not among the names read");
-        index.and_then(|index| self.values[index].as_ref())
+        let index = match self.names.iter().position(|name| std::ptr::eq(*name, field)) {
+            Some(index) => index,
+            None => position_by_text(self.names, field)?,
+        };
+        self.values[index].as_ref()
     }
 
     /// A string field, as [`string`] reads it, without copying.
@@ -160,6 +161,7 @@ fn scan_flat_object<'a, const N: usize>(
         Some(&text[start..start + len])
     };
     let mut values = std::array::from_fn(|_| None);
+    let mut guess = 0;
     skip_ws(&mut at);
     if bytes.get(at) != Some(&b'{') {
         return None;
@@ -196,8 +198,9 @@ fn scan_flat_object<'a, const N: usize>(
                 }
                 _ => return None,
             };
-            if let Some(index) = position(names, key) {
+            if let Some(index) = position_from(names, guess, key) {
                 values[index] = Some(value);
+                guess = index + 1;
             }
             skip_ws(&mut at);
             match bytes.get(at)? {
@@ -244,6 +247,24 @@ fn first_special(bytes: &[u8]) -> Option<usize> {
 fn position(names: &[&str], key: &str) -> Option<usize> {
     let (len, first) = (key.len(), key.as_bytes().first());
     names.iter().position(|name| name.len() == len && name.as_bytes().first() == first && *name == key)
+}
+
+/// Where `key` is among `names`, trying `names[guess]` first: a body whose fields come in the order of `names`
+/// finds each one at the first try.
+fn position_from(names: &[&str], guess: usize, key: &str) -> Option<usize> {
+    match names.get(guess) {
+        Some(name) if *name == key => Some(guess),
+        _ => position(names, key),
+    }
+}
+
+/// [`position`] for a field name that is not the literal of `names` (out of line: readers pass the literal).
+#[cold]
+#[inline(never)]
+fn position_by_text(names: &[&str], field: &str) -> Option<usize> {
+    let index = position(names, field);
+    debug_assert!(index.is_some(), "field `{field}` is not among the names read");
+    index
 }
 
 struct FieldsVisitor<'a, const N: usize> {
@@ -354,6 +375,8 @@ mod tests {
             r#"{"s":"esc\"aped\u00e9","n":1.5e300,"b":null,"x":null}"#,
             r#"{"s":"first","s":"last","n":18446744073709551616,"b":"yes","x":"1"}"#,
             r#"{"s\u0073":"escaped key","n":"7","b":1}"#,
+            // Flat (read in one pass), out of the order of the names, a field repeated.
+            r#"{"b":true,"x":"1","s":"one","n":"2","s":"two","b":false}"#,
             r#"{}"#,
         ] {
             let map = object(body.as_bytes()).unwrap();
