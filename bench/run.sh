@@ -193,7 +193,8 @@ run_case() {
   { [ -n "$script" ] && cat "bench/wrk/$script"; cat bench/wrk/report.lua; } >"$combined"
   local before after line recorder=""
   if [ -n "$perf_dir" ]; then
-    perf record -e cpu-clock -F 999 -p "$pid" -o "$perf_dir/$name.data" -- sleep "$duration" >/dev/null 2>&1 &
+    # Until the case's reports are written, as its CPU figure counts: the niced writer catches up after the load.
+    perf record -e cpu-clock -F 999 -p "$pid" -o "$perf_dir/$name.data" >/dev/null 2>&1 &
     recorder=$!
   fi
   before=$(cpu_ticks) workers_before=$(worker_ticks)
@@ -203,6 +204,7 @@ run_case() {
   wait_written
   after=$(cpu_ticks) workers_after=$(worker_ticks)
   if [ -n "$recorder" ]; then
+    kill -INT "$recorder" 2>/dev/null || true
     wait "$recorder" || true
     { perf report -i "$perf_dir/$name.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
       | grep -v '^#' | grep -v '^$' | sed 's/  */ /g' | head -40 >"$perf_dir/$name.txt"; } || true
