@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::bytes::{export_with_bundles, js_bundle, metric};
 use crate::capgo_cli::node_modules;
 use crate::expo_tools::{client_headers, expo_check, manifest_url, publish};
-use crate::helpers::{APP_ID, TestApp, eventually};
+use crate::helpers::{APP_ID, LOG_FILE_VAR, TestApp, eventually};
 
 /// Compiles the client's bspatch (with a `main` that calls its `bspatch_main(argc, argv)`) into `dir`.
 fn client_bspatch(dir: &Path) -> PathBuf {
@@ -143,8 +143,13 @@ async fn devices_get_a_verified_bsdiff_patch_that_the_clients_own_bspatch_applie
     assert!(metric(&metrics, "updraft_download_bytes_total{representation=\"patch\"}") >= patch.len() as u64);
 
     // A stored patch that no longer matches its address, or that is gone, never reaches a device.
+    // The worker computes one pair at a time: iOS's patch is ready, Android's may still be on its way.
     let patch_sha = headers["etag"].to_str().unwrap().trim_matches('"').to_owned();
-    let stored = patch_objects(&app);
+    let stored = eventually("both platforms' patches stored", || async {
+        let stored = patch_objects(&app);
+        (stored.len() >= 2).then_some(stored)
+    })
+    .await;
     assert_eq!(stored.len(), 2, "one patch per platform: v1 → v2 (the publish offered the same pairs): {stored:?}");
     let object = stored.iter().find(|path| path.ends_with(&patch_sha)).expect("stored under its own digest").clone();
     let mut corrupt = patch.clone();
@@ -162,7 +167,11 @@ async fn devices_get_a_verified_bsdiff_patch_that_the_clients_own_bspatch_applie
 
 #[tokio::test]
 async fn a_rewritten_bundle_gets_no_patch_only_the_full_file() {
-    let app = TestApp::with_app().await;
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = log_dir.path().join("gateway.log");
+    // At `info` the worker's judgement of each pair is in the log.
+    let app = TestApp::spawn_with(&[(LOG_FILE_VAR, log.to_str().unwrap()), ("UPDRAFT_LOG", "info")]).await;
+    app.create_app(APP_ID).await;
     publish(&app, &export_with_bundles("a", |p| js_bundle(256, p)), "production", &[]);
     let v1_id = manifest(&app, json!({})).await["id"].as_str().unwrap().to_owned();
     // Unrelated bytes: a patch would be as large as the file, so none is worth sending.
@@ -180,12 +189,17 @@ async fn a_rewritten_bundle_gets_no_patch_only_the_full_file() {
     publish(&app, &export_with_bundles("b", unrelated), "production", &[]);
     let v2 = manifest(&app, json!({"expo-current-update-id": v1_id})).await;
     let url = v2["launchAsset"]["url"].as_str().unwrap().to_owned();
-    // The worker records that no patch is worth sending (logged); the device keeps getting the full file.
-    for _ in 0..20 {
+    // The worker records, for each platform, that no patch is worth sending (and logs it); from then on the
+    // device keeps getting the full file, and nothing was stored.
+    eventually("both platforms' pairs judged not worth a patch", || async {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        (text.matches("not worth sending").count() >= 2).then_some(())
+    })
+    .await;
+    for _ in 0..3 {
         let (status, _, body) = get(&app, &url, &patch_request(&v1_id, v2["id"].as_str().unwrap())).await;
         assert_eq!(status, 200);
         assert_eq!(b64url_sha256(&body), v2["launchAsset"]["hash"].as_str().unwrap());
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(patch_objects(&app).is_empty());
 }
