@@ -28,6 +28,16 @@ fn deleted(table: &str, reason: &str) -> String {
     format!("updraft_device_rows_deleted_total{{table=\"{table}\",reason=\"{reason}\"}}")
 }
 
+const ROUNDS_DONE: &str = "updraft_device_ageing_rounds_total{outcome=\"done\"}";
+
+/// Waits until the instance has finished two more ageing rounds, so at least one whole round started after the
+/// call: what a check of "nothing more was deleted" needs, and a round that was under way has counted its rows.
+async fn two_more_rounds(app: &TestApp) {
+    let before = counter(app, ROUNDS_DONE).await;
+    eventually("two more ageing rounds", || async { (counter(app, ROUNDS_DONE).await >= before + 2).then_some(()) })
+        .await;
+}
+
 /// Past the cap the least recently seen devices go (stats events: 16 per device allowed), and the newest stay.
 #[tokio::test]
 async fn past_the_cap_the_least_recently_seen_device_rows_are_evicted() {
@@ -45,8 +55,9 @@ async fn past_the_cap_the_least_recently_seen_device_rows_are_evicted() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let newest: Vec<String> = (15..25).rev().map(|n| format!("rnd-{n:02}")).collect();
+    // A round counts its deletions after they commit, so the list can be ahead of the counter.
     eventually("the 10 most recently seen devices to be all that is left", || async {
-        (listed(&app).await == newest).then_some(())
+        (listed(&app).await == newest && counter(&app, &deleted("devices", "cap")).await >= 15).then_some(())
     })
     .await;
     assert_eq!(counter(&app, &deleted("devices", "cap")).await, 15);
@@ -63,7 +74,7 @@ async fn past_the_cap_the_least_recently_seen_device_rows_are_evicted() {
         (counter(&app, &deleted("stats_events", "cap")).await >= 40).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    two_more_rounds(&app).await;
     assert_eq!(counter(&app, &deleted("stats_events", "cap")).await, 40, "no more than the excess");
     assert_eq!(counter(&app, &deleted("devices", "retention")).await, 0, "retention 0 keeps rows");
     // Checks, the catalog and the device list keep working; a new device is kept and pushes the oldest out.
@@ -73,7 +84,7 @@ async fn past_the_cap_the_least_recently_seen_device_rows_are_evicted() {
         (ids.len() == 10 && ids[0] == "late-comer" && !ids.contains(&"rnd-15".to_owned())).then_some(())
     })
     .await;
-    assert!(counter(&app, "updraft_device_ageing_rounds_total{outcome=\"done\"}").await >= 1);
+    assert!(counter(&app, ROUNDS_DONE).await >= 1);
     assert_eq!(counter(&app, "updraft_device_ageing_rounds_total{outcome=\"failed\"}").await, 0);
 }
 
@@ -114,16 +125,22 @@ async fn rows_not_seen_for_the_retention_are_aged_out() {
     }
     // (A second of margin for the wall clock the gateway stamps rows with, against this monotonic one.)
     assert!(last_heard.elapsed() >= Duration::from_secs(5), "nothing went before the retention");
-    assert_eq!(counter(&app, &deleted("devices", "retention")).await, 2);
-    assert_eq!(counter(&app, &deleted("devices", "cap")).await, 0, "the default cap is far away");
-    // Their stats events and installs go with them (they were seen when the devices last were).
-    eventually("the silent devices' events and installs to age out", || async {
-        let events = counter(&app, &deleted("stats_events", "retention")).await;
-        let installs = counter(&app, &deleted("device_installs", "retention")).await;
-        (events >= 2 && installs >= 2).then_some(())
+    // A round counts its deletions after they commit, so the list can be ahead of the counter.
+    eventually("the two silent devices counted", || async {
+        (counter(&app, &deleted("devices", "retention")).await >= 2).then_some(())
     })
     .await;
-    assert!(counter(&app, &deleted("release_devices", "retention")).await >= 2);
+    assert_eq!(counter(&app, &deleted("devices", "retention")).await, 2);
+    assert_eq!(counter(&app, &deleted("devices", "cap")).await, 0, "the default cap is far away");
+    // Their stats events, installs and release rows go with them: in the same round, or the next for a row stamped
+    // just past the second its device's check was rounded up to.
+    eventually("the silent devices' events, installs and release rows to age out", || async {
+        let events = counter(&app, &deleted("stats_events", "retention")).await;
+        let installs = counter(&app, &deleted("device_installs", "retention")).await;
+        let releases = counter(&app, &deleted("release_devices", "retention")).await;
+        (events >= 2 && installs >= 2 && releases >= 2).then_some(())
+    })
+    .await;
     let (status, stats) = app.call("GET", &format!("/stats?app_id={APP_ID}"), Some(ADMIN_KEY), json!(null)).await;
     assert_eq!(status, 200, "{stats}");
     let senders: Vec<&str> =
@@ -152,6 +169,14 @@ async fn two_instances_on_postgres_evict_each_row_once() {
         (second.call("GET", &path, Some(ADMIN_KEY), json!(null)).await.0 == 200).then_some(())
     })
     .await;
+    // Check times are rounded up to the second and ties go by device id, where `pg-warm-up` sorts above `pg-NN`:
+    // the others are only "seen after" it from the next second on.
+    let (status, warm) = second.call("GET", &path, Some(ADMIN_KEY), json!(null)).await;
+    assert_eq!(status, 200, "{warm}");
+    let warm_seen = chrono::DateTime::parse_from_rfc3339(warm["updated_at"].as_str().unwrap()).unwrap();
+    if let Ok(ahead) = (warm_seen.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std() {
+        tokio::time::sleep(ahead + Duration::from_millis(10)).await;
+    }
     let both = [&first, &second];
     for n in 0..25 {
         let instance = both[n % 2];
@@ -166,8 +191,8 @@ async fn two_instances_on_postgres_evict_each_row_once() {
         })
         .await;
     }
-    // A round or two more, in which neither instance finds anything left to evict.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Two rounds more on each, in which neither instance finds anything left to evict.
+    tokio::join!(two_more_rounds(&first), two_more_rounds(&second));
     let evicted =
         counter(&first, &deleted("devices", "cap")).await + counter(&second, &deleted("devices", "cap")).await;
     assert_eq!(evicted, 16, "each row (the warm-up device's too) is deleted by one instance");
