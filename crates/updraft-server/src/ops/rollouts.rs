@@ -378,8 +378,7 @@ pub(crate) async fn halt_rollout(
     );
     let last_change = change("halt", halt.by.label(), halt.reason.clone());
     let halted = StoredRollout { rollout, last_change, ..stored.clone() };
-    // The halt history and the halt metric first (other instances and tests read them as soon as the halt is
-    // served), then the audit record.
+    // The halt is committed and served; now the halt metric and history, then the audit record.
     record_halt(state, &halted, &halt).await;
     audited(state, Some(stored), &halted).await?;
     Ok(Some(halted))
