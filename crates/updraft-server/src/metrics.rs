@@ -74,6 +74,8 @@ pub(crate) struct Metrics {
     /// Rollout halts decided by this instance: by the health rule, by an operator.
     halts_automatic: AtomicU64,
     halts_operator: AtomicU64,
+    /// Active rollouts whose figures this instance's decider judged by the health rule.
+    health_checks: AtomicU64,
     /// Download bytes by representation.
     pub(crate) served: ServedBytes,
 }
@@ -179,6 +181,16 @@ impl Metrics {
     pub(crate) fn count_halt(&self, automatic: bool) {
         let counter = if automatic { &self.halts_automatic } else { &self.halts_operator };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one active rollout's figures judged by the health rule (whatever the verdict).
+    pub(crate) fn count_health_check(&self) {
+        self.health_checks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Active rollouts' figures this instance judged by the health rule.
+    pub(crate) fn health_checks(&self) -> u64 {
+        self.health_checks.load(Ordering::Relaxed)
     }
 
     /// Rollout halts this instance made: (by the health rule, by an operator).

@@ -111,10 +111,15 @@ async fn decide(
                 continue;
             }
         };
-        let now = chrono::Utc::now();
-        let Some((_, reason)) = stored.rollout.check_health(figures.devices, figures.failures, now) else {
-            continue;
-        };
+        let verdict = stored.rollout.check_health(figures.devices, figures.failures, chrono::Utc::now());
+        state.metrics.count_health_check();
+        tracing::debug!(
+            app.id = %app_id, channel.name = %stored.rollout.channel(), rollout.id = stored.rollout.id().as_str(),
+            "rollout health of {}: {} of {} devices failed, {}",
+            stored.rollout.candidate().label(), figures.failures, figures.devices,
+            if verdict.is_some() { "halting" } else { "no halt" }
+        );
+        let Some((_, reason)) = verdict else { continue };
         let request = crate::ops::rollouts::HaltRequest {
             by: HaltCause::Automatic,
             reason: reason.to_string(),

@@ -97,6 +97,13 @@ pub(crate) async fn metrics(request: HttpRequest, state: web::Data<AppState>) ->
     );
     let _ = writeln!(body, "updraft_rollout_halts_total{{by=\"automatic\"}} {automatic}");
     let _ = writeln!(body, "updraft_rollout_halts_total{{by=\"operator\"}} {operator}");
+    let _ = writeln!(
+        body,
+        "# HELP updraft_rollout_health_checks_total Times this instance judged an active rollout's figures by the \
+         health rule (a look follows new health rows or a changed rollout).\n\
+         # TYPE updraft_rollout_health_checks_total counter\nupdraft_rollout_health_checks_total {}",
+        state.metrics.health_checks()
+    );
     body.push_str(
         "# HELP updraft_webhooks_total Webhook events, by what became of them: delivered (2xx), retried (an attempt \
          failed and another follows), failed (given up), dropped (the queue was full).\n\

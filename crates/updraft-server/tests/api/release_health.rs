@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::expo_tools::{ExportFixture, publish, updraft};
-use crate::helpers::{APP_ID, TestApp, device, eventually, small_zip};
+use crate::helpers::{APP_ID, LOG_FILE_VAR, TestApp, device, eventually, small_zip};
 
 /// A stats event of a device about `version`.
 fn event(device_id: &str, action: &str, version: &str) -> Value {
@@ -220,7 +220,22 @@ async fn rollout_status(app: &TestApp) -> Value {
 async fn a_failure_stream_halts_an_active_rollout_by_itself_and_devices_get_stable() {
     use crate::webhooks::{Receiver, SECRET, metric};
     let receiver = Receiver::start(&[]).await;
-    let app = TestApp::spawn_with(&[("UPDRAFT_WEBHOOK_URL", &receiver.url), ("UPDRAFT_WEBHOOK_SECRET", SECRET)]).await;
+    // The decider's judgement of each look is logged at debug: the test waits for the look it means.
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = log_dir.path().join("gateway.log");
+    let app = TestApp::spawn_with(&[
+        ("UPDRAFT_WEBHOOK_URL", &receiver.url),
+        ("UPDRAFT_WEBHOOK_SECRET", SECRET),
+        (LOG_FILE_VAR, log.to_str().unwrap()),
+        ("UPDRAFT_LOG", "warn,updraft::ops::release_health=debug"),
+    ])
+    .await;
+    // Whether the decider, since the log was `from` bytes long, judged the figures `judged` ("12 of 60").
+    let looked = |from: usize, judged: &str| {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let line = format!("{judged} devices failed, no halt");
+        text.get(from..).is_some_and(|new| new.contains(&line))
+    };
     app.create_app(APP_ID).await;
     app.upload_ok("1.0.0", small_zip("stable"), &[("channel", "production")]).await;
     app.upload_ok("1.0.1", small_zip("candidate"), &[]).await;
@@ -238,8 +253,8 @@ async fn a_failure_stream_halts_an_active_rollout_by_itself_and_devices_get_stab
         body["releases"].as_array().unwrap().iter().any(|r| r["release_id"] == "1.0.1" && r["running"] == 60)
     })
     .await;
-    // Several decision rounds pass over the healthy figures without a halt.
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    // The decider looks at the healthy figures and does not halt.
+    eventually("the decider to judge 60 healthy devices", || async { looked(0, "0 of 60").then_some(()) }).await;
     let status = rollout_status(&app).await;
     assert_eq!((status["state"].as_str(), status["devices"].as_u64()), (Some("active"), Some(60)), "{status}");
     // 12 of them roll back (20 %; the 95 % lower bound is about 12 %, above the 5 % maximum).
@@ -271,6 +286,7 @@ async fn a_failure_stream_halts_an_active_rollout_by_itself_and_devices_get_stab
     );
     assert_eq!((halt["max_failure_rate"].as_f64(), halt["min_devices"].as_u64()), (Some(0.05), Some(50)));
     assert_eq!(metric(&app, "updraft_rollout_halts_total{by=\"automatic\"}").await, 1);
+    assert!(metric(&app, "updraft_rollout_health_checks_total").await >= 2, "the healthy look and the halting one");
     let deliveries = eventually("the halt webhook", || async {
         let got = receiver.deliveries();
         got.iter().any(|d| d.header("x-updraft-event") == Some("rollout.halted")).then_some(got)
@@ -288,11 +304,15 @@ async fn a_failure_stream_halts_an_active_rollout_by_itself_and_devices_get_stab
 
     // Resumed, the health window restarts: the failures from before it do not halt the rollout again.
     let resume = json!({"app_id": APP_ID, "channel": "production"});
+    let before_resume = std::fs::metadata(&log).unwrap().len() as usize;
     app.admin_ok("POST", "/rollout/resume", resume.clone()).await;
     for n in 12..60 {
         app.check(device(json!({"device_id": format!("r{n}"), "version_name": "1.0.1"}))).await;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    eventually("the decider to judge the resumed rollout's devices", || async {
+        looked(before_resume, "0 of 48").then_some(())
+    })
+    .await;
     let status = rollout_status(&app).await;
     assert_eq!((status["state"].as_str(), status["failures"].as_u64()), (Some("active"), Some(0)), "{status}");
     // An operator's halt is recorded too, with the note and who.
