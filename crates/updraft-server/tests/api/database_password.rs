@@ -6,7 +6,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN_KEY, APP_ID, LOG_FILE_VAR, TestApp, device, small_zip};
 use crate::postgres::shared_url;
@@ -59,9 +59,11 @@ async fn a_database_password_stays_out_of_the_log() {
     assert_eq!(app.check(device(json!({"device_id": "pw-device"}))).await["version"], "1.0.1");
     let stats = device(json!({"device_id": "pw-device", "action": "set", "version_name": "1.0.1"}));
     assert_eq!(app.client.post(app.url("/stats")).json(&stats).send().await.unwrap().status(), 200);
-    crate::helpers::eventually("the device row, written behind", || async {
+    crate::helpers::eventually("the device row and the event, written behind", || async {
         let (status, body) = app.call("GET", &format!("/device?app_id={APP_ID}"), Some(ADMIN_KEY), json!(null)).await;
-        (status == 200 && body["data"].as_array().is_some_and(|d| !d.is_empty())).then_some(())
+        let (_, stats) = app.call("GET", &format!("/stats?app_id={APP_ID}"), Some(ADMIN_KEY), json!(null)).await;
+        let written = |list: &Value| list.as_array().is_some_and(|d| !d.is_empty());
+        (status == 200 && written(&body["data"]) && written(&stats["recent"])).then_some(())
     })
     .await;
     drop(app);

@@ -2,21 +2,34 @@
 //! ends early is answered or dropped within a timeout, and what an unauthenticated caller sends cannot grow without
 //! bound. Each test is the regression test of one finding of a probe of the release binary (issue #17).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{ADMIN_KEY, APP_ID, TestApp, device, small_zip};
+use crate::helpers::{ADMIN_KEY, APP_ID, TestApp, device, eventually, small_zip};
 
 /// The raw exchange of one request written as bytes: what came back before the server closed the connection or
 /// `wait` passed, and how long it took.
 pub async fn raw_exchange(base: &str, request: &[u8], wait: Duration) -> (String, Duration) {
-    let address = base.strip_prefix("http://").unwrap();
     let started = Instant::now();
+    let stream = raw_send(base, request).await;
+    raw_answer(stream, started, wait).await
+}
+
+/// Connects and writes `request`.
+async fn raw_send(base: &str, request: &[u8]) -> tokio::net::TcpStream {
+    let address = base.strip_prefix("http://").unwrap();
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
     // The server may answer (and close) before it has read everything: a failed write is not a failed test.
     let _ = stream.write_all(request).await;
+    stream
+}
+
+/// What came back on `stream` before the server closed it or `wait` (from `started`) passed, and how long it took.
+async fn raw_answer(mut stream: tokio::net::TcpStream, started: Instant, wait: Duration) -> (String, Duration) {
     let mut answer = Vec::new();
     let mut buffer = [0u8; 16 * 1024];
     let deadline = started + wait;
@@ -155,13 +168,19 @@ async fn a_stalled_body_is_dropped_within_the_timeout() {
     app.create_app(APP_ID).await;
     let request = "POST /updates HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n\
                    {\"app_id\":";
+    let sent = Arc::new(AtomicUsize::new(0));
     let stalled: Vec<_> = (0..64)
         .map(|_| {
-            let base = app.base.clone();
-            tokio::spawn(async move { raw_exchange(&base, request.as_bytes(), Duration::from_secs(10)).await })
+            let (base, sent) = (app.base.clone(), sent.clone());
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let stream = raw_send(&base, request.as_bytes()).await;
+                sent.fetch_add(1, Ordering::SeqCst);
+                raw_answer(stream, started, Duration::from_secs(10)).await
+            })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually("every stalled request sent", || async { (sent.load(Ordering::SeqCst) == 64).then_some(()) }).await;
     let started = Instant::now();
     let health = app.client.get(app.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);
@@ -213,7 +232,9 @@ async fn a_pipelined_check_whose_body_stalls_is_dropped_within_the_timeout() {
     let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
     let (first, rest) = body.split_at(body.len() / 2);
     stream.write_all(format!("{}{first}", head(body.len())).as_bytes()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut early = [0u8; 1];
+    let waited = tokio::time::timeout(Duration::from_millis(300), stream.read(&mut early)).await;
+    assert!(waited.is_err(), "answered before the rest of the body came: {waited:?}");
     stream.write_all(rest.as_bytes()).await.unwrap();
     let mut answer = vec![0u8; 16 * 1024];
     let mut read = 0;
@@ -683,14 +704,16 @@ async fn trickling_clients_do_not_starve_others() {
     app.create_app(APP_ID).await;
     app.upload_ok("1.0.1", small_zip("1"), &[("channel", "production")]).await;
     let address = app.base.strip_prefix("http://").unwrap().to_owned();
+    let trickling = Arc::new(AtomicUsize::new(0));
     let tricklers: Vec<_> = (0..48)
         .map(|_| {
-            let address = address.clone();
+            let (address, trickling) = (address.clone(), trickling.clone());
             tokio::spawn(async move {
                 let started = Instant::now();
                 let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
                 let head = "POST /updates HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 4096\r\n\r\n";
                 stream.write_all(head.as_bytes()).await.unwrap();
+                trickling.fetch_add(1, Ordering::SeqCst);
                 for _ in 0..100 {
                     if stream.write_all(b" ").await.is_err() {
                         break;
@@ -703,7 +726,7 @@ async fn trickling_clients_do_not_starve_others() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually("every trickler connected", || async { (trickling.load(Ordering::SeqCst) == 48).then_some(()) }).await;
     let mut slowest = Duration::ZERO;
     for _ in 0..100 {
         let started = Instant::now();
