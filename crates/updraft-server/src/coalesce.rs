@@ -293,6 +293,12 @@ impl<S: Coalesced> Coalescer<S> {
         self.pending.load(Ordering::Relaxed)
     }
 
+    /// Keys pending and not yet taken by the writer (tests wait on it to know the writer holds what it took).
+    #[cfg(test)]
+    pub(crate) fn untaken(&self) -> usize {
+        self.shards.iter().map(|shard| lock(&shard.0).pending.len()).sum()
+    }
+
     /// Keys whose last fingerprint is remembered.
     pub(crate) fn remembered(&self) -> usize {
         self.shards.iter().map(|shard| lock(&shard.0).known.len()).sum()

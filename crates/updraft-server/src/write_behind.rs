@@ -435,6 +435,15 @@ mod tests {
             .unwrap()
     }
 
+    /// Waits until the writer has taken every pending report (and, with the database locked, waits with it).
+    async fn until_taken(queue: &WriteQueue) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while queue.reports.untaken() > 0 {
+            assert!(Instant::now() < deadline, "the writer took nothing: {:?}", queue.device_reports());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn until_written(queue: &WriteQueue) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while queue.device_reports().1 > 0 {
@@ -453,7 +462,7 @@ mod tests {
         sqlx::query("BEGIN IMMEDIATE").execute(&mut locker).await.unwrap();
         // The writer takes this one and waits for the lock with it.
         queue.push_device(report("first", "1.0.0"));
-        tokio::time::sleep(FLUSH_INTERVAL + Duration::from_millis(300)).await;
+        until_taken(&queue).await;
         for n in 0..1000 {
             queue.push_device(report("busy", &format!("1.0.{n}")));
         }
@@ -577,7 +586,7 @@ mod tests {
         let mut locker = sqlx::SqliteConnection::connect(&url).await.unwrap();
         sqlx::query("BEGIN IMMEDIATE").execute(&mut locker).await.unwrap();
         queue.push(report("first", "1.0.0"), signals(&[(Offered, "1.0.1")]));
-        tokio::time::sleep(FLUSH_INTERVAL + Duration::from_millis(300)).await;
+        until_taken(&queue).await;
         // Offered 1.0.1 while running 1.0.0, then (after the update) running 1.0.1: the last check alone says
         // nothing of the offer or of 1.0.0.
         for n in 0..999 {
