@@ -74,7 +74,7 @@ pub(crate) struct Metrics {
     /// Rollout halts decided by this instance: by the health rule, by an operator.
     halts_automatic: AtomicU64,
     halts_operator: AtomicU64,
-    /// Active rollouts whose figures this instance's decider judged by the health rule.
+    /// Judgements of active rollouts' figures by the health rule, by this instance's decider.
     health_checks: AtomicU64,
     /// Download bytes by representation.
     pub(crate) served: ServedBytes,
@@ -188,7 +188,7 @@ impl Metrics {
         self.health_checks.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Active rollouts' figures this instance judged by the health rule.
+    /// Judgements of active rollouts' figures by the health rule, by this instance's decider.
     pub(crate) fn health_checks(&self) -> u64 {
         self.health_checks.load(Ordering::Relaxed)
     }

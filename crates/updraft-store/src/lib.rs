@@ -15,5 +15,5 @@ mod transfer;
 
 pub use backend::Backend;
 pub use changes::{Change, ChangeListener};
-pub use sql_store::{SqlStore, StoreCalls};
+pub use sql_store::{SqlStore, StoreCalls, answering_a_check};
 pub use transfer::{Dump, TableCount};

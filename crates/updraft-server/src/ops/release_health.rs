@@ -115,8 +115,8 @@ async fn decide(
         state.metrics.count_health_check();
         tracing::debug!(
             app.id = %app_id, channel.name = %stored.rollout.channel(), rollout.id = stored.rollout.id().as_str(),
-            "rollout health of {}: {} of {} devices failed, {}",
-            stored.rollout.candidate().label(), figures.failures, figures.devices,
+            "rollout health of {} on {app_id} channel {}: {} of {} devices failed, {}",
+            stored.rollout.candidate().label(), stored.rollout.channel(), figures.failures, figures.devices,
             if verdict.is_some() { "halting" } else { "no halt" }
         );
         let Some((_, reason)) = verdict else { continue };

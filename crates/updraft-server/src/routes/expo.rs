@@ -55,7 +55,13 @@ pub(crate) async fn manifest_method_not_allowed(request: HttpRequest) -> HttpRes
     )
 }
 
+/// The answer to one manifest request, whether the router or [`crate::routes::hot_path`] took it. Any store call it
+/// made would count in `updraft_store_calls_during_checks_total`.
 pub(crate) async fn answer_manifest(request: &HttpRequest, state: &AppState, app: &str) -> HttpResponse {
+    updraft_store::answering_a_check(manifest_answer(request, state, app)).await
+}
+
+async fn manifest_answer(request: &HttpRequest, state: &AppState, app: &str) -> HttpResponse {
     use actix_web::http::StatusCode;
     let headers = |name: &'static str| request.headers().get_all(header_name(name)).filter_map(|v| v.to_str().ok());
     let parsed = match parse_manifest_request(headers) {

@@ -29,6 +29,12 @@ pub(crate) async fn metrics(request: HttpRequest, state: web::Data<AppState>) ->
         ("updraft_store_reads_total", "counter", "Metadata store calls that read.", state.store_calls.reads()),
         ("updraft_store_writes_total", "counter", "Metadata store calls that write.", state.store_calls.writes()),
         (
+            "updraft_store_calls_during_checks_total",
+            "counter",
+            "Metadata store calls made while answering an update check (0: checks answer from memory).",
+            state.store_calls.during_checks(),
+        ),
+        (
             "updraft_write_queue_depth",
             "gauge",
             "Device reports and stats waiting to be written.",
@@ -97,13 +103,12 @@ pub(crate) async fn metrics(request: HttpRequest, state: web::Data<AppState>) ->
     );
     let _ = writeln!(body, "updraft_rollout_halts_total{{by=\"automatic\"}} {automatic}");
     let _ = writeln!(body, "updraft_rollout_halts_total{{by=\"operator\"}} {operator}");
-    let _ = writeln!(
-        body,
-        "# HELP updraft_rollout_health_checks_total Times this instance judged an active rollout's figures by the \
-         health rule (a look follows new health rows or a changed rollout).\n\
-         # TYPE updraft_rollout_health_checks_total counter\nupdraft_rollout_health_checks_total {}",
-        state.metrics.health_checks()
+    body.push_str(
+        "# HELP updraft_rollout_health_checks_total Judgements of an active rollout's figures by the health rule, by \
+         this instance's decider (at most once a round, after this instance wrote health rows of the app or \
+         reloaded its catalog).\n# TYPE updraft_rollout_health_checks_total counter\n",
     );
+    let _ = writeln!(body, "updraft_rollout_health_checks_total {}", state.metrics.health_checks());
     body.push_str(
         "# HELP updraft_webhooks_total Webhook events, by what became of them: delivered (2xx), retried (an attempt \
          failed and another follows), failed (given up), dropped (the queue was full).\n\

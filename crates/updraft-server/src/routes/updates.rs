@@ -36,8 +36,13 @@ pub(crate) async fn updates(
     answer_check(&state, &limits, payload).await
 }
 
-/// The answer to one update check, whether the router or [`crate::routes::hot_path`] took the request.
+/// The answer to one update check, whether the router or [`crate::routes::hot_path`] took the request. Any store
+/// call it made would count in `updraft_store_calls_during_checks_total`.
 pub(crate) async fn answer_check(state: &AppState, limits: &RateLimits, payload: impl BodyStream) -> HttpResponse {
+    updraft_store::answering_a_check(check_answer(state, limits, payload)).await
+}
+
+async fn check_answer(state: &AppState, limits: &RateLimits, payload: impl BodyStream) -> HttpResponse {
     let body = match read_body(payload).await {
         Ok(body) => body,
         Err(answer) => return answer,

@@ -84,7 +84,6 @@ async fn past_the_cap_the_least_recently_seen_device_rows_are_evicted() {
         (ids.len() == 10 && ids[0] == "late-comer" && !ids.contains(&"rnd-15".to_owned())).then_some(())
     })
     .await;
-    assert!(counter(&app, ROUNDS_DONE).await >= 1);
     assert_eq!(counter(&app, "updraft_device_ageing_rounds_total{outcome=\"failed\"}").await, 0);
 }
 

@@ -41,12 +41,11 @@ impl TestApp {
             command.env(key, value);
         }
         // The gateway's stderr goes to a file, so a gateway that stops before it listens says why in the panic. A
-        // test that reads the gateway's log names the file itself (hostile.rs greps it for secrets).
-        let log_path = match env.iter().find(|(key, _)| *key == LOG_FILE_VAR) {
-            Some((_, path)) => std::path::PathBuf::from(path),
-            None => log_dir.path().join("stderr.log"),
-        };
-        if std::env::var("TEST_LOG").is_err() {
+        // test that reads the gateway's log names the file itself (hostile.rs greps it for secrets), and gets it even
+        // with TEST_LOG (which otherwise shows the log on the terminal).
+        let named_log = env.iter().find(|(key, _)| *key == LOG_FILE_VAR).map(|(_, path)| PathBuf::from(path));
+        let log_path = named_log.clone().unwrap_or_else(|| log_dir.path().join("stderr.log"));
+        if named_log.is_some() || std::env::var("TEST_LOG").is_err() {
             command.stderr(std::fs::File::create(&log_path).unwrap());
         }
         let mut child = command.spawn().expect("the updraft binary starts");

@@ -148,6 +148,7 @@ async fn checks_need_neither_the_database_nor_storage() {
     }
     let after = metrics().await;
     assert_eq!(metric(&after, "updraft_store_reads_total"), reads_before, "no database read per check");
+    assert_eq!(metric(&after, "updraft_store_calls_during_checks_total"), 0, "no store call while answering a check");
     assert!(after.contains("updraft_update_checks_total{protocol=\"capgo\",outcome=\"update\"} 20"), "{after}");
     assert!(after.contains("updraft_update_checks_total{protocol=\"expo\",outcome=\"update\"} 20"), "{after}");
     assert!(after.contains("updraft_http_requests_total{route=\"/updates\",status=\"200\"} 20"), "{after}");

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::expo_tools::{ExportFixture, publish, updraft};
-use crate::helpers::{APP_ID, LOG_FILE_VAR, TestApp, device, eventually, small_zip};
+use crate::helpers::{ADMIN_KEY, APP_ID, LOG_FILE_VAR, TestApp, device, eventually, small_zip};
 
 /// A stats event of a device about `version`.
 fn event(device_id: &str, action: &str, version: &str) -> Value {
@@ -66,7 +66,7 @@ async fn a_capgo_stats_stream_is_counted_per_release_in_distinct_devices() {
         let response = app.client.post(app.url("/stats")).json(&batch).send().await.unwrap();
         assert_eq!(response.status(), 200);
     }
-    // Every event written first: the last one changes no count, only when the release last failed, and the
+    // Every event written first: the last one (a repeated failure) changes no count, only `last_seen_at`, and the
     // answers below are compared whole.
     eventually("every event written", || async {
         let (_, stats) = app.admin("GET", &format!("/stats?app_id={APP_ID}"), json!(null)).await;
@@ -233,7 +233,7 @@ async fn a_failure_stream_halts_an_active_rollout_by_itself_and_devices_get_stab
     // Whether the decider, since the log was `from` bytes long, judged the figures `judged` ("12 of 60").
     let looked = |from: usize, judged: &str| {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let line = format!("{judged} devices failed, no halt");
+        let line = format!(": {judged} devices failed, no halt");
         text.get(from..).is_some_and(|new| new.contains(&line))
     };
     app.create_app(APP_ID).await;
@@ -474,31 +474,57 @@ async fn two_instances_on_postgres_count_exactly_and_one_halts_for_both() {
 
 /// An active rollout whose devices report nothing new is not counted again every second (counting reads every row
 /// of the candidate, a cost that grows with the fleet): the decider looks at an app again only after release-health
-/// rows of it were written, or its catalog changed.
+/// rows of it were written, or its catalog changed. A second app, whose device keeps reporting, shows the decider
+/// kept looking meanwhile.
 #[tokio::test]
 async fn an_idle_rollout_is_not_counted_again_until_its_devices_report() {
-    use crate::webhooks::metric;
-    let app = TestApp::spawn().await;
-    app.create_app(APP_ID).await;
-    app.upload_ok("1.0.0", small_zip("stable"), &[("channel", "production")]).await;
-    app.upload_ok("1.0.1", small_zip("candidate"), &[]).await;
-    let start = json!({"app_id": APP_ID, "channel": "production", "version": "1.0.1", "percent": 100});
-    app.admin_ok("POST", "/rollout", start).await;
-    // The rollout is looked at once after it started (its catalog changed); then, with nothing written, never.
-    let reads = || metric(&app, "updraft_store_reads_total");
-    let settled = eventually("the decider to look at the new rollout and stop", || async {
-        let before = reads().await;
-        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-        let after = reads().await;
-        (after == before).then_some(after)
-    })
+    const BUSY_APP: &str = "org.example.busy";
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = log_dir.path().join("gateway.log");
+    let app = TestApp::spawn_with(&[
+        (LOG_FILE_VAR, log.to_str().unwrap()),
+        ("UPDRAFT_LOG", "warn,updraft::ops::release_health=debug"),
+    ])
     .await;
-    tokio::time::sleep(std::time::Duration::from_millis(3000)).await;
-    assert_eq!(reads().await, settled, "an idle rollout's figures were read again");
+    // The decider's judgements of `app_id` since the log was `from` bytes long.
+    let looks = |app_id: &str, from: usize| {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.get(from..).map_or(0, |new| new.matches(&format!(" on {app_id} channel production: ")).count())
+    };
+    let log_length = || std::fs::metadata(&log).map_or(0, |meta| meta.len() as usize);
+    for app_id in [APP_ID, BUSY_APP] {
+        app.create_app(app_id).await;
+        for (version, channel) in [("1.0.0", "production"), ("1.0.1", "")] {
+            let mut form = reqwest::multipart::Form::new().text("app_id", app_id).text("version", version);
+            if !channel.is_empty() {
+                form = form.text("channel", channel);
+            }
+            let form = form.part("file", reqwest::multipart::Part::bytes(small_zip(version)).file_name("bundle.zip"));
+            let response =
+                app.client.post(app.url("/bundle")).header("authorization", ADMIN_KEY).multipart(form).send().await;
+            assert_eq!(response.unwrap().status(), 200, "{app_id} {version}");
+        }
+        let start = json!({"app_id": app_id, "channel": "production", "version": "1.0.1", "percent": 100});
+        app.admin_ok("POST", "/rollout", start).await;
+    }
+    // The idle rollout is looked at once after it started (its catalog changed); then, with nothing written, never,
+    // while the busy app's device reports something new every 200 ms and its rollout is looked at again and again.
+    eventually("the decider to look at the new rollout", || async { (looks(APP_ID, 0) > 0).then_some(()) }).await;
+    let idle_since = log_length();
+    let mut n = 0;
+    while looks(BUSY_APP, idle_since) < 3 {
+        n += 1;
+        assert!(n < 100, "the busy app's rollout was looked at {} times", looks(BUSY_APP, idle_since));
+        let busy = device(json!({"app_id": BUSY_APP, "device_id": "busy-1", "custom_id": format!("launch-{n}")}));
+        assert_eq!(app.check(busy).await["version"], "1.0.1");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(looks(APP_ID, idle_since), 0, "an idle rollout's figures were read again");
     // A device is offered the candidate: its release-health row is written, and the rollout looked at again.
+    let reported = log_length();
     assert_eq!(app.check(device(json!({"device_id": "idle-1", "version_name": "1.0.0"}))).await["version"], "1.0.1");
     eventually("the decider to look at the rollout after its device reported", || async {
-        (reads().await > settled).then_some(())
+        (looks(APP_ID, reported) > 0).then_some(())
     })
     .await;
 }

@@ -142,13 +142,16 @@ async fn a_publish_arrives_signed_and_is_retried_after_a_failure() {
         (got.len() >= 2).then_some(got)
     })
     .await;
-    // The receiver keeps a request before it answers 200: once the gateway counts the delivery, it is done with
-    // the event, and nothing more may arrive.
-    eventually("the delivery to be counted", || async {
-        (metric(&app, "updraft_webhooks_total{outcome=\"delivered\"}").await >= 1).then_some(())
+    // Events go out one at a time, in order: once a later publish's event has arrived, anything more of the first
+    // (a second event, or a retry of the delivered one) would have come before it.
+    app.upload_ok("1.0.2", small_zip("sentinel"), &[]).await;
+    let all = eventually("the next publish's event", || async {
+        let got = receiver.deliveries();
+        (got.len() >= 3).then_some(got)
     })
     .await;
-    assert_eq!(receiver.deliveries().len(), 2, "delivered once after the retry, not again");
+    assert_eq!(all.len(), 3, "delivered once after the retry, not again: {all:?}");
+    assert_eq!(all[2].json()["data"]["version"], "1.0.2");
     for delivery in &deliveries {
         assert!(delivery.signed_with(SECRET), "{delivery:?}");
         assert!(!delivery.signed_with("another-secret-0123456789"));
@@ -171,7 +174,11 @@ async fn a_publish_arrives_signed_and_is_retried_after_a_failure() {
     let mut tampered = deliveries[1].clone();
     tampered.body = tampered.body.replace_first(b"1.0.1", b"6.6.6");
     assert!(!tampered.signed_with(SECRET));
-    assert_eq!(metric(&app, "updraft_webhooks_total{outcome=\"delivered\"}").await, 1);
+    eventually("the last delivery to be counted", || async {
+        (metric(&app, "updraft_webhooks_total{outcome=\"delivered\"}").await >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(metric(&app, "updraft_webhooks_total{outcome=\"delivered\"}").await, 2);
     assert_eq!(metric(&app, "updraft_webhooks_total{outcome=\"retried\"}").await, 1);
     assert_eq!(metric(&app, "updraft_webhooks_total{outcome=\"failed\"}").await, 0);
 }

@@ -47,7 +47,7 @@ use updraft_core::{AppId, StoreError, StoreResult};
 
 use crate::backend::Backend;
 
-pub use calls::StoreCalls;
+pub use calls::{StoreCalls, answering_a_check};
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
