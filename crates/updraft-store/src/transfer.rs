@@ -404,7 +404,7 @@ impl SqlStore {
         };
         writeln!(out, "{}", serde_json::to_string(&header).map_err(io_error)?).map_err(io_error)?;
         // One read transaction: a consistent snapshot even while the gateway keeps writing.
-        let mut tx = self.pool().begin().await.map_err(map_error)?;
+        let mut tx = self.snapshot_transaction().await?;
         self.check_schema(&mut tx).await?;
         let mut counts = Vec::with_capacity(TABLES.len());
         for table in TABLES {
@@ -574,7 +574,7 @@ impl SqlStore {
     /// # Errors
     /// [`StoreError`] when the database cannot be read.
     pub async fn counts(&self) -> StoreResult<Vec<TableCount>> {
-        let mut tx = self.pool().begin().await.map_err(map_error)?;
+        let mut tx = self.snapshot_transaction().await?;
         let counts = counts_in(&mut tx).await?;
         drop(tx);
         Ok(counts)

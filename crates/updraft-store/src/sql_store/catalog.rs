@@ -15,7 +15,7 @@ use crate::rows;
 
 #[instrument(skip_all, fields(app.id = %app_id))]
 pub(super) async fn load_catalog(store: &SqlStore, app_id: &AppId) -> StoreResult<Option<AppCatalog>> {
-    let mut tx = store.pool.begin().await.map_err(map_error)?;
+    let mut tx = store.snapshot_transaction().await?;
     let Some(app_row) = sqlx::query("SELECT * FROM apps WHERE id = $1")
         .bind(app_id.as_str())
         .fetch_optional(&mut *tx)

@@ -36,6 +36,7 @@ mod objects;
 mod release_health;
 mod rollouts;
 mod signing_keys;
+mod snapshot;
 mod stats;
 
 use std::sync::Arc;
