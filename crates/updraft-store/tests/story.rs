@@ -692,6 +692,9 @@ async fn rollout_story(store: &dyn MetadataStore) {
     };
     store.start_rollout(&capgo, &[]).await.unwrap();
     assert_eq!(store.rollouts(&app_id).await.unwrap(), std::slice::from_ref(&capgo));
+    // No channel points at the candidate, but the rollout serves it: it cannot be deleted.
+    let refused = store.delete_bundle(&app_id, candidate.id).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
     let catalog = store.load_catalog(&app_id).await.unwrap().unwrap();
     assert_eq!(catalog.rollout("production"), Some(&capgo), "the catalog holds the channel's rollout");
     // Another active rollout on the channel is refused; the first stays.

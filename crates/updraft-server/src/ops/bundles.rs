@@ -256,7 +256,10 @@ pub(crate) async fn delete(
             Err(StoreError::Conflict(_)) if deleting_one => {
                 return Err(ApiError::bad_request(
                     "cannot_delete_linked_version",
-                    format!("bundle {version} is used by a channel or a device override; point them elsewhere first"),
+                    format!(
+                        "bundle {version} is used by a channel, a device override or a rollout; point them elsewhere \
+                         (or complete the rollout) first"
+                    ),
                 ));
             }
             Err(StoreError::Conflict(_)) => {}

@@ -20,17 +20,20 @@ pub(crate) async fn set(
         None => None,
         Some(ChannelTarget::Builtin) => Some(None),
         Some(ChannelTarget::Bundle(version)) => {
-            let bundle = catalog.bundle_by_version(version.as_str()).ok_or_else(|| {
-                ApiError::bad_request(
-                    codes::BUNDLE_VERSION_NOT_FOUND,
-                    format!("bundle {version} does not exist for app {app_id}; upload it first with POST /bundle"),
-                )
-            })?;
+            let bundle =
+                catalog.bundle_by_version(version.as_str()).ok_or_else(|| no_such_bundle(app_id, version.as_str()))?;
             Some(Some(bundle.id))
         }
     };
     let before = catalog.channel_by_name(channel.as_str()).map(|existing| channel_view(existing, &catalog));
-    let (written, created) = state.store.upsert_channel(app_id, channel, update, bundle_id).await?;
+    // The store checks the bundle again in its transaction: a delete may have committed since the catalog was read.
+    let (written, created) =
+        match (state.store.upsert_channel(app_id, channel, update, bundle_id).await, &update.target) {
+            (Err(StoreError::NotFound(_)), Some(ChannelTarget::Bundle(version))) => {
+                return Err(no_such_bundle(app_id, version.as_str()));
+            }
+            (written, _) => written?,
+        };
     state.refresh(app_id).await?;
     let refreshed = state.catalog(app_id)?;
     let after = refreshed.channel_by_name(channel.as_str()).map(|written| channel_view(written, &refreshed));
@@ -38,6 +41,13 @@ pub(crate) async fn set(
     audit::append(state, by.key_name(), change).await?;
     tracing::info!(app.id = %app_id, channel.name = %written.name, "channel {} written", written.name);
     Ok((written, created))
+}
+
+fn no_such_bundle(app_id: &AppId, version: &str) -> ApiError {
+    ApiError::bad_request(
+        codes::BUNDLE_VERSION_NOT_FOUND,
+        format!("bundle {version} does not exist for app {app_id}; upload it first with POST /bundle"),
+    )
 }
 
 /// Deletes a channel.

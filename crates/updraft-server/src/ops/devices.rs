@@ -2,7 +2,8 @@
 //! last reported.
 
 use updraft_core::{
-    AppId, BundlePin, ChannelName, ChannelTarget, DeviceCursor, DeviceId, DeviceReport, OverrideTarget, codes,
+    AppId, BundlePin, ChannelName, ChannelTarget, DeviceCursor, DeviceId, DeviceReport, OverrideTarget, StoreError,
+    codes,
 };
 
 use crate::api_error::ApiError;
@@ -54,7 +55,17 @@ pub(crate) async fn link(
     }
     let before = catalog.override_for(device_id).map(|target| override_view(device_id, target, &catalog));
     let target = OverrideTarget { channel_id, bundle };
-    state.store.set_device_override(app_id, device_id, &target).await?;
+    // The store checks a pinned bundle again in its transaction: a delete may have committed since the catalog was
+    // read.
+    match (state.store.set_device_override(app_id, device_id, &target).await, version) {
+        (Err(StoreError::NotFound(_)), Some(ChannelTarget::Bundle(version))) => {
+            return Err(ApiError::bad_request(
+                codes::BUNDLE_VERSION_NOT_FOUND,
+                format!("bundle {version} does not exist"),
+            ));
+        }
+        (written, _) => written?,
+    }
     state.refresh(app_id).await?;
     let after = Some(override_view(device_id, &target, &catalog));
     let change =

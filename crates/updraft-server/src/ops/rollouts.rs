@@ -199,6 +199,13 @@ async fn record_start(
     match state.store.start_rollout(stored, releases).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => return Err(active_elsewhere(channel)),
+        // The store checks the rollout's bundles again in its transaction: one may have been deleted meanwhile.
+        Err(StoreError::NotFound(what)) => {
+            return Err(ApiError::bad_request(
+                codes::BUNDLE_VERSION_NOT_FOUND,
+                format!("{what} was deleted meanwhile; upload it again with updraft publish capgo"),
+            ));
+        }
         Err(other) => return Err(other.into()),
     }
     state.refresh(app_id).await?;

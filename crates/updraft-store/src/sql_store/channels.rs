@@ -8,7 +8,9 @@ use sqlx::{Any, Transaction};
 use tracing::instrument;
 use updraft_core::{AppId, Channel, ChannelName, ChannelSettings, ChannelUpdate, StoreError, StoreResult};
 
+use super::bundles::{BundleRef, keep_live};
 use super::{SqlStore, map_error};
+use crate::backend::Backend;
 use crate::rows;
 use crate::time::to_db;
 
@@ -21,7 +23,7 @@ pub(super) async fn upsert_channel(
     bundle_id: Option<Option<i64>>,
 ) -> StoreResult<(Channel, bool)> {
     let mut tx = store.write_transaction().await?;
-    let result = upsert_channel_in(&mut tx, app_id, name, update, bundle_id).await?;
+    let result = upsert_channel_in(&mut tx, store.backend, app_id, name, update, bundle_id).await?;
     store.announce(&mut tx, app_id).await?;
     tx.commit().await.map_err(map_error)?;
     Ok(result)
@@ -52,12 +54,16 @@ pub(super) async fn delete_channel(store: &SqlStore, app_id: &AppId, name: &Chan
 /// The upsert of `POST /channel`, inside a transaction (publishing a bundle to a channel runs it too).
 pub(super) async fn upsert_channel_in(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     app_id: &AppId,
     name: &ChannelName,
     update: &ChannelUpdate,
     bundle_id: Option<Option<i64>>,
 ) -> StoreResult<(Channel, bool)> {
     let now = to_db(Utc::now());
+    if let Some(Some(pointed)) = bundle_id {
+        keep_live(tx, backend, app_id, BundleRef::Id(pointed)).await?;
+    }
     let existing = channel_row(tx, app_id, name).await?;
     let created = existing.is_none();
     let (mut settings, current_bundle) = match &existing {

@@ -10,6 +10,7 @@ use updraft_core::{
     AppId, BundlePin, DeviceCursor, DeviceId, DeviceReport, DeviceReportView, OverrideTarget, StoreResult,
 };
 
+use super::bundles::{BundleRef, keep_live};
 use super::{SqlStore, arguments_for, db_integer, map_error};
 use crate::backend::Backend;
 use crate::rows;
@@ -23,6 +24,9 @@ pub(super) async fn set_device_override(
     target: &OverrideTarget,
 ) -> StoreResult<()> {
     let mut tx = store.write_transaction().await?;
+    if let Some(BundlePin::Bundle(bundle_id)) = target.bundle {
+        keep_live(&mut tx, store.backend, app_id, BundleRef::Id(bundle_id)).await?;
+    }
     sqlx::query(
         "INSERT INTO device_overrides (app_id, device_id, channel_id, bundle_id, pin_builtin, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6)

@@ -14,6 +14,7 @@ use updraft_core::{
     StoreResult, StoredRollout,
 };
 
+use super::bundles::{self, BundleRef};
 use super::{SqlStore, db_integer, expo, map_error};
 use crate::rows;
 use crate::time::to_db;
@@ -62,6 +63,18 @@ pub(super) async fn start_rollout(
         return Err(StoreError::Other("a rollout starts active".into()));
     }
     let mut tx = store.write_transaction().await?;
+    // The Capgo bundles it serves must still be live (see `bundles::keep_live`).
+    let stable = match rollout.stable() {
+        StableTarget::CapgoBundle(version) => Some(version.as_str()),
+        StableTarget::Builtin | StableTarget::ExpoPrevious => None,
+    };
+    let candidate = match rollout.candidate() {
+        RolloutTarget::CapgoBundle(version) => Some(version.as_str()),
+        RolloutTarget::ExpoGroup(_) => None,
+    };
+    for version in candidate.into_iter().chain(stable) {
+        bundles::keep_live(&mut tx, store.backend, rollout.app_id(), BundleRef::Version(version)).await?;
+    }
     // A halted or completed rollout on the channel makes way; an active one stays, and the insert then conflicts.
     sqlx::query("DELETE FROM rollouts WHERE app_id = $1 AND channel = $2 AND state <> 'active'")
         .bind(rollout.app_id().as_str())
@@ -202,6 +215,7 @@ pub(super) async fn update_rollout(
         return Ok(false);
     }
     if let Some(bundle_id) = channel_bundle_id {
+        bundles::keep_live(&mut tx, store.backend, rollout.app_id(), BundleRef::Id(bundle_id)).await?;
         sqlx::query("UPDATE channels SET bundle_id = $1, updated_at = $2 WHERE app_id = $3 AND name = $4")
             .bind(bundle_id)
             .bind(to_db(Utc::now()))
