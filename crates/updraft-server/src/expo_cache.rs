@@ -63,15 +63,9 @@ impl ExpoCache {
     /// app). When they changed, the app's cached signatures and answers are dropped.
     pub(crate) async fn reload_keys(&self, store: &dyn MetadataStore, app_id: &AppId) -> StoreResult<()> {
         let _in_order = self.reloading.lock().await;
-        let stored = match store.signing_keys(app_id).await {
-            Ok(stored) => stored,
-            // The database is down: keep signing with the keys already loaded; manifests are served from memory.
-            Err(error) if read(&self.keys).contains_key(app_id) => {
-                tracing::warn!(app.id = %app_id, "reloading signing keys failed, using the loaded ones: {error}");
-                return Ok(());
-            }
-            Err(error) => return Err(error),
-        };
+        // When the database cannot be read, the keys already loaded stay in use (manifests are served from memory),
+        // and the caller learns the reload failed: the change feed tries again, a key write reports it.
+        let stored = store.signing_keys(app_id).await?;
         let mut keys = HashMap::new();
         for record in stored {
             match SigningKey::from_pem(&record.key_id, &record.private_key_pem) {

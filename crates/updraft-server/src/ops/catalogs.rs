@@ -6,17 +6,12 @@ use updraft_core::AppId;
 use crate::api_error::ApiError;
 use crate::ops::AppState;
 
-/// Reloads an app's signing keys and catalog.
+/// Reloads an app's signing keys and catalog; fails when either could not be read (whatever was loaded stays in
+/// use meanwhile).
 pub(crate) async fn reload_app(state: &AppState, app_id: &AppId) -> Result<(), ApiError> {
-    if let Err(error) = state.expo.reload_keys(state.store.as_ref(), app_id).await {
-        tracing::warn!(app.id = %app_id, "reloading signing keys of a changed app failed: {error}");
-    }
-    state.refresh(app_id).await
-}
-
-/// Reloads an app's catalog only.
-pub(crate) async fn reload_catalog(state: &AppState, app_id: &AppId) -> Result<(), ApiError> {
-    state.refresh(app_id).await
+    let keys = state.expo.reload_keys(state.store.as_ref(), app_id).await;
+    state.refresh(app_id).await?;
+    Ok(keys?)
 }
 
 /// Every app's id.

@@ -26,6 +26,12 @@ pub(crate) async fn metrics(request: HttpRequest, state: web::Data<AppState>) ->
             "App catalogs reloaded on a change notification (PostgreSQL LISTEN/NOTIFY).",
             state.metrics.remote_changes(),
         ),
+        (
+            "updraft_catalog_stale_apps",
+            "gauge",
+            "Apps whose reload after a change notification keeps failing (retried every 2 s; their older catalog is served).",
+            state.metrics.stale_apps(),
+        ),
         ("updraft_store_reads_total", "counter", "Metadata store calls that read.", state.store_calls.reads()),
         ("updraft_store_writes_total", "counter", "Metadata store calls that write.", state.store_calls.writes()),
         (

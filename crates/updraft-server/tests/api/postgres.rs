@@ -406,3 +406,48 @@ async fn a_key_replaced_through_one_instance_signs_the_other_instances_next_answ
     assert!(valid_on(&b, new_certificate.clone()).await, "B signs with the new key");
     assert!(!valid_on(&b, old_certificate.clone()).await, "B no longer serves the old signature");
 }
+
+/// A reload after a change that fails (here: B's database role may not read `channels` for a while) is tried again
+/// until it succeeds: B serves the change as soon as it can read it, without waiting for another change. Before,
+/// the feed gave up after a few attempts and B served the older catalog until the app next changed.
+#[tokio::test]
+async fn a_reload_that_fails_is_retried_until_the_change_is_served() {
+    use crate::webhooks::metric;
+    use sqlx::Executor as _;
+
+    let database = fresh_database(&shared_url()).await;
+    let a = TestApp::spawn_with(&[("UPDRAFT_DATABASE__URL", database.as_str())]).await;
+    a.create_app(APP_ID).await;
+    a.upload_ok("1.0.1", small_zip("first"), &[("channel", "production")]).await;
+    // B connects as a role of its own, with every privilege on the schema A migrated.
+    let role = format!("feed_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&database).await.unwrap();
+    for sql in [
+        format!("CREATE ROLE {role} LOGIN"),
+        format!("GRANT ALL ON SCHEMA public TO {role}"),
+        format!("GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}"),
+        format!("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}"),
+    ] {
+        admin.execute(sql.as_str()).await.unwrap();
+    }
+    let (scheme, rest) = database.split_once("://").unwrap();
+    let (_, host_and_database) = rest.split_once('@').unwrap();
+    let b_url = format!("{scheme}://{role}@{host_and_database}");
+    let b = TestApp::spawn_with(&[("UPDRAFT_DATABASE__URL", b_url.as_str())]).await;
+    served_by(&b, device(json!({})), |answer| answer["version"] == "1.0.1").await;
+
+    admin.execute(format!("REVOKE SELECT ON channels FROM {role}").as_str()).await.unwrap();
+    a.upload_ok("1.0.2", small_zip("second"), &[("channel", "production")]).await;
+    crate::helpers::eventually("B to count the app as stale", || async {
+        (metric(&b, "updraft_catalog_stale_apps").await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(b.check(device(json!({}))).await["version"], "1.0.1", "B serves the catalog it last loaded");
+
+    admin.execute(format!("GRANT SELECT ON channels TO {role}").as_str()).await.unwrap();
+    served_by(&b, device(json!({})), |answer| answer["version"] == "1.0.2").await;
+    crate::helpers::eventually("B to count no stale app", || async {
+        (metric(&b, "updraft_catalog_stale_apps").await == 0).then_some(())
+    })
+    .await;
+}
