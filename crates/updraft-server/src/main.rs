@@ -45,6 +45,8 @@ mod limits;
 mod rate_limit;
 // Rows devices create, aged out and capped.
 mod device_ageing;
+#[cfg(test)]
+mod test_store;
 
 use clap::Parser;
 

@@ -85,42 +85,15 @@ impl ReleaseIndex {
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
-    use updraft_core::{App, BundleSource, BundleVersion, NewBundle};
     use updraft_store::SqlStore;
 
     use super::*;
+    use crate::test_store::{publish_external, store_with_app};
 
     const APP: &str = "com.example.index";
 
-    async fn store() -> (tempfile::TempDir, SqlStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqlStore::connect(&format!("sqlite://{}", dir.path().join("updraft.db").display())).await.unwrap();
-        store.migrate().await.unwrap();
-        let app = App {
-            id: AppId::parse(APP).unwrap(),
-            name: "x".into(),
-            public_key: None,
-            default_channel: "production".into(),
-            created_at: Utc::now(),
-        };
-        store.create_app(&app).await.unwrap();
-        (dir, store)
-    }
-
     async fn publish(store: &SqlStore, version: &str) {
-        let bundle = NewBundle {
-            app_id: AppId::parse(APP).unwrap(),
-            version: BundleVersion::parse(version).unwrap(),
-            checksum: "ab".repeat(32),
-            crc32: None,
-            encryption: None,
-            min_update_version: None,
-            source: BundleSource::External { url: format!("https://example.com/{version}.zip") },
-            manifest: vec![],
-            metadata: Default::default(),
-        };
-        store.insert_bundle(&bundle, None).await.unwrap();
+        publish_external(store, APP, version).await;
     }
 
     fn versions(index: &ReleaseIndex) -> Vec<String> {
@@ -134,17 +107,18 @@ mod tests {
     /// publish (before, the slow reload's older catalog replaced it until the app's next change).
     #[tokio::test]
     async fn a_reload_that_started_earlier_never_replaces_a_later_one() {
-        let (_dir, store) = store().await;
-        publish(&store, "1.0.0").await;
-        let index = ReleaseIndex::load(&store).await.unwrap();
+        let (_dir, _, store) = store_with_app(APP).await;
+        let store = store.as_ref();
+        publish(store, "1.0.0").await;
+        let index = ReleaseIndex::load(store).await.unwrap();
         let app_id = AppId::parse(APP).unwrap();
 
         // The slow reload starts and reads 1.0.0 only.
         let slow = index.start_load();
         let before_publish = store.load_catalog(&app_id).await.unwrap();
         // 1.0.1 is published and its reload returns.
-        publish(&store, "1.0.1").await;
-        index.refresh(&store, &app_id).await.unwrap();
+        publish(store, "1.0.1").await;
+        index.refresh(store, &app_id).await.unwrap();
         assert_eq!(versions(&index), ["1.0.0", "1.0.1"]);
         // The slow reload finishes last.
         assert!(!index.install(&app_id, slow, before_publish), "an earlier-started load is refused");
@@ -162,8 +136,9 @@ mod tests {
     /// A load that found the app deleted wins over an earlier-started one that still saw it.
     #[tokio::test]
     async fn a_deleted_app_is_not_brought_back_by_an_earlier_reload() {
-        let (_dir, store) = store().await;
-        let index = ReleaseIndex::load(&store).await.unwrap();
+        let (_dir, _, store) = store_with_app(APP).await;
+        let store = store.as_ref();
+        let index = ReleaseIndex::load(store).await.unwrap();
         let app_id = AppId::parse(APP).unwrap();
         let slow = index.start_load();
         let still_there = store.load_catalog(&app_id).await.unwrap();
@@ -174,7 +149,7 @@ mod tests {
         assert!(index.get(&app_id).is_none());
         assert!(index.app_ids().is_empty(), "a deleted app is not listed");
         // Created again, it is loaded again.
-        index.refresh(&store, &app_id).await.unwrap();
+        index.refresh(store, &app_id).await.unwrap();
         assert_eq!(index.app_ids(), [app_id]);
     }
 }

@@ -368,10 +368,7 @@ mod tests {
 
     use chrono::Utc;
     use sqlx::Connection as _;
-    use updraft_core::{
-        App, AppId, BundleSource, BundleVersion, DeviceId, DeviceReport, HealthProtocol, HealthSignal, HealthSignalRef,
-        NewBundle, Platform,
-    };
+    use updraft_core::{AppId, DeviceId, DeviceReport, HealthProtocol, HealthSignal, HealthSignalRef, Platform};
     use updraft_store::SqlStore;
 
     use super::*;
@@ -381,18 +378,7 @@ mod tests {
     /// A real store on a fresh SQLite file, with a trigger that records every write of a device row, so a test can
     /// count how often each device was written.
     async fn store() -> (tempfile::TempDir, String, Arc<SqlStore>) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("updraft.db").display());
-        let store = SqlStore::connect(&url).await.unwrap();
-        store.migrate().await.unwrap();
-        let app = App {
-            id: AppId::parse(APP).unwrap(),
-            name: "x".into(),
-            public_key: None,
-            default_channel: "production".into(),
-            created_at: Utc::now(),
-        };
-        store.create_app(&app).await.unwrap();
+        let (dir, url, store) = crate::test_store::store_with_app(APP).await;
         let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
         for sql in [
             "CREATE TABLE device_writes (device_id TEXT NOT NULL, version_name TEXT NOT NULL)",
@@ -403,7 +389,7 @@ mod tests {
         ] {
             sqlx::query(sql).execute(&mut connection).await.unwrap();
         }
-        (dir, url, Arc::new(store))
+        (dir, url, store)
     }
 
     fn report(device: &str, version_name: &str) -> PackedReport {
@@ -527,20 +513,8 @@ mod tests {
     /// Capgo bundles 1.0.0 and 1.0.1 of the app, and an index that knows them (signals of unknown releases are left
     /// out by the writer).
     async fn with_bundles(store: &SqlStore) -> Arc<ReleaseIndex> {
-        let app_id = AppId::parse(APP).unwrap();
         for version in ["1.0.0", "1.0.1"] {
-            let bundle = NewBundle {
-                app_id: app_id.clone(),
-                version: BundleVersion::parse(version).unwrap(),
-                checksum: "ab".repeat(32),
-                crc32: None,
-                encryption: None,
-                min_update_version: None,
-                source: BundleSource::External { url: format!("https://example.com/{version}.zip") },
-                manifest: vec![],
-                metadata: Default::default(),
-            };
-            store.insert_bundle(&bundle, None).await.unwrap();
+            crate::test_store::publish_external(store, APP, version).await;
         }
         Arc::new(ReleaseIndex::load(store).await.unwrap())
     }
