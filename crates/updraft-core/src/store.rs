@@ -323,9 +323,11 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn start_rollout(&self, rollout: &StoredRollout, releases: &[ExpoRelease]) -> StoreResult<()>;
 
     /// Halts the rollout `rollout_id` of a channel if, and only if, it is active (`UPDATE ... WHERE state =
-    /// 'active'`), recording the halt (who, when, why, figures) and `releases` (the Expo releases that move
-    /// devices on the candidate back) in the same transaction. `Ok(false)`, with nothing written, when it is not
-    /// active: another instance or operator halted or completed it first. So of several deciders, one halts.
+    /// 'active'`) and, when `judged` is given (the health rule's halt: the rollout as its figures were judged
+    /// against), unchanged since (same last change: a resume or a new policy meanwhile makes the figures stale),
+    /// recording the halt (who, when, why, figures) and `releases` (the Expo releases that move devices on the
+    /// candidate back) in the same transaction. `Ok(false)`, with nothing written, otherwise: another instance or
+    /// operator halted, completed or changed it first. So of several deciders, one halts.
     async fn halt_rollout(
         &self,
         app_id: &AppId,
@@ -333,16 +335,19 @@ pub trait MetadataStore: Send + Sync + 'static {
         rollout_id: &RolloutId,
         halt: &Halt,
         releases: &[ExpoRelease],
+        judged: Option<&StoredRollout>,
     ) -> StoreResult<bool>;
 
     /// Writes a rollout's new percentage, policy, candidate, state (active or completed; halts go through
-    /// [`MetadataStore::halt_rollout`]) and last change if, and only if, its stored state is still
-    /// `expected_state` (`active` or `halted`), with `releases` and, for a completed Capgo rollout, the channel
-    /// pointed at `channel_bundle_id`, in one transaction. `Ok(false)`, with nothing written, otherwise.
+    /// [`MetadataStore::halt_rollout`]) and last change if, and only if, the stored rollout is still the one the
+    /// caller changed (`seen`: the same state and the same last change), with `releases` and, for a completed Capgo
+    /// rollout, the channel pointed at `channel_bundle_id`, in one transaction. `Ok(false)`, with nothing written,
+    /// otherwise: a change made meanwhile (through another instance, or another request) is never overwritten by
+    /// one made from an older copy.
     async fn update_rollout(
         &self,
         rollout: &StoredRollout,
-        expected_state: &str,
+        seen: &StoredRollout,
         releases: &[ExpoRelease],
         channel_bundle_id: Option<i64>,
     ) -> StoreResult<bool>;

@@ -660,11 +660,16 @@ async fn rollout_story(store: &dyn MetadataStore) {
         .unwrap();
     let candidate = store.insert_bundle(&new_bundle(&app_id, "1.1.0"), None).await.unwrap();
     let now = Utc::now().trunc_subsecs(3);
-    let change = |action: &str, reason: &str| RolloutChange {
-        action: action.into(),
-        by: "release-bot".into(),
-        at: now,
-        reason: reason.into(),
+    // Each change a millisecond after the one before (the store tells changes apart by their time).
+    let changes = std::cell::Cell::new(0);
+    let change = |action: &str, reason: &str| {
+        changes.set(changes.get() + 1);
+        RolloutChange {
+            action: action.into(),
+            by: "release-bot".into(),
+            at: now + chrono::Duration::milliseconds(changes.get()),
+            reason: reason.into(),
+        }
     };
     let spec = |id: &str, channel: &ChannelName, candidate, stable, percent: &str| RolloutSpec {
         id: RolloutId::parse(id).unwrap(),
@@ -715,14 +720,20 @@ async fn rollout_story(store: &dyn MetadataStore) {
     let refused = store.start_rollout(&second, &[]).await;
     assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
 
-    // Raising the percentage is conditional on the state seen.
+    // A change is written only over the rollout it was made from: one made from an older copy is refused.
     let raised = StoredRollout {
         rollout: capgo.rollout.set_percent(RolloutPercent::parse("50").unwrap()).unwrap(),
         last_change: change("set", "raised to 50%"),
         ..capgo.clone()
     };
-    assert!(store.update_rollout(&raised, "active", &[], None).await.unwrap());
-    assert!(!store.update_rollout(&raised, "halted", &[], None).await.unwrap(), "not halted: nothing written");
+    assert!(store.update_rollout(&raised, &capgo, &[], None).await.unwrap());
+    let from_old_copy = StoredRollout {
+        rollout: capgo.rollout.set_policy(HaltPolicy::new(0.5, 20).unwrap()).unwrap(),
+        last_change: change("set", "max failure rate 0.5"),
+        ..capgo.clone()
+    };
+    assert!(!store.update_rollout(&from_old_copy, &capgo, &[], None).await.unwrap(), "the 50% stays");
+    assert_eq!(store.rollouts(&app_id).await.unwrap(), std::slice::from_ref(&raised));
 
     // Two halts of the same active rollout: one halts, the other learns it did not.
     let halt = Halt {
@@ -732,14 +743,16 @@ async fn rollout_story(store: &dyn MetadataStore) {
         figures: Some(HealthFigures { devices: 50, failures: 6 }),
     };
     let id = capgo.rollout.id().clone();
-    assert!(store.halt_rollout(&app_id, &production, &id, &halt, &[]).await.unwrap());
-    assert!(!store.halt_rollout(&app_id, &production, &id, &halt, &[]).await.unwrap());
+    // The health rule halts only the rollout its figures were judged against.
+    assert!(!store.halt_rollout(&app_id, &production, &id, &halt, &[], Some(&capgo)).await.unwrap(), "changed since");
+    assert!(store.halt_rollout(&app_id, &production, &id, &halt, &[], Some(&raised)).await.unwrap());
+    assert!(!store.halt_rollout(&app_id, &production, &id, &halt, &[], None).await.unwrap());
     let [halted] = store.rollouts(&app_id).await.unwrap().try_into().unwrap();
     assert_eq!(halted.rollout.state(), &RolloutState::Halted(halt.clone()));
     assert_eq!(halted.rollout.percent(), RolloutPercent::parse("50").unwrap());
     assert_eq!((halted.last_change.action.as_str(), halted.last_change.by.as_str()), ("halt", "automatic"));
     let unknown = RolloutId::parse("r-unknown").unwrap();
-    assert!(!store.halt_rollout(&app_id, &production, &unknown, &halt, &[]).await.unwrap());
+    assert!(!store.halt_rollout(&app_id, &production, &unknown, &halt, &[], None).await.unwrap());
 
     // Resumed, then completed: the channel now serves the candidate.
     let resumed = StoredRollout {
@@ -747,13 +760,13 @@ async fn rollout_story(store: &dyn MetadataStore) {
         last_change: change("resume", ""),
         ..halted.clone()
     };
-    assert!(store.update_rollout(&resumed, "halted", &[], None).await.unwrap());
+    assert!(store.update_rollout(&resumed, &halted, &[], None).await.unwrap());
     let completed = StoredRollout {
         rollout: resumed.rollout.complete(now).unwrap(),
         last_change: change("complete", ""),
         ..resumed.clone()
     };
-    assert!(store.update_rollout(&completed, "active", &[], Some(candidate.id)).await.unwrap());
+    assert!(store.update_rollout(&completed, &resumed, &[], Some(candidate.id)).await.unwrap());
     let catalog = store.load_catalog(&app_id).await.unwrap().unwrap();
     assert_eq!(catalog.rollout("production"), Some(&completed));
     assert_eq!(catalog.channel_by_name("production").unwrap().bundle_id, Some(candidate.id), "was {}", stable.id);
@@ -798,13 +811,13 @@ async fn rollout_story(store: &dyn MetadataStore) {
         Halt { reason: "crash reports".into(), at: now, by: HaltCause::Operator("ci".into()), figures: None };
     assert!(
         store
-            .halt_rollout(&app_id, &expo_channel, expo.rollout.id(), &operator, std::slice::from_ref(&mint))
+            .halt_rollout(&app_id, &expo_channel, expo.rollout.id(), &operator, std::slice::from_ref(&mint), None)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .halt_rollout(&app_id, &expo_channel, expo.rollout.id(), &operator, &[release("e-twice", "g-x", 3)])
+            .halt_rollout(&app_id, &expo_channel, expo.rollout.id(), &operator, &[release("e-twice", "g-x", 3)], None)
             .await
             .unwrap()
     );

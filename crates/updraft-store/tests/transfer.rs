@@ -181,7 +181,7 @@ async fn populate(store: &dyn MetadataStore) -> AppId {
         figures: Some(updraft_core::HealthFigures { devices: 60, failures: 9 }),
     };
     let channel = ChannelName::parse("production").unwrap();
-    assert!(store.halt_rollout(&app_id, &channel, stored.rollout.id(), &halt, &[]).await.unwrap());
+    assert!(store.halt_rollout(&app_id, &channel, stored.rollout.id(), &halt, &[], None).await.unwrap());
     // Release health: a device's row, and a recorded halt with its figures.
     let now = Utc::now();
     let row = updraft_core::ReleaseDeviceRow {

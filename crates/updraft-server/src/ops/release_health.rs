@@ -125,6 +125,7 @@ async fn decide(
             reason: reason.to_string(),
             figures: Some(figures),
             rollout_id: Some(stored.rollout.id().clone()),
+            judged: Some(stored.clone()),
         };
         let channel = stored.rollout.channel();
         match crate::ops::rollouts::halt_rollout(state, app_id, channel, request).await {

@@ -61,6 +61,9 @@ pub(crate) struct HaltRequest {
     pub(crate) figures: Option<HealthFigures>,
     /// Halt only this rollout: a decider that looked at one rollout must not halt the one that replaced it.
     pub(crate) rollout_id: Option<RolloutId>,
+    /// The rollout as the figures were judged against (the health rule's halt): halt only if it has not changed
+    /// since, since a resume (a new health window) or a new policy makes those figures stale.
+    pub(crate) judged: Option<StoredRollout>,
 }
 
 fn change(action: &str, by: &str, reason: String) -> RolloutChange {
@@ -314,20 +317,21 @@ pub(crate) async fn set(
         ));
     }
     let next = StoredRollout { rollout, last_change: change("set", &set.by, described.join("; ")), ..stored.clone() };
-    update(state, &next, stored.rollout.state().as_str(), &[], None).await?;
+    update(state, &next, stored, &[], None).await?;
     Ok(next)
 }
 
+/// Writes `next`, made from `seen` (the rollout as the catalog had it), unless the rollout changed since.
 async fn update(
     state: &AppState,
     next: &StoredRollout,
-    expected_state: &str,
+    seen: &StoredRollout,
     releases: &[ExpoRelease],
     channel_bundle_id: Option<i64>,
 ) -> Result<(), ApiError> {
     let app_id = next.rollout.app_id();
     let before = state.catalog(app_id)?.rollout(next.rollout.channel().as_str()).cloned();
-    if !state.store.update_rollout(next, expected_state, releases, channel_bundle_id).await? {
+    if !state.store.update_rollout(next, seen, releases, channel_bundle_id).await? {
         state.refresh(app_id).await?;
         return Err(changed_meanwhile(next.rollout.channel()));
     }
@@ -362,6 +366,9 @@ pub(crate) async fn halt_rollout(
     if request.rollout_id.as_ref().is_some_and(|id| id != stored.rollout.id()) {
         return Ok(None);
     }
+    if request.judged.as_ref().is_some_and(|judged| judged.last_change != stored.last_change) {
+        return Ok(None);
+    }
     let halt = Halt { reason: request.reason, at: Utc::now(), by: request.by, figures: request.figures };
     let rollout = stored.rollout.halt(halt.clone()).map_err(updraft_core::Failure::from)?;
     let releases =
@@ -370,7 +377,10 @@ pub(crate) async fn halt_rollout(
                 .halt_of(&catalog, group, &stored.covers, new_id),
             RolloutTarget::CapgoBundle(_) => vec![],
         };
-    let halted = state.store.halt_rollout(app_id, channel, stored.rollout.id(), &halt, &releases).await?;
+    let halted = state
+        .store
+        .halt_rollout(app_id, channel, stored.rollout.id(), &halt, &releases, request.judged.as_ref())
+        .await?;
     state.refresh(app_id).await?;
     if !halted {
         return Ok(None);
@@ -437,7 +447,7 @@ pub(crate) async fn resume(
     }
     let reason = format!("{} offered again to {}", rollout.candidate().label(), rollout.percent());
     let next = StoredRollout { rollout, last_change: change("resume", by, reason), ..stored.clone() };
-    update(state, &next, "halted", &releases, None).await?;
+    update(state, &next, stored, &releases, None).await?;
     Ok(next)
 }
 
@@ -484,7 +494,7 @@ pub(crate) async fn complete(
     let releases = republished_candidate(&catalog, stored);
     let reason = format!("{} is channel {channel}'s release for everyone", rollout.candidate().label());
     let next = StoredRollout { rollout, last_change: change("complete", by, reason), ..stored.clone() };
-    update(state, &next, stored.rollout.state().as_str(), &releases, bundle_id).await?;
+    update(state, &next, stored, &releases, bundle_id).await?;
     Ok(next)
 }
 
@@ -544,7 +554,13 @@ pub(crate) async fn apply_capgo_fields(
             return current();
         }
         let reason = fields.pause_reason.clone().unwrap_or_else(|| "paused through POST /channel".to_owned());
-        let request = HaltRequest { by: HaltCause::Operator(by.to_owned()), reason, figures: None, rollout_id: None };
+        let request = HaltRequest {
+            by: HaltCause::Operator(by.to_owned()),
+            reason,
+            figures: None,
+            rollout_id: None,
+            judged: None,
+        };
         halt_rollout(state, app_id, channel, request).await?;
         return current();
     }

@@ -139,6 +139,7 @@ pub(crate) async fn halt(
         reason: asked.reason.unwrap_or_else(|| "halted by an operator".to_owned()),
         figures: None,
         rollout_id: None,
+        judged: None,
     };
     match rollouts::halt_rollout(&state, &app_id, &channel, request).await? {
         Some(stored) => answer(&state, &app_id, &channel, Some(&stored)).await,

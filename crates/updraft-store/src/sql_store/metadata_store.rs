@@ -200,22 +200,20 @@ impl MetadataStore for SqlStore {
         rollout_id: &RolloutId,
         halt: &Halt,
         releases: &[ExpoRelease],
+        judged: Option<&StoredRollout>,
     ) -> StoreResult<bool> {
-        self.writing("halt_rollout", rollouts::halt_rollout(self, app_id, channel, rollout_id, halt, releases)).await
+        self.writing("halt_rollout", rollouts::halt_rollout(self, app_id, channel, rollout_id, halt, releases, judged))
+            .await
     }
 
     async fn update_rollout(
         &self,
         rollout: &StoredRollout,
-        expected_state: &str,
+        seen: &StoredRollout,
         releases: &[ExpoRelease],
         channel_bundle_id: Option<i64>,
     ) -> StoreResult<bool> {
-        self.writing(
-            "update_rollout",
-            rollouts::update_rollout(self, rollout, expected_state, releases, channel_bundle_id),
-        )
-        .await
+        self.writing("update_rollout", rollouts::update_rollout(self, rollout, seen, releases, channel_bundle_id)).await
     }
 
     async fn rollouts(&self, app_id: &AppId) -> StoreResult<Vec<StoredRollout>> {

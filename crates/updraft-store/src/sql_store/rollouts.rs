@@ -130,14 +130,17 @@ pub(super) async fn halt_rollout(
     rollout_id: &RolloutId,
     halt: &Halt,
     releases: &[ExpoRelease],
+    judged: Option<&StoredRollout>,
 ) -> StoreResult<bool> {
     let mut tx = store.write_transaction().await?;
     let figures = halt.figures;
+    let judged_change = judged.map(|judged| to_db(judged.last_change.at));
     let halted = sqlx::query(
         "UPDATE rollouts SET state = 'halted', halted_at = $1, halted_by = $2, halt_automatic = $3, halt_reason = $4,
             halt_devices = $5, halt_failures = $6, changed_action = 'halt', changed_by = $7, changed_at = $8,
             change_reason = $9
-         WHERE id = $10 AND app_id = $11 AND channel = $12 AND state = 'active'",
+         WHERE id = $10 AND app_id = $11 AND channel = $12 AND state = 'active'
+            AND ($13 IS NULL OR changed_at = $14)",
     )
     .bind(to_db(halt.at))
     .bind(halt.by.label())
@@ -151,13 +154,15 @@ pub(super) async fn halt_rollout(
     .bind(rollout_id.as_str())
     .bind(app_id.as_str())
     .bind(channel.as_str())
+    .bind(judged_change.as_deref())
+    .bind(judged_change.as_deref())
     .execute(&mut *tx)
     .await
     .map_err(map_error)?
     .rows_affected()
         == 1;
     if !halted {
-        // Someone else halted or completed it first: nothing is minted.
+        // Someone else halted, completed or changed it first: nothing is minted.
         tx.rollback().await.map_err(map_error)?;
         return Ok(false);
     }
@@ -171,11 +176,12 @@ pub(super) async fn halt_rollout(
 pub(super) async fn update_rollout(
     store: &SqlStore,
     stored: &StoredRollout,
-    expected_state: &str,
+    seen: &StoredRollout,
     releases: &[ExpoRelease],
     channel_bundle_id: Option<i64>,
 ) -> StoreResult<bool> {
     let rollout = &stored.rollout;
+    let expected_state = seen.rollout.state().as_str();
     if matches!(rollout.state(), RolloutState::Halted(_)) && expected_state != "halted" {
         return Err(StoreError::Other("a rollout is halted with halt_rollout, which records the halt".into()));
     }
@@ -186,7 +192,7 @@ pub(super) async fn update_rollout(
         "UPDATE rollouts SET state = $1, percent_bps = $2, candidate_kind = $3, candidate = $4, covers = $5,
             max_failure_rate = $6, min_devices = $7, health_since = $8, completed_at = $9, changed_action = $10,
             changed_by = $11, changed_at = $12, change_reason = $13
-         WHERE id = $14 AND app_id = $15 AND channel = $16 AND state = $17",
+         WHERE id = $14 AND app_id = $15 AND channel = $16 AND state = $17 AND changed_at = $18",
     )
     .bind(rollout.state().as_str())
     .bind(i64::from(rollout.percent().basis_points()))
@@ -205,6 +211,7 @@ pub(super) async fn update_rollout(
     .bind(rollout.app_id().as_str())
     .bind(rollout.channel().as_str())
     .bind(expected_state)
+    .bind(to_db(seen.last_change.at))
     .execute(&mut *tx)
     .await
     .map_err(map_error)?
