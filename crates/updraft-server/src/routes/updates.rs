@@ -70,7 +70,7 @@ async fn check_answer(state: &AppState, limits: &RateLimits, payload: impl BodyS
             state.metrics.observe_outcome("capgo", "update");
             // An update body depends only on the bundle and the form the plugin reads, so it is built once.
             let variant = answer_variant(bundle, &request.check);
-            state.capgo_answers.get_or_build(bundle.id, variant, || {
+            let build = || {
                 let url = match &bundle.source {
                     BundleSource::Stored { object_key, .. } => state.object_url(object_key),
                     BundleSource::External { url } => url.clone(),
@@ -79,7 +79,11 @@ async fn check_answer(state: &AppState, limits: &RateLimits, payload: impl BodyS
                     updraft_core::DeltaFileForm::Plain => state.object_url(&entry.object_key),
                     updraft_core::DeltaFileForm::Brotli => state.object_url(&format!("{}.br", entry.object_key)),
                 })
-            })
+            };
+            match &catalog {
+                Some(catalog) => state.capgo_answers.get_or_build(catalog, bundle.id, variant, build),
+                None => Bytes::from(build().to_string()),
+            }
         }
         UpdateDecision::RevertToBuiltin => {
             state.metrics.observe_outcome("capgo", "revert_to_builtin");

@@ -173,6 +173,12 @@ async fn storage_encode_gives_older_delta_bundles_their_brotli_files() {
     assert!(stderr.contains("recorded the brotli sizes of 3 delta files (3 bundle rows)"), "{stderr}");
     let (_, again) = storage_encode(&data);
     assert!(again.contains("recorded the brotli sizes of 0 delta files"), "idempotent: {again}");
+    // The gateway that served meanwhile uses the sizes once it reloads the app (on SQLite, at the app's next
+    // change): the reply it cached from the catalog before is not reused.
+    old.admin_ok("POST", "/channel", json!({"app_id": "com.example.app", "channel": "beta"})).await;
+    let answer = old.check(device(json!({}))).await;
+    let manifest = answer["manifest"].as_array().expect("a manifest");
+    assert!(manifest.iter().any(|e| e["file_name"].as_str().unwrap().ends_with(".br")), "{manifest:?}");
     assert_eq!(old.terminate().code(), Some(0));
 
     let app = TestApp::spawn_with(&env).await;
