@@ -71,7 +71,6 @@ pub(crate) struct Metrics {
     shards: [Padded; SHARDS],
     refresh_micros: AtomicU64,
     remote_changes: AtomicU64,
-    stale_apps: AtomicU64,
     /// Rollout halts decided by this instance: by the health rule, by an operator.
     halts_automatic: AtomicU64,
     halts_operator: AtomicU64,
@@ -202,16 +201,6 @@ impl Metrics {
     /// Apps reloaded because another instance changed them.
     pub(crate) fn remote_changes(&self) -> u64 {
         self.remote_changes.load(Ordering::Relaxed)
-    }
-
-    /// Records how many apps' reloads after a change are failing (they are tried again until they succeed).
-    pub(crate) fn set_stale_apps(&self, n: usize) {
-        self.stale_apps.store(n as u64, Ordering::Relaxed);
-    }
-
-    /// Apps whose reload after a change is failing: this instance serves their older catalog meanwhile.
-    pub(crate) fn stale_apps(&self) -> u64 {
-        self.stale_apps.load(Ordering::Relaxed)
     }
 
     /// Renders everything, plus the gauges passed in.

@@ -8,10 +8,14 @@
 //! one from an earlier-started load. A load that started later read at least every write committed before it
 //! started, so whichever finishes first, the index never goes back to a state without a write whose reload has
 //! returned.
+//!
+//! An app whose reload failed (after a write here, or a change notified by another instance) is kept as stale and
+//! reloaded again by [`crate::ops::catalogs::retry_stale`] until it succeeds: otherwise the instance would serve
+//! its older catalog until the app's next change.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use updraft_core::{AppCatalog, AppId, MetadataStore, StoreResult};
 
@@ -20,6 +24,7 @@ use updraft_core::{AppCatalog, AppId, MetadataStore, StoreResult};
 pub(crate) struct ReleaseIndex {
     catalogs: RwLock<HashMap<AppId, Installed>>,
     loads_started: AtomicU64,
+    stale: Mutex<BTreeSet<AppId>>,
 }
 
 /// What the index holds for an app, and the load it came from. `None` once a load found the app deleted: an
@@ -57,9 +62,28 @@ impl ReleaseIndex {
     /// in first.
     pub(crate) async fn refresh(&self, store: &dyn MetadataStore, app_id: &AppId) -> StoreResult<()> {
         let load = self.start_load();
-        let catalog = store.load_catalog(app_id).await?;
+        let catalog = store.load_catalog(app_id).await.inspect_err(|_| self.mark_stale(app_id))?;
         self.install(app_id, load, catalog);
         Ok(())
+    }
+
+    /// Keeps `app_id` to be reloaded again (its catalog or signing keys could not be read after a change).
+    pub(crate) fn mark_stale(&self, app_id: &AppId) {
+        self.stale_apps().insert(app_id.clone());
+    }
+
+    /// `app_id` was reloaded whole: returns whether it was stale.
+    pub(crate) fn unmark_stale(&self, app_id: &AppId) -> bool {
+        self.stale_apps().remove(app_id)
+    }
+
+    /// The apps to reload again.
+    pub(crate) fn stale(&self) -> Vec<AppId> {
+        self.stale_apps().iter().cloned().collect()
+    }
+
+    fn stale_apps(&self) -> std::sync::MutexGuard<'_, BTreeSet<AppId>> {
+        self.stale.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn start_load(&self) -> Load {

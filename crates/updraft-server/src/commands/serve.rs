@@ -100,6 +100,8 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Subscribed only after the index is loaded: the first event is a full reload, which covers any change made
     // between the two.
     let change_feed = change_listener.map(|listener| crate::change_feed::spawn(state.clone(), listener));
+    // Apps whose reload failed after a change, reloaded again until it succeeds (`crate::ops::catalogs`).
+    let stale_retries = crate::ops::catalogs::retry_stale(state.clone());
     // The health decision over active rollouts, on every instance (`crate::release_health`).
     let decider = crate::release_health::spawn_decider(state.clone());
     tracing::info!(instance = crate::release_health::instance_id(), "release-health decider running");
@@ -114,6 +116,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(change_feed) = change_feed {
         change_feed.abort();
     }
+    stale_retries.abort();
     decider.abort();
     patch_worker.abort();
     device_ageing.abort();

@@ -29,8 +29,8 @@ pub(crate) async fn metrics(request: HttpRequest, state: web::Data<AppState>) ->
         (
             "updraft_catalog_stale_apps",
             "gauge",
-            "Apps whose reload after a change notification keeps failing (retried every 2 s; their older catalog is served).",
-            state.metrics.stale_apps(),
+            "Apps whose reload after a change keeps failing (retried every 2 s; their older catalog is served).",
+            state.index.stale().len() as u64,
         ),
         ("updraft_store_reads_total", "counter", "Metadata store calls that read.", state.store_calls.reads()),
         ("updraft_store_writes_total", "counter", "Metadata store calls that write.", state.store_calls.writes()),

@@ -160,3 +160,34 @@ async fn writes_succeed_while_devices_check_in() {
         checker.await.unwrap();
     }
 }
+
+/// A write whose reload fails after it committed (here the catalog cannot be read: its `channels` table is moved
+/// away for a moment) is not left unserved: the app is kept stale and reloaded every 2 s until that succeeds, with
+/// no further change. Before, the instance served the older catalog until the app's next write.
+#[tokio::test]
+async fn a_write_whose_reload_failed_is_served_once_the_catalog_can_be_read() {
+    use sqlx::Connection as _;
+    let app = TestApp::with_app().await;
+    app.upload_ok("1.0.1", small_zip("first"), &[("channel", "production")]).await;
+    let url = format!("sqlite://{}", app.data_path().join("updraft.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("ALTER TABLE channels RENAME TO channels_away").execute(&mut db).await.unwrap();
+    let (status, body) = app.upload("1.0.2", small_zip("second"), &[]).await;
+    assert_ne!(status, 200, "the reload after the write failed: {body}");
+    let listed = || async {
+        let (_, bundles) = app.admin("GET", &format!("/bundle?app_id={APP_ID}"), json!(null)).await;
+        bundles.as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    assert_eq!(listed().await, ["1.0.1"], "not served while the catalog cannot be read");
+    assert_eq!(crate::webhooks::metric(&app, "updraft_catalog_stale_apps").await, 1);
+
+    sqlx::query("ALTER TABLE channels_away RENAME TO channels").execute(&mut db).await.unwrap();
+    crate::helpers::eventually("the stored bundle to be served", || async {
+        listed().await.contains(&"1.0.2".to_owned()).then_some(())
+    })
+    .await;
+    crate::helpers::eventually("no stale app", || async {
+        (crate::webhooks::metric(&app, "updraft_catalog_stale_apps").await == 0).then_some(())
+    })
+    .await;
+}

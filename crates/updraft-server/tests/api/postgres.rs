@@ -433,15 +433,28 @@ async fn a_reload_that_fails_is_retried_until_the_change_is_served() {
     let (scheme, rest) = database.split_once("://").unwrap();
     let (_, host_and_database) = rest.split_once('@').unwrap();
     let b_url = format!("{scheme}://{role}@{host_and_database}");
-    let b = TestApp::spawn_with(&[("UPDRAFT_DATABASE__URL", b_url.as_str())]).await;
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = log_dir.path().join("b.log");
+    let b = TestApp::spawn_with(&[
+        ("UPDRAFT_DATABASE__URL", b_url.as_str()),
+        (crate::helpers::LOG_FILE_VAR, log.to_str().unwrap()),
+    ])
+    .await;
     served_by(&b, device(json!({})), |answer| answer["version"] == "1.0.1").await;
+    // B's feed has done its first reload (after connecting), so the next one is for A's publish below.
+    crate::helpers::eventually("B's first reload", || async {
+        (metric(&b, "updraft_catalog_changes_applied_total").await >= 1).then_some(())
+    })
+    .await;
 
     admin.execute(format!("REVOKE SELECT ON channels FROM {role}").as_str()).await.unwrap();
     a.upload_ok("1.0.2", small_zip("second"), &[("channel", "production")]).await;
-    crate::helpers::eventually("B to count the app as stale", || async {
-        (metric(&b, "updraft_catalog_stale_apps").await == 1).then_some(())
+    // The feed's quick attempts are over: from here on only the stale retries can reload the app.
+    crate::helpers::eventually("B's feed to leave the app to the retries", || async {
+        std::fs::read_to_string(&log).unwrap_or_default().contains("trying again every").then_some(())
     })
     .await;
+    assert_eq!(metric(&b, "updraft_catalog_stale_apps").await, 1);
     assert_eq!(b.check(device(json!({}))).await["version"], "1.0.1", "B serves the catalog it last loaded");
 
     admin.execute(format!("GRANT SELECT ON channels TO {role}").as_str()).await.unwrap();
