@@ -180,3 +180,45 @@ async fn postgres_pointing_at_a_bundle_waits_for_its_delete() {
     let pointed = pointing.await.unwrap();
     assert!(matches!(pointed, Err(StoreError::NotFound(_))), "{pointed:?}");
 }
+
+/// A channel is being pointed at another bundle (held open) while a settings-only change of the same channel runs:
+/// the settings change waits for it and keeps the new bundle. Before, it wrote back the bundle it had read, undoing
+/// the other change, and pointing the channel at a bundle a delete could remove meanwhile.
+#[tokio::test]
+async fn postgres_a_settings_change_keeps_a_bundle_pointed_at_meanwhile() {
+    let (store, mut pointing, mut watcher) = postgres_and_connections().await;
+    let (app_id, old) = app_with_bundle(&store, "1.0.0").await;
+    let bundle = NewBundle {
+        app_id: app_id.clone(),
+        version: BundleVersion::parse("1.0.1").unwrap(),
+        checksum: "ab".repeat(32),
+        crc32: None,
+        encryption: None,
+        min_update_version: None,
+        source: BundleSource::External { url: "https://example.com/1.0.1.zip".into() },
+        manifest: vec![],
+        metadata: Default::default(),
+    };
+    let new = store.insert_bundle(&bundle, None).await.unwrap().id;
+    let production = ChannelName::parse("production").unwrap();
+    store.upsert_channel(&app_id, &production, &ChannelUpdate::default(), Some(Some(old))).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut pointing).await.unwrap();
+    sqlx::query("UPDATE channels SET bundle_id = $1 WHERE app_id = $2 AND name = 'production'")
+        .bind(new)
+        .bind(APP)
+        .execute(&mut pointing)
+        .await
+        .unwrap();
+    let setting = tokio::spawn({
+        let (store, app_id, production) = (store.clone(), app_id.clone(), production.clone());
+        async move {
+            let update = ChannelUpdate { allow_emulator: Some(false), ..ChannelUpdate::default() };
+            store.upsert_channel(&app_id, &production, &update, None).await
+        }
+    });
+    until_blocked_on_a_lock(&mut watcher, &setting).await;
+    sqlx::query("COMMIT").execute(&mut pointing).await.unwrap();
+    let (channel, _) = setting.await.unwrap().unwrap();
+    assert_eq!(channel.bundle_id, Some(new), "the bundle pointed at meanwhile stays");
+    assert!(!channel.settings.allow_emulator, "and the setting is written");
+}

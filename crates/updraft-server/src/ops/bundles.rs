@@ -210,7 +210,7 @@ pub(crate) async fn register_external(
 pub(crate) enum DeleteTarget {
     /// This version, which must exist and be unused.
     Version(String),
-    /// Every bundle no channel or device points at.
+    /// Every bundle no channel, device or rollout that is not completed points at.
     Unused,
 }
 

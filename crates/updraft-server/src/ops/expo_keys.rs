@@ -31,7 +31,12 @@ pub(crate) async fn store(
         Err(other) => return Err(other.into()),
     };
     // This instance signs with the new key from the next request on; other instances reload on the notification.
-    state.expo.reload_keys(state.store.as_ref(), app_id).await?;
+    // The key is stored: a reload that fails now is retried (`ops::catalogs::retry_stale`), not reported as a failed
+    // store, which a retry without --force would then refuse as a key that exists.
+    if let Err(error) = state.expo.reload_keys(state.store.as_ref(), app_id).await {
+        tracing::warn!(app.id = %app_id, "the signing key is stored; loading it failed and is retried: {error}");
+        state.index.mark_stale(app_id);
+    }
     // The key id and whether a key was replaced; never the key.
     let after = Some(serde_json::json!({ "key_id": record.key_id, "replaced": replaced }));
     audit::append(

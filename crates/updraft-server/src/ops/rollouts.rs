@@ -6,7 +6,7 @@
 //! conditional on the state this instance saw (so two instances never both halt), then the release index is
 //! refreshed. [`halt_rollout`] is the one halt: the `/rollout/halt` route and the health decider both call it.
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use updraft_core::{
     AppCatalog, AppId, BundleVersion, ChannelName, ExpoRelease, FailureKind, Halt, HaltCause, HaltPolicy,
     HealthFigures, Platform, ReleaseMint, Rollout, RolloutChange, RolloutId, RolloutPercent, RolloutSpec, RolloutState,
@@ -316,22 +316,41 @@ pub(crate) async fn set(
             "nothing to change: pass a percentage (--percent), --max-failure-rate or --min-devices",
         ));
     }
-    let next = StoredRollout { rollout, last_change: change("set", &set.by, described.join("; ")), ..stored.clone() };
-    update(state, &next, stored, &[], None).await?;
+    let mut next =
+        StoredRollout { rollout, last_change: change("set", &set.by, described.join("; ")), ..stored.clone() };
+    update(state, &mut next, stored, &[], None).await?;
     Ok(next)
 }
 
 /// Writes `next`, made from `seen` (the rollout as the catalog had it), unless the rollout changed since.
 async fn update(
     state: &AppState,
-    next: &StoredRollout,
+    next: &mut StoredRollout,
     seen: &StoredRollout,
     releases: &[ExpoRelease],
     channel_bundle_id: Option<i64>,
 ) -> Result<(), ApiError> {
+    // The time of the last change is what the store tells versions apart by (to the millisecond, as stored): a
+    // change is at least a millisecond after the one it replaces, even when both fall in one millisecond or this
+    // instance's clock is behind the one that made the last.
+    let at = next.last_change.at.trunc_subsecs(3);
+    next.last_change.at = at.max(seen.last_change.at.trunc_subsecs(3) + chrono::Duration::milliseconds(1));
+    let next = &*next;
     let app_id = next.rollout.app_id();
     let before = state.catalog(app_id)?.rollout(next.rollout.channel().as_str()).cloned();
-    if !state.store.update_rollout(next, seen, releases, channel_bundle_id).await? {
+    let written = match state.store.update_rollout(next, seen, releases, channel_bundle_id).await {
+        Ok(written) => written,
+        // Completing points the channel at the candidate, which the store found deleted meanwhile.
+        Err(StoreError::NotFound(what)) => {
+            return Err(ApiError::client(
+                FailureKind::Conflict,
+                codes::BUNDLE_VERSION_NOT_FOUND,
+                format!("{what} was deleted; halt the rollout instead"),
+            ));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    if !written {
         state.refresh(app_id).await?;
         return Err(changed_meanwhile(next.rollout.channel()));
     }
@@ -446,8 +465,8 @@ pub(crate) async fn resume(
         rollout = rollout.with_candidate(RolloutTarget::ExpoGroup(group)).map_err(updraft_core::Failure::from)?;
     }
     let reason = format!("{} offered again to {}", rollout.candidate().label(), rollout.percent());
-    let next = StoredRollout { rollout, last_change: change("resume", by, reason), ..stored.clone() };
-    update(state, &next, stored, &releases, None).await?;
+    let mut next = StoredRollout { rollout, last_change: change("resume", by, reason), ..stored.clone() };
+    update(state, &mut next, stored, &releases, None).await?;
     Ok(next)
 }
 
@@ -493,8 +512,8 @@ pub(crate) async fn complete(
     };
     let releases = republished_candidate(&catalog, stored);
     let reason = format!("{} is channel {channel}'s release for everyone", rollout.candidate().label());
-    let next = StoredRollout { rollout, last_change: change("complete", by, reason), ..stored.clone() };
-    update(state, &next, stored, &releases, bundle_id).await?;
+    let mut next = StoredRollout { rollout, last_change: change("complete", by, reason), ..stored.clone() };
+    update(state, &mut next, stored, &releases, bundle_id).await?;
     Ok(next)
 }
 

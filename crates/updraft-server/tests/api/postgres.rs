@@ -463,4 +463,10 @@ async fn a_reload_that_fails_is_retried_until_the_change_is_served() {
         (metric(&b, "updraft_catalog_stale_apps").await == 0).then_some(())
     })
     .await;
+    // The role is the cluster's, not the test database's: gone with the test (the cluster trusts every role but
+    // those that log in with a password, so B needed none).
+    drop(b);
+    for sql in [format!("DROP OWNED BY {role}"), format!("DROP ROLE {role}")] {
+        admin.execute(sql.as_str()).await.unwrap();
+    }
 }

@@ -189,7 +189,7 @@ pub(super) async fn keep_live(
 }
 
 /// A row-lock clause for PostgreSQL; nothing on SQLite, whose write transactions already run one at a time.
-fn row_lock(backend: Backend, lock: &str) -> String {
+pub(super) fn row_lock(backend: Backend, lock: &str) -> String {
     match backend {
         Backend::Postgres => format!(" {lock}"),
         Backend::Sqlite => String::new(),

@@ -8,7 +8,7 @@ use sqlx::{Any, Transaction};
 use tracing::instrument;
 use updraft_core::{AppId, Channel, ChannelName, ChannelSettings, ChannelUpdate, StoreError, StoreResult};
 
-use super::bundles::{BundleRef, keep_live};
+use super::bundles::{BundleRef, keep_live, row_lock};
 use super::{SqlStore, map_error};
 use crate::backend::Backend;
 use crate::rows;
@@ -64,7 +64,9 @@ pub(super) async fn upsert_channel_in(
     if let Some(Some(pointed)) = bundle_id {
         keep_live(tx, backend, app_id, BundleRef::Id(pointed)).await?;
     }
-    let existing = channel_row(tx, app_id, name).await?;
+    // Locked on PostgreSQL: the update writes back what it read (the bundle when none is given, every setting the
+    // update leaves alone), so a change committed meanwhile must be read, not overwritten with the older values.
+    let existing = locked_channel_row(tx, backend, app_id, name).await?;
     let created = existing.is_none();
     let (mut settings, current_bundle) = match &existing {
         Some(channel) => (channel.settings.clone(), channel.bundle_id),
@@ -105,6 +107,24 @@ pub(super) async fn upsert_channel_in(
     let channel =
         channel_row(tx, app_id, name).await?.ok_or_else(|| StoreError::NotFound(format!("channel {name}")))?;
     Ok((channel, created))
+}
+
+async fn locked_channel_row(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    app_id: &AppId,
+    name: &ChannelName,
+) -> StoreResult<Option<Channel>> {
+    let sql = format!("SELECT * FROM channels WHERE app_id = $1 AND name = $2{}", row_lock(backend, "FOR UPDATE"));
+    sqlx::query(&sql)
+        .bind(app_id.as_str())
+        .bind(name.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(map_error)?
+        .as_ref()
+        .map(rows::channel)
+        .transpose()
 }
 
 async fn channel_row(
