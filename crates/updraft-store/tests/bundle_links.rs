@@ -27,6 +27,12 @@ async fn app_with_bundle(store: &dyn MetadataStore, version: &str) -> (AppId, i6
         created_at: Utc::now(),
     };
     store.create_app(&app).await.unwrap();
+    let id = publish(store, &app_id, version).await;
+    (app_id, id)
+}
+
+/// Records bundle `version` of the app, served from an external URL; returns its id.
+async fn publish(store: &dyn MetadataStore, app_id: &AppId, version: &str) -> i64 {
     let bundle = NewBundle {
         app_id: app_id.clone(),
         version: BundleVersion::parse(version).unwrap(),
@@ -38,8 +44,7 @@ async fn app_with_bundle(store: &dyn MetadataStore, version: &str) -> (AppId, i6
         manifest: vec![],
         metadata: Default::default(),
     };
-    let id = store.insert_bundle(&bundle, None).await.unwrap().id;
-    (app_id, id)
+    store.insert_bundle(&bundle, None).await.unwrap().id
 }
 
 fn rollout_of(app_id: &AppId, version: &str) -> StoredRollout {
@@ -188,18 +193,7 @@ async fn postgres_pointing_at_a_bundle_waits_for_its_delete() {
 async fn postgres_a_settings_change_keeps_a_bundle_pointed_at_meanwhile() {
     let (store, mut pointing, mut watcher) = postgres_and_connections().await;
     let (app_id, old) = app_with_bundle(&store, "1.0.0").await;
-    let bundle = NewBundle {
-        app_id: app_id.clone(),
-        version: BundleVersion::parse("1.0.1").unwrap(),
-        checksum: "ab".repeat(32),
-        crc32: None,
-        encryption: None,
-        min_update_version: None,
-        source: BundleSource::External { url: "https://example.com/1.0.1.zip".into() },
-        manifest: vec![],
-        metadata: Default::default(),
-    };
-    let new = store.insert_bundle(&bundle, None).await.unwrap().id;
+    let new = publish(&store, &app_id, "1.0.1").await;
     let production = ChannelName::parse("production").unwrap();
     store.upsert_channel(&app_id, &production, &ChannelUpdate::default(), Some(Some(old))).await.unwrap();
     sqlx::query("BEGIN").execute(&mut pointing).await.unwrap();

@@ -42,12 +42,7 @@ pub(crate) async fn link(
         None => None,
         Some(ChannelTarget::Builtin) => Some(BundlePin::Builtin),
         Some(ChannelTarget::Bundle(version)) => Some(BundlePin::Bundle(
-            catalog
-                .bundle_by_version(version.as_str())
-                .ok_or_else(|| {
-                    ApiError::bad_request(codes::BUNDLE_VERSION_NOT_FOUND, format!("bundle {version} does not exist"))
-                })?
-                .id,
+            catalog.bundle_by_version(version.as_str()).ok_or_else(|| no_such_bundle(version.as_str()))?.id,
         )),
     };
     if channel_id.is_none() && bundle.is_none() {
@@ -59,10 +54,7 @@ pub(crate) async fn link(
     // read.
     match (state.store.set_device_override(app_id, device_id, &target).await, version) {
         (Err(StoreError::NotFound(_)), Some(ChannelTarget::Bundle(version))) => {
-            return Err(ApiError::bad_request(
-                codes::BUNDLE_VERSION_NOT_FOUND,
-                format!("bundle {version} does not exist"),
-            ));
+            return Err(no_such_bundle(version.as_str()));
         }
         (written, _) => written?,
     }
@@ -71,6 +63,13 @@ pub(crate) async fn link(
     let change =
         Change { app_id: Some(app_id), channel: channel.map(ChannelName::as_str), action: "device.pin", before, after };
     audit::append(state, by.key_name(), change).await
+}
+
+fn no_such_bundle(version: &str) -> ApiError {
+    ApiError::bad_request(
+        codes::BUNDLE_VERSION_NOT_FOUND,
+        format!("bundle {version} does not exist; upload it first, or pin the device to a version that exists"),
+    )
 }
 
 /// Removes a device's override.

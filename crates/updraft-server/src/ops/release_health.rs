@@ -124,7 +124,6 @@ async fn decide(
             by: HaltCause::Automatic,
             reason: reason.to_string(),
             figures: Some(figures),
-            rollout_id: Some(stored.rollout.id().clone()),
             judged: Some(stored.clone()),
         };
         let channel = stored.rollout.channel();

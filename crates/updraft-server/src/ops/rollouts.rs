@@ -59,10 +59,9 @@ pub(crate) struct HaltRequest {
     pub(crate) reason: String,
     /// The figures the halt was decided on, when there are some.
     pub(crate) figures: Option<HealthFigures>,
-    /// Halt only this rollout: a decider that looked at one rollout must not halt the one that replaced it.
-    pub(crate) rollout_id: Option<RolloutId>,
-    /// The rollout as the figures were judged against (the health rule's halt): halt only if it has not changed
-    /// since, since a resume (a new health window) or a new policy makes those figures stale.
+    /// The rollout as the figures were judged against (the health rule's halt): halt only that rollout, and only
+    /// if it has not changed since, since one that replaced it, a resume (a new health window) or a new policy makes
+    /// those figures stale. `None` (an operator): whatever rollout is active on the channel.
     pub(crate) judged: Option<StoredRollout>,
 }
 
@@ -369,7 +368,7 @@ async fn update(
 /// one, newer than the candidate). The one halt use case: the `/rollout/halt` route and the health decider call it.
 ///
 /// Returns the halted rollout, or `None` when the store found it no longer active (another instance or operator
-/// halted or completed it first: nothing was written), or when `request.rollout_id` names a rollout the channel
+/// halted or completed it first: nothing was written), or when `request.judged` is a rollout the channel
 /// no longer has.
 ///
 /// # Errors
@@ -382,10 +381,11 @@ pub(crate) async fn halt_rollout(
 ) -> Result<Option<StoredRollout>, ApiError> {
     let catalog = state.catalog(app_id)?;
     let stored = current(&catalog, channel)?;
-    if request.rollout_id.as_ref().is_some_and(|id| id != stored.rollout.id()) {
-        return Ok(None);
-    }
-    if request.judged.as_ref().is_some_and(|judged| judged.last_change != stored.last_change) {
+    if request
+        .judged
+        .as_ref()
+        .is_some_and(|judged| judged.rollout.id() != stored.rollout.id() || judged.last_change != stored.last_change)
+    {
         return Ok(None);
     }
     let halt = Halt { reason: request.reason, at: Utc::now(), by: request.by, figures: request.figures };
@@ -573,13 +573,7 @@ pub(crate) async fn apply_capgo_fields(
             return current();
         }
         let reason = fields.pause_reason.clone().unwrap_or_else(|| "paused through POST /channel".to_owned());
-        let request = HaltRequest {
-            by: HaltCause::Operator(by.to_owned()),
-            reason,
-            figures: None,
-            rollout_id: None,
-            judged: None,
-        };
+        let request = HaltRequest { by: HaltCause::Operator(by.to_owned()), reason, figures: None, judged: None };
         halt_rollout(state, app_id, channel, request).await?;
         return current();
     }

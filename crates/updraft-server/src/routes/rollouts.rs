@@ -138,7 +138,6 @@ pub(crate) async fn halt(
         by: HaltCause::Operator(operator(&caller)),
         reason: asked.reason.unwrap_or_else(|| "halted by an operator".to_owned()),
         figures: None,
-        rollout_id: None,
         judged: None,
     };
     match rollouts::halt_rollout(&state, &app_id, &channel, request).await? {

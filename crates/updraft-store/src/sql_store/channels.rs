@@ -33,7 +33,7 @@ pub(super) async fn upsert_channel(
 pub(super) async fn delete_channel(store: &SqlStore, app_id: &AppId, name: &ChannelName) -> StoreResult<()> {
     let mut tx = store.write_transaction().await?;
     let channel =
-        channel_row(&mut tx, app_id, name).await?.ok_or_else(|| StoreError::NotFound(format!("channel {name}")))?;
+        channel_row(&mut tx, app_id, name, "").await?.ok_or_else(|| StoreError::NotFound(format!("channel {name}")))?;
     sqlx::query("DELETE FROM device_overrides WHERE channel_id = $1")
         .bind(channel.id)
         .execute(&mut *tx)
@@ -66,7 +66,7 @@ pub(super) async fn upsert_channel_in(
     }
     // Locked on PostgreSQL: the update writes back what it read (the bundle when none is given, every setting the
     // update leaves alone), so a change committed meanwhile must be read, not overwritten with the older values.
-    let existing = locked_channel_row(tx, backend, app_id, name).await?;
+    let existing = channel_row(tx, app_id, name, &row_lock(backend, "FOR UPDATE")).await?;
     let created = existing.is_none();
     let (mut settings, current_bundle) = match &existing {
         Some(channel) => (channel.settings.clone(), channel.bundle_id),
@@ -105,34 +105,18 @@ pub(super) async fn upsert_channel_in(
     }
     statement.bind(app_id.as_str()).bind(name.as_str()).execute(&mut **tx).await.map_err(map_error)?;
     let channel =
-        channel_row(tx, app_id, name).await?.ok_or_else(|| StoreError::NotFound(format!("channel {name}")))?;
+        channel_row(tx, app_id, name, "").await?.ok_or_else(|| StoreError::NotFound(format!("channel {name}")))?;
     Ok((channel, created))
 }
 
-async fn locked_channel_row(
-    tx: &mut Transaction<'_, Any>,
-    backend: Backend,
-    app_id: &AppId,
-    name: &ChannelName,
-) -> StoreResult<Option<Channel>> {
-    let sql = format!("SELECT * FROM channels WHERE app_id = $1 AND name = $2{}", row_lock(backend, "FOR UPDATE"));
-    sqlx::query(&sql)
-        .bind(app_id.as_str())
-        .bind(name.as_str())
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(map_error)?
-        .as_ref()
-        .map(rows::channel)
-        .transpose()
-}
-
+/// The channel's row; `lock` is appended to the select (a [`row_lock`] clause, or nothing).
 async fn channel_row(
     tx: &mut Transaction<'_, Any>,
     app_id: &AppId,
     name: &ChannelName,
+    lock: &str,
 ) -> StoreResult<Option<Channel>> {
-    sqlx::query("SELECT * FROM channels WHERE app_id = $1 AND name = $2")
+    sqlx::query(&format!("SELECT * FROM channels WHERE app_id = $1 AND name = $2{lock}"))
         .bind(app_id.as_str())
         .bind(name.as_str())
         .fetch_optional(&mut **tx)

@@ -124,8 +124,7 @@ pub(super) async fn run(
             let channel = channel(form, "channel")?;
             caller.require_channel(app_id, &channel)?;
             let reason = field(form, "reason").unwrap_or("halted from the console").to_owned();
-            let request =
-                HaltRequest { by: HaltCause::Operator(by), reason, figures: None, rollout_id: None, judged: None };
+            let request = HaltRequest { by: HaltCause::Operator(by), reason, figures: None, judged: None };
             if rollouts::halt_rollout(state, app_id, &channel, request).await?.is_none() {
                 return Err(ApiError::client(
                     FailureKind::Conflict,
